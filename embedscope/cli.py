@@ -1,0 +1,68 @@
+"""The `embedscope` command: parses, dispatches to the packages, turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from embedscope import __version__
+
+#: Modules that contribute subcommands through ``register(subparsers)``. Each must keep heavy
+#: imports (torch, transformers, umap, gradio) inside its handlers so `--help` stays instant.
+COMMAND_MODULES = ("ingest.cli", "search.cli", "search.transfer_cli", "analysis.cli", "ui.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="embedscope",
+        description="Embed an image dataset with DINOv2 into Qdrant, then search, classify, "
+        "map and cluster it. Every flag also reads an EMBEDSCOPE_* environment variable.",
+    )
+    parser.add_argument("--version", action="version", version=f"embedscope {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def run(handler_args: argparse.Namespace) -> int:
+    """Call the chosen handler; EmbedscopeError becomes its message and exit code."""
+    from search.errors import EmbedscopeError
+
+    try:
+        return int(handler_args.handler(handler_args) or 0)
+    except EmbedscopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `embedscope` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

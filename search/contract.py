@@ -1,0 +1,122 @@
+"""The collection contract other services rely on: names, point ids, payload fields, metadata."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timezone
+from pathlib import PurePath
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from search.errors import MixedSpaceError
+
+#: Namespace for point ids: uuid5(NAMESPACE, "<dataset>/<split>/<index>") or "<dataset>/file/<relpath>".
+NAMESPACE = uuid.UUID("6f1c2a4e-5b7d-4c1e-9a3f-2d8e7b6c5a41")
+
+#: Payload fields written at ingestion.
+PAYLOAD_FIELDS = (
+    "dataset", "split", "index", "label", "label_name", "source",
+    "width", "height", "thumbnail", "model", "ingested_at",
+)
+#: Fields that get payload indexes (keyword and integer).
+INDEXED_FIELDS = {"split": "keyword", "label": "integer"}
+#: Metadata format version, bumped when the metadata layout changes incompatibly.
+CONTRACT_VERSION = 1
+
+
+def slug(text: str) -> str:
+    """Lower-case slug: runs of anything but [a-z0-9] become one underscore."""
+    out = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return out or "unnamed"
+
+
+def dataset_slug(dataset: str) -> str:
+    """Slug for a dataset given as a hub name, a file or a directory.
+
+    ``zalando-datasets/fashion_mnist`` → ``fashion_mnist``; ``./data/photos/`` → ``photos``;
+    ``train.parquet`` inside ``fashion_mnist_sample`` → ``fashion_mnist_sample``.
+    """
+    path = PurePath(dataset.rstrip("/\\"))
+    name = path.name
+    if path.suffix.lower() == ".parquet":
+        stem = path.stem
+        # HF layout: <name>/<split>.parquet or <name>/<split>-00000-of-00001.parquet.
+        if re.match(r"^(train|test|validation|valid|val)([-_].*)?$", stem) and path.parent.name:
+            name = path.parent.name
+        else:
+            name = stem
+    return slug(name)
+
+
+def model_slug(model: str) -> str:
+    """Slug for a model: ``facebook/dinov2-small`` → ``dinov2_small``; a local dir → its name."""
+    return slug(PurePath(model.rstrip("/\\")).name)
+
+
+def collection_name(dataset: str, model: str) -> str:
+    """The collection for a dataset and a model: ``<dataset>__<model>``."""
+    return f"{dataset_slug(dataset)}__{model_slug(model)}"
+
+
+def row_point_id(dataset: str, split: str, index: int) -> str:
+    """Point id of row ``index`` of ``split`` in a tabular (parquet/hub) dataset."""
+    return str(uuid.uuid5(NAMESPACE, f"{dataset}/{split}/{index}"))
+
+
+def file_point_id(dataset: str, relpath: str) -> str:
+    """Point id of an image file, from its path relative to the dataset root (POSIX form)."""
+    return str(uuid.uuid5(NAMESPACE, f"{dataset}/file/{relpath}"))
+
+
+def now_iso() -> str:
+    """UTC timestamp in ISO 8601, seconds precision."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+class CollectionMeta(BaseModel):
+    """Collection-level metadata: what space the vectors live in, and what the labels mean.
+
+    On a Qdrant server it is the collection's metadata; embedded, a JSON file beside the shard.
+    """
+
+    model: str = Field(description="Model name or path the vectors came from ('pixels' baseline).")
+    revision: str | None = Field(default=None, description="Model revision / commit hash.")
+    image_size: int | None = Field(default=None, description="Input resolution (None: native).")
+    pooling: str = Field(default="cls", description="cls | mean | cls+mean | pixels.")
+    dimension: int = Field(description="Vector dimension.")
+    distance: str = "cosine"
+    dataset: str = Field(default="", description="Dataset as given at ingestion.")
+    labels: list[str] = Field(default_factory=list, description="Class names; index = label id.")
+    contract_version: int = CONTRACT_VERSION
+    created_at: str = Field(default_factory=now_iso)
+    analysis: dict[str, Any] = Field(
+        default_factory=dict, description="Which analysis run wrote which payload fields."
+    )
+
+    def space(self) -> dict[str, Any]:
+        """The fields that define the vector space; two collections mix only if these agree."""
+        return {
+            "model": self.model, "revision": self.revision, "image_size": self.image_size,
+            "pooling": self.pooling, "dimension": self.dimension,
+        }
+
+    def check_same_space(self, other: CollectionMeta, collection: str) -> None:
+        """Raise MixedSpaceError naming both spaces unless ``other`` (asked for) matches self."""
+        mine, theirs = self.space(), other.space()
+        if theirs.get("revision") is None:
+            mine.pop("revision")
+            theirs.pop("revision")
+        if mine == theirs:
+            return
+        diff = ", ".join(
+            f"{k} {mine[k]!r} (asked: {theirs[k]!r})" for k in mine if mine[k] != theirs[k]
+        )
+        raise MixedSpaceError(
+            f"collection {collection} was built with {self.model} ({self.dimension}-d, "
+            f"pooling {self.pooling}, image size {self.image_size}); you asked for {other.model} "
+            f"({other.dimension}-d, pooling {other.pooling}, image size {other.image_size}). "
+            f"Differences: {diff}. Vectors from different spaces never share a collection: "
+            f"use --collection NAME for a new collection, or --recreate to replace this one."
+        )

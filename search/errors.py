@@ -1,0 +1,75 @@
+"""The error hierarchy every embedscope package raises; the CLI and the UI translate it once each."""
+
+from __future__ import annotations
+
+
+class EmbedscopeError(Exception):
+    """Base class: a problem the user can act on. The message says what to do."""
+
+    exit_code = 1
+
+
+class UsageError(EmbedscopeError):
+    """Bad arguments or settings."""
+
+    exit_code = 2
+
+
+class CollectionNotFoundError(EmbedscopeError):
+    """The named collection does not exist."""
+
+    exit_code = 3
+
+
+class EmptyCollectionError(EmbedscopeError):
+    """The collection holds no points (or none that match the filter)."""
+
+    exit_code = 3
+
+
+class MissingLabelsError(EmbedscopeError):
+    """An operation needs labels and the collection has none."""
+
+    exit_code = 3
+
+
+class MixedSpaceError(EmbedscopeError):
+    """Vectors from another model, pooling, image size or dimension would mix spaces."""
+
+    exit_code = 4
+
+
+class CollectionBusyError(EmbedscopeError):
+    """An embedded collection is open in another process."""
+
+    exit_code = 5
+
+
+class QdrantUnavailableError(EmbedscopeError):
+    """The Qdrant server cannot be reached (after retrying)."""
+
+    exit_code = 6
+
+
+class OfflineError(EmbedscopeError):
+    """A hub model or dataset is needed and the Hugging Face hub cannot be reached."""
+
+    exit_code = 7
+
+
+class DatasetError(EmbedscopeError):
+    """The dataset cannot be read (missing path, no image column, unknown split …)."""
+
+    exit_code = 2
+
+
+class ModelError(EmbedscopeError):
+    """The model cannot be loaded or does not produce image embeddings."""
+
+    exit_code = 2
+
+
+class BadImageError(EmbedscopeError):
+    """A single image cannot be decoded; the reason is the message."""
+
+    exit_code = 2

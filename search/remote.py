@@ -1,0 +1,266 @@
+"""Server backend: qdrant-client against a Qdrant server or cluster (or its in-memory mode for tests)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from search.contract import INDEXED_FIELDS, CollectionMeta
+from search.errors import EmbedscopeError, QdrantUnavailableError
+from search.store import Hit, PayloadFields, Record, Store, Where, as_matrix
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_META_KEY = "embedscope"
+_BATCH = 256
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """Errors worth retrying: the server is down, restarting or overloaded."""
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+    retryable = {
+        "ConnectError", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "RemoteProtocolError",
+        "ReadError", "PoolTimeout", "ConnectionRefusedError", "ConnectionResetError",
+        "ResponseHandlingException", "_InactiveRpcError",
+    }
+    if names & retryable:
+        return True
+    status = getattr(exc, "status_code", None)
+    return status in (502, 503, 504)
+
+
+class RemoteStore(Store):
+    """Collections on a Qdrant server; metadata in the collection's own metadata."""
+
+    backend = "server"
+
+    def __init__(
+        self, url: str, api_key: str | None = None, timeout: int = 60, retry_seconds: float = 120.0
+    ) -> None:
+        from qdrant_client import QdrantClient, models
+
+        self._m = models
+        self.retry_seconds = retry_seconds
+        if url == ":memory:":
+            self.backend = "memory"
+            self.location = "qdrant-client in-memory mode"
+            self.client = QdrantClient(location=":memory:")
+            self.retry_seconds = 0.0
+        else:
+            self.location = f"Qdrant server at {url}"
+            self.client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+
+    # --- retries ---------------------------------------------------------------------------
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a client call, retrying with exponential backoff while the server is unreachable."""
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                if not _is_connection_error(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise QdrantUnavailableError(
+                        f"cannot reach the {self.location} (tried for {self.retry_seconds:.0f} s): "
+                        f"{exc}. Check that the server is running and EMBEDSCOPE_QDRANT_URL is "
+                        "right; raise EMBEDSCOPE_QDRANT_RETRY_SECONDS to wait longer. "
+                        "Re-running the command resumes where it stopped."
+                    ) from exc
+                log.warning("Qdrant unreachable (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _filter(self, where: Where | None, exclude: str | None = None) -> Any:
+        m = self._m
+        must: list[Any] = []
+        must_not: list[Any] = []
+        if where is not None:
+            if where.split is not None:
+                must.append(m.FieldCondition(key="split", match=m.MatchValue(value=where.split)))
+            if where.label is not None:
+                must.append(m.FieldCondition(key="label", match=m.MatchValue(value=int(where.label))))
+            if where.has_label:
+                must_not.append(m.IsEmptyCondition(is_empty=m.PayloadField(key="label")))
+            if where.exclude_ids:
+                must_not.append(m.HasIdCondition(has_id=list(where.exclude_ids)))
+        if exclude is not None:
+            must_not.append(m.HasIdCondition(has_id=[exclude]))
+        if not must and not must_not:
+            return None
+        return m.Filter(must=must or None, must_not=must_not or None)
+
+    @staticmethod
+    def _payload_sel(with_payload: PayloadFields) -> Any:
+        return with_payload if isinstance(with_payload, bool) else list(with_payload)
+
+    @staticmethod
+    def _vec(value: Any) -> np.ndarray | None:
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            value = value.get("", next(iter(value.values()), None))
+        return np.asarray(value, dtype=np.float32)
+
+    # --- Store primitives ------------------------------------------------------------------
+    def list_collections(self) -> list[str]:
+        res = self._call(self.client.get_collections)
+        return sorted(c.name for c in res.collections)
+
+    def collection_exists(self, name: str) -> bool:
+        return bool(self._call(self.client.collection_exists, name))
+
+    def _create(
+        self, name: str, meta: CollectionMeta, shard_number: int | None,
+        replication_factor: int | None,
+    ) -> None:
+        m = self._m
+        self._call(
+            self.client.create_collection,
+            collection_name=name,
+            vectors_config=m.VectorParams(size=meta.dimension, distance=m.Distance.COSINE),
+            shard_number=shard_number,
+            replication_factor=replication_factor,
+            metadata={_META_KEY: meta.model_dump()},
+        )
+        if self.backend != "memory":  # local mode has no payload indexes
+            schema = {"keyword": m.PayloadSchemaType.KEYWORD, "integer": m.PayloadSchemaType.INTEGER}
+            for field, kind in INDEXED_FIELDS.items():
+                self._call(
+                    self.client.create_payload_index, name, field, field_schema=schema[kind], wait=True
+                )
+
+    def delete_collection(self, name: str) -> None:
+        self._call(self.client.delete_collection, name)
+
+    def _read_meta(self, name: str) -> CollectionMeta | None:
+        info = self._call(self.client.get_collection, name)
+        raw = (info.config.metadata or {}).get(_META_KEY)
+        return CollectionMeta.model_validate(raw) if raw else None
+
+    def _write_meta(self, name: str, meta: CollectionMeta) -> None:
+        self._call(self.client.update_collection, name, metadata={_META_KEY: meta.model_dump()})
+
+    def upsert(
+        self, name: str, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+    ) -> None:
+        mat = as_matrix(vectors)
+        for start in range(0, len(ids), _BATCH):
+            end = start + _BATCH
+            points = [
+                self._m.PointStruct(id=pid, vector=vec, payload=payload)
+                for pid, vec, payload in zip(ids[start:end], mat[start:end].tolist(), payloads[start:end])
+            ]
+            self._call(self.client.upsert, name, points=points, wait=True)
+
+    def count(self, name: str, where: Where | None = None) -> int:
+        self.require(name)
+        res = self._call(self.client.count, name, count_filter=self._filter(where), exact=True)
+        return int(res.count)
+
+    def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 1024):
+            recs = self._call(
+                self.client.retrieve, name, list(ids[start:start + 1024]),
+                with_payload=False, with_vectors=False,
+            )
+            found.update(str(r.id) for r in recs)
+        return found
+
+    def query_batch(
+        self, name: str, vectors: np.ndarray, k: int, where: Where | None = None,
+        exact: bool = False, with_payload: PayloadFields = True, with_vectors: bool = False,
+        exclude_per_query: Sequence[str | None] | None = None,
+    ) -> list[list[Hit]]:
+        m = self._m
+        mat = as_matrix(vectors)
+        excludes = exclude_per_query or [None] * len(mat)
+        params = m.SearchParams(exact=exact)
+        payload = self._payload_sel(with_payload)
+        out: list[list[Hit]] = []
+        for start in range(0, len(mat), _BATCH):
+            requests = [
+                m.QueryRequest(
+                    query=vec, limit=k, filter=self._filter(where, ex), params=params,
+                    with_payload=payload, with_vector=with_vectors,
+                )
+                for vec, ex in zip(mat[start:start + _BATCH].tolist(), excludes[start:start + _BATCH])
+            ]
+            responses = self._call(self.client.query_batch_points, name, requests)
+            out.extend(
+                [
+                    Hit(str(p.id), float(p.score), dict(p.payload or {}),
+                        self._vec(p.vector) if with_vectors else None)
+                    for p in resp.points
+                ]
+                for resp in responses
+            )
+        return out
+
+    def scroll_page(
+        self, name: str, offset: str | None, limit: int, where: Where | None = None,
+        with_payload: PayloadFields = True, with_vectors: bool = False,
+    ) -> tuple[list[Record], str | None]:
+        records, nxt = self._call(
+            self.client.scroll, name, scroll_filter=self._filter(where), limit=limit,
+            offset=offset, with_payload=self._payload_sel(with_payload), with_vectors=with_vectors,
+        )
+        out = [
+            Record(str(r.id), dict(r.payload or {}), self._vec(r.vector) if with_vectors else None)
+            for r in records
+        ]
+        return out, (str(nxt) if nxt is not None else None)
+
+    def retrieve(
+        self, name: str, ids: Sequence[str], with_payload: PayloadFields = True,
+        with_vectors: bool = False,
+    ) -> list[Record]:
+        if not ids:
+            return []
+        recs = self._call(
+            self.client.retrieve, name, list(ids),
+            with_payload=self._payload_sel(with_payload), with_vectors=with_vectors,
+        )
+        return [
+            Record(str(r.id), dict(r.payload or {}), self._vec(r.vector) if with_vectors else None)
+            for r in recs
+        ]
+
+    def set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
+        m = self._m
+        items = list(updates.items())
+        for start in range(0, len(items), _BATCH):
+            ops = [
+                m.SetPayloadOperation(set_payload=m.SetPayload(payload=payload, points=[pid]))
+                for pid, payload in items[start:start + _BATCH]
+            ]
+            self._call(self.client.batch_update_points, name, ops, wait=True)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception as exc:  # closing must never mask the real outcome
+            log.debug("closing the Qdrant client failed: %s", exc)
+
+
+def open_store(settings: Any = None) -> Store:
+    """The store the settings point at: a server when a URL is set, embedded otherwise."""
+    from search.config import QdrantSettings
+    from search.edge import EdgeStore
+
+    settings = settings or QdrantSettings()
+    if settings.qdrant_url:
+        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        return RemoteStore(
+            settings.qdrant_url, key, settings.qdrant_timeout, settings.qdrant_retry_seconds
+        )
+    return EdgeStore(settings.embedded_dir)
+
+
+__all__ = ["RemoteStore", "open_store", "EmbedscopeError"]
