@@ -15,6 +15,16 @@ from embedscope import __version__
 COMMAND_MODULES = ("ingest.cli", "search.cli", "search.transfer_cli", "analysis.cli", "ui.cli")
 
 
+def _embed_query(meta: object, image: object) -> object:
+    """Embed a query image with the collection's own model (ingest does the work).
+
+    Handed to every handler as ``args.embed_query`` so that search/ need not import ingest/.
+    """
+    from ingest.query import embed_query
+
+    return embed_query(meta, image)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -40,6 +50,7 @@ def run(handler_args: argparse.Namespace) -> int:
     """Call the chosen handler; EmbedscopeError becomes its message and exit code."""
     from search.errors import EmbedscopeError
 
+    handler_args.embed_query = _embed_query
     try:
         return int(handler_args.handler(handler_args) or 0)
     except EmbedscopeError as exc:
