@@ -1,0 +1,158 @@
+"""Settings of the analysis job: one pydantic-settings class, fed by EMBEDSCOPE_* and CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from search.errors import UsageError
+
+PROJECTIONS = ("umap", "tsne", "pca")
+CLUSTERERS = ("kmeans", "kmedoids", "hdbscan")
+
+
+def parse_list(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    """Split a comma-separated choice list and check every entry (empty string: none)."""
+    items = [v.strip().lower() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise UsageError(
+            f"unknown {what} {', '.join(bad)}: choose from {', '.join(allowed)} "
+            f"(comma-separated, e.g. --{what} {','.join(allowed)})"
+        )
+    return list(dict.fromkeys(items))
+
+
+class AnalysisSettings(BaseSettings):
+    """Everything `embedscope analyze` and `python -m analysis` can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_", extra="ignore")
+
+    collection: str | None = Field(default=None, description="Collection to analyse (required).")
+    sample: int = Field(
+        default=0, ge=0,
+        description="Analyse a random sample of this many points (stratified by label when "
+        "labelled); 0 = all points.",
+    )
+    seed: int = Field(default=0, description="Seed for sampling, UMAP, t-SNE, k-means, k-medoids.")
+    projections: str = Field(
+        default="umap,tsne,pca", description="2-D maps to compute, comma-separated: umap,tsne,pca."
+    )
+    clusterers: str = Field(
+        default="kmeans,kmedoids,hdbscan",
+        description="Clusterings to compute, comma-separated: kmeans,kmedoids,hdbscan.",
+    )
+    k: str = Field(
+        default="labels",
+        description="Number of clusters for k-means/k-medoids: an integer, 'labels' (the number "
+        "of classes; 10 when unlabelled) or 'auto' (best cosine silhouette of k-means over "
+        "--k-min..--k-max).",
+    )
+    k_min: int = Field(default=2, ge=2, description="Smallest k tried by --k auto.")
+    k_max: int = Field(default=20, ge=2, description="Largest k tried by --k auto.")
+    umap_neighbors: int = Field(default=15, ge=2, description="UMAP n_neighbors.")
+    umap_min_dist: float = Field(default=0.1, ge=0.0, description="UMAP min_dist.")
+    tsne_perplexity: float = Field(default=30.0, gt=0, description="t-SNE perplexity.")
+    pca_components: int = Field(
+        default=50, ge=2, description="Principal components fitted (explained-variance plot)."
+    )
+    kmeans_n_init: int = Field(default=3, ge=1, description="k-means restarts (k-means++ init).")
+    kmedoids_max_points: int = Field(
+        default=10000, ge=10,
+        description="FasterPAM needs an n×n dissimilarity matrix: above this many points it runs "
+        "on a seeded sample of this size and every point joins its nearest medoid.",
+    )
+    hdbscan_min_cluster_size: int = Field(default=15, ge=2, description="HDBSCAN min_cluster_size.")
+    hdbscan_space: str = Field(
+        default="pca",
+        description="Where HDBSCAN runs: 'pca' (the first --hdbscan-dims principal components, "
+        "fast), 'vectors' (the full L2-normalised vectors, euclidean = cosine order) or 'umap'.",
+    )
+    hdbscan_dims: int = Field(default=10, ge=2, description="Principal components for HDBSCAN.")
+    trust_neighbors: int = Field(default=5, ge=1, description="Trustworthiness n_neighbors.")
+    knn_ks: str = Field(default="1,5,10,20", description="k values of the k-NN accuracy figure.")
+    knn_query_split: str | None = Field(
+        default=None, description="k-NN accuracy: split of the queries (unset: leave-one-out)."
+    )
+    knn_reference_split: str | None = Field(
+        default=None, description="k-NN accuracy: split searched (unset: all points)."
+    )
+    label_error_k: int = Field(default=10, ge=1, description="Neighbours voting on label errors.")
+    label_error_max_agreement: float = Field(
+        default=0.2, ge=0.0, le=1.0,
+        description="A point is a likely label error when at most this fraction of its k "
+        "nearest neighbours share its label and the majority votes another class.",
+    )
+    duplicate_threshold: float = Field(
+        default=0.98, gt=-1.0, le=1.0, description="Cosine similarity above which two points "
+        "are near-duplicates.",
+    )
+    max_list: int = Field(default=200, ge=1, description="Longest label-error / duplicate list kept.")
+    thumbnails_per_cluster: int = Field(default=8, ge=1, description="Thumbnails per cluster row.")
+    animate: bool = Field(
+        default=False, description="Write a GIF of k-means / k-medoids iterations on the 2-D map."
+    )
+    animate_points: int = Field(default=1500, ge=10, description="Points drawn in the animation.")
+    animate_steps: int = Field(default=12, ge=1, description="Iterations shown in the animation.")
+    chunk_size: int = Field(
+        default=1024, ge=16, description="Rows per chunk in silhouette, trustworthiness and k-NN."
+    )
+    write_back: bool = Field(
+        default=True, description="Write 2-D coordinates and cluster ids into point payloads."
+    )
+    out: Path | None = Field(
+        default=None,
+        description="Report directory (default: <data_dir>/reports/<collection>/).",
+    )
+    progress: bool = Field(default=True, description="Progress bars and stage lines on stderr.")
+
+    def projection_list(self) -> list[str]:
+        """The chosen 2-D maps."""
+        return parse_list(self.projections, PROJECTIONS, "projections")
+
+    def clusterer_list(self) -> list[str]:
+        """The chosen clusterings."""
+        return parse_list(self.clusterers, CLUSTERERS, "clusterers")
+
+    def knn_k_list(self) -> list[int]:
+        """The k values of the k-NN accuracy figure."""
+        try:
+            ks = sorted({int(v) for v in self.knn_ks.split(",") if v.strip()})
+        except ValueError as exc:
+            raise UsageError(f"--knn-ks {self.knn_ks!r}: expected integers like 1,5,10") from exc
+        if any(k < 1 for k in ks):
+            raise UsageError(f"--knn-ks {self.knn_ks!r}: every k must be at least 1")
+        return ks
+
+    def k_choice(self) -> int | str:
+        """An int, 'labels' or 'auto'."""
+        value = self.k.strip().lower()
+        if value in ("labels", "auto"):
+            return value
+        try:
+            k = int(value)
+        except ValueError as exc:
+            raise UsageError(f"--k {self.k!r}: expected an integer, 'labels' or 'auto'") from exc
+        if k < 2:
+            raise UsageError(f"--k {k}: a clustering needs at least 2 clusters")
+        return k
+
+    def check(self) -> None:
+        """Validate cross-field choices early, before any data is read."""
+        self.projection_list()
+        self.clusterer_list()
+        self.knn_k_list()
+        self.k_choice()
+        if self.k_max < self.k_min:
+            raise UsageError(f"--k-max {self.k_max} is below --k-min {self.k_min}")
+        if self.hdbscan_space not in ("pca", "vectors", "umap"):
+            raise UsageError(
+                f"--hdbscan-space {self.hdbscan_space!r}: choose pca, vectors or umap"
+            )
+        if not self.collection:
+            raise UsageError(
+                "no collection given: pass --collection NAME or set EMBEDSCOPE_COLLECTION "
+                "(`embedscope collections` lists them)"
+            )

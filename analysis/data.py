@@ -1,0 +1,132 @@
+"""Read the vectors of a collection back from Qdrant, optionally as a seeded stratified sample."""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from search.contract import CollectionMeta
+from search.errors import EmptyCollectionError, UsageError
+from search.store import Store
+
+
+@dataclass
+class Vectors:
+    """The points one analysis runs on, sorted by point id so every backend gives one order."""
+
+    ids: list[str]
+    X: np.ndarray
+    labels: np.ndarray | None
+    label_names: list[str]
+    meta: CollectionMeta
+    total: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        """Number of points."""
+        return len(self.ids)
+
+    def class_name(self, label: int) -> str:
+        """Readable name of a label id."""
+        return self.label_names[label] if 0 <= label < len(self.label_names) else str(label)
+
+
+def normalize(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (float32; zero rows stay zero)."""
+    X = np.asarray(X, dtype=np.float32)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms == 0, 1.0, norms)
+
+
+def stratified_indices(
+    n: int, size: int, seed: int, labels: np.ndarray | None = None
+) -> np.ndarray:
+    """Sorted indices of a seeded sample of ``size`` rows, stratified by ``labels`` when given.
+
+    Stratification is sklearn's ``train_test_split(stratify=labels, random_state=seed)``;
+    classes too small to split fall back to a plain seeded sample.
+    """
+    if size >= n:
+        return np.arange(n)
+    if labels is not None:
+        from sklearn.model_selection import train_test_split
+
+        counts = np.bincount(labels - labels.min())
+        if (counts[counts > 0] >= 2).all() and size >= int((counts > 0).sum()):
+            idx, _ = train_test_split(
+                np.arange(n), train_size=size, stratify=labels, random_state=seed
+            )
+            return np.sort(idx)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=size, replace=False))
+
+
+def fetch(
+    store: Store, collection: str, sample: int = 0, seed: int = 0, progress: bool = True
+) -> Vectors:
+    """All vectors of ``collection`` (or a stratified sample), with labels when every point has one."""
+    from tqdm import tqdm
+
+    meta = store.get_meta(collection)
+    total = store.count(collection)
+    if total == 0:
+        raise EmptyCollectionError(
+            f"collection {collection!r} holds no points: run `embedscope ingest` into it first"
+        )
+    rows: list[tuple[str, np.ndarray, Any]] = []
+    bar = tqdm(total=total, desc="fetch vectors", unit="pt", disable=not progress, leave=False)
+    for rec in store.scroll(collection, None, ["label"], True, 2048):
+        if rec.vector is None:
+            raise UsageError(f"point {rec.id} of {collection!r} has no vector")
+        rows.append((rec.id, rec.vector, rec.payload.get("label")))
+        bar.update(1)
+    bar.close()
+    rows.sort(key=lambda r: r[0])
+    ids = [r[0] for r in rows]
+    X = np.vstack([r[1] for r in rows]).astype(np.float32, copy=False)
+    raw = [r[2] for r in rows]
+    notes: list[str] = []
+    labels: np.ndarray | None = None
+    if all(v is not None for v in raw):
+        labels = np.asarray(raw, dtype=np.int64)
+    elif any(v is not None for v in raw):
+        missing = sum(v is None for v in raw)
+        notes.append(
+            f"{missing} of {len(raw)} points have no label: the collection is treated as "
+            "unlabelled, so label-based figures are omitted."
+        )
+    else:
+        notes.append("the collection is unlabelled: label-based figures are omitted.")
+    del rows
+    if sample and sample < len(ids):
+        idx = stratified_indices(len(ids), sample, seed, labels)
+        ids = [ids[i] for i in idx]
+        X = X[idx]
+        labels = labels[idx] if labels is not None else None
+        how = "stratified by label" if labels is not None else "uniform"
+        notes.append(f"analysed a seeded sample of {len(ids)} of {total} points ({how}).")
+    return Vectors(ids, X, labels, list(meta.labels), meta, total, notes)
+
+
+def thumbnails(store: Store, collection: str, ids: list[str]) -> dict[str, Any]:
+    """Decoded ``thumbnail`` payloads (PIL images) of ``ids``; points without one are left out."""
+    from PIL import Image
+
+    out: dict[str, Any] = {}
+    for start in range(0, len(ids), 256):
+        for rec in store.retrieve(collection, ids[start:start + 256], ["thumbnail"]):
+            raw = rec.payload.get("thumbnail")
+            if not raw:
+                continue
+            try:
+                if isinstance(raw, str) and raw.startswith("data:"):
+                    raw = raw.split(",", 1)[1]
+                out[rec.id] = Image.open(io.BytesIO(base64.b64decode(raw))).convert("RGB")
+            except (ValueError, OSError):
+                continue  # an unreadable thumbnail only leaves a gap in the grid
+    return out

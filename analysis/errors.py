@@ -1,0 +1,11 @@
+"""Analysis-specific errors (subclasses of search.errors.EmbedscopeError)."""
+
+from __future__ import annotations
+
+from search.errors import EmbedscopeError
+
+
+class TooFewPointsError(EmbedscopeError):
+    """The collection (or sample) has fewer points than a chosen method needs."""
+
+    exit_code = 2

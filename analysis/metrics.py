@@ -1,0 +1,197 @@
+"""Quality figures in bounded memory: chunked cosine and 2-D silhouettes, trustworthiness, ARI/NMI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from analysis.data import normalize
+
+#: Largest temporary block (elements) one chunk may allocate.
+_BLOCK = 1 << 25
+
+
+def _rows_per_chunk(n: int, per_row: int, chunk: int) -> int:
+    return int(max(1, min(chunk, _BLOCK // max(1, n * per_row))))
+
+
+def _onehot(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..K-1 for labels ≥ 0 (-1 = left out) and the n × K float64 indicator matrix."""
+    values = np.unique(labels[labels >= 0])
+    codes = np.full(len(labels), -1, dtype=np.int64)
+    keep = labels >= 0
+    codes[keep] = np.searchsorted(values, labels[keep])
+    onehot = np.zeros((len(labels), len(values)), dtype=np.float64)
+    onehot[np.flatnonzero(keep), codes[keep]] = 1.0
+    return codes, onehot
+
+
+def _samples_from_sums(sums: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Silhouette values from per-cluster distance sums, exactly as sklearn's silhouette_samples."""
+    rows = np.arange(len(codes))
+    own = counts[codes] - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intra = sums[rows, codes] / own
+        mean_other = sums / counts[None, :]
+    mean_other[rows, codes] = np.inf
+    inter = mean_other.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sil = (inter - intra) / np.maximum(intra, inter)
+    return np.nan_to_num(sil)
+
+
+def _check_labels(codes: np.ndarray, counts: np.ndarray) -> bool:
+    """sklearn's rule: 2 ≤ number of clusters ≤ n - 1."""
+    n = int((codes >= 0).sum())
+    return 2 <= len(counts) <= n - 1
+
+
+def cosine_silhouette_samples(
+    X: np.ndarray, labels: np.ndarray, chunk: int = 1024, progress: bool = False
+) -> np.ndarray | None:
+    """Per-point silhouette with cosine distance, equal to sklearn's silhouette_samples(metric='cosine').
+
+    Uses sum_j∈c (1 - x̂·ŷ_j) = |c| - x̂·Σ_j∈c ŷ_j, so memory is O(n·K + K·d) and the work is
+    O(n·d·K) instead of an n × n matrix. Points labelled -1 are left out (their value is NaN).
+    Returns None when there are fewer than 2 or more than n - 1 clusters.
+    """
+    from tqdm import tqdm
+
+    labels = np.asarray(labels)
+    codes, onehot = _onehot(labels)
+    counts = onehot.sum(axis=0)
+    if not _check_labels(codes, counts):
+        return None
+    Xn = normalize(X)
+    keep = np.flatnonzero(codes >= 0)
+    sums_vec = np.zeros((len(counts), Xn.shape[1]), dtype=np.float64)
+    for start in range(0, len(keep), chunk):
+        part = keep[start:start + chunk]
+        np.add.at(sums_vec, codes[part], Xn[part].astype(np.float64))
+    out = np.full(len(labels), np.nan)
+    bar = tqdm(total=len(keep), desc="silhouette (cosine)", disable=not progress, leave=False)
+    for start in range(0, len(keep), chunk):
+        part = keep[start:start + chunk]
+        dists = counts[None, :] - Xn[part].astype(np.float64) @ sums_vec.T
+        out[part] = _samples_from_sums(dists, codes[part], counts)
+        bar.update(len(part))
+    bar.close()
+    return out
+
+
+def map_silhouette_samples(
+    Y: np.ndarray, labelings: Mapping[str, np.ndarray], chunk: int = 1024, progress: bool = False
+) -> dict[str, np.ndarray | None]:
+    """Euclidean silhouette of several labelings of one 2-D map, in one chunked pass.
+
+    Equal to sklearn's silhouette_samples(Y, labels) for each labeling; -1 entries are left
+    out (NaN). The n × n distances exist one row chunk at a time.
+    """
+    from tqdm import tqdm
+
+    Y = np.asarray(Y, dtype=np.float64)
+    n = len(Y)
+    parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, slice]] = {}
+    blocks: list[np.ndarray] = []
+    col = 0
+    for name, labels in labelings.items():
+        codes, onehot = _onehot(np.asarray(labels))
+        counts = onehot.sum(axis=0)
+        if not _check_labels(codes, counts):
+            continue
+        parts[name] = (codes, onehot, counts, slice(col, col + onehot.shape[1]))
+        blocks.append(onehot)
+        col += onehot.shape[1]
+    result: dict[str, np.ndarray | None] = {name: None for name in labelings}
+    if not parts:
+        return result
+    indicator = np.hstack(blocks)
+    sums = np.zeros((n, col))
+    rows = _rows_per_chunk(n, 3, chunk)
+    bar = tqdm(total=n, desc="silhouette (2-D map)", disable=not progress, leave=False)
+    for start in range(0, n, rows):
+        yc = Y[start:start + rows]
+        d = np.subtract.outer(yc[:, 0], Y[:, 0])
+        d *= d
+        dy = np.subtract.outer(yc[:, 1], Y[:, 1])
+        dy *= dy
+        d += dy
+        np.sqrt(d, out=d)
+        sums[start:start + rows] = d @ indicator
+        bar.update(len(yc))
+    bar.close()
+    for name, (codes, _, counts, cols) in parts.items():
+        out = np.full(n, np.nan)
+        keep = codes >= 0
+        out[keep] = _samples_from_sums(sums[keep][:, cols], codes[keep], counts)
+        result[name] = out
+    return result
+
+
+def trustworthiness(
+    X: np.ndarray, Y: np.ndarray, n_neighbors: int = 5, chunk: int = 1024, progress: bool = False
+) -> float | None:
+    """sklearn.manifold.trustworthiness(X, Y, n_neighbors, metric='cosine') in row chunks.
+
+    The rank of each 2-D neighbour in the original space is counted per chunk instead of
+    argsorting an n × n matrix. None when n_neighbors ≥ n / 2 (sklearn's limit).
+    """
+    from sklearn.neighbors import NearestNeighbors
+    from tqdm import tqdm
+
+    n = len(X)
+    k = n_neighbors
+    if k >= n / 2:
+        return None
+    emb = NearestNeighbors(n_neighbors=k).fit(Y).kneighbors(return_distance=False)
+    Xn = normalize(X)
+    total = 0
+    rows = _rows_per_chunk(n, k + 1, chunk)
+    bar = tqdm(total=n, desc="trustworthiness", disable=not progress, leave=False)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        dist = 1.0 - Xn[start:stop] @ Xn.T
+        np.clip(dist, 0.0, 2.0, out=dist)
+        local = np.arange(stop - start)
+        dist[local, local + start] = np.inf
+        dij = dist[local[:, None], emb[start:stop]]
+        ranks = 1 + (dist[:, None, :] < dij[:, :, None]).sum(axis=2) - k
+        total += int(ranks[ranks > 0].sum())
+        bar.update(stop - start)
+    bar.close()
+    return float(1.0 - total * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
+
+
+def mean_or_none(values: np.ndarray | None) -> float | None:
+    """Mean over the defined entries (silhouette score), None when undefined."""
+    if values is None:
+        return None
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if len(values) else None
+
+
+def per_class(values: np.ndarray, labels: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
+    """Mean silhouette per true class."""
+    out = []
+    for label in np.unique(labels):
+        mask = labels == label
+        name = names[label] if 0 <= label < len(names) else str(label)
+        out.append({"label": int(label), "name": name, "count": int(mask.sum()),
+                    "silhouette": float(values[mask].mean())})
+    return out
+
+
+def agreement(labels: np.ndarray, clusters: np.ndarray) -> dict[str, Any]:
+    """ARI, NMI and the cluster-vs-label contingency table (rows: labels, columns: clusters)."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from sklearn.metrics.cluster import contingency_matrix
+
+    return {
+        "ari": float(adjusted_rand_score(labels, clusters)),
+        "nmi": float(normalized_mutual_info_score(labels, clusters)),
+        "label_values": [int(v) for v in np.unique(labels)],
+        "cluster_values": [int(v) for v in np.unique(clusters)],
+        "contingency": contingency_matrix(labels, clusters).tolist(),
+    }

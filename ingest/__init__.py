@@ -1,0 +1,1 @@
+"""The ingestion worker: dataset sources, the embedding model, the batched, resumable pipeline."""

@@ -1,0 +1,66 @@
+"""Ingestion settings: one object fed by defaults, EMBEDSCOPE_* variables and CLI flags."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    """What to embed, with which model, and how."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_", extra="ignore")
+
+    dataset: str | None = Field(
+        default=None,
+        description="Hugging Face hub dataset name (fashion_mnist, cifar10, user/name), a parquet "
+        "file, a directory of parquet files in the HF layout, or a folder of images.",
+    )
+    splits: list[str] = Field(default_factory=list, description="Splits to ingest (default: all).")
+    image_column: str | None = Field(default=None, description="Image column (default: detected).")
+    label_column: str | None = Field(default=None, description="Label column (default: detected).")
+    labels_from_folders: bool = Field(
+        default=False, description="Image folders: the first-level subfolder name is the label."
+    )
+    limit: int | None = Field(default=None, description="At most this many images per split.")
+    sample: int | None = Field(
+        default=None, description="Random sample of this many images per split (stratified by label)."
+    )
+    seed: int = Field(default=0, description="Seed for --sample.")
+    shard: str | None = Field(
+        default=None, description="Process only shard i of N ('i/N', 0-based), e.g. a SLURM array task."
+    )
+    model: str = Field(
+        default="facebook/dinov2-small",
+        description="Hub model name, a local model directory, or 'pixels' (raw-pixel baseline).",
+    )
+    revision: str | None = Field(default=None, description="Model revision (branch, tag or commit).")
+    pooling: str = Field(default="cls", description="cls | mean | cls+mean.")
+    image_size: int | None = Field(
+        default=None,
+        description="Model input size in pixels (default 224 for models; native size for pixels).",
+    )
+    batch_size: int = Field(default=64, description="Images per model batch.")
+    device: str = Field(default="auto", description="auto | cuda | mps | cpu.")
+    num_workers: int | None = Field(
+        default=None, description="Decoding worker processes (default: from the CPU count)."
+    )
+    collection: str | None = Field(
+        default=None, description="Collection name (default: <dataset>__<model>)."
+    )
+    recreate: bool = Field(default=False, description="Drop and rebuild the collection first.")
+    shard_number: int | None = Field(
+        default=None, description="Qdrant server: shards of a new collection."
+    )
+    replication_factor: int | None = Field(
+        default=None, description="Qdrant server: replicas of each shard of a new collection."
+    )
+    max_pixels: int = Field(
+        default=64_000_000, description="Images with more pixels are rejected (decompression bombs)."
+    )
+    min_side: int = Field(default=4, description="Images smaller than this on a side are rejected.")
+    thumbnail_size: int = Field(default=64, description="Longest side of the stored thumbnail.")
+    rejects_file: str | None = Field(
+        default=None, description="Where to list rejected images (default: <data_dir>/rejects/<collection>.jsonl)."
+    )
+    progress: bool = Field(default=True, description="Show a progress bar.")

@@ -1,0 +1,36 @@
+"""Embed a query image exactly as ingestion embedded the collection (model loaded once per process)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ingest.decode import ImageSource, decode
+from ingest.models import Embedder, load_embedder
+from search.contract import CollectionMeta
+
+
+@functools.lru_cache(maxsize=4)
+def _embedder(model: str, pooling: str, image_size: int | None, revision: str | None,
+              device: str) -> Embedder:
+    if model == "pixels":
+        return load_embedder("pixels", image_size=image_size)
+    return load_embedder(model, pooling=pooling, image_size=image_size, device=device,
+                         revision=revision)
+
+
+def embedder_for(meta: CollectionMeta, device: str = "auto") -> Embedder:
+    """The (cached) embedder that built a collection with this metadata."""
+    return _embedder(meta.model, meta.pooling, meta.image_size, meta.revision, device)
+
+
+def embed_query(meta: CollectionMeta, image: ImageSource, device: str = "auto") -> np.ndarray:
+    """One L2-normalised vector for ``image`` in the collection's space.
+
+    Raises:
+        BadImageError: the image cannot be decoded (the message says why).
+    """
+    embedder = embedder_for(meta, device)
+    decoded = decode(image, embedder.mode, embedder.decode_size, min_side=1)
+    return embedder.embed_batch([decoded.pixels])[0]
