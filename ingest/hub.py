@@ -41,7 +41,7 @@ def offline_error(kind: str, name: str) -> OfflineError:
     repo_type = "" if kind == "model" else " --repo-type dataset"
     return OfflineError(
         f"the {kind} {name!r} is not in the local Hugging Face cache and the hub cannot be reached "
-        f"from this machine. On a machine with access run `huggingface-cli download {name}"
+        f"from this machine. On a machine with access run `hf download {name}"
         f"{repo_type} --local-dir ./{name.split('/')[-1]}`, copy that folder here and pass "
         f"{flag} ./{name.split('/')[-1]} (or point HF_HOME at a cache that holds it)."
     )

@@ -187,7 +187,9 @@ def _normalisation(model: str, revision: str | None) -> tuple[tuple[float, ...],
 def _load_backbone(model: str, revision: str | None, device: str) -> tuple[Any, str, str | None]:
     """Load an image backbone from a local directory or the hub (cache first, fast offline error)."""
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     path = Path(model).expanduser()
     is_local = path.is_dir()
     if not is_local and (model.startswith((".", "/", "~")) or path.exists()):

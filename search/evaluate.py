@@ -261,7 +261,8 @@ def evaluate(
             reference, True, batch_size, progress, "exact (recall check)",
         )
         recall = float(np.mean([
-            len(set(hit_ids[i]) & set(t)) / max(len(t), 1) for i, t in zip(pick, truth, strict=True)
+            len(set(hit_ids[i]) & set(t)) / max(len(t), 1)
+            for i, t in zip(pick, truth, strict=True)
         ]))
         n_recall = len(pick)
     predictions = {k: vote_arrays(labels, scores, k)[3:] for k in ks}
@@ -278,7 +279,8 @@ def evaluate(
     for k, (majority, weighted) in predictions.items():
         acc, f1, per_class, cm = _metrics(y_true, majority, classes)
         wacc, wf1, _, _ = _metrics(y_true, weighted, classes)
-        for entry, label, name in zip(per_class, result.classes, result.class_names, strict=True):
+        names = zip(result.classes, result.class_names, strict=True)
+        for entry, (label, name) in zip(per_class, names, strict=True):
             entry.update(label=label, name=name)
         result.results[k] = KResult(k, acc, f1, wacc, wf1, per_class, cm.tolist())
     result.seconds = time.perf_counter() - started

@@ -1,0 +1,217 @@
+"""Where an analysis goes: plots, report.json / report.html, payload write-back and collection metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis import plots
+from analysis.data import thumbnails
+from analysis.job import Analysis, Stages
+from analysis.report import versions, write_html, write_json
+from search.store import Store
+
+#: Payload field of each clustering's cluster id.
+CLUSTER_FIELD = "cluster_{}"
+PLOT_NAMES = {"kmeans": "k-means", "kmedoids": "k-medoids", "hdbscan": "HDBSCAN"}
+
+
+def payload_updates(a: Analysis) -> dict[str, dict[str, Any]]:
+    """{point id: {umap: [x, y], …, cluster_kmeans: c, …}} for every analysed point."""
+    updates: dict[str, dict[str, Any]] = {}
+    for row, pid in enumerate(a.data.ids):
+        item: dict[str, Any] = {
+            proj: [float(Y[row, 0]), float(Y[row, 1])] for proj, Y in a.maps.items()
+        }
+        for name, c in a.clusterings.items():
+            item[CLUSTER_FIELD.format(name)] = int(c.labels[row])
+        updates[pid] = item
+    return updates
+
+
+def _rows_to_points(store: Store, a: Analysis, rows: list[int]) -> dict[int, dict[str, Any]]:
+    """Id, split, index and label name of the given rows (for the lists in the report)."""
+    ids = [a.data.ids[r] for r in rows]
+    found = {
+        rec.id: rec.payload
+        for start in range(0, len(ids), 256)
+        for rec in store.retrieve(
+            str(a.settings.collection), ids[start:start + 256], ["split", "index", "label_name"]
+        )
+    }
+    out = {}
+    for r, pid in zip(rows, ids):
+        p = found.get(pid, {})
+        out[r] = {"id": pid, "split": p.get("split"), "index": p.get("index")}
+    return out
+
+
+def _lists(store: Store, a: Analysis) -> tuple[list[dict[str, Any]] | None, dict[str, Any]]:
+    rows = sorted({e["row"] for e in a.label_errors or []}
+                  | {p[k] for p in a.duplicates.get("pairs", []) for k in ("row_a", "row_b")})
+    where = _rows_to_points(store, a, rows)
+    errors = None
+    if a.label_errors is not None:
+        errors = []
+        for e in a.label_errors:
+            point = where[int(e["row"])]
+            errors.append({**point, "label": e["label"], "label_name": a.data.class_name(e["label"]),
+                           "suggested": e["suggested"],
+                           "suggested_name": a.data.class_name(e["suggested"]),
+                           "agreement": e["agreement"], "vote_share": e["vote_share"],
+                           "mean_similarity": e["mean_similarity"]})
+    pairs = []
+    for p in a.duplicates.get("pairs", []):
+        pa, pb = where[p["row_a"]], where[p["row_b"]]
+        pairs.append({"id_a": pa["id"], "split_a": pa["split"], "index_a": pa["index"],
+                      "id_b": pb["id"], "split_b": pb["split"], "index_b": pb["index"],
+                      "similarity": p["similarity"]})
+    return errors, {**a.duplicates, "pairs": pairs}
+
+
+def _plots(store: Store, a: Analysis, out: Path) -> dict[str, str]:
+    files: dict[str, str] = {}
+    d = a.data
+    for proj, Y in a.maps.items():
+        colourings: dict[str, tuple[np.ndarray, list[str] | None]] = {}
+        if d.labels is not None:
+            colourings["label"] = (d.labels, d.label_names)
+        for name, c in a.clusterings.items():
+            colourings[PLOT_NAMES[name]] = (c.labels, None)
+        if not colourings:
+            colourings["points"] = (np.zeros(d.n, dtype=np.int64), None)
+        files[f"map_{proj}"] = plots.map_panels(Y, colourings, proj.upper(), out / f"map_{proj}.png").name
+    if a.per_class:
+        files["per_class_silhouette"] = plots.per_class_silhouette(
+            a.per_class, out / "per_class_silhouette.png").name
+    if a.k_curve:
+        files["k_curve"] = plots.k_curve(a.k_curve, a.k, out / "k_curve.png").name
+    for name, agr in a.agreement.items():
+        names = [d.class_name(v) for v in agr["label_values"]]
+        files[f"contingency_{name}"] = plots.contingency(
+            agr["contingency"], names, agr["cluster_values"],
+            f"{PLOT_NAMES[name]} clusters vs labels", out / f"contingency_{name}.png").name
+    files.update(_thumbnail_grids(store, a, out))
+    if a.pca is not None:
+        files["pca_variance"] = plots.pca_variance(
+            a.pca.explained_variance_ratio, out / "pca_variance.png").name
+        files["pca_strip"] = plots.pca_strip(
+            a.pca.scores, d.labels, d.label_names, out / "pca_strip.png", seed=a.settings.seed).name
+    return files
+
+
+def _thumbnail_grids(store: Store, a: Analysis, out: Path) -> dict[str, str]:
+    """A grid of sample thumbnails per cluster, for each clustering (seeded choice)."""
+    per = a.settings.thumbnails_per_cluster
+    rng = np.random.default_rng(a.settings.seed)
+    picks: dict[str, list[tuple[str, list[str]]]] = {}
+    for name, c in a.clusterings.items():
+        rows = []
+        for cl in [v for v in np.unique(c.labels) if v >= 0][:40]:
+            members = np.flatnonzero(c.labels == cl)
+            chosen = np.sort(rng.choice(members, size=min(per, len(members)), replace=False))
+            rows.append((f"{cl} (n={len(members)})", [a.data.ids[i] for i in chosen]))
+        picks[name] = rows
+    wanted = sorted({pid for rows in picks.values() for _, ids in rows for pid in ids})
+    images = thumbnails(store, str(a.settings.collection), wanted)
+    if not images:
+        if picks:
+            a.notes.append("no point has a `thumbnail` payload: thumbnail grids are omitted.")
+        return {}
+    files = {}
+    for name, rows in picks.items():
+        grid = [(label, [images[p] for p in ids if p in images]) for label, ids in rows]
+        files[f"thumbnails_{name}"] = plots.thumbnail_grid(
+            grid, f"{PLOT_NAMES[name]}: sample thumbnails per cluster",
+            out / f"thumbnails_{name}.png").name
+    return files
+
+
+def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any, Any],
+                 extra: dict[str, Any]) -> dict[str, Any]:
+    """The report.json document."""
+    s, d = a.settings, a.data
+    clusterings = {
+        name: {"params": c.params, **c.info,
+               "clusters": int(len(np.unique(c.labels[c.labels >= 0]))),
+               **a.agreement.get(name, {})}
+        for name, c in a.clusterings.items()
+    }
+    return {
+        "run_id": a.run_id, "created_at": a.created_at, "collection": s.collection,
+        "report_dir": str(out),
+        "parameters": s.model_dump(mode="json"),
+        "model": d.meta.model_dump(mode="json", exclude={"analysis"}),
+        "versions": versions(),
+        "data": {"points_total": d.total, "points_analysed": d.n, "dimension": int(d.X.shape[1]),
+                 "labelled": d.labels is not None, "classes": d.label_names},
+        "notes": a.notes,
+        "k": {"mode": a.k_mode, "value": a.k, "curve": a.k_curve},
+        "silhouette": {"metric_embedding": "cosine", "metric_maps": "euclidean",
+                       "embedding": a.silhouette_embedding, "maps": a.silhouette_maps},
+        "per_class_silhouette": a.per_class,
+        "clusterings": clusterings,
+        "trustworthiness": a.trust,
+        "trustworthiness_neighbors": s.trust_neighbors,
+        "knn_accuracy": a.knn_accuracy,
+        "pca": {"explained_variance_ratio": a.pca.explained_variance_ratio.tolist()
+                if a.pca is not None else []},
+        "label_errors": lists[0],
+        "near_duplicates": lists[1],
+        "payload_fields": payload_fields(a) if s.write_back else [],
+        "timings": a.timings,
+        "files": files,
+        **extra,
+    }
+
+
+def payload_fields(a: Analysis) -> list[str]:
+    """The payload fields the write-back sets."""
+    return list(a.maps) + [CLUSTER_FIELD.format(n) for n in a.clusterings]
+
+
+def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[str, Any]:
+    """Plots, the optional GIF, payload write-back, metadata, report.json and report.html."""
+    s = a.settings
+    out.mkdir(parents=True, exist_ok=True)
+    with stages.stage("plots"):
+        files = _plots(store, a, out)
+        lists = _lists(store, a)
+    extra: dict[str, Any] = {}
+    if s.animate:
+        with stages.stage("animation"):
+            extra["animation"] = _animate(a, out, files)
+    fields = payload_fields(a)
+    if s.write_back and fields:
+        with stages.stage("write back payloads"):
+            store.set_payloads(str(s.collection), payload_updates(a))
+    report = build_report(a, out, files, lists, extra)
+    report["written_back"] = bool(s.write_back and fields)
+    with stages.stage("report"):
+        files["report_json"] = "report.json"
+        files["report_html"] = "report.html"
+        write_json(report, out / "report.json")
+        write_html(report, out, out / "report.html")
+    if s.write_back and fields:
+        store.update_meta(str(s.collection), analysis={
+            "run_id": a.run_id, "created_at": a.created_at, "fields": fields,
+            "points": a.data.n, "parameters": report["parameters"],
+            "report": str((out / "report.json").resolve()),
+        })
+    return report
+
+
+def _animate(a: Analysis, out: Path, files: dict[str, str]) -> dict[str, Any]:
+    from analysis.animate import write_gif
+
+    s = a.settings
+    map_name = next((m for m in ("umap", "tsne", "pca") if m in a.maps), None)
+    if map_name is None:
+        a.notes.append("--animate needs a 2-D map: add umap, tsne or pca to --projections.")
+        return {}
+    info = write_gif(a.maps[map_name], a.k, s.seed, out / "animation.gif", s.animate_points,
+                     s.animate_steps, map_name)
+    files["animation"] = "animation.gif"
+    return {"map": map_name, "k": a.k, "panels": info}

@@ -1,0 +1,142 @@
+"""The report on disk: report.json with every figure and parameter, and one self-contained report.html."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg"}
+
+
+def versions() -> dict[str, str]:
+    """Versions of the software whose results the report contains."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("embedscope", "numpy", "scikit-learn", "umap-learn", "kmedoids", "matplotlib",
+                 "qdrant-client", "qdrant-edge-py", "numba", "pynndescent"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def write_json(report: dict[str, Any], path: Path) -> Path:
+    """Write report.json (NaN becomes null)."""
+    text = json.dumps(report, indent=2, default=_default, allow_nan=True)
+    path.write_text(text.replace("NaN", "null"))
+    return path
+
+
+def _data_uri(path: Path) -> str:
+    mime = MIME.get(path.suffix.lower(), "application/octet-stream")
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return html.escape(str(value))
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "<p><em>none</em></p>"
+    columns = columns or list(rows[0])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline figures as (figure, value) rows; also used by `compare`."""
+    rows: list[dict[str, Any]] = []
+    for name, value in report.get("silhouette", {}).get("embedding", {}).items():
+        rows.append({"figure": f"silhouette cosine ({name})", "value": value})
+    for proj, per in report.get("silhouette", {}).get("maps", {}).items():
+        for name, value in per.items():
+            rows.append({"figure": f"silhouette {proj} map ({name})", "value": value})
+    for proj, value in report.get("trustworthiness", {}).items():
+        rows.append({"figure": f"trustworthiness {proj}", "value": value})
+    for name, c in report.get("clusterings", {}).items():
+        for key in ("ari", "nmi"):
+            if key in c:
+                rows.append({"figure": f"{key.upper()} {name}", "value": c[key]})
+    for k, acc in (report.get("knn_accuracy", {}).get("accuracy") or {}).items():
+        rows.append({"figure": f"{k}-NN accuracy", "value": acc})
+    return rows
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;
+font-size:13px;text-align:left}img{max-width:100%;border:1px solid #eee;margin:.3em 0}
+.note{background:#fff6d6;padding:.4em .8em;border-left:4px solid #e0b000}"""
+
+
+def write_html(report: dict[str, Any], out_dir: Path, path: Path) -> Path:
+    """One self-contained page: tables and every plot embedded as a data URI."""
+    parts = [f"<h1>embedscope analysis: {html.escape(report['collection'])}</h1>"]
+    data = report["data"]
+    parts.append(
+        f"<p>run <code>{report['run_id']}</code> at {report['created_at']}; model "
+        f"<b>{html.escape(str(report['model'].get('model')))}</b> "
+        f"({report['model'].get('dimension')}-d); {data['points_analysed']} of "
+        f"{data['points_total']} points; seed {report['parameters'].get('seed')}.</p>"
+    )
+    parts += [f"<p class='note'>{html.escape(n)}</p>" for n in report.get("notes", [])]
+    parts.append("<h2>Summary</h2>" + _table(summary_rows(report)))
+    figures = report.get("files", {})
+    for title, key_prefix in (
+        ("Maps", "map_"), ("Silhouette per class", "per_class"), ("Choosing k", "k_curve"),
+        ("Contingency tables", "contingency_"), ("Thumbnails per cluster", "thumbnails_"),
+        ("Principal components", "pca_"), ("Clustering iterations", "animation"),
+    ):
+        keys = [k for k in figures if k.startswith(key_prefix)]
+        if not keys:
+            continue
+        parts.append(f"<h2>{title}</h2>")
+        for key in keys:
+            file = out_dir / figures[key]
+            parts.append(f"<h3>{html.escape(key)}</h3><img alt='{html.escape(key)}' "
+                         f"src='{_data_uri(file)}'>")
+    if report.get("per_class_silhouette"):
+        parts.append("<h2>Per-class silhouette</h2>" + _table(report["per_class_silhouette"]))
+    errors = report.get("label_errors")
+    if errors is not None:
+        parts.append(f"<h2>Likely label errors ({len(errors)})</h2>" + _table(errors[:100]))
+    dups = report.get("near_duplicates", {})
+    if dups:
+        parts.append(
+            f"<h2>Near-duplicates (cosine ≥ {dups['threshold']}; {dups['total']} pairs)</h2>"
+            + _table(dups["pairs"][:100])
+        )
+    parts.append("<h2>Parameters and versions</h2><pre>" + html.escape(json.dumps(
+        {"parameters": report["parameters"], "versions": report["versions"],
+         "model": report["model"], "timings_s": report.get("timings", {})},
+        indent=2, default=str)) + "</pre>")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>embedscope "
+            f"{html.escape(report['collection'])}</title><style>{CSS}</style></head><body>"
+            + "\n".join(parts) + "</body></html>")
+    path.write_text(page, encoding="utf-8")
+    return path

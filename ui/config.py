@@ -1,0 +1,74 @@
+"""Settings of the web interface: one pydantic-settings class fed by EMBEDSCOPE_UI_* and flags."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from search.errors import UsageError
+
+
+class UISettings(BaseSettings):
+    """Everything `embedscope ui` and `python -m ui` can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_UI_", extra="ignore")
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Interface to listen on (0.0.0.0 exposes the page to the network: set --auth).",
+    )
+    port: int = Field(default=7860, ge=0, le=65535, description="TCP port of the page.")
+    auth: SecretStr | None = Field(
+        default=None, description="'user:password' required to open the page (unset: no login)."
+    )
+    share: bool = Field(
+        default=False,
+        description="Ask Gradio for a public *.gradio.live link. Off unless explicitly enabled.",
+    )
+    collection: str | None = Field(
+        default=None, description="Collection selected when the page opens (default: the first)."
+    )
+    max_upload_mb: float = Field(
+        default=10.0, gt=0, description="Largest query upload accepted, in megabytes."
+    )
+    k: int = Field(default=10, ge=1, description="Neighbours shown (and voting) by default.")
+    max_k: int = Field(default=50, ge=1, description="Largest k the slider offers.")
+    map_points: int = Field(
+        default=20000, ge=100, description="At most this many points are drawn on the map."
+    )
+    pick_points: int = Field(
+        default=24, ge=1, description="Images shown for a click or a region on the map."
+    )
+    analysis_projections: str = Field(
+        default="pca",
+        description="Maps computed by the page's 'Run analysis' button (umap,tsne,pca; pca is "
+        "fast). `embedscope analyze` runs the full analysis.",
+    )
+    analysis_clusterers: str = Field(
+        default="kmeans", description="Clusterings computed by the page's 'Run analysis' button."
+    )
+    analysis_sample: int = Field(
+        default=20000, ge=0,
+        description="The 'Run analysis' button analyses at most this many points (0 = all).",
+    )
+    qdrant_retry_seconds: float = Field(
+        default=3.0, ge=0,
+        description="How long a page action retries an unreachable Qdrant server before it "
+        "shows an error (short, so the page answers quickly).",
+    )
+    device: str = Field(default="auto", description="Device of the query model: auto | cpu | cuda.")
+
+    def credentials(self) -> tuple[str, str] | None:
+        """The (user, password) pair for Gradio's login, or None.
+
+        Raises:
+            UsageError: the value is not of the form user:password.
+        """
+        if self.auth is None:
+            return None
+        user, sep, password = self.auth.get_secret_value().partition(":")
+        if not sep or not user or not password:
+            raise UsageError(
+                "--auth / EMBEDSCOPE_UI_AUTH must look like user:password (both non-empty)."
+            )
+        return user, password
