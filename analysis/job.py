@@ -112,7 +112,11 @@ def check_sizes(n: int, k: int, s: AnalysisSettings) -> None:
 
 
 def knn_accuracy(store: Store, collection: str, s: AnalysisSettings) -> dict[str, Any] | None:
-    """k-NN accuracy per k from search.knn.evaluate (issue 3); None while it is not available."""
+    """k-NN accuracy per k from search.knn.evaluate (issue 3); None where it is not available.
+
+    Exact search; by default the test split is classified against train when both exist,
+    else leave-one-out (search.knn's rule). Covers the whole collection, not only a sample.
+    """
     try:
         from search import knn
     except ImportError:
@@ -122,12 +126,7 @@ def knn_accuracy(store: Store, collection: str, s: AnalysisSettings) -> dict[str
         reference_split=s.knn_reference_split, exact=True, progress=s.progress,
     )
     raw = evaluation.to_json()
-    per_k = raw.get("ks", raw) if isinstance(raw, dict) else {}
-    acc: dict[str, float] = {}
-    for k in s.knn_k_list():
-        entry = per_k.get(str(k), per_k.get(k)) if isinstance(per_k, dict) else None
-        if isinstance(entry, dict) and "accuracy" in entry:
-            acc[str(k)] = float(entry["accuracy"])
+    acc = {str(k): float(v) for k, v in (raw.get("accuracy") or {}).items()}
     return {"source": "search.knn.evaluate", "accuracy": acc, "raw": raw}
 
 

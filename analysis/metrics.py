@@ -39,6 +39,7 @@ def _samples_from_sums(sums: np.ndarray, codes: np.ndarray, counts: np.ndarray) 
     inter = mean_other.min(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         sil = (inter - intra) / np.maximum(intra, inter)
+    sil[own == 0] = 0.0  # a singleton cluster scores 0, as in sklearn
     return np.nan_to_num(sil)
 
 

@@ -65,3 +65,9 @@ def build_collection(
 def sample800(sample_dir: Path) -> dict[str, Any]:
     """800 training rows of the shared Fashion-MNIST sample as pixel vectors."""
     return load_sample(sample_dir, 800)
+
+
+@pytest.fixture(scope="session")
+def make_collection() -> Any:
+    """The `build_collection` helper, for test modules (tests/ is not a package)."""
+    return build_collection

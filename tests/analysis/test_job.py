@@ -1,0 +1,145 @@
+"""A full analysis run on a real embedded Qdrant equals direct sklearn/umap/kmedoids computations."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from analysis.config import AnalysisSettings
+from analysis.job import run
+from search.edge import EdgeStore
+
+N = 600
+NAME = "fm__pixels"
+
+
+@pytest.fixture(scope="module")
+def full(
+    tmp_path_factory: pytest.TempPathFactory, sample800: dict[str, Any], make_collection: Any
+) -> Iterator[dict]:
+    """One run with every projection and clusterer and the animation; store kept open."""
+    root = tmp_path_factory.mktemp("analysis")
+    store = EdgeStore(root / "qdrant")
+    ids = make_collection(store, NAME, sample800, n=N)
+    settings = AnalysisSettings(
+        collection=NAME, out=root / "report", seed=3, animate=True, animate_steps=3,
+        animate_points=300, progress=False,
+    )
+    report, out = run(store, settings)
+    order = np.argsort(ids)  # the analysis sorts points by id
+    yield {"store": store, "report": report, "out": out, "ids": [ids[i] for i in order],
+           "X": sample800["X"][:N][order], "y": sample800["labels"][:N][order]}
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def payloads(full: dict) -> dict[str, Any]:
+    recs = full["store"].retrieve(NAME, full["ids"])
+    by_id = {r.id: r.payload for r in recs}
+    return {f: np.array([by_id[i][f] for i in full["ids"]]) for f in
+            ("umap", "tsne", "pca", "cluster_kmeans", "cluster_kmedoids", "cluster_hdbscan")}
+
+
+def test_maps_equal_direct_computation(full: dict, payloads: dict) -> None:
+    import umap
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    X = full["X"]
+    expected_umap = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="cosine",
+                              random_state=3).fit_transform(X)
+    np.testing.assert_allclose(payloads["umap"], expected_umap, atol=1e-4)
+    expected_tsne = TSNE(perplexity=30.0, metric="cosine", init="pca",
+                         random_state=3).fit_transform(X)
+    np.testing.assert_allclose(payloads["tsne"], expected_tsne, atol=1e-3)
+    pca = PCA(n_components=50, random_state=3)
+    np.testing.assert_allclose(payloads["pca"], pca.fit_transform(X)[:, :2], atol=1e-4)
+    ratio = full["report"]["pca"]["explained_variance_ratio"]
+    np.testing.assert_allclose(ratio, pca.explained_variance_ratio_, atol=1e-6)
+
+
+def test_clusterings_and_figures_equal_sklearn(full: dict, payloads: dict) -> None:
+    import kmedoids
+    from sklearn.cluster import HDBSCAN, KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import trustworthiness
+    from sklearn.metrics import (
+        adjusted_rand_score,
+        normalized_mutual_info_score,
+        silhouette_samples,
+        silhouette_score,
+    )
+    from sklearn.metrics.pairwise import cosine_distances
+
+    X, y, rep = full["X"], full["y"], full["report"]
+    km = KMeans(n_clusters=10, random_state=3, n_init=3).fit_predict(X)
+    assert np.array_equal(payloads["cluster_kmeans"], km)
+    pam = kmedoids.fasterpam(cosine_distances(X), 10, max_iter=100, init="random",
+                             random_state=3, n_cpu=1)
+    assert np.array_equal(payloads["cluster_kmedoids"], np.asarray(pam.labels))
+    hdb = HDBSCAN(min_cluster_size=15).fit_predict(
+        PCA(n_components=50, random_state=3).fit_transform(X)[:, :10])
+    assert np.array_equal(payloads["cluster_hdbscan"], hdb)
+
+    emb = rep["silhouette"]["embedding"]
+    assert emb["labels"] == pytest.approx(silhouette_score(X, y, metric="cosine"), abs=1e-5)
+    assert emb["kmeans"] == pytest.approx(silhouette_score(X, km, metric="cosine"), abs=1e-5)
+    keep = hdb >= 0
+    assert emb["hdbscan"] == pytest.approx(
+        silhouette_score(X[keep], hdb[keep], metric="cosine"), abs=1e-5)
+    per_class = silhouette_samples(X, y, metric="cosine")
+    for row in rep["per_class_silhouette"]:
+        assert row["silhouette"] == pytest.approx(per_class[y == row["label"]].mean(), abs=1e-5)
+    for proj in ("umap", "tsne", "pca"):
+        Y = payloads[proj]
+        maps = rep["silhouette"]["maps"][proj]
+        assert maps["labels"] == pytest.approx(silhouette_score(Y, y), abs=1e-5)
+        assert maps["kmedoids"] == pytest.approx(
+            silhouette_score(Y, payloads["cluster_kmedoids"]), abs=1e-5)
+        assert rep["trustworthiness"][proj] == pytest.approx(
+            trustworthiness(X, Y, n_neighbors=5, metric="cosine"), abs=1e-4)
+    c = rep["clusterings"]["kmeans"]
+    assert c["ari"] == pytest.approx(adjusted_rand_score(y, km))
+    assert c["nmi"] == pytest.approx(normalized_mutual_info_score(y, km))
+    assert np.asarray(c["contingency"]).sum() == len(y)
+    assert set(rep["knn_accuracy"]["accuracy"]) == {"1", "5", "10", "20"}
+
+
+def test_report_files_html_and_metadata(full: dict) -> None:
+    out: Path = full["out"]
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["model"]["model"] == "pixels" and rep["parameters"]["seed"] == 3
+    assert {"scikit-learn", "umap-learn", "kmedoids"} <= set(rep["versions"])
+    for key in ("map_umap", "map_tsne", "map_pca", "per_class_silhouette", "contingency_kmeans",
+                "thumbnails_kmeans", "pca_variance", "pca_strip", "animation"):
+        assert (out / rep["files"][key]).stat().st_size > 0, key
+    page = (out / "report.html").read_text()
+    pngs = [f for f in rep["files"].values() if f.endswith(".png")]
+    assert page.count("src='data:image/png;base64,") == len(pngs)
+    assert "data:image/gif;base64," in page
+    assert not re.search(r"src='(?!data:)", page)
+    assert rep["label_errors"] and {"id", "split", "index", "suggested_name"} <= set(
+        rep["label_errors"][0])
+    meta = full["store"].get_meta(NAME)
+    assert meta.analysis["run_id"] == rep["run_id"]
+    assert meta.analysis["report"].endswith("report.json")
+    assert "cluster_hdbscan" in meta.analysis["fields"]
+
+
+def test_same_seed_same_results(full: dict, tmp_path: Path) -> None:
+    settings = AnalysisSettings(
+        collection=NAME, out=tmp_path / "again", seed=3, projections="umap,pca",
+        clusterers="kmeans,kmedoids", write_back=False, progress=False,
+    )
+    again, _ = run(full["store"], settings)
+    first = full["report"]
+    assert again["silhouette"]["maps"]["umap"] == first["silhouette"]["maps"]["umap"]
+    assert again["clusterings"]["kmedoids"]["contingency"] == (
+        first["clusterings"]["kmedoids"]["contingency"])
+    assert again["label_errors"] == first["label_errors"]

@@ -1,0 +1,105 @@
+"""Chunked figures equal scikit-learn's on the shared sample; lists equal brute force."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from analysis import clustering, findings, metrics
+from analysis.data import stratified_indices
+
+
+@pytest.fixture(scope="module")
+def small(sample800: dict[str, Any]) -> dict[str, Any]:
+    return {"X": sample800["X"][:500], "labels": sample800["labels"][:500]}
+
+
+def test_cosine_silhouette_equals_sklearn(small: dict[str, Any]) -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_samples, silhouette_score
+
+    X, y = small["X"], small["labels"]
+    ours = metrics.cosine_silhouette_samples(X, y, chunk=64)
+    np.testing.assert_allclose(ours, silhouette_samples(X, y, metric="cosine"), atol=1e-5)
+    km = KMeans(n_clusters=7, random_state=0, n_init=1).fit_predict(X)
+    assert metrics.mean_or_none(metrics.cosine_silhouette_samples(X, km, chunk=100)) == (
+        pytest.approx(silhouette_score(X, km, metric="cosine"), abs=1e-5)
+    )
+    assert metrics.cosine_silhouette_samples(X, np.zeros(len(X), int)) is None
+
+
+def test_map_silhouette_and_trustworthiness_equal_sklearn(small: dict[str, Any]) -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import trustworthiness
+    from sklearn.metrics import silhouette_samples
+
+    X, y = small["X"], small["labels"]
+    Y = PCA(n_components=2, random_state=0).fit_transform(X)
+    noisy = y.copy()
+    noisy[:40] = -1  # HDBSCAN-style noise is left out
+    got = metrics.map_silhouette_samples(Y, {"labels": y, "noisy": noisy}, chunk=50)
+    np.testing.assert_allclose(got["labels"], silhouette_samples(Y, y), atol=1e-6)
+    np.testing.assert_allclose(got["noisy"][40:], silhouette_samples(Y[40:], y[40:]), atol=1e-6)
+    assert np.isnan(got["noisy"][:40]).all()
+    ours = metrics.trustworthiness(X, Y, 5, chunk=64)
+    assert ours == pytest.approx(trustworthiness(X, Y, n_neighbors=5, metric="cosine"), abs=1e-4)
+
+
+def test_neighbours_and_duplicates_equal_brute_force(small: dict[str, Any]) -> None:
+    X = small["X"].copy()
+    X[10] = X[3]  # an exact duplicate
+    sims = X @ X.T
+    np.fill_diagonal(sims, -np.inf)
+    nb = findings.neighbour_pass(X, 5, 0.95, max_pairs=10_000, chunk=37)
+    np.testing.assert_allclose(nb.sim, -np.sort(-sims, axis=1)[:, :5], atol=1e-5)
+    ii, jj = np.nonzero(np.triu(sims >= 0.95, 1))
+    assert nb.dup_total == len(ii)
+    assert {tuple(p) for p in nb.dup_pairs.tolist()} == set(zip(ii.tolist(), jj.tolist(),
+                                                                strict=True))
+    assert tuple(nb.dup_pairs[0]) == (3, 10)
+    capped = findings.neighbour_pass(X, 5, 0.95, max_pairs=3, chunk=37)
+    assert len(capped.dup_pairs) == min(3, len(ii)) and capped.dup_total == len(ii)
+
+
+def test_label_errors_and_loo_accuracy(small: dict[str, Any]) -> None:
+    from sklearn.model_selection import LeaveOneOut, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = small["X"][:200], small["labels"][:200].copy()
+    nb = findings.neighbour_pass(X, 10, 0.99)
+    acc = findings.loo_knn_accuracy(nb, y, [1, 5])
+    for k in (1, 5):
+        clf = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute")
+        expected = cross_val_score(clf, X, y, cv=LeaveOneOut()).mean()
+        assert acc[str(k)] == pytest.approx(expected, abs=0.011)
+    flipped = np.flatnonzero(y == y[0])[:3]
+    y[flipped] = (y[flipped] + 1) % 10  # plant label errors
+    errors = findings.label_errors(nb, y, 10, 0.2, 50)
+    rows = [e["row"] for e in errors]
+    assert set(flipped.tolist()) <= set(rows)
+    agreements = [e["agreement"] for e in errors]
+    assert agreements == sorted(agreements)
+
+
+def test_choose_k_matches_sklearn_silhouette(small: dict[str, Any]) -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    X = small["X"][:300]
+    k, curve = clustering.choose_k(X, 2, 5, seed=3, n_init=1)
+    direct = {c: silhouette_score(X, KMeans(c, random_state=3, n_init=1).fit_predict(X),
+                                  metric="cosine") for c in range(2, 6)}
+    for point in curve:
+        assert point["silhouette"] == pytest.approx(direct[point["k"]], abs=1e-5)
+    assert k == max(direct, key=direct.__getitem__)
+
+
+def test_stratified_sample_is_seeded_and_keeps_proportions(small: dict[str, Any]) -> None:
+    y = small["labels"]
+    a = stratified_indices(len(y), 100, 7, y)
+    assert np.array_equal(a, stratified_indices(len(y), 100, 7, y))
+    assert not np.array_equal(a, stratified_indices(len(y), 100, 8, y))
+    expected = np.bincount(y, minlength=10) / len(y) * 100
+    assert np.abs(np.bincount(y[a], minlength=10) - expected).max() <= 1.0

@@ -1,0 +1,291 @@
+"""What the page does, without the page: open the store, describe collections, search, classify."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.errors import BadImageError, MissingLabelsError, UsageError
+from search.store import Hit, Store, Where
+from ui.config import UISettings
+from ui.images import Tile, caption, check_upload, tiles
+
+ALL = "(all)"
+#: Ways of choosing a stored query point.
+PICK_MODES = ("random", "random of a class", "by id")
+
+
+@dataclass
+class SearchResult:
+    """What one search shows: the query, the neighbours, the k-NN prediction and its votes."""
+
+    query: Any  # PIL image or None
+    gallery: list[Tile]
+    prediction: str
+    votes: list[dict[str, Any]] = field(default_factory=list)  # rows: class, share, vote
+    hits: list[Hit] = field(default_factory=list)
+
+
+def _store_from_settings(settings: UISettings) -> Store:
+    from search.config import QdrantSettings
+    from search.remote import open_store
+
+    qdrant = QdrantSettings()
+    retry = min(qdrant.qdrant_retry_seconds, settings.qdrant_retry_seconds)
+    return open_store(qdrant.model_copy(update={"qdrant_retry_seconds": retry}))
+
+
+class Session:
+    """One store and one query model for the whole process, shared by every page visitor.
+
+    Store calls are serialised with a lock (the embedded engine is one shard per collection).
+    """
+
+    def __init__(
+        self, settings: UISettings | None = None, store: Store | Callable[[], Store] | None = None,
+        embed: Callable[[Any, Any], np.ndarray] | None = None,
+    ) -> None:
+        """Create a session.
+
+        Args:
+            settings: UI settings (default: from EMBEDSCOPE_UI_* variables).
+            store: An open store, or a factory called on first use (default: the store that
+                EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_DATA_DIR point at).
+            embed: ``embed(meta, image) -> vector`` (default: ingest.query.embed_query).
+        """
+        self.settings = settings or UISettings()
+        self._store: Store | None = store if isinstance(store, Store) else None
+        self._factory = store if callable(store) and self._store is None else None
+        self._embed = embed
+        self._lock = threading.RLock()
+        self._ids: dict[str, list[str]] = {}
+
+    # --- store access ----------------------------------------------------------------------
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        """The open store, opened on first use, held under the session lock."""
+        with self._lock:
+            if self._store is None:
+                factory = self._factory or (lambda: _store_from_settings(self.settings))
+                self._store = factory()
+            yield self._store
+
+    def close(self) -> None:
+        """Close the store (a later call opens it again)."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            self._ids.clear()
+
+    def forget(self, collection: str) -> None:
+        """Drop cached facts about a collection (after it changed)."""
+        self._ids.pop(collection, None)
+
+    # --- collections -----------------------------------------------------------------------
+    def collections(self) -> list[str]:
+        """Names of the collections embedscope made (others are left out)."""
+        with self.store() as s:
+            return [n for n in s.list_collections() if s.summary(n).meta is not None]
+
+    def default_collection(self, names: Sequence[str]) -> str | None:
+        """The collection selected when the page opens."""
+        wanted = self.settings.collection
+        if wanted and wanted in names:
+            return wanted
+        return names[0] if names else None
+
+    def describe(self, collection: str) -> str:
+        """A Markdown line: name, model, points, dimension, classes and the latest analysis."""
+        with self.store() as s:
+            meta = s.get_meta(collection)
+            points = s.count(collection)
+        size = f", {meta.image_size} px" if meta.image_size else ""
+        classes = f"{len(meta.labels)} classes" if meta.labels else "unlabelled"
+        run = meta.analysis.get("created_at")
+        analysis = f"latest analysis {run}" if run else "not analysed yet"
+        empty = " — **empty: ingest images into it first**" if points == 0 else ""
+        return (f"**{collection}** · model `{meta.model}` ({meta.dimension}-d, {meta.pooling}"
+                f"{size}) · **{points:,} points**{empty} · {classes} · {analysis}")
+
+    def class_names(self, collection: str) -> list[str]:
+        """The collection's class names (index = label id)."""
+        with self.store() as s:
+            return list(s.get_meta(collection).labels)
+
+    def splits(self, collection: str) -> list[str]:
+        """The splits present in the collection, sorted."""
+        with self.store() as s:
+            found = {r.payload.get("split") for r in s.scroll(collection, None, ["split"])}
+        return sorted(str(v) for v in found if v is not None)
+
+    def where(self, collection: str, split: str | None, label: str | None) -> Where | None:
+        """The filter for a split and a class chosen in the page ('(all)' or empty: any)."""
+        from search.knn import resolve_label
+
+        split = None if not split or split == ALL else split
+        label_id = None
+        if label and label != ALL:
+            with self.store() as s:
+                label_id = resolve_label(s.get_meta(collection), label)
+        where = Where(split=split, label=label_id)
+        return None if where.is_empty() else where
+
+    # --- search ----------------------------------------------------------------------------
+    def _check_k(self, k: Any) -> int:
+        try:
+            value = int(k)
+        except (TypeError, ValueError):
+            raise UsageError(f"k must be a whole number, got {k!r}") from None
+        if not 1 <= value <= self.settings.max_k:
+            raise UsageError(f"k must be between 1 and {self.settings.max_k}, got {value}")
+        return value
+
+    def embed_upload(self, collection: str, path: str | Path | None) -> tuple[np.ndarray, Any]:
+        """Vector and preview of an uploaded file, checked for size and content.
+
+        Raises:
+            UsageError: no file, or the file is larger than the upload limit.
+            BadImageError: the file is not a readable image (the message names the file).
+        """
+        from PIL import Image
+
+        file = check_upload(path, self.settings.max_upload_mb)
+        with self.store() as s:
+            meta = s.get_meta(collection)
+        embed = self._embed or _default_embed(self.settings.device)
+        try:
+            vector = embed(meta, str(file))
+            with Image.open(file) as img:
+                preview = img.convert("RGB")
+                preview.thumbnail((256, 256))
+        except BadImageError as exc:
+            raise BadImageError(
+                f"{file.name!s} cannot be used as a query image: {exc}. Upload a PNG, JPEG, "
+                "WebP, GIF, BMP or TIFF image."
+            ) from exc
+        return vector, preview
+
+    def search_upload(
+        self, collection: str, path: str | Path | None, k: int, split: str | None = None,
+        label: str | None = None,
+    ) -> SearchResult:
+        """Neighbours and k-NN prediction of an uploaded image."""
+        k = self._check_k(k)
+        where = self.where(collection, split, label)
+        vector, preview = self.embed_upload(collection, path)
+        return self._search(collection, k, where, vector=vector, query=preview)
+
+    def search_point(
+        self, collection: str, point_id: str, k: int, split: str | None = None,
+        label: str | None = None,
+    ) -> SearchResult:
+        """Neighbours and k-NN prediction of a stored point (it is left out of its own hits)."""
+        k = self._check_k(k)
+        where = self.where(collection, split, label)
+        with self.store() as s:
+            found = s.retrieve(collection, [point_id], ["thumbnail", "label_name", "split", "index"])
+        query = tiles(found)[0][0] if found else None
+        return self._search(collection, k, where, point_id=point_id, query=query)
+
+    def _search(
+        self, collection: str, k: int, where: Where | None, vector: np.ndarray | None = None,
+        point_id: str | None = None, query: Any = None,
+    ) -> SearchResult:
+        from search import knn
+
+        with self.store() as s:
+            try:
+                vote = knn.classify(s, collection, vector, point_id, k, where)
+                hits = vote.hits
+            except MissingLabelsError:
+                vote = None
+                hits = knn.neighbours(s, collection, vector, point_id, k, where)
+        gallery = tiles(hits)
+        if vote is None:
+            text = f"**{len(hits)} neighbours.** The collection has no labels, so no k-NN vote."
+            return SearchResult(query, gallery, text, [], hits)
+        share = vote.majority.get(vote.label_name, 0.0)
+        text = (f"### Predicted: {vote.label_name}\n"
+                f"{vote.counts.get(vote.label_name, 0)} of {len(hits)} neighbours "
+                f"({share:.0%}); similarity-weighted vote: **{vote.weighted_label_name}** "
+                f"({vote.weighted.get(vote.weighted_label_name, 0.0):.0%}).")
+        rows = [{"class": name, "share": round(value, 4), "vote": "majority"}
+                for name, value in vote.majority.items()]
+        return SearchResult(query, gallery, text, rows, hits)
+
+    # --- stored points ---------------------------------------------------------------------
+    def pick_point(self, collection: str, mode: str, value: str | None = None,
+                   rng: random.Random | None = None) -> str:
+        """A stored point id: random, random of a class (name or id), or the id given.
+
+        Raises:
+            UsageError: an unknown mode, class or id.
+            EmptyCollectionError: nothing to pick from.
+        """
+        from search.errors import EmptyCollectionError
+        from search.knn import resolve_label
+
+        rng = rng or random.Random()
+        with self.store() as s:
+            if mode == "by id":
+                point = (value or "").strip()
+                if not point:
+                    raise UsageError("type a point id (a UUID, shown under each search result).")
+                if not _is_uuid(point) or not s.retrieve(collection, [point], False):
+                    raise UsageError(f"no point with id {point!r} in {collection!r}.")
+                return point
+            if mode == "random of a class":
+                if not value or value == ALL:
+                    raise UsageError("choose a class to pick a random image of it.")
+                label = resolve_label(s.get_meta(collection), value)
+                records, _ = s.scroll_page(collection, None, 512, Where(label=label), False)
+                ids = [r.id for r in records]
+            elif mode == "random":
+                if collection not in self._ids:
+                    self._ids[collection] = [r.id for r in s.scroll(collection, None, False)]
+                ids = self._ids[collection]
+            else:
+                raise UsageError(f"unknown pick mode {mode!r}: choose {', '.join(PICK_MODES)}.")
+        if not ids:
+            raise EmptyCollectionError(f"no stored images to pick from in {collection!r}.")
+        return rng.choice(ids)
+
+    def thumbnails(self, collection: str, ids: Sequence[str],
+                   captions: dict[str, str] | None = None) -> list[Tile]:
+        """Gallery tiles of stored points, in the order of ``ids``."""
+        with self.store() as s:
+            found = {r.id: r for r in s.retrieve(
+                collection, list(ids), ["thumbnail", "label_name", "label", "split", "index"])}
+        records = [found[i] for i in ids if i in found]
+        out = tiles(records)
+        if captions:
+            out = [(img, f"{captions[r.id]} · {cap}" if r.id in captions else cap)
+                   for (img, cap), r in zip(out, records, strict=True)]
+        return out
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _default_embed(device: str) -> Callable[[Any, Any], np.ndarray]:
+    from ingest.query import embed_query
+
+    return lambda meta, image: embed_query(meta, image, device)
+
+
+__all__ = ["ALL", "PICK_MODES", "SearchResult", "Session", "caption"]
