@@ -1,4 +1,4 @@
-"""A GIF of k-means and k-medoids iterations on a 2-D map, k-means++ against random initialisation."""
+"""A GIF of k-means and k-medoids iterations on a 2-D map: k-means++ vs random initialisation."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def write_gif(
     images = []
     for t in range(steps + 1):
         fig, axes = plt.subplots(2, 2, figsize=(9, 8.5))
-        for ax, ((method, init), frames) in zip(axes.ravel(), runs.items()):
+        for ax, ((method, init), frames) in zip(axes.ravel(), runs.items(), strict=True):
             fr = frames[t]
             ax.scatter(Y[:, 0], Y[:, 1], c=[cmap(int(c) % cmap.N) for c in fr["labels"]],
                        s=3, linewidths=0)

@@ -1,9 +1,8 @@
-"""`embedscope analyze` and `embedscope compare`: parse flags, call analysis.job, print where it went."""
+"""`embedscope analyze` and `embedscope compare`: parse flags, call analysis.job, print results."""
 
 from __future__ import annotations
 
 import argparse
-import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,7 @@ def _add_settings_flags(parser: argparse.ArgumentParser, skip: set[str]) -> None
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_text)
         else:
-            is_union = isinstance(info.annotation, types.UnionType)
-            kind = _flag_type(info.annotation) if is_union else _flag_type(info.annotation)
+            kind = _flag_type(info.annotation)
             parser.add_argument(flag, dest=name, type=kind, default=None, help=help_text)
 
 

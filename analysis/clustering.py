@@ -1,4 +1,4 @@
-"""Clusterings of the vectors: k-means, k-medoids (FasterPAM, cosine) and HDBSCAN; k by silhouette."""
+"""Clusterings: k-means, k-medoids (FasterPAM, cosine) and HDBSCAN; k chosen by silhouette."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def kmeans(X: np.ndarray, k: int, seed: int, n_init: int = 3) -> Clustering:
 
 
 def cosine_dissimilarity(X: np.ndarray) -> np.ndarray:
-    """``sklearn.metrics.pairwise.cosine_distances(X)`` (n × n; only for n ≤ kmedoids_max_points)."""
+    """``sklearn.metrics.pairwise.cosine_distances(X)``: n × n, so only for small n."""
     from sklearn.metrics.pairwise import cosine_distances
 
     return cosine_distances(X)
@@ -90,7 +90,7 @@ def kmedoids(X: np.ndarray, k: int, seed: int, max_points: int = 10000) -> Clust
 
 
 def hdbscan(Z: np.ndarray, min_cluster_size: int, space: str) -> Clustering:
-    """``sklearn.cluster.HDBSCAN(min_cluster_size=...).fit_predict(Z)`` on the chosen space."""
+    """``HDBSCAN(min_cluster_size, copy=True).fit_predict(Z)`` on the chosen space."""
     from sklearn.cluster import HDBSCAN
 
     if len(Z) < min_cluster_size:
@@ -98,7 +98,7 @@ def hdbscan(Z: np.ndarray, min_cluster_size: int, space: str) -> Clustering:
             f"HDBSCAN with --hdbscan-min-cluster-size {min_cluster_size} needs at least that "
             f"many points; the data has {len(Z)}. Lower it or leave hdbscan out of --clusterers."
         )
-    labels = HDBSCAN(min_cluster_size=min_cluster_size).fit_predict(Z).astype(np.int64)
+    labels = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z).astype(np.int64)
     found = int(len(np.unique(labels[labels >= 0])))
     return Clustering(
         "hdbscan", labels, {"min_cluster_size": min_cluster_size, "space": space},

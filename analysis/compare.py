@@ -80,10 +80,13 @@ def _html(out: Path, collections: list[str], reports: dict[str, dict[str, Any]],
     def cell(v: float | None) -> str:
         return "–" if v is None else f"{v:.4f}"
 
-    head = "".join(f"<th>{html.escape(c)}<br><small>{html.escape(str(reports[c]['model']['model']))}"
-                   "</small></th>" for c in collections)
+    head = "".join(
+        f"<th>{html.escape(c)}<br><small>{html.escape(str(reports[c]['model']['model']))}"
+        "</small></th>" for c in collections
+    )
     rows = "".join(
-        f"<tr><td>{html.escape(f)}</td>" + "".join(f"<td>{cell(per.get(c))}</td>" for c in collections)
+        f"<tr><td>{html.escape(f)}</td>"
+        + "".join(f"<td>{cell(per.get(c))}</td>" for c in collections)
         + "</tr>" for f, per in figures.items()
     )
     parts = [f"<h1>embedscope compare</h1><table><tr><th>figure</th>{head}</tr>{rows}</table>"]

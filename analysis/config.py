@@ -89,7 +89,9 @@ class AnalysisSettings(BaseSettings):
         default=0.98, gt=-1.0, le=1.0, description="Cosine similarity above which two points "
         "are near-duplicates.",
     )
-    max_list: int = Field(default=200, ge=1, description="Longest label-error / duplicate list kept.")
+    max_list: int = Field(
+        default=200, ge=1, description="Longest label-error / duplicate list kept."
+    )
     thumbnails_per_cluster: int = Field(default=8, ge=1, description="Thumbnails per cluster row.")
     animate: bool = Field(
         default=False, description="Write a GIF of k-means / k-medoids iterations on the 2-D map."

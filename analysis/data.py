@@ -69,7 +69,7 @@ def stratified_indices(
 def fetch(
     store: Store, collection: str, sample: int = 0, seed: int = 0, progress: bool = True
 ) -> Vectors:
-    """All vectors of ``collection`` (or a stratified sample), with labels when every point has one."""
+    """All vectors of ``collection`` (or a stratified sample); labels when every point has one."""
     from tqdm import tqdm
 
     meta = store.get_meta(collection)

@@ -1,4 +1,4 @@
-"""The analysis runner: wires fetch → projections → clusterings → figures → outputs, timing each stage."""
+"""The analysis runner: fetch → projections → clusterings → figures → outputs, timed per stage."""
 
 from __future__ import annotations
 
@@ -201,7 +201,7 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
         )
         a.duplicates = {"threshold": s.duplicate_threshold, "total": nb.dup_total,
                         "pairs": [{"row_a": int(i), "row_b": int(j), "similarity": float(v)}
-                                  for (i, j), v in zip(nb.dup_pairs, nb.dup_sims)]}
+                                  for (i, j), v in zip(nb.dup_pairs, nb.dup_sims, strict=True)]}
         if data.labels is not None:
             a.label_errors = findings.label_errors(
                 nb, data.labels, s.label_error_k, s.label_error_max_agreement, s.max_list

@@ -1,4 +1,4 @@
-"""Quality figures in bounded memory: chunked cosine and 2-D silhouettes, trustworthiness, ARI/NMI."""
+"""Quality figures in bounded memory: chunked silhouettes, trustworthiness, ARI/NMI."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _check_labels(codes: np.ndarray, counts: np.ndarray) -> bool:
 def cosine_silhouette_samples(
     X: np.ndarray, labels: np.ndarray, chunk: int = 1024, progress: bool = False
 ) -> np.ndarray | None:
-    """Per-point silhouette with cosine distance, equal to sklearn's silhouette_samples(metric='cosine').
+    """Per-point cosine silhouette, equal to sklearn's silhouette_samples(metric='cosine').
 
     Uses sum_j∈c (1 - x̂·ŷ_j) = |c| - x̂·Σ_j∈c ŷ_j, so memory is O(n·K + K·d) and the work is
     O(n·d·K) instead of an n × n matrix. Points labelled -1 are left out (their value is NaN).

@@ -1,4 +1,4 @@
-"""Where an analysis goes: plots, report.json / report.html, payload write-back and collection metadata."""
+"""Where an analysis goes: plots, report.json/html, payload write-back and collection metadata."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _rows_to_points(store: Store, a: Analysis, rows: list[int]) -> dict[int, dic
         )
     }
     out = {}
-    for r, pid in zip(rows, ids):
+    for r, pid in zip(rows, ids, strict=True):
         p = found.get(pid, {})
         out[r] = {"id": pid, "split": p.get("split"), "index": p.get("index")}
     return out
@@ -57,7 +57,8 @@ def _lists(store: Store, a: Analysis) -> tuple[list[dict[str, Any]] | None, dict
         errors = []
         for e in a.label_errors:
             point = where[int(e["row"])]
-            errors.append({**point, "label": e["label"], "label_name": a.data.class_name(e["label"]),
+            errors.append({**point, "label": e["label"],
+                           "label_name": a.data.class_name(e["label"]),
                            "suggested": e["suggested"],
                            "suggested_name": a.data.class_name(e["suggested"]),
                            "agreement": e["agreement"], "vote_share": e["vote_share"],
@@ -82,7 +83,8 @@ def _plots(store: Store, a: Analysis, out: Path) -> dict[str, str]:
             colourings[PLOT_NAMES[name]] = (c.labels, None)
         if not colourings:
             colourings["points"] = (np.zeros(d.n, dtype=np.int64), None)
-        files[f"map_{proj}"] = plots.map_panels(Y, colourings, proj.upper(), out / f"map_{proj}.png").name
+        files[f"map_{proj}"] = plots.map_panels(
+            Y, colourings, proj.upper(), out / f"map_{proj}.png").name
     if a.per_class:
         files["per_class_silhouette"] = plots.per_class_silhouette(
             a.per_class, out / "per_class_silhouette.png").name

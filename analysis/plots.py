@@ -1,4 +1,4 @@
-"""PNG figures of a report (matplotlib, Agg backend): maps, silhouettes, contingency, thumbnails, PCA."""
+"""PNG figures (matplotlib Agg): maps, silhouettes, contingency, thumbnails, PCA."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def map_panels(
     cols = len(colourings)
     fig, axes = plt.subplots(1, cols, figsize=(5.2 * cols, 5), squeeze=False)
     size = max(0.5, min(12.0, 3000.0 / max(len(Y), 1)))
-    for ax, (name, (values, names)) in zip(axes[0], colourings.items()):
+    for ax, (name, (values, names)) in zip(axes[0], colourings.items(), strict=True):
         rgba, legend = _colors(values)
         ax.scatter(Y[:, 0], Y[:, 1], c=rgba, s=size, linewidths=0, rasterized=True)
         ax.set_title(f"{title}: {name}")
@@ -137,7 +137,9 @@ def pca_strip(
     plt = _plt()
     rng = np.random.default_rng(seed)
     n = len(scores)
-    pick = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else np.arange(n)
+    pick = np.arange(n)
+    if n > max_points:
+        pick = np.sort(rng.choice(n, size=max_points, replace=False))
     comps = min(components, scores.shape[1])
     values = labels[pick] if labels is not None else np.zeros(len(pick), dtype=np.int64)
     rgba, legend = _colors(values)

@@ -37,6 +37,8 @@ def umap_map(X: np.ndarray, n_neighbors: int, min_dist: float, seed: int) -> np.
 
     A fixed random_state makes UMAP single-threaded and reproducible.
     """
+    import warnings
+
     import umap
 
     if len(X) <= n_neighbors:
@@ -48,7 +50,9 @@ def umap_map(X: np.ndarray, n_neighbors: int, min_dist: float, seed: int) -> np.
         n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed,
         n_components=2,
     )
-    return np.asarray(model.fit_transform(X), dtype=np.float64)
+    with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": intended
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*", category=UserWarning)
+        return np.asarray(model.fit_transform(X), dtype=np.float64)
 
 
 def tsne_map(X: np.ndarray, perplexity: float, seed: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The report on disk: report.json with every figure and parameter, and one self-contained report.html."""
+"""The report on disk: report.json (every figure and parameter) and a self-contained report.html."""
 
 from __future__ import annotations
 

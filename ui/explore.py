@@ -1,4 +1,4 @@
-"""The embedding map: read the 2-D coordinates the analysis wrote, draw them, pick points by click."""
+"""The embedding map: read the analysis' 2-D coordinates, draw them, pick points by click."""
 
 from __future__ import annotations
 
@@ -225,7 +225,9 @@ def in_region(view: MapView, corner_a: tuple[float, float], corner_b: tuple[floa
     """Up to ``n`` points inside the rectangle (data coordinates) and how many lie inside."""
     (x0, x1), (y0, y1) = sorted((corner_a[0], corner_b[0])), sorted((corner_a[1], corner_b[1]))
     xy = view.data.xy
-    inside = np.flatnonzero((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1))
+    inside = np.flatnonzero(
+        (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+    )
     view.region = (x0, y0, x1, y1)
     total = len(inside)
     if total > n:

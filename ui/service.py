@@ -191,7 +191,9 @@ class Session:
         k = self._check_k(k)
         where = self.where(collection, split, label)
         with self.store() as s:
-            found = s.retrieve(collection, [point_id], ["thumbnail", "label_name", "split", "index"])
+            found = s.retrieve(
+                collection, [point_id], ["thumbnail", "label_name", "split", "index"]
+            )
         query = tiles(found)[0][0] if found else None
         return self._search(collection, k, where, point_id=point_id, query=query)
 
@@ -258,18 +260,20 @@ class Session:
             raise EmptyCollectionError(f"no stored images to pick from in {collection!r}.")
         return rng.choice(ids)
 
+    def tiles_by_id(self, collection: str, ids: Sequence[str]) -> dict[str, Tile]:
+        """Gallery tiles of the stored points among ``ids`` (missing ones are left out)."""
+        with self.store() as s:
+            found = s.retrieve(collection, list(dict.fromkeys(ids)),
+                               ["thumbnail", "label_name", "label", "split", "index"])
+        return {r.id: t for r, t in zip(found, tiles(found), strict=True)}
+
     def thumbnails(self, collection: str, ids: Sequence[str],
                    captions: dict[str, str] | None = None) -> list[Tile]:
-        """Gallery tiles of stored points, in the order of ``ids``."""
-        with self.store() as s:
-            found = {r.id: r for r in s.retrieve(
-                collection, list(ids), ["thumbnail", "label_name", "label", "split", "index"])}
-        records = [found[i] for i in ids if i in found]
-        out = tiles(records)
-        if captions:
-            out = [(img, f"{captions[r.id]} · {cap}" if r.id in captions else cap)
-                   for (img, cap), r in zip(out, records, strict=True)]
-        return out
+        """Gallery tiles of stored points in the order of ``ids``, captions prefixed if given."""
+        found = self.tiles_by_id(collection, ids)
+        captions = captions or {}
+        return [(found[i][0], f"{captions[i]} · {found[i][1]}" if i in captions else found[i][1])
+                for i in ids if i in found]
 
 
 def _is_uuid(text: str) -> bool:

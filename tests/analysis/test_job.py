@@ -1,4 +1,4 @@
-"""A full analysis run on a real embedded Qdrant equals direct sklearn/umap/kmedoids computations."""
+"""A full analysis run on embedded Qdrant equals direct sklearn/umap/kmedoids computations."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_clusterings_and_figures_equal_sklearn(full: dict, payloads: dict) -> No
     pam = kmedoids.fasterpam(cosine_distances(X), 10, max_iter=100, init="random",
                              random_state=3, n_cpu=1)
     assert np.array_equal(payloads["cluster_kmedoids"], np.asarray(pam.labels))
-    hdb = HDBSCAN(min_cluster_size=15).fit_predict(
+    hdb = HDBSCAN(min_cluster_size=15, copy=True).fit_predict(
         PCA(n_components=50, random_state=3).fit_transform(X)[:, :10])
     assert np.array_equal(payloads["cluster_hdbscan"], hdb)
 
@@ -139,7 +139,21 @@ def test_same_seed_same_results(full: dict, tmp_path: Path) -> None:
     )
     again, _ = run(full["store"], settings)
     first = full["report"]
-    assert again["silhouette"]["maps"]["umap"] == first["silhouette"]["maps"]["umap"]
+    for key in ("labels", "kmeans", "kmedoids"):
+        assert again["silhouette"]["maps"]["umap"][key] == first["silhouette"]["maps"]["umap"][key]
     assert again["clusterings"]["kmedoids"]["contingency"] == (
         first["clusterings"]["kmedoids"]["contingency"])
     assert again["label_errors"] == first["label_errors"]
+
+
+def test_write_back_on_every_backend(
+    store: Any, sample800: dict[str, Any], make_collection: Any, tmp_path: Path
+) -> None:
+    ids = make_collection(store, "wb", sample800, n=120)
+    settings = AnalysisSettings(collection="wb", out=tmp_path / "r", projections="pca",
+                                clusterers="kmeans", progress=False)
+    report, _ = run(store, settings)
+    recs = {r.id: r.payload for r in store.retrieve("wb", ids[:5])}
+    assert all(len(recs[i]["pca"]) == 2 and "cluster_kmeans" in recs[i] for i in ids[:5])
+    assert recs[ids[0]]["label"] == int(sample800["labels"][0])  # existing payload kept
+    assert store.get_meta("wb").analysis["run_id"] == report["run_id"]

@@ -1,0 +1,100 @@
+"""Fixtures of the ui tests: a small collection from the shared sample, built once and copied."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class Built:
+    """A data directory holding one embedded collection."""
+
+    data_dir: Path
+    collection: str
+
+    @property
+    def qdrant_dir(self) -> Path:
+        """Where the embedded collections live."""
+        return self.data_dir / "qdrant"
+
+    def copy(self, target: Path) -> Built:
+        """An independent copy (embedded Qdrant: one process/store per collection directory)."""
+        shutil.copytree(self.data_dir, target)
+        return Built(target, self.collection)
+
+
+@pytest.fixture(scope="session")
+def built(sample_dir: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """150 train + 150 test Fashion-MNIST images embedded with the tiny random DINOv2 at 56 px."""
+    from ingest.config import IngestSettings
+    from ingest.pipeline import run_ingest
+    from search.edge import EdgeStore
+
+    data = tmp_path_factory.mktemp("ui-data")
+    settings = IngestSettings(dataset=str(sample_dir), model=str(tiny_model_dir), image_size=56,
+                              limit=150, progress=False, num_workers=0, collection="fashion")
+    with EdgeStore(data / "qdrant") as store:
+        summary = run_ingest(settings, store=store)
+    assert summary.points_in_collection == 300
+    return Built(data, summary.collection)
+
+
+@pytest.fixture
+def fresh(built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Built:
+    """A private copy of the collection; EMBEDSCOPE_DATA_DIR points at it (reports go there)."""
+    copy = built.copy(tmp_path / "data")
+    monkeypatch.setenv("EMBEDSCOPE_DATA_DIR", str(copy.data_dir))
+    monkeypatch.delenv("EMBEDSCOPE_QDRANT_URL", raising=False)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def analysed(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """A copy of the collection after the page's quick analysis (PCA + k-means) ran on it."""
+    from search.edge import EdgeStore
+    from ui.config import UISettings
+    from ui.report import run_quick
+
+    copy = built.copy(tmp_path_factory.mktemp("ui-analysed") / "data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDSCOPE_DATA_DIR", str(copy.data_dir))
+        with EdgeStore(copy.qdrant_dir) as store:
+            run_quick(store, copy.collection, UISettings())
+    return copy
+
+
+@pytest.fixture(scope="session")
+def query_png(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Row 0 of the test split (stored in the collection) as a PNG file."""
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    row = pq.read_table(sample_dir / "test.parquet", columns=["image"]).slice(0, 1).to_pylist()[0]
+    path = tmp_path_factory.mktemp("query") / "test-0.png"
+    Image.open(io.BytesIO(row["image"]["bytes"])).save(path)
+    return path
+
+
+@pytest.fixture
+def session_on(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A factory of ui sessions on a Built copy; every session is closed afterwards."""
+    from search.edge import EdgeStore
+    from ui.config import UISettings
+    from ui.service import Session
+
+    made: list[Session] = []
+
+    def make(b: Built, **settings: object) -> Session:
+        s = Session(UISettings(**settings), EdgeStore(b.qdrant_dir))
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
