@@ -119,8 +119,8 @@ def decoded_batches(items: list[Item], embedder: Embedder, settings: IngestSetti
     from torch.utils.data import DataLoader
 
     workers = _workers(settings)
-    loader = DataLoader(
-        _DecodeSet(items, embedder.mode, embedder.decode_size, settings),
+    loader: DataLoader[Any] = DataLoader(
+        _DecodeSet(items, embedder.mode, embedder.decode_size, settings),  # type: ignore[arg-type]
         batch_size=settings.batch_size, num_workers=workers, collate_fn=_collate,
         prefetch_factor=4 if workers else None, persistent_workers=False,
     )

@@ -46,7 +46,7 @@ def make_bad_folder(root: Path) -> Path:
     pal = rgb.convert("P", palette=Image.Palette.ADAPTIVE)
     pal.info["transparency"] = 0
     pal.save(root / "good/palette_transparent.png", transparency=0)
-    Image.fromarray((np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 60)).save(
+    Image.fromarray(np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 60).save(
         root / "good/sixteen_bit.png")
     rgb.convert("CMYK").save(root / "good/cmyk.jpg")
     # 40 wide × 20 high, EXIF orientation 6: shown rotated, i.e. 20 wide × 40 high.
