@@ -25,6 +25,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify-sample", dest="transfer_verify_sample", type=int,
                    help="points compared after the copy (EMBEDSCOPE_TRANSFER_VERIFY_SAMPLE, "
                    "default 256)")
+    p.add_argument("--seed", dest="transfer_seed", type=int,
+                   help="seed for the verified sample (EMBEDSCOPE_TRANSFER_SEED, default 0)")
     p.add_argument("--recreate", action="store_true",
                    help="replace the target collection if it exists")
     p.add_argument("--shard-number", type=int,

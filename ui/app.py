@@ -323,7 +323,7 @@ def launch(settings: UISettings | None = None, session: Session | None = None,
     demo.queue(default_concurrency_limit=4)
     demo.launch(
         server_name=settings.host, server_port=settings.port, auth=settings.credentials(),
-        share=settings.share, max_file_size=f"{settings.max_upload_mb}mb", show_error=True,
+        share=settings.share, max_file_size=int(settings.max_upload_mb * 1_000_000), show_error=True,
         prevent_thread_lock=not block, quiet=not block, css=CSS,
     )
     return demo

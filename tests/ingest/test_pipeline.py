@@ -91,36 +91,6 @@ def test_other_model_into_same_collection_is_refused(sample_dir: Path, tiny_mode
     assert store.count("fashion_mnist_sample__pixels") == 40
 
 
-def test_tiny_dinov2_vectors_equal_direct_transformers(sample_dir: Path, tiny_model_dir: Path):
-    import io
-
-    import pyarrow.parquet as pq
-    import torch
-    from PIL import Image
-    from transformers import AutoModel
-
-    store = RemoteStore(":memory:")
-    for pooling in ("cls", "mean", "cls+mean"):
-        s = IngestSettings(dataset=str(sample_dir / "test.parquet"), model=str(tiny_model_dir),
-                           image_size=56, pooling=pooling, limit=8, progress=False,
-                           collection=f"t_{pooling.replace('+', '_')}")
-        run_ingest(s, store=store)
-        meta = store.get_meta(s.collection)
-        assert meta.dimension == (64 if pooling == "cls+mean" else 32)
-    net = AutoModel.from_pretrained(tiny_model_dir).eval()
-    raw = pq.read_table(sample_dir / "test.parquet").column("image")[5].as_py()["bytes"]
-    img = np.array(Image.open(io.BytesIO(raw)).convert("RGB"))
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
-    x = torch.nn.functional.interpolate(x, size=(56, 56), mode="bicubic", antialias=True).clamp(0, 1)
-    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
-        [0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    with torch.no_grad():
-        cls = net(pixel_values=x).last_hidden_state[0, 0].numpy()
-    rec = store.retrieve("t_cls", [row_point_id("fashion_mnist_sample", "test", 5)],
-                         with_vectors=True)
-    np.testing.assert_allclose(rec[0].vector, cls / np.linalg.norm(cls), atol=1e-4)
-
-
 def test_bad_images_are_rejected_listed_and_the_rest_ingested(tmp_path: Path, data_env: Path,
                                                               capsys: pytest.CaptureFixture[str]):
     folder = make_bad_folder(tmp_path / "photos")

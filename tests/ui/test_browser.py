@@ -1,0 +1,176 @@
+"""The real page in headless Chromium: search by upload, the map, the report, and the errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ui.conftest import Built
+
+CHROMIUM = Path(os.environ.get("EMBEDSCOPE_CHROMIUM", "/usr/bin/chromium"))
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} "
+                       "(apt-get install chromium, or set EMBEDSCOPE_CHROMIUM)"),
+]
+TIMEOUT_MS = 60_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(session: Any, **settings: Any) -> tuple[Any, str]:
+    """Launch the page in a background thread on a free port; returns (demo, url)."""
+    from ui.app import launch
+    from ui.config import UISettings
+
+    config = UISettings(port=free_port(), **settings)
+    session.settings = config
+    demo = launch(config, session, block=False)
+    return demo, f"http://127.0.0.1:{config.port}/"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page_on(browser: Any, tmp_path: Path) -> Iterator[Any]:
+    """Open a page on a running app (viewport 1400×1100); screenshots go under tmp_path."""
+    contexts: list[Any] = []
+
+    def open_page(url: str) -> Any:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1100})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        return page
+
+    yield open_page
+    for ctx in contexts:
+        ctx.close()
+
+
+@pytest.fixture
+def app(fresh: Built) -> Iterator[tuple[str, Built]]:
+    """The page on a private copy of the collection (max upload 1 MB)."""
+    from search.edge import EdgeStore
+    from ui.service import Session
+
+    session = Session(store=EdgeStore(fresh.qdrant_dir))
+    demo, url = serve(session, max_upload_mb=1.0)
+    yield url, fresh
+    demo.close()
+    session.close()
+
+
+def shot(page: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def wait_collection(page: Any) -> None:
+    page.locator("#collection-info").get_by_text("300 points").wait_for()
+
+
+def test_upload_shows_neighbours_and_prediction(app: tuple[str, Built], page_on: Any,
+                                                query_png: Path, tmp_path: Path) -> None:
+    url, _ = app
+    page = page_on(url)
+    wait_collection(page)
+    page.locator("#query-file input[type=file]").set_input_files(str(query_png))
+    page.locator("#prediction").get_by_text("Predicted:").wait_for()
+    gallery = page.locator("#neighbours img")
+    gallery.nth(9).wait_for()
+    assert gallery.count() == 10  # k = 10 by default
+    assert "Shirt · 1.000 · test #0" in page.locator("#neighbours").inner_text()
+    page.locator("#votes").locator("svg").first.wait_for()
+    assert page.locator("#status").inner_text().strip() == ""
+    shot(page, tmp_path, "search")
+
+
+def test_bad_uploads_show_a_message_and_the_page_keeps_serving(
+    app: tuple[str, Built], page_on: Any, query_png: Path, tmp_path: Path
+) -> None:
+    url, _ = app
+    page = page_on(url)
+    wait_collection(page)
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image at all\n")
+    page.locator("#query-file input[type=file]").set_input_files(str(text))
+    status = page.locator("#status")
+    status.get_by_text("notes.txt cannot be used as a query image").wait_for()
+    shot(page, tmp_path, "text-upload")
+    big = tmp_path / "big.png"
+    big.write_bytes(query_png.read_bytes() + b"\0" * 1_200_000)
+    page.locator("#query-file input[type=file]").set_input_files(str(big))
+    page.get_by_text("1 MB").first.wait_for()  # Gradio's or our own limit message
+    shot(page, tmp_path, "oversize-upload")
+    # Still serving: a good image now works on the same page.
+    page.locator("#query-file input[type=file]").set_input_files(str(query_png))
+    page.locator("#prediction").get_by_text("Predicted:").wait_for()
+    assert page.locator("#status").inner_text().strip() == ""
+
+
+def test_explore_runs_the_analysis_and_the_map_answers_clicks(
+    app: tuple[str, Built], page_on: Any, tmp_path: Path
+) -> None:
+    url, _ = app
+    page = page_on(url)
+    wait_collection(page)
+    page.get_by_role("tab", name="Explore").click()
+    page.locator("#map-note").get_by_text("Run analysis").wait_for()
+    page.locator("#run-analysis").click()
+    image = page.locator("#map img")
+    image.wait_for(timeout=120_000)
+    page.locator("#map-note").get_by_text("300 points").wait_for()
+    box = image.bounding_box()
+    assert box is not None and box["width"] > 300
+    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    page.locator("#map-selection img").nth(23).wait_for()
+    assert "nearest" in page.locator("#map-note").inner_text()
+    shot(page, tmp_path, "explore")
+    page.get_by_role("tab", name="Report").click()
+    page.locator("#report-summary").get_by_text("Analysis").first.wait_for()
+    page.locator("#report-plots img").first.wait_for()
+    shot(page, tmp_path, "report")
+
+
+def test_qdrant_down_shows_a_message(page_on: Any, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.config import UISettings
+    from ui.service import Session
+
+    monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", f"http://127.0.0.1:{free_port()}")
+    session = Session(UISettings(qdrant_retry_seconds=0.5))
+    demo, url = serve(session, qdrant_retry_seconds=0.5)
+    try:
+        page = page_on(url)
+        page.locator("#status").get_by_text("cannot reach the Qdrant server").wait_for()
+        shot(page, tmp_path, "qdrant-down")
+        page.get_by_role("button", name="Reload collections").click()
+        page.locator("#status").get_by_text("cannot reach").wait_for()
+    finally:
+        demo.close()
+        session.close()
