@@ -99,6 +99,14 @@ def bench_one(n: int, d: int, args: argparse.Namespace) -> dict[str, float | Non
     return t
 
 
+def _warm_up() -> None:
+    import umap
+
+    X, _ = synthetic(300, 16)
+    umap.UMAP(metric="cosine", random_state=0).fit_transform(X)
+    umap.UMAP(metric="cosine").fit_transform(X)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, run every size × dimension, print one table per configuration."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -111,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     sizes = [10000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    secs, _ = timed(_warm_up)
+    print(f"warm-up (numba compiles UMAP once per process, not counted): {secs:.1f} s")
     dims = [int(s) for s in args.dims.split(",")]
     for n in sizes:
         for d in dims:

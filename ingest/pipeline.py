@@ -270,8 +270,12 @@ def _embed_all(pending: list[Item], embedder: Embedder, dataset: Dataset, store:
 
 
 def _write_rejects(summary: IngestSummary, settings: IngestSettings, qdrant: QdrantSettings) -> str | None:
+    suffix = ""
+    if settings.shard:  # shards sharing a data directory keep separate lists
+        index, count = (int(x) for x in settings.shard.split("/"))
+        suffix = f".shard-{index}-of-{count}"
     path = Path(settings.rejects_file) if settings.rejects_file else (
-        qdrant.data_dir / "rejects" / f"{summary.collection}.jsonl")
+        qdrant.data_dir / "rejects" / f"{summary.collection}{suffix}.jsonl")
     if not summary.rejected:
         if path.exists() and not settings.rejects_file:
             path.unlink()

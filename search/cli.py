@@ -107,7 +107,11 @@ def _query_vector(args: argparse.Namespace, store: Any) -> np.ndarray | None:
     if not path.is_file():
         raise BadImageError(f"query image {args.image!r} is not a file; give the path of an "
                             "image (PNG, JPEG, …) or use --id to query by a stored point.")
-    return np.asarray(args.embed_query(meta, path), dtype=np.float32)
+    try:
+        vector = args.embed_query(meta, path)
+    except BadImageError as exc:
+        raise BadImageError(f"query image {args.image!r} cannot be used: {exc}") from exc
+    return np.asarray(vector, dtype=np.float32)
 
 
 def _where(args: argparse.Namespace, store: Any) -> Any:

@@ -73,3 +73,9 @@ class BadImageError(EmbedscopeError):
     """A single image cannot be decoded; the reason is the message."""
 
     exit_code = 2
+
+
+class TransferMismatchError(EmbedscopeError):
+    """A copied collection does not match its source (count, ids, payloads, vectors or metadata)."""
+
+    exit_code = 8

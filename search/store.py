@@ -201,9 +201,15 @@ class Store(ABC):
         if recreate and self.collection_exists(name):
             self.delete_collection(name)
         if not self.collection_exists(name):
-            self._create(name, meta, shard_number, replication_factor)
-            self._write_meta(name, meta)
-            return meta
+            try:
+                self._create(name, meta, shard_number, replication_factor)
+            except Exception:
+                # Another worker (a sibling SLURM array task) created it at the same moment.
+                if not self.collection_exists(name):
+                    raise
+            else:
+                self._write_meta(name, meta)
+                return meta
         stored = self._read_meta(name)
         if stored is None:
             raise UsageError(

@@ -11,17 +11,11 @@ import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from search.errors import EmbedscopeError, UsageError
+from search.errors import EmbedscopeError, TransferMismatchError, UsageError
 from search.store import Record, Store
 
 #: Tolerance for vectors read back from the target (both engines store float32).
 VECTOR_ATOL = 1e-5
-
-
-class TransferMismatchError(EmbedscopeError):
-    """The copy does not match its source (count, ids, payloads, vectors or metadata)."""
-
-    exit_code = 8
 
 
 class TransferSettings(BaseSettings):

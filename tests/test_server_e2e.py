@@ -55,7 +55,9 @@ def test_ingest_search_analyze_against_a_server(qdrant_server_url, sample_dir, t
 
     found = _ok(_cli(url, tmp_path, "search", "--collection", name, "--id", probe.id, "-k", "5",
                      "--json"))
-    assert probe.id in found.stdout or "score" in found.stdout
+    hits = json.loads(found.stdout)
+    assert len(hits) == 5 and probe.id not in {h["id"] for h in hits}  # the query is left out
+    assert all(-1.0 <= h["score"] <= 1.0 and "label" in h for h in hits)
 
     _ok(_cli(url, tmp_path, "analyze", "--collection", name, "--projections", "pca",
              "--clusterers", "kmeans", "--no-progress", "--out", str(tmp_path / "report")))

@@ -11,10 +11,10 @@ import pytest
 from embedscope.cli import main
 from search.contract import CollectionMeta, row_point_id
 from search.edge import EdgeStore
-from search.errors import CollectionNotFoundError, MixedSpaceError
+from search.errors import CollectionNotFoundError, MixedSpaceError, TransferMismatchError
 from search.remote import RemoteStore
 from search.store import Store, Where
-from search.transfer import TransferMismatchError, copy_collection, verify_copy
+from search.transfer import copy_collection, verify_copy
 
 NAME = "toy__fake"
 

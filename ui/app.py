@@ -101,7 +101,7 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
                             prediction = gr.Markdown(elem_id="prediction")
                             votes = gr.BarPlot(_bar_frame([]), x="class", y="share",
                                                title="k-NN vote shares", y_lim=[0, 1],
-                                               sort="-y", height=220, elem_id="votes")
+                                               height=220, elem_id="votes")
                     neighbours = gr.Gallery(label="Neighbours", columns=5, height="auto",
                                             object_fit="contain", elem_id="neighbours")
             last = gr.State(None)

@@ -48,9 +48,19 @@ def decode_thumbnail(raw: str | None) -> Any:
         img = Image.open(io.BytesIO(base64.b64decode(raw))).convert("RGB")
     except (ValueError, OSError):
         return None
+    return enlarged(img)
+
+
+def enlarged(img: Any, limit: int = MIN_SIDE) -> Any:
+    """``img`` scaled by a whole factor (nearest neighbour) to about ``limit`` pixels, or shrunk."""
+    from PIL import Image
+
     side = max(img.size)
-    if side < MIN_SIDE:
-        factor = -(-MIN_SIDE // side)
+    if side > limit:
+        img = img.copy()
+        img.thumbnail((limit, limit))
+    elif side < limit // 2 or side < MIN_SIDE:
+        factor = max(1, limit // side)
         img = img.resize((img.width * factor, img.height * factor), Image.Resampling.NEAREST)
     return img
 

@@ -15,7 +15,7 @@ import numpy as np
 from search.errors import BadImageError, MissingLabelsError, UsageError
 from search.store import Hit, Store, Where
 from ui.config import UISettings
-from ui.images import Tile, caption, check_upload, tiles
+from ui.images import Tile, caption, check_upload, enlarged, tiles
 
 ALL = "(all)"
 #: Ways of choosing a stored query point.
@@ -164,8 +164,7 @@ class Session:
         try:
             vector = embed(meta, str(file))
             with Image.open(file) as img:
-                preview = img.convert("RGB")
-                preview.thumbnail((256, 256))
+                preview = enlarged(img.convert("RGB"), 256)
         except BadImageError as exc:
             raise BadImageError(
                 f"{file.name!s} cannot be used as a query image: {exc}. Upload a PNG, JPEG, "

@@ -122,11 +122,15 @@ def test_bad_uploads_show_a_message_and_the_page_keeps_serving(
     status = page.locator("#status")
     status.get_by_text("notes.txt cannot be used as a query image").wait_for()
     shot(page, tmp_path, "text-upload")
+    page.locator("#query-file").get_by_role("button", name="Clear").click()
     big = tmp_path / "big.png"
     big.write_bytes(query_png.read_bytes() + b"\0" * 1_200_000)
     page.locator("#query-file input[type=file]").set_input_files(str(big))
     page.get_by_text("1 MB").first.wait_for()  # Gradio's or our own limit message
     shot(page, tmp_path, "oversize-upload")
+    clear = page.locator("#query-file").get_by_role("button", name="Clear")
+    if clear.count():
+        clear.click()
     # Still serving: a good image now works on the same page.
     page.locator("#query-file input[type=file]").set_input_files(str(query_png))
     page.locator("#prediction").get_by_text("Predicted:").wait_for()
