@@ -140,7 +140,7 @@ def _labelled_splits(store: Store, collection: str) -> Counter[str | None]:
 
 
 def _metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> tuple[
-    float, float, list[dict[str, float]], np.ndarray
+    float, float, list[dict[str, Any]], np.ndarray
 ]:
     """Accuracy, macro-F1 (over classes in truth or prediction, as scikit-learn), per class."""
     index = {int(c): i for i, c in enumerate(classes)}
@@ -153,7 +153,7 @@ def _metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> tup
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     present = (pred_n + true_n) > 0
-    per_class = [
+    per_class: list[dict[str, Any]] = [
         {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
         for p, r, f, s in zip(precision, recall, f1, true_n, strict=True)
     ]

@@ -11,6 +11,7 @@ from search.errors import EmbedscopeError
 from ui import explore
 from ui import report as reports
 from ui.config import UISettings
+from ui.images import MB
 from ui.service import ALL, PICK_MODES, Session
 
 CSS = """
@@ -75,7 +76,8 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
         with gr.Tab("Search", id="search"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    query_file = gr.File(label="Query image: upload or drop a file",
+                    query_file = gr.File(label="Query image: upload or drop a file "
+                                         f"(up to {settings.max_upload_mb:g} MB)",
                                          file_types=None, type="filepath", height=120,
                                          elem_id="query-file")
                     query_image = gr.Image(label="…or paste / drop an image", type="filepath",
@@ -323,7 +325,7 @@ def launch(settings: UISettings | None = None, session: Session | None = None,
     demo.queue(default_concurrency_limit=4)
     demo.launch(
         server_name=settings.host, server_port=settings.port, auth=settings.credentials(),
-        share=settings.share, max_file_size=int(settings.max_upload_mb * 1_000_000), show_error=True,
+        share=settings.share, max_file_size=int(settings.max_upload_mb * MB), show_error=True,
         prevent_thread_lock=not block, quiet=not block, css=CSS,
     )
     return demo

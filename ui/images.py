@@ -12,6 +12,8 @@ from search.errors import UsageError
 
 #: A gallery entry: (PIL image, caption).
 Tile = tuple[Any, str]
+#: Bytes in a megabyte, as Gradio counts them (its own upload check uses the same limit).
+MB = 1024 * 1024
 #: Thumbnails smaller than this are enlarged (nearest neighbour) so the gallery shows pixels.
 MIN_SIDE = 112
 
@@ -27,7 +29,7 @@ def check_upload(path: str | Path | None, max_mb: float) -> Path:
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"the upload {file.name!r} is gone; upload it again.")
-    size_mb = file.stat().st_size / 1e6
+    size_mb = file.stat().st_size / MB
     if size_mb > max_mb:
         raise UsageError(
             f"{file.name} is {size_mb:.1f} MB; the upload limit is {max_mb:g} MB. Upload a "
