@@ -181,7 +181,8 @@ class RemoteStore(Store):
         m = self._m
         mat = as_matrix(vectors)
         excludes = exclude_per_query or [None] * len(mat)
-        params = m.SearchParams(exact=exact)
+        # local (in-memory) mode always searches exactly and warns about any params
+        params = None if self.backend == "memory" else m.SearchParams(exact=exact)
         payload = self._payload_sel(with_payload)
         out: list[list[Hit]] = []
         for start in range(0, len(mat), _BATCH):

@@ -35,13 +35,18 @@ def guarded(status: Any) -> Callable[[Callable[..., dict]], Callable[..., dict]]
                 out = fn(*args, **kwargs)
             except EmbedscopeError as exc:
                 gr.Warning(str(exc))
-                return {status: f"⚠️ {exc}"}
+                return {status: "⚠️ " + _escape(str(exc))}
             out.setdefault(status, "")
             return out
 
         return inner
 
     return wrap
+
+
+def _escape(text: str) -> str:
+    """Text shown literally in Markdown (file names and settings often hold _ and *)."""
+    return "".join("\\" + c if c in "\\`*_{}[]<>#|" else c for c in text)
 
 
 def _bar_frame(rows: list[dict[str, Any]]) -> Any:
@@ -78,7 +83,7 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
                 with gr.Column(scale=1):
                     query_file = gr.File(label="Query image: upload or drop a file "
                                          f"(up to {settings.max_upload_mb:g} MB)",
-                                         file_types=None, type="filepath", height=120,
+                                         file_types=None, type="filepath",
                                          elem_id="query-file")
                     query_image = gr.Image(label="…or paste / drop an image", type="filepath",
                                            sources=["upload", "clipboard"], height=200,

@@ -129,10 +129,11 @@ def run_quick(store: Store, collection: str, settings: UISettings) -> str:
     from analysis.config import AnalysisSettings
     from analysis.job import run
 
+    points = store.count(collection)
+    sample = settings.analysis_sample if points > settings.analysis_sample else 0
     s = AnalysisSettings(
         collection=collection, projections=settings.analysis_projections,
-        clusterers=settings.analysis_clusterers, sample=settings.analysis_sample,
-        progress=False, write_back=True,
+        clusterers=settings.analysis_clusterers, sample=sample, progress=False, write_back=True,
     )
     report, out = run(store, s)
     took = sum(report.get("timings", {}).values())
