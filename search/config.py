@@ -33,7 +33,8 @@ class QdrantSettings(BaseSettings):
     )
     data_dir: Path = Field(
         default_factory=default_data_dir,
-        description="Directory for embedded collections, reports and reject lists.",
+        description="Directory for embedded collections, reports and reject lists "
+        "(default: $XDG_DATA_HOME/embedscope, i.e. ~/.local/share/embedscope).",
     )
     qdrant_timeout: int = Field(default=60, description="Seconds one Qdrant server request may take.")
     qdrant_retry_seconds: float = Field(

@@ -52,7 +52,9 @@ class RemoteStore(Store):
             self.retry_seconds = 0.0
         else:
             self.location = f"Qdrant server at {url}"
-            self.client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+            self.client = QdrantClient(
+                url=url, api_key=api_key, timeout=timeout, check_compatibility=False
+            )
 
     # --- retries ---------------------------------------------------------------------------
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -70,7 +72,7 @@ class RemoteStore(Store):
                         f"cannot reach the {self.location} (tried for {self.retry_seconds:.0f} s): "
                         f"{exc}. Check that the server is running and EMBEDSCOPE_QDRANT_URL is "
                         "right; raise EMBEDSCOPE_QDRANT_RETRY_SECONDS to wait longer. "
-                        "Re-running the command resumes where it stopped."
+                        "An interrupted ingest resumes when run again."
                     ) from exc
                 log.warning("Qdrant unreachable (%s); retrying in %.1f s", exc, delay)
                 time.sleep(delay)

@@ -52,7 +52,9 @@ def _escape(text: str) -> str:
 def _bar_frame(rows: list[dict[str, Any]]) -> Any:
     import pandas as pd
 
-    return pd.DataFrame(rows or [], columns=["class", "share", "vote"])
+    frame = pd.DataFrame({"class": pd.Series([r["class"] for r in rows], dtype="string"),
+                          "share": pd.Series([r["share"] for r in rows], dtype="float64")})
+    return frame  # typed even when empty: the plot's y axis stays quantitative
 
 
 def build_app(session: Session | None = None, settings: UISettings | None = None) -> Any:
@@ -108,7 +110,8 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
                             prediction = gr.Markdown(elem_id="prediction")
                             votes = gr.BarPlot(_bar_frame([]), x="class", y="share",
                                                title="k-NN vote shares", y_lim=[0, 1],
-                                               height=220, elem_id="votes")
+                                               sort="-y", y_aggregate="sum", height=220,
+                                               elem_id="votes")
                     neighbours = gr.Gallery(label="Neighbours", columns=5, height="auto",
                                             object_fit="contain", elem_id="neighbours")
             last = gr.State(None)
@@ -249,7 +252,7 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
                 return {}
             v.colour_by = colour or explore.NONE
             _, names = v.data.groups(v.colour_by)
-            v.highlight = light if light in names.values() else explore.NONE
+            v.highlight = str(light) if light in names.values() else explore.NONE
             if v.highlight == explore.NONE:
                 return drawn(v, "")
             rows, total = explore.group_rows(v, v.highlight, settings.pick_points)

@@ -29,7 +29,7 @@ class SearchResult:
     query: Any  # PIL image or None
     gallery: list[Tile]
     prediction: str
-    votes: list[dict[str, Any]] = field(default_factory=list)  # rows: class, share, vote
+    votes: list[dict[str, Any]] = field(default_factory=list)  # rows: class, share
     hits: list[Hit] = field(default_factory=list)
 
 
@@ -218,7 +218,7 @@ class Session:
                 f"{vote.counts.get(vote.label_name, 0)} of {len(hits)} neighbours "
                 f"({share:.0%}); similarity-weighted vote: **{vote.weighted_label_name}** "
                 f"({vote.weighted.get(vote.weighted_label_name, 0.0):.0%}).")
-        rows = [{"class": name, "share": round(value, 4), "vote": "majority"}
+        rows = [{"class": name, "share": round(value, 4)}
                 for name, value in vote.majority.items()]
         return SearchResult(query, gallery, text, rows, hits)
 

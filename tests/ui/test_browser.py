@@ -156,10 +156,12 @@ def test_explore_runs_the_analysis_and_the_map_answers_clicks(
     page.get_by_role("tab", name="Report").click()
     page.locator("#report-summary").get_by_text("Analysis").first.wait_for()
     page.locator("#report-plots img").first.wait_for()
-    for gallery in ("#label-errors", "#duplicates"):
-        page.locator(f"{gallery} img").first.scroll_into_view_if_needed()
-    page.locator("#report-html").scroll_into_view_if_needed()
-    page.wait_for_load_state("networkidle")
+    page.locator("#duplicates img").first.wait_for()
+    page.locator("#report-html").scroll_into_view_if_needed()  # lazy images load on the way
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#label-errors img, #duplicates img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     shot(page, tmp_path, "report")
 
 
