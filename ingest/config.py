@@ -16,7 +16,10 @@ class IngestSettings(BaseSettings):
         description="Hugging Face hub dataset name (fashion_mnist, cifar10, user/name), a parquet "
         "file, a directory of parquet files in the HF layout, or a folder of images.",
     )
-    splits: list[str] = Field(default_factory=list, description="Splits to ingest (default: all); as a variable, a JSON list: '[\"train\"]'.")
+    splits: list[str] = Field(
+        default_factory=list,
+        description="Splits to ingest (default: all); as a variable, a JSON list: '[\"train\"]'.",
+    )
     image_column: str | None = Field(default=None, description="Image column (default: detected).")
     label_column: str | None = Field(default=None, description="Label column (default: detected).")
     labels_from_folders: bool = Field(
