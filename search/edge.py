@@ -13,17 +13,9 @@ import numpy as np
 
 from search.contract import INDEXED_FIELDS, CollectionMeta
 from search.errors import CollectionBusyError, EmbedscopeError
-from search.store import Hit, PayloadFields, Record, Store, Where, as_matrix
+from search.store import Hit, PayloadFields, Record, Store, Where, as_matrix, to_hits, to_records
 
 _UPSERT_CHUNK = 1024
-
-
-def _vector(value: Any) -> np.ndarray | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):  # named vectors: the unnamed one is ""
-        value = value.get("", next(iter(value.values()), None))
-    return np.asarray(value, dtype=np.float32)
 
 
 class EdgeStore(Store):
@@ -171,14 +163,7 @@ class EdgeStore(Store):
             for vec, ex in zip(mat.tolist(), excludes)
         ]
         results = self._shard(name).query_batch(q.QueryBatchRequest(requests))
-        return [
-            [
-                Hit(str(p.id), float(p.score), dict(p.payload or {}),
-                    _vector(p.vector) if with_vectors else None)
-                for p in points
-            ]
-            for points in results
-        ]
+        return [to_hits(points, with_vectors) for points in results]
 
     def scroll_page(
         self, name: str, offset: str | None, limit: int, where: Where | None = None,
@@ -190,11 +175,7 @@ class EdgeStore(Store):
                 with_payload=self._payload_sel(with_payload), with_vector=with_vectors,
             )
         )
-        out = [
-            Record(str(r.id), dict(r.payload or {}), _vector(r.vector) if with_vectors else None)
-            for r in records
-        ]
-        return out, (str(nxt) if nxt is not None else None)
+        return to_records(records, with_vectors), (str(nxt) if nxt is not None else None)
 
     def retrieve(
         self, name: str, ids: Sequence[str], with_payload: PayloadFields = True,
@@ -203,10 +184,7 @@ class EdgeStore(Store):
         if not ids:
             return []
         found = self._shard(name).retrieve(list(ids), self._payload_sel(with_payload), with_vectors)
-        return [
-            Record(str(r.id), dict(r.payload or {}), _vector(r.vector) if with_vectors else None)
-            for r in found
-        ]
+        return to_records(found, with_vectors)
 
     def set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
         shard = self._shard(name)

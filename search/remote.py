@@ -11,7 +11,7 @@ import numpy as np
 
 from search.contract import INDEXED_FIELDS, CollectionMeta
 from search.errors import EmbedscopeError, QdrantUnavailableError
-from search.store import Hit, PayloadFields, Record, Store, Where, as_matrix
+from search.store import Hit, PayloadFields, Record, Store, Where, as_matrix, to_hits, to_records
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,14 +101,6 @@ class RemoteStore(Store):
     def _payload_sel(with_payload: PayloadFields) -> Any:
         return with_payload if isinstance(with_payload, bool) else list(with_payload)
 
-    @staticmethod
-    def _vec(value: Any) -> np.ndarray | None:
-        if value is None:
-            return None
-        if isinstance(value, dict):
-            value = value.get("", next(iter(value.values()), None))
-        return np.asarray(value, dtype=np.float32)
-
     # --- Store primitives ------------------------------------------------------------------
     def list_collections(self) -> list[str]:
         res = self._call(self.client.get_collections)
@@ -196,14 +188,7 @@ class RemoteStore(Store):
                 for vec, ex in zip(mat[start:start + _BATCH].tolist(), excludes[start:start + _BATCH])
             ]
             responses = self._call(self.client.query_batch_points, name, requests)
-            out.extend(
-                [
-                    Hit(str(p.id), float(p.score), dict(p.payload or {}),
-                        self._vec(p.vector) if with_vectors else None)
-                    for p in resp.points
-                ]
-                for resp in responses
-            )
+            out.extend(to_hits(resp.points, with_vectors) for resp in responses)
         return out
 
     def scroll_page(
@@ -214,11 +199,7 @@ class RemoteStore(Store):
             self.client.scroll, name, scroll_filter=self._filter(where), limit=limit,
             offset=offset, with_payload=self._payload_sel(with_payload), with_vectors=with_vectors,
         )
-        out = [
-            Record(str(r.id), dict(r.payload or {}), self._vec(r.vector) if with_vectors else None)
-            for r in records
-        ]
-        return out, (str(nxt) if nxt is not None else None)
+        return to_records(records, with_vectors), (str(nxt) if nxt is not None else None)
 
     def retrieve(
         self, name: str, ids: Sequence[str], with_payload: PayloadFields = True,
@@ -230,10 +211,7 @@ class RemoteStore(Store):
             self.client.retrieve, name, list(ids),
             with_payload=self._payload_sel(with_payload), with_vectors=with_vectors,
         )
-        return [
-            Record(str(r.id), dict(r.payload or {}), self._vec(r.vector) if with_vectors else None)
-            for r in recs
-        ]
+        return to_records(recs, with_vectors)
 
     def set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
         m = self._m

@@ -274,6 +274,28 @@ class Store(ABC):
         return ids, matrix, payloads
 
 
+def to_vector(value: Any) -> np.ndarray | None:
+    """A stored vector as float32 (the unnamed one when the engine returns named vectors)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("", next(iter(value.values()), None))
+    return np.asarray(value, dtype=np.float32)
+
+
+def to_records(points: Sequence[Any], with_vectors: bool) -> list[Record]:
+    """Engine records (Qdrant Edge or qdrant-client) as Records with string ids."""
+    return [Record(str(p.id), dict(p.payload or {}), to_vector(p.vector) if with_vectors else None)
+            for p in points]
+
+
+def to_hits(points: Sequence[Any], with_vectors: bool) -> list[Hit]:
+    """Engine scored points (Qdrant Edge or qdrant-client) as Hits with string ids."""
+    return [Hit(str(p.id), float(p.score), dict(p.payload or {}),
+                to_vector(p.vector) if with_vectors else None)
+            for p in points]
+
+
 def as_matrix(vectors: np.ndarray | Sequence[Sequence[float]], dim: int | None = None) -> np.ndarray:
     """Validate and convert query/upsert vectors to a C-contiguous float32 matrix."""
     arr = np.ascontiguousarray(vectors, dtype=np.float32)
