@@ -162,6 +162,23 @@ class TransformersEmbedder(Embedder):
         return out.cpu().numpy()
 
 
+def _hub_file(repo: str, filename: str, revision: str | None) -> Path | None:
+    """A file of a hub model: from the cache, else downloaded when the hub answers, else None."""
+    from huggingface_hub import hf_hub_download
+
+    from ingest.hub import hub_reachable
+
+    try:
+        return Path(hf_hub_download(repo, filename, revision=revision, local_files_only=True))
+    except Exception:  # not cached
+        if not hub_reachable():
+            return None
+    try:
+        return Path(hf_hub_download(repo, filename, revision=revision))
+    except Exception:  # the model ships no such file
+        return None
+
+
 def _normalisation(model: str, revision: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The model's own image_mean/image_std when it ships a processor config, else ImageNet's."""
     import json
@@ -169,13 +186,7 @@ def _normalisation(model: str, revision: str | None) -> tuple[tuple[float, ...],
     path = Path(model).expanduser()
     cfg_file = path / "preprocessor_config.json" if path.is_dir() else None
     if cfg_file is None:
-        try:
-            from huggingface_hub import hf_hub_download
-
-            cfg_file = Path(hf_hub_download(model, "preprocessor_config.json", revision=revision,
-                                            local_files_only=True))
-        except Exception:  # no processor config cached: ImageNet statistics
-            cfg_file = None
+        cfg_file = _hub_file(model, "preprocessor_config.json", revision)
     if cfg_file is not None and cfg_file.exists():
         cfg = json.loads(cfg_file.read_text())
         mean, std = cfg.get("image_mean"), cfg.get("image_std")

@@ -143,6 +143,8 @@ def load_dataset(dataset: str, splits: list[str] | None = None, image_col: str |
         parquet = sorted(path.rglob("*.parquet"))
         if parquet:
             return load_parquet(parquet, path, dataset_slug(dataset), image_col, label_col, splits)
+        if splits and "all" not in splits:
+            raise DatasetError(f"{dataset}: a folder of images has one split, 'all'; drop --split {splits[0]}")
         return load_folder(path, labels_from_folders)
     if path.exists() or dataset.startswith((".", "/", "~")) or dataset.endswith(".parquet"):
         raise DatasetError(f"{dataset}: not a parquet file, a directory of parquet files or a folder of images")

@@ -33,7 +33,9 @@ def _save(kind: str, path: Path) -> Path:
     return path
 
 
-def _direct(model_dir: Path, img: np.ndarray, size: int, pooling: str) -> np.ndarray:
+def _direct(model_dir: Path, img: np.ndarray, size: int, pooling: str,
+            mean: tuple[float, ...] = (0.485, 0.456, 0.406),
+            std: tuple[float, ...] = (0.229, 0.224, 0.225)) -> np.ndarray:
     """The reference: transformers forward on the same preprocessed pixels, pooled by hand."""
     import inspect
 
@@ -43,8 +45,7 @@ def _direct(model_dir: Path, img: np.ndarray, size: int, pooling: str) -> np.nda
     net = AutoModel.from_pretrained(model_dir).eval()
     x = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
     x = torch.nn.functional.interpolate(x, size=(size, size), mode="bicubic", antialias=True).clamp(0, 1)
-    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
-        [0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     kwargs = {"interpolate_pos_encoding": True} if "interpolate_pos_encoding" in inspect.signature(
         net.forward).parameters else {}
     with torch.no_grad():
@@ -93,3 +94,20 @@ def test_a_folder_that_is_not_a_model_is_a_clear_error(sample_dir: Path, tmp_pat
     s = IngestSettings(dataset=str(sample_dir), model=str(tmp_path / "nomodel"), limit=2, progress=False)
     with pytest.raises(ModelError, match="cannot load model"):
         run_ingest(s, store=RemoteStore(":memory:"))
+
+
+def test_the_models_own_normalisation_is_used(sample_dir: Path, tiny_model_dir: Path, tmp_path: Path):
+    import json
+    import shutil
+
+    model_dir = Path(shutil.copytree(tiny_model_dir, tmp_path / "half"))
+    cfg = json.loads((model_dir / "preprocessor_config.json").read_text())
+    cfg.update(image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])  # as google/vit-*-in21k ships
+    (model_dir / "preprocessor_config.json").write_text(json.dumps(cfg))
+    store = RemoteStore(":memory:")
+    run_ingest(IngestSettings(dataset=str(sample_dir / "test.parquet"), model=str(model_dir), image_size=56,
+                              limit=4, progress=False, collection="t"), store=store)
+    rec = store.retrieve("t", [row_point_id("fashion_mnist_sample", "test", 1)], with_vectors=True)[0]
+    img = _sample_image(sample_dir, 1)
+    np.testing.assert_allclose(rec.vector, _direct(model_dir, img, 56, "cls", (0.5,) * 3, (0.5,) * 3), atol=1e-4)
+    assert not np.allclose(rec.vector, _direct(model_dir, img, 56, "cls"), atol=1e-3)
