@@ -114,3 +114,16 @@ def test_wrong_dimension_vectors_are_refused(store):
     with pytest.raises((UsageError, Exception)):
         store.upsert("toy__fake", ["00000000-0000-0000-0000-000000000001"], np.ones((1, 5)), [{}])
     assert store.count("toy__fake") == 0
+
+
+def test_embedded_collection_open_elsewhere_is_a_clear_error(tmp_path):
+    from search.edge import EdgeStore
+    from search.errors import CollectionBusyError
+
+    with EdgeStore(tmp_path) as first:
+        first.ensure_collection("toy__fake", _meta())
+        first.count("toy__fake")  # holds the shard open, like a running ingest or ui
+        with EdgeStore(tmp_path) as second, pytest.raises(CollectionBusyError, match="another process"):
+            second.count("toy__fake")
+    with EdgeStore(tmp_path) as again:  # released on close
+        assert again.count("toy__fake") == 0
