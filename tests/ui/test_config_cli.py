@@ -1,4 +1,4 @@
-"""Settings, the command line, the README table and the page's one error handler."""
+"""Settings, the command line and the page's one error handler."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import pytest
 
 from search.errors import UsageError
 from ui.config import UISettings
-
-README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_settings_read_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,14 +23,6 @@ def test_settings_read_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ("alice", ":pw", "alice:"):
         with pytest.raises(UsageError, match="user:password"):
             UISettings(auth=bad).credentials()
-
-
-def test_readme_documents_every_setting() -> None:
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("<!-- ui -->"):text.index("<!-- services -->")]
-    for name, info in UISettings.model_fields.items():
-        assert info.description, name
-        assert f"`{name}`" in section and f"`{name.upper()}`" in section, name
 
 
 def test_cli_help_is_instant_and_bad_auth_exits_2(data_env: Path) -> None:
