@@ -1,29 +1,25 @@
-"""`python -m analysis`: the analysis job as a service, configured by EMBEDSCOPE_* variables."""
+"""`python -m analysis`: the analysis job as a service; flags or EMBEDSCOPE_* variables configure it."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 
-def main() -> int:
-    """Run one analysis with settings from the environment; errors become an exit code."""
-    from analysis.config import AnalysisSettings
-    from analysis.job import run
-    from search.config import QdrantSettings
-    from search.errors import EmbedscopeError
-    from search.remote import open_store
+def main(argv: list[str] | None = None) -> int:
+    """Run one analysis (the same flags as `embedscope analyze`); errors become an exit code."""
+    from analysis.cli import _add_settings_flags, _analyze
+    from embedscope.cli import run
 
-    try:
-        settings = AnalysisSettings()
-        settings.check()
-        with open_store(QdrantSettings()) as store:
-            _, out = run(store, settings)
-    except EmbedscopeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(out / "report.html")
-    return 0
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="embedscope analysis job: maps, clusters and a report for one collection "
+        "(EMBEDSCOPE_COLLECTION or --collection).",
+    )
+    _add_settings_flags(parser, set())
+    parser.set_defaults(handler=_analyze)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -94,9 +94,10 @@ def _compare(args: argparse.Namespace) -> int:
     with open_store(QdrantSettings()) as store:
         out, figures = run_compare(store, settings, list(args.collections))
     width = max(len(f) for f in figures) if figures else 10
-    print(f"{'figure':<{width}}  " + "  ".join(args.collections))
+    cols = [max(len(c), 6) for c in args.collections]
+    print(f"{'figure':<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(args.collections, cols)))
     for fig, per in figures.items():
         vals = ["–" if per.get(c) is None else f"{per[c]:.4f}" for c in args.collections]
-        print(f"{fig:<{width}}  " + "  ".join(vals))
+        print(f"{fig:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(vals, cols)))
     print(f"comparison: {out / 'comparison.html'}")
     return 0

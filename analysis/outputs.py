@@ -115,7 +115,10 @@ def _thumbnail_grids(store: Store, a: Analysis, out: Path) -> dict[str, str]:
             members = np.flatnonzero(c.labels == cl)
             chosen = np.sort(rng.choice(members, size=min(per, len(members)), replace=False))
             rows.append((f"{cl} (n={len(members)})", [a.data.ids[i] for i in chosen]))
-        picks[name] = rows
+        if rows:  # a clustering with only noise (HDBSCAN) has no grid
+            picks[name] = rows
+        else:
+            a.notes.append(f"{PLOT_NAMES[name]} found no clusters (all noise): no thumbnail grid.")
     wanted = sorted({pid for rows in picks.values() for _, ids in rows for pid in ids})
     images = thumbnails(store, str(a.settings.collection), wanted)
     if not images:

@@ -46,6 +46,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings_error(exc: ValueError) -> str | None:
+    """A one-line message for an invalid setting (flag or EMBEDSCOPE_* variable), else None."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    if isinstance(exc, SettingsError):
+        return f"{exc} (lists in EMBEDSCOPE_* variables are JSON, e.g. '[\"train\"]')"
+    if not isinstance(exc, ValidationError):
+        return None
+    from embedscope.settings_doc import settings_classes
+
+    prefix = next((cls.model_config.get("env_prefix", "") for _, cls in settings_classes()
+                   if cls.__name__ == exc.title), "EMBEDSCOPE_")
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(x) for x in err.get("loc", ())) or "value"
+        flag = "--" + field.replace("_", "-")
+        parts.append(f"{flag} ({prefix}{field.upper()}): {err.get('msg')}, got {err.get('input')!r}")
+    return "invalid setting: " + "; ".join(parts)
+
+
 def run(handler_args: argparse.Namespace) -> int:
     """Call the chosen handler; EmbedscopeError becomes its message and exit code."""
     from search.errors import EmbedscopeError
@@ -56,6 +77,12 @@ def run(handler_args: argparse.Namespace) -> int:
     except EmbedscopeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ValueError as exc:  # pydantic's ValidationError and SettingsError are ValueErrors
+        message = _settings_error(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: re-run the same command to resume", file=sys.stderr)
         return 130

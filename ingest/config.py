@@ -25,9 +25,9 @@ class IngestSettings(BaseSettings):
     labels_from_folders: bool = Field(
         default=False, description="Image folders: the first-level subfolder name is the label."
     )
-    limit: int | None = Field(default=None, description="At most this many images per split.")
+    limit: int | None = Field(default=None, ge=1, description="At most this many images per split.")
     sample: int | None = Field(
-        default=None, description="Random sample of this many images per split (stratified by label)."
+        default=None, ge=1, description="Random sample of this many images per split (stratified by label)."
     )
     seed: int = Field(default=0, description="Seed for --sample.")
     shard: str | None = Field(
@@ -40,29 +40,29 @@ class IngestSettings(BaseSettings):
     revision: str | None = Field(default=None, description="Model revision (branch, tag or commit).")
     pooling: str = Field(default="cls", description="cls | mean | cls+mean.")
     image_size: int | None = Field(
-        default=None,
+        default=None, ge=1,
         description="Model input size in pixels (default 224 for models; native size for pixels).",
     )
-    batch_size: int = Field(default=64, description="Images per model batch.")
+    batch_size: int = Field(default=64, ge=1, description="Images per model batch.")
     device: str = Field(default="auto", description="auto | cuda | mps | cpu.")
     num_workers: int | None = Field(
-        default=None, description="Decoding worker processes (default: from the CPU count)."
+        default=None, ge=0, description="Decoding worker processes (default: from the CPU count)."
     )
     collection: str | None = Field(
         default=None, description="Collection name (default: <dataset>__<model>)."
     )
     recreate: bool = Field(default=False, description="Drop and rebuild the collection first.")
     shard_number: int | None = Field(
-        default=None, description="Qdrant server: shards of a new collection."
+        default=None, ge=1, description="Qdrant server: shards of a new collection."
     )
     replication_factor: int | None = Field(
-        default=None, description="Qdrant server: replicas of each shard of a new collection."
+        default=None, ge=1, description="Qdrant server: replicas of each shard of a new collection."
     )
     max_pixels: int = Field(
-        default=64_000_000, description="Images with more pixels are rejected (decompression bombs)."
+        default=64_000_000, ge=1, description="Images with more pixels are rejected (decompression bombs)."
     )
-    min_side: int = Field(default=4, description="Images smaller than this on a side are rejected.")
-    thumbnail_size: int = Field(default=64, description="Longest side of the stored thumbnail.")
+    min_side: int = Field(default=4, ge=1, description="Images smaller than this on a side are rejected.")
+    thumbnail_size: int = Field(default=64, ge=8, description="Longest side of the stored thumbnail.")
     rejects_file: str | None = Field(
         default=None, description="Where to list rejected images (default: <data_dir>/rejects/<collection>.jsonl)."
     )

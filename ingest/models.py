@@ -120,7 +120,13 @@ class TransformersEmbedder(Embedder):
         self.net, self.name, self.revision = _load_backbone(model, revision, self.device)
         config = self.net.config
         self.pooling = pooling
-        self.image_size = self.decode_size = int(image_size or 224)
+        self.image_size = self.decode_size = int(image_size if image_size is not None else 224)
+        patch = int(getattr(config, "patch_size", 1) or 1)
+        if self.image_size < patch:
+            raise UsageError(
+                f"--image-size {self.image_size} is smaller than the model's {patch}-pixel patches; "
+                f"use a multiple of {patch}, e.g. {patch * 8} or {patch * 16}"
+            )
         hidden = int(getattr(config, "hidden_size", 0) or 0)
         self.dimension = hidden * (2 if pooling == "cls+mean" else 1)
         self.registers = int(getattr(config, "num_register_tokens", 0) or 0)

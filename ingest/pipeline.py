@@ -198,7 +198,8 @@ def make_embedder(settings: IngestSettings, store: Store, name: str, items: list
     native = None
     if settings.model == "pixels" and settings.image_size is None:
         if store.collection_exists(name) and not settings.recreate:
-            native = store.get_meta(name).image_size
+            existing = store.get_meta(name)
+            native = existing.image_size if existing.model == "pixels" else None
         native = native or _native_side(items, settings)
     return load_embedder(settings.model, pooling=settings.pooling, image_size=settings.image_size,
                          device=settings.device, revision=settings.revision, native_side=native)
@@ -228,9 +229,10 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None,
     store = store or open_store(qdrant)
     try:
         embedder = make_embedder(settings, store, name, items)
-        _speed_hint(embedder, items, settings)
+        created = settings.recreate or not store.collection_exists(name)
         store.ensure_collection(name, embedder.meta(settings.dataset, dataset.labels),
                                 settings.recreate, settings.shard_number, settings.replication_factor)
+        _speed_hint(embedder, items, settings)
         summary = IngestSummary(collection=name, selected=len(items))
         stored: set[str] = set()
         ids = [i.point_id for i in items]
@@ -238,7 +240,12 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None,
             stored |= store.existing_ids(name, ids[start:start + 4096])
         pending = [i for i in items if i.point_id not in stored]
         summary.skipped = len(items) - len(pending)
-        _embed_all(pending, embedder, dataset, store, name, settings, summary)
+        try:
+            _embed_all(pending, embedder, dataset, store, name, settings, summary)
+        except BaseException:
+            if created and store.count(name) == 0:  # leave no empty collection of a failed space
+                store.delete_collection(name)
+            raise
         if summary.ingested:
             store.optimize(name)
         summary.points_in_collection = store.count(name)

@@ -102,6 +102,15 @@ class CollectionMeta(BaseModel):
             "pooling": self.pooling, "dimension": self.dimension,
         }
 
+    def flags(self) -> str:
+        """The ingest flags that reproduce this space."""
+        out = f"--model {self.model}"
+        if self.model != "pixels":
+            out += f" --pooling {self.pooling}"
+        if self.image_size:
+            out += f" --image-size {self.image_size}"
+        return out
+
     def check_same_space(self, other: CollectionMeta, collection: str) -> None:
         """Raise MixedSpaceError naming both spaces unless ``other`` (asked for) matches self."""
         mine, theirs = self.space(), other.space()
@@ -118,5 +127,6 @@ class CollectionMeta(BaseModel):
             f"pooling {self.pooling}, image size {self.image_size}); you asked for {other.model} "
             f"({other.dimension}-d, pooling {other.pooling}, image size {other.image_size}). "
             f"Differences: {diff}. Vectors from different spaces never share a collection: "
+            f"add to it with {self.flags()}, "
             f"use --collection NAME for a new collection, or --recreate to replace this one."
         )

@@ -53,6 +53,17 @@ def resolve_label(meta: CollectionMeta, value: str | int) -> int:
     raise UsageError(f"unknown label {text!r}; expected a class id or name: {known}.")
 
 
+def check_split(store: Store, collection: str, where: Where | None) -> None:
+    """Raise UsageError listing the splits present when ``where`` names a split with no points."""
+    if where is None or where.split is None or store.count(collection, Where(split=where.split)):
+        return
+    from collections import Counter
+
+    present = Counter(r.payload.get("split") for r in store.scroll(collection, None, ["split"], False, 4096))
+    known = ", ".join(f"{s} ({n})" for s, n in sorted(present.items(), key=lambda x: str(x[0]))) or "none"
+    raise UsageError(f"no split {where.split!r} in collection {collection!r}; splits present: {known}.")
+
+
 def _check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise UsageError(f"k must be a positive integer, got {k!r}; e.g. -k 10.")
@@ -117,6 +128,7 @@ def neighbours(
         candidates = where or Where()
     available = store.count(collection, None if candidates.is_empty() else candidates)
     if available == 0:
+        check_split(store, collection, where)
         raise EmptyCollectionError(
             f"collection {collection!r} has no points{describe_where(where)}"
             f"{' other than the query point' if point_id is not None else ''}: "
@@ -265,6 +277,7 @@ def classify(
         UsageError, CollectionNotFoundError, EmptyCollectionError: as for `neighbours`.
     """
     meta = store.get_meta(collection)
+    check_split(store, collection, where)
     labelled = replace(where or Where(), has_label=True)
     if store.count(collection) and not store.count(collection, labelled):
         raise MissingLabelsError(

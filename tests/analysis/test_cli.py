@@ -55,6 +55,17 @@ def test_unlabelled_collection_omits_label_figures(
     assert "per_class_silhouette" not in rep["files"]
 
 
+def test_hdbscan_finding_only_noise_still_reports(
+    data_env: Path, sample800: dict[str, Any], make_collection: Any, capsys: Any
+) -> None:
+    _build(data_env, "few", sample800, make_collection, n=40)
+    rc = main(["analyze", "--collection", "few", "--hdbscan-min-cluster-size", "40", *FAST])
+    assert rc == 0, capsys.readouterr().err
+    rep = json.loads((data_env / "reports" / "few" / "report.json").read_text())
+    assert any("no clusters" in n for n in rep["notes"])
+    assert "thumbnails_kmeans" in rep["files"] and "thumbnails_hdbscan" not in rep["files"]
+
+
 def test_too_few_points_and_bad_flags(data_env: Path, sample800: dict[str, Any],
                                       make_collection: Any, capsys: Any) -> None:
     _build(data_env, "tiny", sample800, make_collection, n=8)
@@ -95,10 +106,13 @@ def test_compare_and_service(
     monkeypatch.setenv("EMBEDSCOPE_PROJECTIONS", "pca")
     monkeypatch.setenv("EMBEDSCOPE_CLUSTERERS", "kmeans")
     monkeypatch.setenv("EMBEDSCOPE_PROGRESS", "false")
-    assert service() == 0
+    assert service([]) == 0
     assert (data_env / "reports" / "fm__sqrt" / "report.html").exists()
     monkeypatch.setenv("EMBEDSCOPE_COLLECTION", "missing")
-    assert service() == 3
+    assert service([]) == 3
+    # flags win over the environment, as in `embedscope analyze`
+    assert service(["--collection", "fm__sqrt", "--out", str(data_env / "svc")]) == 0
+    assert (data_env / "svc" / "report.html").exists()
 
 
 def test_help_stays_light() -> None:

@@ -133,8 +133,8 @@ def test_bad_queries_are_clear_errors(angles):
         (dict(vector=_unit(0), k=7), UsageError, "k=7 is larger than the 6 candidate points"),
         (dict(point_id="nope"), UsageError, "'nope' is not a UUID"),
         (dict(point_id=row_point_id("toy", "x", 1)), UsageError, "no point with id"),
-        (dict(vector=_unit(0), where=Where(split="val")), EmptyCollectionError,
-         "no points matching split='val'"),
+        (dict(vector=_unit(0), where=Where(split="val")), UsageError,
+         "no split 'val'.*splits present"),
     ]
     for kwargs, error, message in cases:
         with pytest.raises(error, match=message):
@@ -315,3 +315,20 @@ def test_sample_leave_one_out_equals_sklearn(sample_store):
     _, idx = NearestNeighbors(n_neighbors=5, metric="cosine").fit(xtr).kneighbors()
     for k in (1, 5):
         _assert_like_sklearn(ev, k, ytr, stats.mode(ytr[idx[:, :k]], axis=1).mode.ravel())
+
+
+def test_unknown_split_lists_the_splits_present(tmp_path):
+    from search.contract import CollectionMeta, row_point_id
+    from search.edge import EdgeStore
+    from search.errors import UsageError
+    from search.knn import classify, neighbours
+    from search.store import Where
+
+    with EdgeStore(tmp_path) as store:
+        store.ensure_collection("c", CollectionMeta(model="fake", dimension=3, labels=["a", "b"]))
+        vecs = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+        store.upsert("c", [row_point_id("d", "train", i) for i in range(4)], vecs,
+                     [{"split": "train" if i < 3 else "test", "label": i % 2} for i in range(4)])
+        for call in (neighbours, classify):
+            with pytest.raises(UsageError, match=r"no split 'val'.*test \(1\), train \(3\)"):
+                call(store, "c", vector=vecs[0], k=1, where=Where(split="val"))
