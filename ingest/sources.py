@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 from search.contract import dataset_slug, file_point_id, row_point_id
 from search.errors import DatasetError
 
+log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 IMAGE_COLUMNS = ("image", "img", "picture", "photo", "pixel_values")
 LABEL_COLUMNS = ("label", "labels", "fine_label", "class", "target", "category", "coarse_label")
@@ -129,6 +131,10 @@ def load_folder(root: Path, labels_from_folders: bool) -> Dataset:
         rel = path.relative_to(root)
         label = class_id.get(rel.parts[0]) if labels_from_folders and len(rel.parts) > 1 else None
         items.append(Item(file_point_id(name, rel.as_posix()), "all", index, label, str(path.resolve())))
+    loose = sum(1 for i in items if i.label is None)
+    if labels_from_folders and loose:
+        log.warning("%d image(s) directly in %s, outside any class folder, are stored unlabelled",
+                    loose, root)
     return Dataset(name, items, classes)
 
 

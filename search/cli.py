@@ -196,7 +196,9 @@ def _print_evaluation(ev: Any) -> None:
     search = "exact search" if ev.exact else (
         f"HNSW (recall@{max(ev.results)} vs exact: {ev.hnsw_recall:.4f} "
         f"on {ev.recall_queries} queries)")
-    print(f"{ev.collection}: {ev.n_query} queries, {ev.n_reference} references, {side}, "
+    refs = (f"each against the other {ev.n_reference - 1}" if ev.mode == "leave-one-out"
+            else f"{ev.n_reference} references")
+    print(f"{ev.collection}: {ev.n_query} queries, {refs}, {side}, "
           f"{search}, {ev.seconds:.1f} s\n")
     rows = [[k, f"{r.accuracy:.4f}", f"{r.macro_f1:.4f}", f"{r.weighted_accuracy:.4f}",
              f"{r.weighted_macro_f1:.4f}"] for k, r in ev.results.items()]

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from search.contract import INDEXED_FIELDS, CollectionMeta
-from search.errors import EmbedscopeError, QdrantUnavailableError
+from search.errors import EmbedscopeError, QdrantUnavailableError, UsageError
 from search.store import Hit, PayloadFields, Record, Store, Where, as_matrix, to_hits, to_records
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,11 @@ class RemoteStore(Store):
             self.client = QdrantClient(location=":memory:")
             self.retry_seconds = 0.0
         else:
+            if not url.startswith(("http://", "https://")):
+                raise UsageError(
+                    f"Qdrant URL {url!r} has no http:// or https:// scheme; "
+                    "e.g. http://localhost:6333 (REST port)"
+                )
             self.location = f"Qdrant server at {url}"
             self.client = QdrantClient(
                 url=url, api_key=api_key, timeout=timeout, check_compatibility=False

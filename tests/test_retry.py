@@ -71,3 +71,11 @@ def test_console_command_with_unreachable_server_url_exits_6(tmp_path: Path):
     assert "cannot reach the Qdrant server at http://127.0.0.1:1" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert time.monotonic() - start < 60
+
+
+def test_a_url_without_scheme_is_refused_at_once():
+    from search.errors import UsageError
+    from search.remote import RemoteStore
+
+    with pytest.raises(UsageError, match="no http:// or https:// scheme"):
+        RemoteStore("notaurl", retry_seconds=60)
