@@ -45,12 +45,15 @@ COPY ingest ./ingest
 COPY search ./search
 COPY analysis ./analysis
 COPY ui ./ui
-RUN pip install --no-deps . && embedscope --help > /dev/null
+# The folders install as embedscope.ingest, embedscope.search, … (no generic top-level module).
+RUN pip install --no-deps . && embedscope --help > /dev/null \
+    && cd / && python -c "import embedscope.ingest, embedscope.search, embedscope.analysis, embedscope.ui"
 
 USER embedscope
 VOLUME ["/data", "/cache/huggingface"]
 EXPOSE 7860
 
-# `docker run IMAGE ingest --dataset …`, `… analyze --collection …`, `… ui --host 0.0.0.0`.
+# `docker run IMAGE ingest --dataset …`, `… analyze --collection …`, `… ui --host 0.0.0.0`;
+# compose runs the services as `python -m embedscope.ingest` / `.analysis` / `.ui`.
 ENTRYPOINT ["embedscope"]
 CMD ["--help"]

@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import typing
-from pathlib import Path
 from typing import Any
 
-#: Settings that are positional or set by the subcommand itself.
-_SKIP = {"compare": {"collection"}}
 
+def add_arguments(parser: argparse.ArgumentParser, skip: set[str] | None = None) -> None:
+    """One flag per AnalysisSettings field, plus the store's flags (--qdrant-url, --data-dir …)."""
+    from embedscope.analysis.config import AnalysisSettings
+    from embedscope.search.config import add_store_flags
+    from embedscope.search.flags import add_settings_flags
 
-def _flag_type(annotation: Any) -> Any:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    base = args[0] if args else annotation
-    return {int: int, float: float, Path: Path}.get(base, str)
-
-
-def _add_settings_flags(parser: argparse.ArgumentParser, skip: set[str]) -> None:
-    """One flag per AnalysisSettings field (default None: the env variable or default applies)."""
-    from analysis.config import AnalysisSettings
-
-    for name, info in AnalysisSettings.model_fields.items():
-        if name in skip:
-            continue
-        flag = "--" + name.replace("_", "-")
-        env = f"EMBEDSCOPE_{name.upper()}"
-        help_text = f"{info.description} [env {env}; default {info.default}]"
-        if info.annotation is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
-                                default=None, help=help_text)
-        else:
-            kind = _flag_type(info.annotation)
-            parser.add_argument(flag, dest=name, type=kind, default=None, help=help_text)
+    add_settings_flags(parser, AnalysisSettings, skip=skip or set())
+    add_store_flags(parser)
 
 
 def register(sub: Any) -> None:
@@ -43,34 +24,37 @@ def register(sub: Any) -> None:
         "k-medoids/HDBSCAN clusterings and quality figures; write report.json, PNG plots "
         "and report.html, and write 2-D coordinates and cluster ids back into the payloads.",
     )
-    _add_settings_flags(p, set())
-    p.set_defaults(handler=_analyze)
+    add_arguments(p)
+    p.set_defaults(handler=analyze)
     c = sub.add_parser(
         "compare", help="the same analysis for several collections, side by side",
         description="Analyse several collections of the same dataset (e.g. dinov2-small, "
         "dinov2-base, pixels) with the same settings and write one comparison table and plot.",
     )
     c.add_argument("collections", nargs="+", help="collections to compare")
-    _add_settings_flags(c, _SKIP["compare"])
+    add_arguments(c, {"collection"})
     c.set_defaults(handler=_compare)
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
-    from analysis.config import AnalysisSettings
-    from search.config import settings_from_args
+    from embedscope.analysis.config import AnalysisSettings
+    from embedscope.search.flags import settings_from_args
 
-    return settings_from_args(AnalysisSettings, args, **overrides)
+    settings = settings_from_args(AnalysisSettings, args, **overrides)
+    settings.check()
+    return settings
 
 
-def _analyze(args: argparse.Namespace) -> int:
-    from analysis.job import run
-    from search.config import QdrantSettings
-    from search.remote import open_store
+def analyze(args: argparse.Namespace) -> int:
+    """Run one analysis and print its headline figures and the report's path."""
+    from embedscope.analysis.job import run
+    from embedscope.search.config import store_settings
+    from embedscope.search.store import open_store
 
     settings = _settings(args)
-    settings.check()
-    with open_store(QdrantSettings()) as store:
-        report, out = run(store, settings)
+    qdrant = store_settings(args)
+    with open_store(qdrant) as store:
+        report, out = run(store, settings, data_dir=qdrant.data_dir)
     for row in _headline(report):
         print(row)
     print(f"report: {out / 'report.html'}")
@@ -78,21 +62,21 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _headline(report: dict[str, Any]) -> list[str]:
-    from analysis.report import summary_rows
+    from embedscope.analysis.report import summary_rows
 
     return [f"{r['figure']}: {'–' if r['value'] is None else format(r['value'], '.4f')}"
             for r in summary_rows(report)]
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from analysis.compare import run_compare
-    from search.config import QdrantSettings
-    from search.remote import open_store
+    from embedscope.analysis.compare import run_compare
+    from embedscope.search.config import store_settings
+    from embedscope.search.store import open_store
 
     settings = _settings(args, collection=args.collections[0])
-    settings.check()
-    with open_store(QdrantSettings()) as store:
-        out, figures = run_compare(store, settings, list(args.collections))
+    qdrant = store_settings(args)
+    with open_store(qdrant) as store:
+        out, figures = run_compare(store, settings, list(args.collections), data_dir=qdrant.data_dir)
     width = max(len(f) for f in figures) if figures else 10
     cols = [max(len(c), 6) for c in args.collections]
     print(f"{'figure':<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(args.collections, cols)))

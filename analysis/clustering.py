@@ -1,25 +1,23 @@
-"""Clusterings: k-means, k-medoids (FasterPAM, cosine) and HDBSCAN; k chosen by silhouette."""
+"""Clusterings: k-means, k-medoids (FasterPAM, cosine) and HDBSCAN, registered; k by silhouette.
+
+The functions take plain arguments (the benchmarks call them directly); the registrations at the
+end adapt them to ``run(X, settings, analysis)`` and carry each method's minimum-size check.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from analysis.data import normalize
-from analysis.errors import TooFewPointsError
-from analysis.metrics import cosine_silhouette_samples, mean_or_none
-
-
-@dataclass
-class Clustering:
-    """Cluster ids per point (-1 = HDBSCAN noise) and what produced them."""
-
-    name: str
-    labels: np.ndarray
-    params: dict[str, Any] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
+from embedscope.analysis.config import AnalysisSettings
+from embedscope.analysis.data import normalize
+from embedscope.analysis.errors import TooFewPointsError
+from embedscope.analysis.metrics import cosine_silhouette_samples, mean_or_none
+from embedscope.analysis.projections import pca
+from embedscope.analysis.registry import register_clusterer
+from embedscope.analysis.result import Analysis, Clustering
 
 
 def _need(n: int, k: int, method: str) -> None:
@@ -126,3 +124,62 @@ def choose_k(
         curve.append({"k": k, "silhouette": float(score) if score is not None else float("nan")})
     best = max(curve, key=lambda c: (np.nan_to_num(c["silhouette"], nan=-2.0), -c["k"]))
     return int(best["k"]), curve
+
+
+# Registrations, in the order the names are listed (--clusterers kmeans,kmedoids,hdbscan).
+
+
+def _needs_k_points(name: str) -> Callable[[int, int, AnalysisSettings], str | None]:
+    """The size check of a method that makes k clusters (k = 0: --k auto, not chosen yet)."""
+
+    def check(n: int, k: int, s: AnalysisSettings) -> str | None:
+        if k and n < k:
+            return (f"{name} with k={k} needs at least {k} points; there are {n}. "
+                    "Pass a smaller --k.")
+        return None
+
+    return check
+
+
+@register_clusterer("kmeans", title="k-means", check=_needs_k_points("kmeans"), uses_k=True)
+def _kmeans(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> Clustering:
+    """k-means with the run's k, seed and --kmeans-n-init."""
+    return kmeans(X, a.k, s.seed, s.kmeans_n_init)
+
+
+@register_clusterer("kmedoids", title="k-medoids", check=_needs_k_points("kmedoids"), uses_k=True)
+def _kmedoids(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> Clustering:
+    """k-medoids with the run's k, seed and --kmedoids-max-points."""
+    return kmedoids(X, a.k, s.seed, s.kmedoids_max_points)
+
+
+def _hdbscan_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
+    if n >= s.hdbscan_min_cluster_size:
+        return None
+    return (f"HDBSCAN needs at least --hdbscan-min-cluster-size ({s.hdbscan_min_cluster_size}) "
+            f"points; there are {n}. Lower it or drop hdbscan from --clusterers.")
+
+
+@register_clusterer(
+    "hdbscan", title="HDBSCAN", check=_hdbscan_too_small,
+    note="HDBSCAN noise points (-1) are left out of its silhouette; ARI/NMI count noise as one "
+    "more cluster.",
+)
+def _hdbscan(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> Clustering:
+    """HDBSCAN with --hdbscan-min-cluster-size in the space --hdbscan-space names."""
+    Z, space = _hdbscan_input(a)
+    return hdbscan(Z, s.hdbscan_min_cluster_size, space)
+
+
+def _hdbscan_input(a: Analysis) -> tuple[np.ndarray, str]:
+    s = a.settings
+    if s.hdbscan_space == "umap" and "umap" in a.maps:
+        return a.maps["umap"], "umap"
+    if s.hdbscan_space == "vectors":
+        return normalize(a.data.X), "vectors"
+    if s.hdbscan_space == "umap":
+        a.notes.append("--hdbscan-space umap without a UMAP map: HDBSCAN ran on PCA instead.")
+    if a.pca is None:
+        a.pca = pca(a.data.X, s.pca_components, s.seed)
+    dims = min(s.hdbscan_dims, a.pca.scores.shape[1])
+    return a.pca.scores[:, :dims], f"pca{dims}"

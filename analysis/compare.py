@@ -8,19 +8,29 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analysis.config import AnalysisSettings
-from analysis.report import _data_uri, summary_rows
-from search.errors import UsageError
-from search.store import Store
+from embedscope.analysis.config import AnalysisSettings
+from embedscope.analysis.report import _data_uri, summary_rows
+from embedscope.search.errors import UsageError
+from embedscope.search.store import Store
 
 
-def default_dir(s: AnalysisSettings, collections: list[str]) -> Path:
-    """<data_dir>/reports/compare__<c1>__<c2>… unless --out is given."""
+def default_dir(
+    s: AnalysisSettings, collections: list[str], data_dir: Path | None = None
+) -> Path:
+    """<data_dir>/reports/compare__<c1>__<c2>… unless --out is given.
+
+    Args:
+        s: The settings (``out``).
+        collections: The collections compared, in order.
+        data_dir: The data directory (e.g. from --data-dir); None: QdrantSettings().data_dir.
+    """
     if s.out is not None:
         return Path(s.out)
-    from search.config import QdrantSettings
+    if data_dir is None:
+        from embedscope.search.config import QdrantSettings
 
-    return QdrantSettings().data_dir / "reports" / ("compare__" + "__".join(collections))
+        data_dir = QdrantSettings().data_dir
+    return Path(data_dir) / "reports" / ("compare__" + "__".join(collections))
 
 
 def table(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
@@ -32,13 +42,22 @@ def table(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | Non
     return out
 
 
-def run_compare(store: Store, s: AnalysisSettings, collections: list[str]) -> tuple[Path, dict]:
+def run_compare(
+    store: Store, s: AnalysisSettings, collections: list[str], data_dir: Path | None = None
+) -> tuple[Path, dict]:
     """Analyse each collection with the same settings, then write the comparison files.
 
-    Returns the comparison directory and {figure: {collection: value}}.
+    Args:
+        store: The store holding the collections.
+        s: The settings shared by every analysis.
+        collections: At least two collection names.
+        data_dir: Where the comparison goes without --out (None: QdrantSettings().data_dir).
+
+    Returns:
+        The comparison directory and {figure: {collection: value}}.
     """
-    from analysis import plots
-    from analysis.job import run
+    from embedscope.analysis import plots
+    from embedscope.analysis.job import run
 
     if len(collections) < 2:
         raise UsageError("compare needs at least two collections, e.g. "
@@ -46,12 +65,12 @@ def run_compare(store: Store, s: AnalysisSettings, collections: list[str]) -> tu
     for name in collections:
         store.require(name)
     datasets = {name: store.get_meta(name).dataset for name in collections}
-    out = default_dir(s, collections)
+    out = default_dir(s, collections, data_dir)
     out.mkdir(parents=True, exist_ok=True)
     reports: dict[str, dict[str, Any]] = {}
     for name in collections:
         sub = s.model_copy(update={"collection": name, "out": out / name})
-        reports[name], _ = run(store, sub)
+        reports[name], _ = run(store, sub, data_dir)
     figures = table(reports)
     notes = []
     if len({d for d in datasets.values() if d}) > 1:

@@ -1,20 +1,37 @@
-"""Settings of the analysis job: one pydantic-settings class, fed by EMBEDSCOPE_* and CLI flags."""
+"""Settings of the analysis job: one pydantic-settings class, fed by EMBEDSCOPE_* and CLI flags.
+
+--projections and --clusterers are checked against the registries (embedscope.analysis.registry,
+a light module; the package's ``__init__`` registers the built-ins), so a newly registered
+method is accepted here without an edit.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from search.errors import UsageError
-
-PROJECTIONS = ("umap", "tsne", "pca")
-CLUSTERERS = ("kmeans", "kmedoids", "hdbscan")
+from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS
+from embedscope.search.errors import UsageError
 
 
-def parse_list(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
-    """Split a comma-separated choice list and check every entry (empty string: none)."""
+def parse_list(value: str, allowed: Iterable[str], what: str) -> list[str]:
+    """Split a comma-separated choice list and check every entry (empty string: none).
+
+    Args:
+        value: The comma-separated names, e.g. ``"umap,pca"``.
+        allowed: The registered names, in the order error messages list them.
+        what: The flag without dashes, e.g. ``"projections"``.
+
+    Returns:
+        The names, lower-cased, without repeats, in the given order.
+
+    Raises:
+        UsageError: A name is not registered; the message lists the registered ones.
+    """
+    allowed = tuple(allowed)
     items = [v.strip().lower() for v in value.split(",") if v.strip()]
     bad = [v for v in items if v not in allowed]
     if bad:
@@ -26,7 +43,7 @@ def parse_list(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
 
 
 class AnalysisSettings(BaseSettings):
-    """Everything `embedscope analyze` and `python -m analysis` can be told."""
+    """Everything `embedscope analyze` and `python -m embedscope.analysis` can be told."""
 
     model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_", extra="ignore")
 
@@ -111,11 +128,11 @@ class AnalysisSettings(BaseSettings):
     progress: bool = Field(default=True, description="Progress bars and stage lines on stderr.")
 
     def projection_list(self) -> list[str]:
-        """The chosen 2-D maps."""
+        """The chosen 2-D maps (registered projection names)."""
         return parse_list(self.projections, PROJECTIONS, "projections")
 
     def clusterer_list(self) -> list[str]:
-        """The chosen clusterings."""
+        """The chosen clusterings (registered clusterer names)."""
         return parse_list(self.clusterers, CLUSTERERS, "clusterers")
 
     def knn_k_list(self) -> list[int]:

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from search.contract import CollectionMeta
-from search.errors import EmptyCollectionError, UsageError
-from search.store import Store
+from embedscope.search.contract import CollectionMeta
+from embedscope.search.errors import EmptyCollectionError, UsageError
+from embedscope.search.store import Store
 
 
 @dataclass

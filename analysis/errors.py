@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.errors import EmbedscopeError
+from embedscope.search.errors import EmbedscopeError
 
 
 class TooFewPointsError(EmbedscopeError):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.data import normalize
+from embedscope.analysis.data import normalize
 
 
 @dataclass
@@ -84,18 +84,6 @@ def vote(neighbour_labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.n
     np.add.at(counts, (rows, neighbour_labels.ravel()), 1)
     winner = counts.argmax(axis=1)
     return winner, counts[np.arange(len(counts)), winner]
-
-
-def loo_knn_accuracy(nb: Neighbours, labels: np.ndarray, ks: list[int]) -> dict[str, float]:
-    """Leave-one-out k-NN accuracy per k from the neighbour lists (majority vote)."""
-    n_classes = int(labels.max()) + 1
-    out: dict[str, float] = {}
-    for k in ks:
-        if k > nb.index.shape[1]:
-            continue
-        pred, _ = vote(labels[nb.index[:, :k]], n_classes)
-        out[str(k)] = float((pred == labels).mean())
-    return out
 
 
 def label_errors(

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.data import normalize
+from embedscope.analysis.data import normalize
 
 #: Largest temporary block (elements) one chunk may allocate.
 _BLOCK = 1 << 25

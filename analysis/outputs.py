@@ -7,15 +7,25 @@ from typing import Any
 
 import numpy as np
 
-from analysis import plots
-from analysis.data import thumbnails
-from analysis.job import Analysis, Stages
-from analysis.report import versions, write_html, write_json
-from search.store import Store
+from embedscope.analysis import plots
+from embedscope.analysis.data import thumbnails
+from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS
+from embedscope.analysis.report import versions, write_html, write_json
+from embedscope.analysis.result import Analysis, Stages
+from embedscope.search.store import Store
 
 #: Payload field of each clustering's cluster id.
 CLUSTER_FIELD = "cluster_{}"
-PLOT_NAMES = {"kmeans": "k-means", "kmedoids": "k-medoids", "hdbscan": "HDBSCAN"}
+
+
+def _title(name: str) -> str:
+    """A clustering's name in plot titles and notes, as registered."""
+    return CLUSTERERS[name].title if name in CLUSTERERS else name
+
+
+def _map_title(name: str) -> str:
+    """A 2-D map's plot title, as registered."""
+    return PROJECTIONS[name].title if name in PROJECTIONS else name.upper()
 
 
 def payload_updates(a: Analysis) -> dict[str, dict[str, Any]]:
@@ -80,11 +90,11 @@ def _plots(store: Store, a: Analysis, out: Path) -> dict[str, str]:
         if d.labels is not None:
             colourings["label"] = (d.labels, d.label_names)
         for name, c in a.clusterings.items():
-            colourings[PLOT_NAMES[name]] = (c.labels, None)
+            colourings[_title(name)] = (c.labels, None)
         if not colourings:
             colourings["points"] = (np.zeros(d.n, dtype=np.int64), None)
         files[f"map_{proj}"] = plots.map_panels(
-            Y, colourings, proj.upper(), out / f"map_{proj}.png").name
+            Y, colourings, _map_title(proj), out / f"map_{proj}.png").name
     if a.per_class:
         files["per_class_silhouette"] = plots.per_class_silhouette(
             a.per_class, out / "per_class_silhouette.png").name
@@ -94,7 +104,7 @@ def _plots(store: Store, a: Analysis, out: Path) -> dict[str, str]:
         names = [d.class_name(v) for v in agr["label_values"]]
         files[f"contingency_{name}"] = plots.contingency(
             agr["contingency"], names, agr["cluster_values"],
-            f"{PLOT_NAMES[name]} clusters vs labels", out / f"contingency_{name}.png").name
+            f"{_title(name)} clusters vs labels", out / f"contingency_{name}.png").name
     files.update(_thumbnail_grids(store, a, out))
     if a.pca is not None:
         files["pca_variance"] = plots.pca_variance(
@@ -118,7 +128,7 @@ def _thumbnail_grids(store: Store, a: Analysis, out: Path) -> dict[str, str]:
         if rows:  # a clustering with only noise (HDBSCAN) has no grid
             picks[name] = rows
         else:
-            a.notes.append(f"{PLOT_NAMES[name]} found no clusters (all noise): no thumbnail grid.")
+            a.notes.append(f"{_title(name)} found no clusters (all noise): no thumbnail grid.")
     wanted = sorted({pid for rows in picks.values() for _, ids in rows for pid in ids})
     images = thumbnails(store, str(a.settings.collection), wanted)
     if not images:
@@ -129,7 +139,7 @@ def _thumbnail_grids(store: Store, a: Analysis, out: Path) -> dict[str, str]:
     for name, rows in picks.items():
         grid = [(label, [images[p] for p in ids if p in images]) for label, ids in rows]
         files[f"thumbnails_{name}"] = plots.thumbnail_grid(
-            grid, f"{PLOT_NAMES[name]}: sample thumbnails per cluster",
+            grid, f"{_title(name)}: sample thumbnails per cluster",
             out / f"thumbnails_{name}.png").name
     return files
 
@@ -209,12 +219,14 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
 
 
 def _animate(a: Analysis, out: Path, files: dict[str, str]) -> dict[str, Any]:
-    from analysis.animate import write_gif
+    from embedscope.analysis.animate import write_gif
 
     s = a.settings
-    map_name = next((m for m in ("umap", "tsne", "pca") if m in a.maps), None)
+    map_name = next((m for m in PROJECTIONS if m in a.maps), None)
     if map_name is None:
-        a.notes.append("--animate needs a 2-D map: add umap, tsne or pca to --projections.")
+        names = list(PROJECTIONS)
+        choices = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else "".join(names)
+        a.notes.append(f"--animate needs a 2-D map: add {choices} to --projections.")
         return {}
     info = write_gif(a.maps[map_name], a.k, s.seed, out / "animation.gif", s.animate_points,
                      s.animate_steps, map_name)

@@ -1,20 +1,17 @@
-"""2-D maps of the vectors: UMAP (cosine), t-SNE (cosine) and PCA, each seeded."""
+"""2-D maps of the vectors: UMAP (cosine), t-SNE (cosine) and PCA, each seeded and registered.
+
+The functions take plain arguments (the benchmarks call them directly); the registrations at the
+end adapt them to ``run(X, settings, analysis)`` and carry each method's minimum-size check.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from analysis.errors import TooFewPointsError
-
-
-@dataclass
-class PCAResult:
-    """Principal components of the vectors: scores and explained-variance ratios."""
-
-    scores: np.ndarray
-    explained_variance_ratio: np.ndarray
+from embedscope.analysis.config import AnalysisSettings
+from embedscope.analysis.errors import TooFewPointsError
+from embedscope.analysis.registry import register_projection
+from embedscope.analysis.result import Analysis, PCAResult
 
 
 def pca(X: np.ndarray, n_components: int, seed: int) -> PCAResult:
@@ -68,3 +65,40 @@ def tsne_map(X: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
         n_components=2, perplexity=perplexity, metric="cosine", init="pca", random_state=seed,
     )
     return np.asarray(model.fit_transform(X), dtype=np.float64)
+
+
+# Registrations, in the order the names are listed (--projections umap,tsne,pca).
+
+
+def _umap_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
+    if n > s.umap_neighbors:
+        return None
+    return (f"UMAP needs more than --umap-neighbors ({s.umap_neighbors}) points; there are {n}. "
+            "Lower --umap-neighbors or drop umap from --projections.")
+
+
+@register_projection("umap", check=_umap_too_small)
+def _umap(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
+    """UMAP with --umap-neighbors, --umap-min-dist and the seed."""
+    return umap_map(X, s.umap_neighbors, s.umap_min_dist, s.seed)
+
+
+def _tsne_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
+    if n > s.tsne_perplexity:
+        return None
+    return (f"t-SNE needs more than --tsne-perplexity ({s.tsne_perplexity:g}) points; there are "
+            f"{n}. Lower --tsne-perplexity or drop tsne from --projections.")
+
+
+@register_projection("tsne", check=_tsne_too_small)
+def _tsne(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
+    """t-SNE with --tsne-perplexity and the seed."""
+    return tsne_map(X, s.tsne_perplexity, s.seed)
+
+
+@register_projection("pca")
+def _pca_map(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
+    """The first two principal components (of the run's PCA stage)."""
+    if a.pca is None:
+        a.pca = pca(X, s.pca_components, s.seed)
+    return a.pca.scores[:, :2].copy()

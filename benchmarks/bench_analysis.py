@@ -48,10 +48,10 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def bench_one(n: int, d: int, args: argparse.Namespace) -> dict[str, float | None]:
     """Every stage of embedscope's analysis on one size, then the baseline recipe."""
-    from analysis import clustering, findings, metrics, projections
-    from analysis.data import fetch
-    from search.contract import CollectionMeta
-    from search.edge import EdgeStore
+    from embedscope.analysis import clustering, findings, metrics, projections
+    from embedscope.analysis.data import fetch
+    from embedscope.search.contract import CollectionMeta
+    from embedscope.search.edge import EdgeStore
 
     X, y = synthetic(n, d, seed=args.seed)
     stages = set(args.stages.split(","))

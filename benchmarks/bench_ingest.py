@@ -30,8 +30,8 @@ def baseline(model_dir: Path, images: list[bytes], labels: list[int], root: Path
     from PIL import Image
     from transformers import AutoImageProcessor, AutoModel
 
-    from search.contract import CollectionMeta, row_point_id
-    from search.edge import EdgeStore
+    from embedscope.search.contract import CollectionMeta, row_point_id
+    from embedscope.search.edge import EdgeStore
 
     start = time.perf_counter()
     processor = AutoImageProcessor.from_pretrained(model_dir)
@@ -53,9 +53,9 @@ def baseline(model_dir: Path, images: list[bytes], labels: list[int], root: Path
 def ours(model_dir: Path, data: Path, n: int, root: Path, device: str, image_size: int,
          batch: int) -> float:
     """embedscope's pipeline on the same images; returns seconds, model load included."""
-    from ingest.config import IngestSettings
-    from ingest.pipeline import run_ingest
-    from search.config import QdrantSettings
+    from embedscope.ingest.config import IngestSettings
+    from embedscope.ingest.pipeline import run_ingest
+    from embedscope.search.config import QdrantSettings
 
     settings = IngestSettings(dataset=str(data), splits=["train"], limit=n, model=str(model_dir),
                               image_size=image_size, batch_size=batch, device=device, progress=False,
@@ -72,7 +72,7 @@ def main() -> None:
     import pyarrow.parquet as pq
     import torch
 
-    from ingest.models import pick_device
+    from embedscope.ingest.models import pick_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=512, help="images (from the train split)")

@@ -24,11 +24,11 @@ def main() -> None:
     import pyarrow.parquet as pq
     from PIL import Image
 
-    from ingest.config import IngestSettings
-    from ingest.pipeline import run_ingest
-    from search.config import QdrantSettings
-    from ui.config import UISettings
-    from ui.service import Session
+    from embedscope.ingest.config import IngestSettings
+    from embedscope.ingest.pipeline import run_ingest
+    from embedscope.search.config import QdrantSettings
+    from embedscope.ui.config import UISettings
+    from embedscope.ui.service import Session
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", choices=["tiny", "small", "base"])
@@ -50,7 +50,7 @@ def main() -> None:
             path = root / (f"q{i}.png" if i % 2 else f"q{i}.jpg")
             (img.resize((640, 480)).convert("RGB") if i % 2 == 0 else img).save(path)
             files.append(path)
-        from search.edge import EdgeStore
+        from embedscope.search.edge import EdgeStore
 
         session = Session(UISettings(device=args.device), store=EdgeStore(q.embedded_dir))
         times = []

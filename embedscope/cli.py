@@ -12,7 +12,10 @@ from embedscope import __version__
 
 #: Modules that contribute subcommands through ``register(subparsers)``. Each must keep heavy
 #: imports (torch, transformers, umap, gradio) inside its handlers so `--help` stays instant.
-COMMAND_MODULES = ("ingest.cli", "search.cli", "search.transfer_cli", "analysis.cli", "ui.cli")
+COMMAND_MODULES = (
+    "embedscope.ingest.cli", "embedscope.search.cli", "embedscope.search.transfer_cli",
+    "embedscope.analysis.cli", "embedscope.ui.cli",
+)
 
 
 def _embed_query(meta: object, image: object) -> object:
@@ -20,9 +23,13 @@ def _embed_query(meta: object, image: object) -> object:
 
     Handed to every handler as ``args.embed_query`` so that search/ need not import ingest/.
     """
-    from ingest.query import embed_query
+    from embedscope.ingest.errors import BadImageError
+    from embedscope.ingest.query import embed_query
 
-    return embed_query(meta, image)  # type: ignore[arg-type]
+    try:
+        return embed_query(meta, image)  # type: ignore[arg-type]
+    except BadImageError as exc:
+        raise BadImageError(f"query image {str(image)!r} cannot be used: {exc}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,21 +62,23 @@ def _settings_error(exc: ValueError) -> str | None:
         return f"{exc} (lists in EMBEDSCOPE_* variables are JSON, e.g. '[\"train\"]')"
     if not isinstance(exc, ValidationError):
         return None
+    from embedscope.search.flags import env_name, flag_name
     from embedscope.settings_doc import settings_classes
 
-    prefix = next((cls.model_config.get("env_prefix", "") for _, cls in settings_classes()
-                   if cls.__name__ == exc.title), "EMBEDSCOPE_")
+    cls = next((c for _, c in settings_classes() if c.__name__ == exc.title), None)
     parts = []
     for err in exc.errors():
         field = ".".join(str(x) for x in err.get("loc", ())) or "value"
-        flag = "--" + field.replace("_", "-")
-        parts.append(f"{flag} ({prefix}{field.upper()}): {err.get('msg')}, got {err.get('input')!r}")
+        info = cls.model_fields.get(field) if cls is not None else None
+        flag = flag_name(field, info) if info is not None else "--" + field.replace("_", "-")
+        env = env_name(cls, field) if cls is not None else "EMBEDSCOPE_" + field.upper()
+        parts.append(f"{flag} ({env}): {err.get('msg')}, got {err.get('input')!r}")
     return "invalid setting: " + "; ".join(parts)
 
 
 def run(handler_args: argparse.Namespace) -> int:
     """Call the chosen handler; EmbedscopeError becomes its message and exit code."""
-    from search.errors import EmbedscopeError
+    from embedscope.search.errors import EmbedscopeError
 
     handler_args.embed_query = _embed_query
     try:

@@ -8,11 +8,15 @@ from typing import Any
 
 #: (section title, "module:Class") for every settings object the commands build.
 SETTINGS = (
-    ("Qdrant and storage (all commands)", "search.config:QdrantSettings"),
-    ("ingest", "ingest.config:IngestSettings"),
-    ("analyze / compare", "analysis.config:AnalysisSettings"),
-    ("ui", "ui.config:UISettings"),
-    ("push / pull", "search.transfer:TransferSettings"),
+    ("Qdrant and storage (every command that opens the store)", "embedscope.search.config:QdrantSettings"),
+    ("ingest", "embedscope.ingest.config:IngestSettings"),
+    ("search / classify", "embedscope.search.config:QuerySettings"),
+    ("evaluate", "embedscope.search.config:EvaluateSettings"),
+    ("output (collections, search, classify, evaluate, ingest, push, pull)",
+     "embedscope.search.config:OutputSettings"),
+    ("analyze / compare", "embedscope.analysis.config:AnalysisSettings"),
+    ("ui", "embedscope.ui.config:UISettings"),
+    ("push / pull", "embedscope.search.transfer:TransferSettings"),
 )
 
 
@@ -23,28 +27,18 @@ def settings_classes() -> Iterator[tuple[str, Any]]:
         yield title, getattr(importlib.import_module(module), name)
 
 
-def env_name(cls: Any, field: str) -> str:
-    """The environment variable that feeds ``field`` of settings class ``cls``."""
-    return (cls.model_config.get("env_prefix", "") + field).upper()
-
-
-def _default(info: Any) -> str:
-    if info.default_factory is not None:
-        return "all" if info.default_factory is list else "see meaning"
-    value = info.default
-    if value is None:
-        return "unset"
-    return f"`{value}`" if value != [] else "all"
-
-
 def markdown() -> str:
     """The Configuration section's tables."""
+    from embedscope.search.flags import default_text, env_name, flag_name
+
     out: list[str] = []
     for title, cls in settings_classes():
-        out += [f"**{title}**", "", "| variable | default | meaning |", "| --- | --- | --- |"]
+        out += [f"**{title}**", "", "| flag | variable | default | meaning |", "| --- | --- | --- | --- |"]
         for field, info in cls.model_fields.items():
             desc = (info.description or "").replace("|", "\\|").replace("\n", " ")
-            out.append(f"| `{env_name(cls, field)}` | {_default(info)} | {desc} |")
+            default = default_text(info)
+            default = default if default in ("all", "unset", "see meaning") else f"`{default}`"
+            out.append(f"| `{flag_name(field, info)}` | `{env_name(cls, field)}` | {default} | {desc} |")
         out.append("")
     return "\n".join(out)
 

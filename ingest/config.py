@@ -18,7 +18,9 @@ class IngestSettings(BaseSettings):
     )
     splits: list[str] = Field(
         default_factory=list,
-        description="Splits to ingest (default: all); as a variable, a JSON list: '[\"train\"]'.",
+        description="Splits to ingest (default: all; repeat the flag for several); as a variable, "
+        "a JSON list: '[\"train\"]'.",
+        json_schema_extra={"flag": "--split", "metavar": "SPLIT"},
     )
     image_column: str | None = Field(default=None, description="Image column (default: detected).")
     label_column: str | None = Field(default=None, description="Label column (default: detected).")
@@ -38,7 +40,10 @@ class IngestSettings(BaseSettings):
         description="Hub model name, a local model directory, or 'pixels' (raw-pixel baseline).",
     )
     revision: str | None = Field(default=None, description="Model revision (branch, tag or commit).")
-    pooling: str = Field(default="cls", description="cls | mean | cls+mean.")
+    pooling: str = Field(
+        default="cls", description="cls | mean | cls+mean for backbones (DINOv2, ViT); CLIP / SigLIP "
+        "image-feature models use their own pooled embedding (pooled).",
+    )
     image_size: int | None = Field(
         default=None, ge=1,
         description="Model input size in pixels (default 224 for models; native size for pixels).",
@@ -67,3 +72,12 @@ class IngestSettings(BaseSettings):
         default=None, description="Where to list rejected images (default: <data_dir>/rejects/<collection>.jsonl)."
     )
     progress: bool = Field(default=True, description="Show a progress bar.")
+
+#: The --help sections of `embedscope ingest` (fields not named here are listed last).
+FLAG_GROUPS = {
+    "dataset": ["dataset", "splits", "image_column", "label_column", "labels_from_folders", "limit",
+                "sample", "seed", "shard"],
+    "model": ["model", "revision", "pooling", "image_size", "batch_size", "device", "num_workers"],
+    "collection": ["collection", "recreate", "shard_number", "replication_factor", "thumbnail_size"],
+    "bad input": ["max_pixels", "min_side", "rejects_file"],
+}

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from search.errors import BadImageError
+from embedscope.ingest.errors import BadImageError
 
 ImageSource = str | Path | bytes | bytearray | np.ndarray | Any  # Any: a PIL image
 

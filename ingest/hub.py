@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from search.errors import OfflineError
+from embedscope.ingest.errors import OfflineError
 
 #: Short names users type for well-known hub datasets.
 DATASET_ALIASES = {

@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from ingest.config import IngestSettings
-from ingest.decode import Decoded, decode
-from ingest.models import Embedder, load_embedder
-from ingest.sources import Dataset, Item, load_dataset, select
-from search.config import QdrantSettings
-from search.contract import collection_name, now_iso
-from search.errors import BadImageError, UsageError
-from search.remote import open_store
-from search.store import Store
+from embedscope.ingest.config import IngestSettings
+from embedscope.ingest.decode import Decoded, decode
+from embedscope.ingest.errors import BadImageError
+from embedscope.ingest.models import Embedder, load_embedder
+from embedscope.ingest.sources import Dataset, Item, load_dataset, select
+from embedscope.search.config import QdrantSettings
+from embedscope.search.contract import collection_name, now_iso
+from embedscope.search.errors import UsageError
+from embedscope.search.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None,
         qdrant: where the store is (ignored when ``store`` is given).
         store: an open store to use (the caller closes it).
     """
-    from ingest.sharding import parse_shard
+    from embedscope.ingest.sharding import parse_shard
 
     if not settings.dataset:
         raise UsageError("no dataset: pass --dataset (hub name, parquet file/dir, or image folder)")

@@ -6,16 +6,15 @@ import functools
 
 import numpy as np
 
-from ingest.decode import ImageSource, decode
-from ingest.models import Embedder, load_embedder
-from search.contract import CollectionMeta
+from embedscope.ingest.decode import ImageSource, decode
+from embedscope.ingest.models import Embedder, load_embedder
+from embedscope.search.contract import CollectionMeta
 
 
 @functools.lru_cache(maxsize=4)
 def _embedder(model: str, pooling: str, image_size: int | None, revision: str | None,
               device: str) -> Embedder:
-    if model == "pixels":
-        return load_embedder("pixels", image_size=image_size)
+    # the model family that built the collection rebuilds the embedder from its metadata alone
     return load_embedder(model, pooling=pooling, image_size=image_size, device=device,
                          revision=revision)
 

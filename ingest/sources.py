@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from search.contract import dataset_slug, file_point_id, row_point_id
-from search.errors import DatasetError
+from embedscope.ingest.errors import DatasetError
+from embedscope.search.contract import dataset_slug, file_point_id, row_point_id
 
 log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -154,7 +154,7 @@ def load_dataset(dataset: str, splits: list[str] | None = None, image_col: str |
         return load_folder(path, labels_from_folders)
     if path.exists() or dataset.startswith((".", "/", "~")) or dataset.endswith(".parquet"):
         raise DatasetError(f"{dataset}: not a parquet file, a directory of parquet files or a folder of images")
-    from ingest.hub import download_dataset_parquet
+    from embedscope.ingest.hub import download_dataset_parquet
 
     local = download_dataset_parquet(dataset)
     return load_parquet(sorted(local.rglob("*.parquet")), local, dataset_slug(dataset),
@@ -164,7 +164,7 @@ def load_dataset(dataset: str, splits: list[str] | None = None, image_col: str |
 def select(items: list[Item], limit: int | None = None, sample: int | None = None, seed: int = 0,
            shard: tuple[int, int] | None = None) -> list[Item]:
     """Per split: the first ``limit`` items or a stratified random ``sample``; then one shard."""
-    from ingest.sharding import shard_of
+    from embedscope.ingest.sharding import shard_of
 
     by_split: dict[str, list[Item]] = {}
     for item in items:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from search.errors import BadImageError, UsageError
+from embedscope.search.errors import UsageError
 
 
 def _table(headers: list[str], rows: list[list[Any]], right: set[int] | None = None) -> str:
@@ -27,101 +27,93 @@ def _table(headers: list[str], rows: list[list[Any]], right: set[int] | None = N
     return "\n".join(lines)
 
 
-def _connection_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("qdrant")
-    g.add_argument("--qdrant-url", help="Qdrant server URL (default: EMBEDSCOPE_QDRANT_URL; "
-                   "unset: embedded Qdrant under the data directory)")
-    g.add_argument("--data-dir", type=Path, help="data directory for embedded collections "
-                   "(default: EMBEDSCOPE_DATA_DIR)")
+def _query_command(sub: Any, name: str, help_text: str, description: str, skip: set[str],
+                   handler: Any) -> None:
+    from embedscope.search.config import OutputSettings, QuerySettings, add_store_flags
+    from embedscope.search.flags import add_settings_flags
 
-
-def _query_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--collection", required=True, help="collection name (see `collections`)")
-    q = p.add_mutually_exclusive_group(required=True)
-    q.add_argument("--image", help="query image file (any mode or size; embedded with the "
-                   "collection's own model and preprocessing)")
-    q.add_argument("--id", dest="point_id", help="query by a stored point (left out of its "
-                   "own neighbours)")
-    p.add_argument("-k", type=int, default=10, help="number of neighbours (default 10)")
-    p.add_argument("--split", help="only neighbours from this split")
-    p.add_argument("--exact", action="store_true", help="exact (brute-force) search, not HNSW")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    _connection_args(p)
+    p = sub.add_parser(name, help=help_text, description=description)
+    add_settings_flags(p, QuerySettings, skip=skip)
+    add_settings_flags(p, OutputSettings)
+    add_store_flags(p)
+    p.set_defaults(handler=handler)
 
 
 def register(sub: Any) -> None:
     """Add the `collections`, `search`, `classify` and `evaluate` subcommands."""
+    from embedscope.search.config import EvaluateSettings, OutputSettings, add_store_flags
+    from embedscope.search.flags import add_settings_flags
+
     p = sub.add_parser("collections", help="list collections with size, model and classes")
-    p.add_argument("--json", action="store_true", help="print a JSON list")
-    _connection_args(p)
+    add_settings_flags(p, OutputSettings)
+    add_store_flags(p)
     p.set_defaults(handler=handle_collections)
 
-    p = sub.add_parser(
-        "search", help="top-k cosine neighbours of an image or a stored point",
-        description="Nearest neighbours by cosine similarity, with label and source.",
+    _query_command(
+        sub, "search", "top-k cosine neighbours of an image or a stored point",
+        "Nearest neighbours by cosine similarity, with label and source.", set(), handle_search,
     )
-    _query_args(p)
-    p.add_argument("--label", help="only neighbours of this class (id or name)")
-    p.set_defaults(handler=handle_search)
-
-    p = sub.add_parser(
-        "classify", help="k-NN classification of an image or a stored point",
-        description="Predicted class by majority vote of the k nearest labelled points (ties: "
+    _query_command(
+        sub, "classify", "k-NN classification of an image or a stored point",
+        "Predicted class by majority vote of the k nearest labelled points (ties: "
         "smallest label id, as scikit-learn) and by similarity-weighted vote, with the voters.",
+        {"label"}, handle_classify,
     )
-    _query_args(p)
-    p.set_defaults(handler=handle_classify)
-
     p = sub.add_parser(
         "evaluate", help="k-NN accuracy, macro-F1, per-class precision/recall, confusion",
         description="Classify every labelled point of the query split against the reference "
         "split (leave-one-out when they are the same or only one split exists). Exact search "
         "by default, so the figures equal scikit-learn's KNeighborsClassifier(metric='cosine').",
     )
-    p.add_argument("--collection", required=True, help="collection name (see `collections`)")
-    p.add_argument("--query-split", help="split to classify (default: test/validation)")
-    p.add_argument("--reference-split", help="split that votes (default: train)")
-    p.add_argument("-k", dest="ks", default="1,5,10,20", help="k values (default 1,5,10,20)")
-    p.add_argument("--approximate", action="store_true",
-                   help="HNSW search instead of exact; also measures HNSW recall")
-    p.add_argument("--batch-size", type=int, default=256, help="queries per request (256)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    _connection_args(p)
+    add_settings_flags(p, EvaluateSettings)
+    add_settings_flags(p, OutputSettings)
+    add_store_flags(p)
     p.set_defaults(handler=handle_evaluate)
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from search.config import QdrantSettings, settings_from_args
-    from search.remote import open_store
+    from embedscope.search.config import store_settings
+    from embedscope.search.store import open_store
 
-    return open_store(settings_from_args(QdrantSettings, args))
+    return open_store(store_settings(args))
 
 
-def _query_vector(args: argparse.Namespace, store: Any) -> np.ndarray | None:
+def _query(args: argparse.Namespace) -> Any:
+    from embedscope.search.config import QuerySettings
+    from embedscope.search.flags import settings_from_args
+
+    q = settings_from_args(QuerySettings, args)
+    q.check()
+    return q
+
+
+def _json(args: argparse.Namespace) -> bool:
+    from embedscope.search.config import OutputSettings
+    from embedscope.search.flags import settings_from_args
+
+    return settings_from_args(OutputSettings, args).json_output
+
+
+def _query_vector(args: argparse.Namespace, q: Any, store: Any) -> np.ndarray | None:
     """The embedded query image, or None when querying by point id."""
-    if args.image is None:
+    if q.image is None:
         return None
-    meta = store.get_meta(args.collection)
-    path = Path(args.image)
+    meta = store.get_meta(q.collection)
+    path = Path(q.image)
     if not path.is_file():
-        raise BadImageError(f"query image {args.image!r} is not a file; give the path of an "
-                            "image (PNG, JPEG, …) or use --id to query by a stored point.")
-    try:
-        vector = args.embed_query(meta, path)
-    except BadImageError as exc:
-        raise BadImageError(f"query image {args.image!r} cannot be used: {exc}") from exc
-    return np.asarray(vector, dtype=np.float32)
+        raise UsageError(f"query image {q.image!r} is not a file; give the path of an "
+                         "image (PNG, JPEG, …) or use --id to query by a stored point.")
+    return np.asarray(args.embed_query(meta, path), dtype=np.float32)
 
 
-def _where(args: argparse.Namespace, store: Any) -> Any:
-    from search.neighbors import resolve_label
-    from search.store import Where
+def _where(q: Any, store: Any, use_label: bool) -> Any:
+    from embedscope.search.neighbors import resolve_label
+    from embedscope.search.store import Where
 
-    label = getattr(args, "label", None)
+    label = q.label if use_label else None
     if label is not None:
-        label = resolve_label(store.get_meta(args.collection), label)
-    return Where(split=args.split, label=label)
+        label = resolve_label(store.get_meta(q.collection), label)
+    return Where(split=q.split, label=label)
 
 
 def _hit_rows(hits: list[Any]) -> list[list[Any]]:
@@ -142,7 +134,7 @@ def handle_collections(args: argparse.Namespace) -> int:
     with _open(args) as store:
         summaries = [store.summary(n).as_json() for n in store.list_collections()]
         location = store.location
-    if args.json:
+    if _json(args):
         print(json.dumps(summaries, indent=2))
     elif not summaries:
         print(f"no collections in {location}: run `embedscope ingest` first.")
@@ -155,13 +147,14 @@ def handle_collections(args: argparse.Namespace) -> int:
 
 def handle_search(args: argparse.Namespace) -> int:
     """Print the top-k neighbours."""
-    from search.neighbors import hit_json, neighbours
+    from embedscope.search.neighbors import hit_json, neighbours
 
+    q = _query(args)
     with _open(args) as store:
-        vector = _query_vector(args, store)
-        hits = neighbours(store, args.collection, vector, args.point_id, args.k,
-                          _where(args, store), args.exact)
-    if args.json:
+        vector = _query_vector(args, q, store)
+        hits = neighbours(store, q.collection, vector, q.point_id, q.k, _where(q, store, True),
+                          q.exact)
+    if _json(args):
         print(json.dumps([hit_json(h) for h in hits], indent=2))
     else:
         print(_table(_HIT_HEADERS, _hit_rows(hits), {0, 1}))
@@ -170,16 +163,17 @@ def handle_search(args: argparse.Namespace) -> int:
 
 def handle_classify(args: argparse.Namespace) -> int:
     """Print the predicted class, the vote shares and the voters."""
-    from search.neighbors import classify
+    from embedscope.search.neighbors import classify
 
+    q = _query(args)
     with _open(args) as store:
-        vector = _query_vector(args, store)
-        result = classify(store, args.collection, vector, args.point_id, args.k,
-                          _where(args, store), args.exact)
-    if args.json:
+        vector = _query_vector(args, q, store)
+        result = classify(store, q.collection, vector, q.point_id, q.k, _where(q, store, False),
+                          q.exact)
+    if _json(args):
         print(json.dumps(result.to_json(), indent=2))
         return 0
-    print(f"predicted: {result.label_name} (label {result.label}, majority of {args.k})")
+    print(f"predicted: {result.label_name} (label {result.label}, majority of {q.k})")
     print(f"weighted:  {result.weighted_label_name} (label {result.weighted_label}, "
           "similarity-weighted)\n")
     rows = [[name, result.counts[name], f"{share:.3f}", f"{result.weighted[name]:.3f}"]
@@ -219,16 +213,18 @@ def _print_evaluation(ev: Any) -> None:
 
 def handle_evaluate(args: argparse.Namespace) -> int:
     """Print k-NN accuracy and the other figures for each k."""
-    from search.evaluate import evaluate, parse_ks
+    from embedscope.search.config import EvaluateSettings
+    from embedscope.search.evaluate import evaluate, parse_ks
+    from embedscope.search.flags import settings_from_args
 
-    ks = parse_ks(args.ks)
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    e = settings_from_args(EvaluateSettings, args)
+    e.check()
+    ks = parse_ks(e.ks)
     with _open(args) as store:
-        ev = evaluate(store, args.collection, ks, args.query_split, args.reference_split,
-                      exact=not args.approximate, batch_size=args.batch_size,
-                      progress=args.progress and sys.stderr.isatty())
-    if args.json:
+        ev = evaluate(store, str(e.collection), ks, e.query_split, e.reference_split,
+                      exact=not e.approximate, batch_size=e.batch_size,
+                      progress=e.progress and sys.stderr.isatty())
+    if _json(args):
         print(json.dumps(ev.to_json(), indent=2))
     else:
         _print_evaluation(ev)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-S = TypeVar("S", bound=BaseSettings)
 
 
 def default_data_dir() -> Path:
@@ -49,8 +47,97 @@ class QdrantSettings(BaseSettings):
         return self.data_dir / "qdrant"
 
 
-def settings_from_args(cls: type[S], args: Any, **overrides: Any) -> S:
-    """Build a settings object: CLI flags (non-None) override EMBEDSCOPE_* variables and defaults."""
-    values = {k: v for k, v in vars(args).items() if k in cls.model_fields and v is not None}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return cls(**values)
+class OutputSettings(BaseSettings):
+    """How a command prints its result."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_", extra="ignore")
+
+    json_output: bool = Field(
+        default=False, description="Print the result as JSON (for scripts).",
+        json_schema_extra={"flag": "--json"},
+    )
+
+
+class QuerySettings(BaseSettings):
+    """What `embedscope search` and `classify` ask: a query image or point, k and filters."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_SEARCH_", extra="ignore")
+
+    collection: str | None = Field(
+        default=None, description="Collection to query (`embedscope collections` lists them)."
+    )
+    image: str | None = Field(
+        default=None, description="Query image file (any mode or size; embedded with the "
+        "collection's own model and preprocessing). Give this or --id.",
+    )
+    point_id: str | None = Field(
+        default=None, description="Query by a stored point (left out of its own neighbours). "
+        "Give this or --image.", json_schema_extra={"flag": "--id"},
+    )
+    k: int = Field(default=10, ge=1, description="Number of neighbours.", json_schema_extra={"flag": "-k"})
+    split: str | None = Field(default=None, description="Only neighbours from this split.")
+    label: str | None = Field(
+        default=None, description="Only neighbours of this class (id or name; search only)."
+    )
+    exact: bool = Field(default=False, description="Exact (brute-force) search instead of HNSW.")
+
+    def check(self) -> None:
+        """A collection and exactly one of image / point id.
+
+        Raises:
+            UsageError: either is missing, or both query kinds are given.
+        """
+        from embedscope.search.errors import UsageError
+
+        if not self.collection:
+            raise UsageError("no collection given: pass --collection NAME "
+                             "(`embedscope collections` lists them)")
+        if (self.image is None) == (self.point_id is None):
+            raise UsageError("give exactly one query: --image FILE or --id POINT_ID")
+
+
+class EvaluateSettings(BaseSettings):
+    """What `embedscope evaluate` measures."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_EVALUATE_", extra="ignore")
+
+    collection: str | None = Field(
+        default=None, description="Collection to evaluate (`embedscope collections` lists them)."
+    )
+    query_split: str | None = Field(
+        default=None, description="Split to classify (default: test, else validation)."
+    )
+    reference_split: str | None = Field(default=None, description="Split that votes (default: train).")
+    ks: str = Field(default="1,5,10,20", description="k values, comma-separated.",
+                    json_schema_extra={"flag": "-k"})
+    approximate: bool = Field(
+        default=False, description="HNSW search instead of exact; also measures HNSW recall."
+    )
+    batch_size: int = Field(default=256, ge=1, description="Queries per request.")
+    progress: bool = Field(default=True, description="Show a progress bar (on a terminal).")
+
+    def check(self) -> None:
+        """A collection must be named.
+
+        Raises:
+            UsageError: none is.
+        """
+        from embedscope.search.errors import UsageError
+
+        if not self.collection:
+            raise UsageError("no collection given: pass --collection NAME "
+                             "(`embedscope collections` lists them)")
+
+
+def add_store_flags(parser: Any) -> None:
+    """--qdrant-url, --data-dir and the other Qdrant settings, for a command that opens the store."""
+    from embedscope.search.flags import add_settings_flags
+
+    add_settings_flags(parser, QdrantSettings, title="Qdrant and storage")
+
+
+def store_settings(args: Any) -> QdrantSettings:
+    """The Qdrant settings of a parsed command line (flags over EMBEDSCOPE_* variables)."""
+    from embedscope.search.flags import settings_from_args
+
+    return settings_from_args(QdrantSettings, args)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from search.errors import MixedSpaceError
+from embedscope.search.errors import MixedSpaceError
 
 #: Namespace for point ids: uuid5(NAMESPACE, "<dataset>/<split>/<index>") or "<dataset>/file/<relpath>".
 NAMESPACE = uuid.UUID("6f1c2a4e-5b7d-4c1e-9a3f-2d8e7b6c5a41")

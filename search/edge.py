@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from search.contract import INDEXED_FIELDS, CollectionMeta
-from search.errors import CollectionBusyError, EmbedscopeError
-from search.store import Hit, PayloadFields, Record, Store, Where, as_matrix, to_hits, to_records
+from embedscope.search.base import Hit, PayloadFields, Record, Store, Where, as_matrix, to_hits, to_records
+from embedscope.search.contract import INDEXED_FIELDS, CollectionMeta
+from embedscope.search.errors import CollectionBusyError, EmbedscopeError, UsageError
 
 _UPSERT_CHUNK = 1024
 
@@ -36,6 +36,9 @@ class EdgeStore(Store):
 
     # --- paths and shards ----------------------------------------------------------------
     def _dir(self, name: str) -> Path:
+        """The collection's directory; a name that is not one path component is refused."""
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise UsageError(f"invalid collection name {name!r}: use letters, digits, '_', '-' and '.'")
         return self.root / name
 
     def _shard(self, name: str) -> Any:

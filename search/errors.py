@@ -51,30 +51,6 @@ class QdrantUnavailableError(EmbedscopeError):
     exit_code = 6
 
 
-class OfflineError(EmbedscopeError):
-    """A hub model or dataset is needed and the Hugging Face hub cannot be reached."""
-
-    exit_code = 7
-
-
-class DatasetError(EmbedscopeError):
-    """The dataset cannot be read (missing path, no image column, unknown split …)."""
-
-    exit_code = 2
-
-
-class ModelError(EmbedscopeError):
-    """The model cannot be loaded or does not produce image embeddings."""
-
-    exit_code = 2
-
-
-class BadImageError(EmbedscopeError):
-    """A single image cannot be decoded; the reason is the message."""
-
-    exit_code = 2
-
-
 class TransferMismatchError(EmbedscopeError):
     """A copied collection does not match its source (count, ids, payloads, vectors or metadata)."""
 

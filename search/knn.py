@@ -1,7 +1,7 @@
 """The k-NN library API in one place: neighbours, vote, classify, evaluate."""
 
-from search.evaluate import Evaluation, KResult, choose_splits, evaluate, parse_ks
-from search.neighbors import (
+from embedscope.search.evaluate import Evaluation, KResult, choose_splits, evaluate, parse_ks
+from embedscope.search.neighbors import (
     Vote,
     classify,
     hit_json,

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from search.contract import CollectionMeta
-from search.errors import EmptyCollectionError, MissingLabelsError, UsageError
-from search.store import Hit, Store, Where, as_matrix
+from embedscope.search.contract import CollectionMeta
+from embedscope.search.errors import EmptyCollectionError, MissingLabelsError, UsageError
+from embedscope.search.store import Hit, Store, Where, as_matrix
 
 #: Payload fields a hit carries for display (the thumbnail is included for the UI).
 HIT_FIELDS = ("label", "label_name", "split", "index", "source", "dataset", "thumbnail")

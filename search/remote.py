@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from search.contract import INDEXED_FIELDS, CollectionMeta
-from search.errors import EmbedscopeError, QdrantUnavailableError, UsageError
-from search.store import Hit, PayloadFields, Record, Store, Where, as_matrix, to_hits, to_records
+from embedscope.search.base import Hit, PayloadFields, Record, Store, Where, as_matrix, to_hits, to_records
+from embedscope.search.contract import INDEXED_FIELDS, CollectionMeta
+from embedscope.search.errors import QdrantUnavailableError, UsageError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -235,18 +235,4 @@ class RemoteStore(Store):
             log.debug("closing the Qdrant client failed: %s", exc)
 
 
-def open_store(settings: Any = None) -> Store:
-    """The store the settings point at: a server when a URL is set, embedded otherwise."""
-    from search.config import QdrantSettings
-    from search.edge import EdgeStore
-
-    settings = settings or QdrantSettings()
-    if settings.qdrant_url:
-        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return RemoteStore(
-            settings.qdrant_url, key, settings.qdrant_timeout, settings.qdrant_retry_seconds
-        )
-    return EdgeStore(settings.embedded_dir)
-
-
-__all__ = ["RemoteStore", "open_store", "EmbedscopeError"]
+__all__ = ["RemoteStore"]

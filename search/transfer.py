@@ -8,29 +8,59 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from search.errors import EmbedscopeError, TransferMismatchError, UsageError
-from search.store import Record, Store
+from embedscope.search.errors import EmbedscopeError, TransferMismatchError, UsageError
+from embedscope.search.store import Record, Store
 
 #: Tolerance for vectors read back from the target (both engines store float32).
 VECTOR_ATOL = 1e-5
 
 
 class TransferSettings(BaseSettings):
-    """How push / pull copy a collection."""
+    """What push / pull copy, where to, and how."""
 
-    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_TRANSFER_", extra="ignore")
 
-    transfer_batch: int = Field(
-        default=256, ge=1, description="Points read and written per request by push / pull."
+    remote_url: str | None = Field(
+        default=None, description="The Qdrant server copied to (push: --to) or from (pull: --from), "
+        "e.g. http://host:6333.", json_schema_extra={"metavar": "URL"},
     )
-    transfer_verify_sample: int = Field(
-        default=256, ge=0,
-        description="How many points push / pull compare (payload and vector) after the copy.",
+    collection: str | None = Field(default=None, description="Collection to copy.")
+    target_collection: str | None = Field(
+        default=None, description="Name of the copy (default: the same name).",
+        json_schema_extra={"flag": "--as", "metavar": "NAME"},
     )
-    transfer_seed: int = Field(default=0, description="Seed for choosing the verified sample.")
+    remote_api_key: SecretStr | None = Field(
+        default=None, description="API key of the remote server (default: EMBEDSCOPE_QDRANT_API_KEY).",
+        json_schema_extra={"flag": "--api-key"},
+    )
+    batch: int = Field(default=256, ge=1, description="Points read and written per request.")
+    verify_sample: int = Field(
+        default=256, ge=0, description="How many points are compared (payload and vector) after the copy.",
+    )
+    seed: int = Field(default=0, description="Seed for choosing the verified sample.")
+    recreate: bool = Field(default=False, description="Replace the target collection if it exists.")
+    shard_number: int | None = Field(
+        default=None, ge=1, description="Shards of the new collection on a server or cluster."
+    )
+    replication_factor: int | None = Field(
+        default=None, ge=1, description="Copies of each shard of the new collection on a cluster."
+    )
+
+    def check(self) -> None:
+        """A remote URL and a collection must be given.
+
+        Raises:
+            UsageError: one is missing.
+        """
+        if not self.remote_url:
+            raise UsageError("no Qdrant server given: pass --to URL (push) or --from URL (pull), "
+                             "e.g. http://localhost:6333")
+        if not self.collection:
+            raise UsageError("no collection given: pass --collection NAME "
+                             "(`embedscope collections` lists them)")
 
 
 @dataclass

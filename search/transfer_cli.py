@@ -13,50 +13,26 @@ _EPILOG = (
 )
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--collection", required=True, help="collection to copy")
-    p.add_argument("--as", dest="target_collection", metavar="NAME",
-                   help="name of the copy (default: the same name)")
-    p.add_argument("--api-key", dest="remote_api_key",
-                   help="API key of the remote server (default: EMBEDSCOPE_QDRANT_API_KEY)")
-    p.add_argument("--data-dir", dest="data_dir", help="local data directory (EMBEDSCOPE_DATA_DIR)")
-    p.add_argument("--batch", dest="transfer_batch", type=int,
-                   help="points per request (EMBEDSCOPE_TRANSFER_BATCH, default 256)")
-    p.add_argument("--verify-sample", dest="transfer_verify_sample", type=int,
-                   help="points compared after the copy (EMBEDSCOPE_TRANSFER_VERIFY_SAMPLE, "
-                   "default 256)")
-    p.add_argument("--seed", dest="transfer_seed", type=int,
-                   help="seed for the verified sample (EMBEDSCOPE_TRANSFER_SEED, default 0)")
-    p.add_argument("--recreate", action="store_true",
-                   help="replace the target collection if it exists")
-    p.add_argument("--shard-number", type=int,
-                   help="shards of the new collection on a server or cluster")
-    p.add_argument("--replication-factor", type=int,
-                   help="copies of each shard on a cluster")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+def _parser(sub: Any, name: str, url_flag: str, help_text: str, description: str, handler: Any) -> None:
+    from embedscope.search.config import OutputSettings, add_store_flags
+    from embedscope.search.flags import add_settings_flags
+    from embedscope.search.transfer import TransferSettings
+
+    p = sub.add_parser(name, help=help_text, description=description, epilog=_EPILOG)
+    add_settings_flags(p, TransferSettings, flags={"remote_url": url_flag})
+    add_settings_flags(p, OutputSettings)
+    add_store_flags(p)
+    p.set_defaults(handler=handler)
 
 
 def register(sub: Any) -> None:
     """Add the ``push`` and ``pull`` subcommands."""
-    push = sub.add_parser(
-        "push", help="copy a collection to a Qdrant server (no re-embedding)",
-        description="Copy a collection (vectors, payloads, metadata) from the local store to a "
-        "Qdrant server or cluster.", epilog=_EPILOG,
-    )
-    push.add_argument("--to", dest="remote_url", required=True, metavar="URL",
-                      help="target Qdrant server, e.g. http://host:6333")
-    _common(push)
-    push.set_defaults(handler=_push)
-
-    pull = sub.add_parser(
-        "pull", help="copy a collection from a Qdrant server to the local store",
-        description="Copy a collection (vectors, payloads, metadata) from a Qdrant server to "
-        "the local store (embedded by default).", epilog=_EPILOG,
-    )
-    pull.add_argument("--from", dest="remote_url", required=True, metavar="URL",
-                      help="source Qdrant server, e.g. http://host:6333")
-    _common(pull)
-    pull.set_defaults(handler=_pull)
+    _parser(sub, "push", "--to", "copy a collection to a Qdrant server (no re-embedding)",
+            "Copy a collection (vectors, payloads, metadata) from the local store to a "
+            "Qdrant server or cluster.", _push)
+    _parser(sub, "pull", "--from", "copy a collection from a Qdrant server to the local store",
+            "Copy a collection (vectors, payloads, metadata) from a Qdrant server to "
+            "the local store (embedded by default).", _pull)
 
 
 def _push(args: argparse.Namespace) -> int:
@@ -68,31 +44,33 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace, push: bool) -> int:
-    from search.config import QdrantSettings, settings_from_args
-    from search.remote import RemoteStore, open_store
-    from search.transfer import TransferSettings, copy_collection
+    from embedscope.search.config import OutputSettings, store_settings
+    from embedscope.search.flags import settings_from_args
+    from embedscope.search.remote import RemoteStore
+    from embedscope.search.store import open_store
+    from embedscope.search.transfer import TransferSettings, copy_collection
 
-    local_settings = settings_from_args(QdrantSettings, args)
+    local_settings = store_settings(args)
     opts = settings_from_args(TransferSettings, args)
-    key = args.remote_api_key or (
-        local_settings.qdrant_api_key.get_secret_value() if local_settings.qdrant_api_key else None
-    )
+    opts.check()
+    key = opts.remote_api_key or local_settings.qdrant_api_key
     remote = RemoteStore(
-        args.remote_url, key, local_settings.qdrant_timeout, local_settings.qdrant_retry_seconds
+        str(opts.remote_url), key.get_secret_value() if key else None,
+        local_settings.qdrant_timeout, local_settings.qdrant_retry_seconds,
     )
     local = open_store(local_settings)
     src, dst = (local, remote) if push else (remote, local)
     try:
         report = copy_collection(
-            src, dst, args.collection, args.target_collection, batch=opts.transfer_batch,
-            verify_sample=opts.transfer_verify_sample, recreate=args.recreate,
-            shard_number=args.shard_number, replication_factor=args.replication_factor,
-            seed=opts.transfer_seed,
+            src, dst, str(opts.collection), opts.target_collection, batch=opts.batch,
+            verify_sample=opts.verify_sample, recreate=opts.recreate,
+            shard_number=opts.shard_number, replication_factor=opts.replication_factor,
+            seed=opts.seed,
         )
     finally:
         local.close()
         remote.close()
-    if args.json:
+    if settings_from_args(OutputSettings, args).json_output:
         print(json.dumps(report.as_json(), indent=2))
     else:
         print("\n".join(report.lines()))

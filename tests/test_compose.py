@@ -115,12 +115,10 @@ def test_app_services_reach_qdrant_by_service_name_once_healthy(compose):
 
 def test_every_embedscope_variable_is_a_real_setting(compose):
     """A typo in an EMBEDSCOPE_* name would be silently ignored by pydantic-settings."""
-    from ingest.config import IngestSettings
-    from search.config import QdrantSettings
-    from search.transfer import TransferSettings
+    from embedscope.search.flags import env_name
+    from embedscope.settings_doc import settings_classes
 
-    known = {f"EMBEDSCOPE_{f.upper()}" for cls in (QdrantSettings, IngestSettings, TransferSettings)
-             for f in cls.model_fields}
+    known = {env_name(cls, f) for _, cls in settings_classes() for f in cls.model_fields}
     used = {k for s in compose["services"].values() for k in _env(s) if k.startswith("EMBEDSCOPE_")}
     assert used and used <= known, used - known
 
@@ -128,10 +126,11 @@ def test_every_embedscope_variable_is_a_real_setting(compose):
 def test_commands_run_the_right_entry_points(compose):
     services = compose["services"]
     ui = services["ui"]
-    assert ui["command"][:3] == ["ui", "--host", "0.0.0.0"] and "7860:7860" in ui["ports"]
-    assert services["ingest"]["entrypoint"] == ["embedscope", "ingest"]
-    assert services["ingest-gpu"]["entrypoint"] == ["embedscope", "ingest"]
-    assert services["analysis"]["entrypoint"] == ["embedscope", "analyze"]
+    assert ui["entrypoint"] == ["python", "-m", "embedscope.ui"]
+    assert ui["command"][:2] == ["--host", "0.0.0.0"] and "7860:7860" in ui["ports"]
+    assert services["ingest"]["entrypoint"] == ["python", "-m", "embedscope.ingest"]
+    assert services["ingest-gpu"]["entrypoint"] == ["python", "-m", "embedscope.ingest"]
+    assert services["analysis"]["entrypoint"] == ["python", "-m", "embedscope.analysis"]
     for name in ("ingest", "ingest-gpu", "analysis"):
         assert services[name]["volumes"][-1].endswith(":/datasets:ro")
         assert _volume_targets(services[name])["/datasets"].startswith("${EMBEDSCOPE_DATASETS_DIR")

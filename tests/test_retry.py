@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from embedscope.cli import main
-from search.contract import CollectionMeta
-from search.edge import EdgeStore
-from search.errors import QdrantUnavailableError
-from search.remote import RemoteStore
+from embedscope.search.contract import CollectionMeta
+from embedscope.search.edge import EdgeStore
+from embedscope.search.errors import QdrantUnavailableError
+from embedscope.search.remote import RemoteStore
 
 #: Nothing listens on port 1 of the loopback interface: connections are refused at once.
 DEAD_URL = "http://127.0.0.1:1"
@@ -74,8 +74,8 @@ def test_console_command_with_unreachable_server_url_exits_6(tmp_path: Path):
 
 
 def test_a_url_without_scheme_is_refused_at_once():
-    from search.errors import UsageError
-    from search.remote import RemoteStore
+    from embedscope.search.errors import UsageError
+    from embedscope.search.remote import RemoteStore
 
     with pytest.raises(UsageError, match="no http:// or https:// scheme"):
         RemoteStore("notaurl", retry_seconds=60)

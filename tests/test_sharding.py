@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from embedscope.cli import main
-from ingest.sharding import parse_shard, shard_of
-from search.contract import row_point_id
-from search.edge import EdgeStore
-from search.errors import UsageError
+from embedscope.ingest.sharding import parse_shard, shard_of
+from embedscope.search.contract import row_point_id
+from embedscope.search.edge import EdgeStore
+from embedscope.search.errors import UsageError
 
 REPO = Path(__file__).resolve().parent.parent
 SBATCH = REPO / "scripts" / "slurm" / "ingest_array.sbatch"

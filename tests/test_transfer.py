@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from embedscope.cli import main
-from search.contract import CollectionMeta, row_point_id
-from search.edge import EdgeStore
-from search.errors import CollectionNotFoundError, MixedSpaceError, TransferMismatchError
-from search.remote import RemoteStore
-from search.store import Store, Where
-from search.transfer import copy_collection, verify_copy
+from embedscope.search.contract import CollectionMeta, row_point_id
+from embedscope.search.edge import EdgeStore
+from embedscope.search.errors import CollectionNotFoundError, MixedSpaceError, TransferMismatchError
+from embedscope.search.remote import RemoteStore
+from embedscope.search.store import Store, Where
+from embedscope.search.transfer import copy_collection, verify_copy
 
 NAME = "toy__fake"
 

@@ -7,16 +7,13 @@ from typing import Any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ui flags (each also read from EMBEDSCOPE_UI_<NAME>)."""
-    p.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default 7860)")
-    p.add_argument("--auth", help="require a login: user:password")
-    p.add_argument("--share", action="store_true", default=None,
-                   help="also publish a public *.gradio.live link (off by default)")
-    p.add_argument("--collection", help="collection selected when the page opens")
-    p.add_argument("--max-upload-mb", type=float, help="largest query upload (default 10 MB)")
-    p.add_argument("-k", type=int, dest="k", help="neighbours shown by default (default 10)")
-    p.add_argument("--device", help="query model device: auto | cpu | cuda (default auto)")
+    """Every UISettings field as a flag (also read from EMBEDSCOPE_UI_<NAME>), then the store's."""
+    from embedscope.search.config import add_store_flags
+    from embedscope.search.flags import add_settings_flags
+    from embedscope.ui.config import UISettings
+
+    add_settings_flags(p, UISettings)
+    add_store_flags(p)  # --qdrant-retry-seconds is the page's own (shorter) setting
 
 
 def register(sub: Any) -> None:
@@ -33,12 +30,15 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Serve the page until interrupted."""
-    from search.config import settings_from_args
-    from ui.app import launch
-    from ui.config import UISettings
+    from embedscope.search.config import store_settings
+    from embedscope.search.flags import settings_from_args
+    from embedscope.ui.app import launch
+    from embedscope.ui.config import UISettings
+    from embedscope.ui.service import Session
 
     settings = settings_from_args(UISettings, args)
     settings.credentials()  # fail before starting the server
+    session = Session(settings, qdrant=store_settings(args))
     print(f"embedscope ui on http://{settings.host}:{settings.port}", flush=True)
-    launch(settings)
+    launch(settings, session)
     return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from search.errors import UsageError
+from embedscope.search.errors import UsageError
 
 
 class UISettings(BaseSettings):
-    """Everything `embedscope ui` and `python -m ui` can be told."""
+    """Everything `embedscope ui` and `python -m embedscope.ui` can be told."""
 
     model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_UI_", extra="ignore")
 
@@ -31,7 +31,8 @@ class UISettings(BaseSettings):
     max_upload_mb: float = Field(
         default=10.0, gt=0, description="Largest query upload accepted, in megabytes."
     )
-    k: int = Field(default=10, ge=1, description="Neighbours shown (and voting) by default.")
+    k: int = Field(default=10, ge=1, description="Neighbours shown (and voting) by default.",
+                   json_schema_extra={"flag": "-k"})
     max_k: int = Field(default=50, ge=1, description="Largest k the slider offers.")
     map_points: int = Field(
         default=20000, ge=100, description="At most this many points are drawn on the map."

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from search.errors import UsageError
-from search.store import Store
+from embedscope.search.errors import UsageError
+from embedscope.search.store import Store
 
 PROJECTIONS = ("umap", "tsne", "pca")
 CLUSTER_PREFIX = "cluster_"

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.errors import UsageError
-from search.store import Store
-from ui.config import UISettings
+from embedscope.search.errors import UsageError
+from embedscope.search.store import Store
+from embedscope.ui.config import UISettings
 
 #: Report files shown as figures, in this order (others follow alphabetically).
 FIRST = ("map_umap", "map_tsne", "map_pca", "per_class_silhouette", "k_curve")
@@ -126,8 +126,8 @@ def downloadable(html: Path | None, collection: str) -> str | None:
 
 def run_quick(store: Store, collection: str, settings: UISettings) -> str:
     """Run the analysis job with the page's fast configuration; returns a status line."""
-    from analysis.config import AnalysisSettings
-    from analysis.job import run
+    from embedscope.analysis.config import AnalysisSettings
+    from embedscope.analysis.job import run
 
     points = store.count(collection)
     sample = settings.analysis_sample if points > settings.analysis_sample else 0

@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from search.errors import BadImageError, MissingLabelsError, UsageError
-from search.store import Hit, Store, Where
-from ui.config import UISettings
-from ui.images import Tile, caption, check_upload, enlarged, tiles
+from embedscope.ingest.errors import BadImageError
+from embedscope.search.config import QdrantSettings
+from embedscope.search.errors import MissingLabelsError, UsageError
+from embedscope.search.store import Hit, Store, Where
+from embedscope.ui.config import UISettings
+from embedscope.ui.images import Tile, caption, check_upload, enlarged, tiles
 
 ALL = "(all)"
 #: Ways of choosing a stored query point.
@@ -33,11 +35,11 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
 
 
-def _store_from_settings(settings: UISettings) -> Store:
-    from search.config import QdrantSettings
-    from search.remote import open_store
+def _store_from_settings(settings: UISettings, qdrant: QdrantSettings | None = None) -> Store:
+    from embedscope.search.config import QdrantSettings
+    from embedscope.search.store import open_store
 
-    qdrant = QdrantSettings()
+    qdrant = qdrant or QdrantSettings()
     retry = min(qdrant.qdrant_retry_seconds, settings.qdrant_retry_seconds)
     return open_store(qdrant.model_copy(update={"qdrant_retry_seconds": retry}))
 
@@ -50,7 +52,7 @@ class Session:
 
     def __init__(
         self, settings: UISettings | None = None, store: Store | Callable[[], Store] | None = None,
-        embed: Callable[[Any, Any], np.ndarray] | None = None,
+        embed: Callable[[Any, Any], np.ndarray] | None = None, qdrant: QdrantSettings | None = None,
     ) -> None:
         """Create a session.
 
@@ -59,11 +61,13 @@ class Session:
             store: An open store, or a factory called on first use (default: the store that
                 EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_DATA_DIR point at).
             embed: ``embed(meta, image) -> vector`` (default: ingest.query.embed_query).
+            qdrant: Where the store is (default: EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_DATA_DIR).
         """
         self.settings = settings or UISettings()
         self._store: Store | None = store if isinstance(store, Store) else None
         self._factory = store if callable(store) and self._store is None else None
         self._embed = embed
+        self._qdrant = qdrant
         self._lock = threading.RLock()
         self._ids: dict[str, list[str]] = {}
 
@@ -73,7 +77,7 @@ class Session:
         """The open store, opened on first use, held under the session lock."""
         with self._lock:
             if self._store is None:
-                factory = self._factory or (lambda: _store_from_settings(self.settings))
+                factory = self._factory or (lambda: _store_from_settings(self.settings, self._qdrant))
                 self._store = factory()
             yield self._store
 
@@ -128,7 +132,7 @@ class Session:
 
     def where(self, collection: str, split: str | None, label: str | None) -> Where | None:
         """The filter for a split and a class chosen in the page ('(all)' or empty: any)."""
-        from search.knn import resolve_label
+        from embedscope.search.knn import resolve_label
 
         split = None if not split or split == ALL else split
         label_id = None
@@ -200,7 +204,7 @@ class Session:
         self, collection: str, k: int, where: Where | None, vector: np.ndarray | None = None,
         point_id: str | None = None, query: Any = None,
     ) -> SearchResult:
-        from search import knn
+        from embedscope.search import knn
 
         with self.store() as s:
             try:
@@ -231,8 +235,8 @@ class Session:
             UsageError: an unknown mode, class or id.
             EmptyCollectionError: nothing to pick from.
         """
-        from search.errors import EmptyCollectionError
-        from search.knn import resolve_label
+        from embedscope.search.errors import EmptyCollectionError
+        from embedscope.search.knn import resolve_label
 
         rng = rng or random.Random()
         with self.store() as s:
@@ -286,7 +290,7 @@ def _is_uuid(text: str) -> bool:
 
 
 def _default_embed(device: str) -> Callable[[Any, Any], np.ndarray]:
-    from ingest.query import embed_query
+    from embedscope.ingest.query import embed_query
 
     return lambda meta, image: embed_query(meta, image, device)
 

@@ -1,4 +1,4 @@
-"""`embedscope analyze` / `compare` in-process, `python -m analysis`, and the failure paths."""
+"""`embedscope analyze` / `compare` in-process, `python -m embedscope.analysis`, and the failure paths."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from embedscope.cli import main
-from search.contract import CollectionMeta, row_point_id
-from search.edge import EdgeStore
+from embedscope.search.contract import CollectionMeta, row_point_id
+from embedscope.search.edge import EdgeStore
 
 FAST = ["--projections", "pca", "--clusterers", "kmeans,kmedoids,hdbscan", "--no-progress"]
 
@@ -100,7 +100,7 @@ def test_compare_and_service(
                  "fm__sqrt/report.html"):
         assert (out / file).exists(), file
 
-    from analysis.__main__ import main as service
+    from embedscope.analysis.__main__ import main as service
 
     monkeypatch.setenv("EMBEDSCOPE_COLLECTION", "fm__sqrt")
     monkeypatch.setenv("EMBEDSCOPE_PROJECTIONS", "pca")

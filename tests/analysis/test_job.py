@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analysis.config import AnalysisSettings
-from analysis.job import run
-from search.edge import EdgeStore
+from embedscope.analysis.compare import default_dir
+from embedscope.analysis.config import AnalysisSettings
+from embedscope.analysis.job import default_out, run
+from embedscope.search.edge import EdgeStore
 
 N = 600
 NAME = "fm__pixels"
@@ -157,3 +158,13 @@ def test_write_back_on_every_backend(
     assert all(len(recs[i]["pca"]) == 2 and "cluster_kmeans" in recs[i] for i in ids[:5])
     assert recs[ids[0]]["label"] == int(sample800["labels"][0])  # existing payload kept
     assert store.get_meta("wb").analysis["run_id"] == report["run_id"]
+
+
+def test_report_dirs_take_a_given_data_dir(data_env: Path, tmp_path: Path) -> None:
+    s = AnalysisSettings(collection="c")
+    assert default_out(s) == data_env / "reports" / "c"  # None: QdrantSettings().data_dir
+    assert default_out(s, tmp_path / "d") == tmp_path / "d" / "reports" / "c"
+    compare_dir = default_dir(s, ["a", "b"], tmp_path / "d")
+    assert compare_dir == tmp_path / "d" / "reports" / "compare__a__b"
+    given = s.model_copy(update={"out": tmp_path / "o"})
+    assert default_out(given, tmp_path / "d") == default_dir(given, ["a", "b"]) == tmp_path / "o"

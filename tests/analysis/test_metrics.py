@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analysis import clustering, findings, metrics
-from analysis.data import stratified_indices
+from embedscope.analysis import clustering, findings, metrics
+from embedscope.analysis.data import stratified_indices
 
 
 @pytest.fixture(scope="module")
@@ -63,17 +63,9 @@ def test_neighbours_and_duplicates_equal_brute_force(small: dict[str, Any]) -> N
     assert len(capped.dup_pairs) == min(3, len(ii)) and capped.dup_total == len(ii)
 
 
-def test_label_errors_and_loo_accuracy(small: dict[str, Any]) -> None:
-    from sklearn.model_selection import LeaveOneOut, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
-
+def test_label_errors_rank_planted_flips(small: dict[str, Any]) -> None:
     X, y = small["X"][:200], small["labels"][:200].copy()
     nb = findings.neighbour_pass(X, 10, 0.99)
-    acc = findings.loo_knn_accuracy(nb, y, [1, 5])
-    for k in (1, 5):
-        clf = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute")
-        expected = cross_val_score(clf, X, y, cv=LeaveOneOut()).mean()
-        assert acc[str(k)] == pytest.approx(expected, abs=0.011)
     flipped = np.flatnonzero(y == y[0])[:3]
     y[flipped] = (y[flipped] + 1) % 10  # plant label errors
     errors = findings.label_errors(nb, y, 10, 0.2, 50)

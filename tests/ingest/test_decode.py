@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ingest.decode import decode
-from search.errors import BadImageError
+from embedscope.ingest.decode import decode
+from embedscope.ingest.errors import BadImageError
 from tests.ingest.badimages import EXPECTED, make_bad_folder
 
 

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 
 def test_cuda_bf16_vectors_match_cpu_fp32(tiny_model_dir: Path):
-    from ingest.models import load_embedder
+    from embedscope.ingest.models import load_embedder
 
     images = np.random.default_rng(0).integers(0, 255, size=(16, 28, 28, 3), dtype=np.uint8)
     cpu = load_embedder(str(tiny_model_dir), image_size=56, device="cpu").embed_batch(list(images))

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.config import IngestSettings
-from ingest.pipeline import run_ingest
-from search.contract import row_point_id
-from search.errors import ModelError
-from search.remote import RemoteStore
+from embedscope.ingest.config import IngestSettings
+from embedscope.ingest.errors import ModelError
+from embedscope.ingest.pipeline import run_ingest
+from embedscope.search.contract import row_point_id
+from embedscope.search.remote import RemoteStore
 
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 
@@ -68,7 +68,7 @@ def _sample_image(sample_dir: Path, index: int) -> np.ndarray:
 def test_dinov2_poolings_equal_direct_transformers(sample_dir: Path, tiny_model_dir: Path, pooling: str):
     store = RemoteStore(":memory:")
     s = IngestSettings(dataset=str(sample_dir / "test.parquet"), model=str(tiny_model_dir), image_size=56,
-                       pooling=pooling, limit=8, progress=False, collection="t")
+                       pooling=pooling, limit=8, progress=False, device="cpu", collection="t")
     run_ingest(s, store=store)
     assert store.get_meta("t").dimension == (64 if pooling == "cls+mean" else 32)
     rec = store.retrieve("t", [row_point_id("fashion_mnist_sample", "test", 5)], with_vectors=True)[0]
@@ -82,7 +82,7 @@ def test_other_backbones_skip_register_tokens(kind: str, sample_dir: Path, tmp_p
     store = RemoteStore(":memory:")
     size = 56 if kind == "dinov2-registers" else 64
     s = IngestSettings(dataset=str(sample_dir / "test.parquet"), model=str(model_dir), image_size=size,
-                       pooling="mean", limit=4, progress=False, collection="t")
+                       pooling="mean", limit=4, progress=False, device="cpu", collection="t")
     run_ingest(s, store=store)
     rec = store.retrieve("t", [row_point_id("fashion_mnist_sample", "test", 2)], with_vectors=True)[0]
     np.testing.assert_allclose(rec.vector, _direct(model_dir, _sample_image(sample_dir, 2), size, "mean"),
@@ -91,7 +91,7 @@ def test_other_backbones_skip_register_tokens(kind: str, sample_dir: Path, tmp_p
 
 def test_a_folder_that_is_not_a_model_is_a_clear_error(sample_dir: Path, tmp_path: Path):
     (tmp_path / "nomodel").mkdir()
-    s = IngestSettings(dataset=str(sample_dir), model=str(tmp_path / "nomodel"), limit=2, progress=False)
+    s = IngestSettings(dataset=str(sample_dir), model=str(tmp_path / "nomodel"), limit=2, progress=False, device="cpu")
     with pytest.raises(ModelError, match="cannot load model"):
         run_ingest(s, store=RemoteStore(":memory:"))
 
@@ -106,7 +106,7 @@ def test_the_models_own_normalisation_is_used(sample_dir: Path, tiny_model_dir: 
     (model_dir / "preprocessor_config.json").write_text(json.dumps(cfg))
     store = RemoteStore(":memory:")
     run_ingest(IngestSettings(dataset=str(sample_dir / "test.parquet"), model=str(model_dir), image_size=56,
-                              limit=4, progress=False, collection="t"), store=store)
+                              limit=4, progress=False, device="cpu", collection="t"), store=store)
     rec = store.retrieve("t", [row_point_id("fashion_mnist_sample", "test", 1)], with_vectors=True)[0]
     img = _sample_image(sample_dir, 1)
     np.testing.assert_allclose(rec.vector, _direct(model_dir, img, 56, "cls", (0.5,) * 3, (0.5,) * 3), atol=1e-4)

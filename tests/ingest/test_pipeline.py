@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from embedscope.cli import main
-from ingest.config import IngestSettings
-from ingest.pipeline import run_ingest
-from search.config import QdrantSettings
-from search.contract import row_point_id
-from search.edge import EdgeStore
-from search.errors import MixedSpaceError
-from search.remote import RemoteStore
-from search.store import Where
+from embedscope.ingest.config import IngestSettings
+from embedscope.ingest.pipeline import run_ingest
+from embedscope.search.config import QdrantSettings
+from embedscope.search.contract import row_point_id
+from embedscope.search.edge import EdgeStore
+from embedscope.search.errors import MixedSpaceError
+from embedscope.search.remote import RemoteStore
+from embedscope.search.store import Where
 from tests.ingest.badimages import EXPECTED, make_bad_folder
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sources import load_dataset, select
-from search.contract import collection_name, dataset_slug
-from search.errors import DatasetError
+from embedscope.ingest.errors import DatasetError
+from embedscope.ingest.sources import load_dataset, select
+from embedscope.search.contract import collection_name, dataset_slug
 
 
 def _fake_hub_cache(cache: Path, repo: str, sample_dir: Path) -> None:

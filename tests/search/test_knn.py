@@ -9,14 +9,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from search.contract import CollectionMeta, row_point_id
-from search.errors import (
+from embedscope.search.contract import CollectionMeta, row_point_id
+from embedscope.search.errors import (
     CollectionNotFoundError,
     EmptyCollectionError,
     MissingLabelsError,
     UsageError,
 )
-from search.knn import (
+from embedscope.search.knn import (
     choose_splits,
     classify,
     evaluate,
@@ -26,7 +26,7 @@ from search.knn import (
     vote,
     vote_arrays,
 )
-from search.store import Hit, Where
+from embedscope.search.store import Hit, Where
 
 pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")
 
@@ -276,7 +276,7 @@ def _pixels(path):
 
 @pytest.fixture(scope="module")
 def sample_store(sample_dir, tmp_path_factory):
-    from search.edge import EdgeStore
+    from embedscope.search.edge import EdgeStore
 
     xtr, ytr = _pixels(sample_dir / "train.parquet")
     xte, yte = _pixels(sample_dir / "test.parquet")
@@ -318,11 +318,11 @@ def test_sample_leave_one_out_equals_sklearn(sample_store):
 
 
 def test_unknown_split_lists_the_splits_present(tmp_path):
-    from search.contract import CollectionMeta, row_point_id
-    from search.edge import EdgeStore
-    from search.errors import UsageError
-    from search.knn import classify, neighbours
-    from search.store import Where
+    from embedscope.search.contract import CollectionMeta, row_point_id
+    from embedscope.search.edge import EdgeStore
+    from embedscope.search.errors import UsageError
+    from embedscope.search.knn import classify, neighbours
+    from embedscope.search.store import Where
 
     with EdgeStore(tmp_path) as store:
         store.ensure_collection("c", CollectionMeta(model="fake", dimension=3, labels=["a", "b"]))

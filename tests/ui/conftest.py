@@ -32,9 +32,9 @@ class Built:
 @pytest.fixture(scope="session")
 def built(sample_dir: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
     """150 train + 150 test Fashion-MNIST images embedded with the tiny random DINOv2 at 56 px."""
-    from ingest.config import IngestSettings
-    from ingest.pipeline import run_ingest
-    from search.edge import EdgeStore
+    from embedscope.ingest.config import IngestSettings
+    from embedscope.ingest.pipeline import run_ingest
+    from embedscope.search.edge import EdgeStore
 
     data = tmp_path_factory.mktemp("ui-data")
     settings = IngestSettings(dataset=str(sample_dir), model=str(tiny_model_dir), image_size=56,
@@ -57,9 +57,9 @@ def fresh(built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Buil
 @pytest.fixture(scope="session")
 def analysed(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Built:
     """A copy of the collection after the page's quick analysis (PCA + k-means) ran on it."""
-    from search.edge import EdgeStore
-    from ui.config import UISettings
-    from ui.report import run_quick
+    from embedscope.search.edge import EdgeStore
+    from embedscope.ui.config import UISettings
+    from embedscope.ui.report import run_quick
 
     copy = built.copy(tmp_path_factory.mktemp("ui-analysed") / "data")
     with pytest.MonkeyPatch.context() as mp:
@@ -84,9 +84,9 @@ def query_png(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 @pytest.fixture
 def session_on(request: pytest.FixtureRequest) -> Iterator[object]:
     """A factory of ui sessions on a Built copy; every session is closed afterwards."""
-    from search.edge import EdgeStore
-    from ui.config import UISettings
-    from ui.service import Session
+    from embedscope.search.edge import EdgeStore
+    from embedscope.ui.config import UISettings
+    from embedscope.ui.service import Session
 
     made: list[Session] = []
 

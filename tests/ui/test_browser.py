@@ -29,8 +29,8 @@ def free_port() -> int:
 
 def serve(session: Any, **settings: Any) -> tuple[Any, str]:
     """Launch the page in a background thread on a free port; returns (demo, url)."""
-    from ui.app import launch
-    from ui.config import UISettings
+    from embedscope.ui.app import launch
+    from embedscope.ui.config import UISettings
 
     config = UISettings(port=free_port(), **settings)
     session.settings = config
@@ -74,8 +74,8 @@ def page_on(browser: Any, tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def app(fresh: Built) -> Iterator[tuple[str, Built]]:
     """The page on a private copy of the collection (max upload 1 MB)."""
-    from search.edge import EdgeStore
-    from ui.service import Session
+    from embedscope.search.edge import EdgeStore
+    from embedscope.ui.service import Session
 
     session = Session(store=EdgeStore(fresh.qdrant_dir))
     demo, url = serve(session, max_upload_mb=1.0)
@@ -167,8 +167,8 @@ def test_explore_runs_the_analysis_and_the_map_answers_clicks(
 
 def test_qdrant_down_shows_a_message(page_on: Any, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from ui.config import UISettings
-    from ui.service import Session
+    from embedscope.ui.config import UISettings
+    from embedscope.ui.service import Session
 
     monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", f"http://127.0.0.1:{free_port()}")
     session = Session(UISettings(qdrant_retry_seconds=0.5))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from search.errors import UsageError
-from ui.config import UISettings
+from embedscope.search.errors import UsageError
+from embedscope.ui.config import UISettings
 
 
 def test_settings_read_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,7 +36,7 @@ def test_cli_help_is_instant_and_bad_auth_exits_2(data_env: Path) -> None:
 
 
 def test_guard_turns_errors_into_a_page_message() -> None:
-    from ui.app import guarded
+    from embedscope.ui.app import guarded
 
     status = object()
 

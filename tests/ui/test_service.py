@@ -10,12 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.errors import (
-    BadImageError,
-    EmptyCollectionError,
-    QdrantUnavailableError,
-    UsageError,
-)
+from embedscope.ingest.errors import BadImageError
+from embedscope.search.errors import EmptyCollectionError, QdrantUnavailableError, UsageError
 from tests.ui.conftest import Built
 
 
@@ -82,7 +78,7 @@ def test_bad_uploads_say_what_is_wrong(built: Built, session_on, tmp_path: Path,
 
 def test_empty_collection_is_reported(built: Built, session_on, tmp_path: Path,
                                       query_png: Path) -> None:
-    from search.edge import EdgeStore
+    from embedscope.search.edge import EdgeStore
 
     copy = built.copy(tmp_path / "data")
     with EdgeStore(copy.qdrant_dir) as store:
@@ -97,8 +93,8 @@ def test_empty_collection_is_reported(built: Built, session_on, tmp_path: Path,
 
 
 def test_qdrant_down_fails_fast_with_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ui.config import UISettings
-    from ui.service import Session
+    from embedscope.ui.config import UISettings
+    from embedscope.ui.service import Session
 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -115,7 +111,7 @@ def test_qdrant_down_fails_fast_with_a_message(monkeypatch: pytest.MonkeyPatch) 
 def test_map_needs_an_analysis_then_clicks_pick_points(
     built: Built, analysed: Built, session_on
 ) -> None:
-    from ui import explore
+    from embedscope.ui import explore
 
     with session_on(built).store() as store, pytest.raises(UsageError, match="Run analysis"):
         explore.load_map(store, "fashion", "pca", 1000)
@@ -147,7 +143,7 @@ def test_map_needs_an_analysis_then_clicks_pick_points(
 
 
 def test_report_lists_figures_and_findings(built: Built, analysed: Built, session_on) -> None:
-    from ui import report
+    from embedscope.ui import report
 
     with session_on(built).store() as store, pytest.raises(UsageError, match="not been analysed"):
         report.load(store, "fashion")

@@ -1,0 +1,79 @@
+"""What one analysis run produces, and the stage timer: shared by the job, methods and outputs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from embedscope.analysis.config import AnalysisSettings
+from embedscope.analysis.data import Vectors
+
+
+class Stages:
+    """Times named stages and prints one line per stage to stderr."""
+
+    def __init__(self, progress: bool = True) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the block; print `analysis: <name> …` before and the seconds after."""
+        if self.progress:
+            print(f"analysis: {name} …", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        yield
+        took = time.perf_counter() - start
+        self.timings[name] = self.timings.get(name, 0.0) + took
+        if self.progress:
+            print(f"analysis: {name} done in {took:.1f} s", file=sys.stderr, flush=True)
+
+
+@dataclass
+class PCAResult:
+    """Principal components of the vectors: scores and explained-variance ratios."""
+
+    scores: np.ndarray
+    explained_variance_ratio: np.ndarray
+
+
+@dataclass
+class Clustering:
+    """Cluster ids per point (-1 = HDBSCAN noise) and what produced them."""
+
+    name: str
+    labels: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Analysis:
+    """Everything one run computed, before it is written anywhere."""
+
+    settings: AnalysisSettings
+    data: Vectors
+    run_id: str
+    created_at: str
+    k: int
+    k_mode: str
+    k_curve: list[dict[str, float]] = field(default_factory=list)
+    pca: PCAResult | None = None
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    clusterings: dict[str, Clustering] = field(default_factory=dict)
+    silhouette_embedding: dict[str, float | None] = field(default_factory=dict)
+    silhouette_maps: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    agreement: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trust: dict[str, float | None] = field(default_factory=dict)
+    knn_accuracy: dict[str, Any] = field(default_factory=dict)
+    label_errors: list[dict[str, Any]] | None = None
+    duplicates: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)

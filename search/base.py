@@ -1,0 +1,308 @@
+"""The store interface every backend implements: collections, points, queries, metadata."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from embedscope.search.contract import CollectionMeta
+from embedscope.search.errors import CollectionNotFoundError, UsageError
+
+
+@dataclass(frozen=True)
+class Where:
+    """A filter both backends understand: equality on split/label, id inclusion/exclusion."""
+
+    split: str | None = None
+    label: int | None = None
+    exclude_ids: tuple[str, ...] = ()
+    has_label: bool = False
+
+    def is_empty(self) -> bool:
+        """True when the filter matches everything."""
+        return self.split is None and self.label is None and not self.exclude_ids and not self.has_label
+
+
+@dataclass
+class Hit:
+    """A scored point from a query."""
+
+    id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+    vector: np.ndarray | None = None
+
+
+@dataclass
+class Record:
+    """A stored point as returned by scroll or retrieve."""
+
+    id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    vector: np.ndarray | None = None
+
+
+@dataclass
+class CollectionSummary:
+    """One line of `embedscope collections`."""
+
+    name: str
+    points: int
+    meta: CollectionMeta | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON object scripts read (keys name, points, model, dimension, labels)."""
+        m = self.meta
+        return {
+            "name": self.name,
+            "points": self.points,
+            "model": m.model if m else None,
+            "dimension": m.dimension if m else None,
+            "labels": list(m.labels) if m else [],
+            "pooling": m.pooling if m else None,
+            "image_size": m.image_size if m else None,
+        }
+
+
+PayloadFields = bool | Sequence[str]
+
+
+class Store(ABC):
+    """Qdrant access for the rest of embedscope. Vectors are float32, ids are UUID strings."""
+
+    backend: str = "abstract"
+    #: Human-readable location (data dir or URL), for messages.
+    location: str = ""
+
+    # --- backend primitives -------------------------------------------------------------
+    @abstractmethod
+    def list_collections(self) -> list[str]:
+        """Names of all collections, sorted."""
+
+    @abstractmethod
+    def collection_exists(self, name: str) -> bool:
+        """Whether the collection exists."""
+
+    @abstractmethod
+    def _create(
+        self, name: str, meta: CollectionMeta, shard_number: int | None,
+        replication_factor: int | None,
+    ) -> None:
+        """Create an empty collection with cosine distance and payload indexes."""
+
+    @abstractmethod
+    def delete_collection(self, name: str) -> None:
+        """Drop the collection and everything in it (no error if absent)."""
+
+    @abstractmethod
+    def _read_meta(self, name: str) -> CollectionMeta | None:
+        """Stored metadata, or None when the collection was not made by embedscope."""
+
+    @abstractmethod
+    def _write_meta(self, name: str, meta: CollectionMeta) -> None:
+        """Replace the stored metadata."""
+
+    @abstractmethod
+    def upsert(
+        self, name: str, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert or overwrite points."""
+
+    @abstractmethod
+    def count(self, name: str, where: Where | None = None) -> int:
+        """Exact number of points matching ``where``."""
+
+    @abstractmethod
+    def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` already stored."""
+
+    @abstractmethod
+    def query_batch(
+        self, name: str, vectors: np.ndarray, k: int, where: Where | None = None,
+        exact: bool = False, with_payload: PayloadFields = True, with_vectors: bool = False,
+        exclude_per_query: Sequence[str | None] | None = None,
+    ) -> list[list[Hit]]:
+        """Top-k cosine neighbours for each row of ``vectors``.
+
+        ``exclude_per_query[i]``, when given, is an id left out of query i's results only
+        (leave-one-out and query-by-stored-point).
+        """
+
+    @abstractmethod
+    def scroll_page(
+        self, name: str, offset: str | None, limit: int, where: Where | None = None,
+        with_payload: PayloadFields = True, with_vectors: bool = False,
+    ) -> tuple[list[Record], str | None]:
+        """One page of points and the offset of the next page (None at the end)."""
+
+    @abstractmethod
+    def retrieve(
+        self, name: str, ids: Sequence[str], with_payload: PayloadFields = True,
+        with_vectors: bool = False,
+    ) -> list[Record]:
+        """The stored points among ``ids`` (missing ids are left out)."""
+
+    @abstractmethod
+    def set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
+        """Merge per-point payload updates ``{id: {field: value}}`` into stored payloads."""
+
+    def optimize(self, name: str) -> None:  # noqa: B027 - a no-op where the server optimises itself
+        """Build indexes after a bulk load (embedded: synchronous; server: automatic)."""
+
+    def close(self) -> None:  # noqa: B027 - nothing to release by default
+        """Release files and connections."""
+
+    # --- shared logic -------------------------------------------------------------------
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def require(self, name: str) -> None:
+        """Raise CollectionNotFoundError with the list of existing collections."""
+        if not self.collection_exists(name):
+            names = self.list_collections()
+            hint = ", ".join(names) if names else "none yet: run `embedscope ingest` first"
+            raise CollectionNotFoundError(
+                f"no collection named {name!r} in {self.location}. Existing collections: {hint}."
+            )
+
+    def get_meta(self, name: str) -> CollectionMeta:
+        """Metadata of an existing collection (raises if it is missing or foreign)."""
+        self.require(name)
+        meta = self._read_meta(name)
+        if meta is None:
+            raise UsageError(
+                f"collection {name!r} has no embedscope metadata (model, dimension): it was not "
+                "created by embedscope. Ingest into a new collection with --collection."
+            )
+        return meta
+
+    def update_meta(self, name: str, **changes: Any) -> CollectionMeta:
+        """Change metadata fields (e.g. labels, analysis) and store the result."""
+        meta = self.get_meta(name).model_copy(update=changes)
+        self._write_meta(name, meta)
+        return meta
+
+    def ensure_collection(
+        self, name: str, meta: CollectionMeta, recreate: bool = False,
+        shard_number: int | None = None, replication_factor: int | None = None,
+    ) -> CollectionMeta:
+        """Create the collection, or check that an existing one is in the same vector space.
+
+        Returns the stored metadata (which keeps the existing class names if the new ones
+        are empty).
+        """
+        if recreate and self.collection_exists(name):
+            self.delete_collection(name)
+        if not self.collection_exists(name):
+            try:
+                self._create(name, meta, shard_number, replication_factor)
+            except Exception:
+                # Another worker (a sibling SLURM array task) created it at the same moment.
+                if not self.collection_exists(name):
+                    raise
+            else:
+                self._write_meta(name, meta)
+                return meta
+        stored = self._read_meta(name)
+        if stored is None:
+            raise UsageError(
+                f"collection {name!r} exists but was not created by embedscope; "
+                "use --collection NAME for a new one, or --recreate to replace it."
+            )
+        stored.check_same_space(meta, name)
+        if meta.labels and meta.labels != stored.labels:
+            if stored.labels and self.count(name) > 0:
+                raise UsageError(
+                    f"collection {name!r} has class names {stored.labels}; this dataset has "
+                    f"{meta.labels}. Use --collection NAME for a separate collection."
+                )
+            stored = self.update_meta(name, labels=meta.labels)
+        return stored
+
+    def summary(self, name: str) -> CollectionSummary:
+        """Name, point count and metadata of one collection."""
+        return CollectionSummary(name=name, points=self.count(name), meta=self._read_meta(name))
+
+    def query(
+        self, name: str, vector: np.ndarray, k: int, where: Where | None = None,
+        exact: bool = False, with_payload: PayloadFields = True, with_vectors: bool = False,
+    ) -> list[Hit]:
+        """Top-k cosine neighbours of one vector."""
+        return self.query_batch(
+            name, np.asarray(vector, dtype=np.float32)[None, :], k, where, exact,
+            with_payload, with_vectors,
+        )[0]
+
+    def scroll(
+        self, name: str, where: Where | None = None, with_payload: PayloadFields = True,
+        with_vectors: bool = False, page_size: int = 1024,
+    ) -> Iterator[Record]:
+        """Every point matching ``where``, page by page."""
+        offset: str | None = None
+        while True:
+            records, offset = self.scroll_page(
+                name, offset, page_size, where, with_payload, with_vectors
+            )
+            yield from records
+            if offset is None:
+                return
+
+    def fetch_all(
+        self, name: str, where: Where | None = None, payload_fields: Sequence[str] = ("label",),
+        page_size: int = 2048,
+    ) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+        """All ids, vectors (float32, n × d) and the chosen payload fields, in scroll order."""
+        meta = self.get_meta(name)
+        ids: list[str] = []
+        vecs: list[np.ndarray] = []
+        payloads: list[dict[str, Any]] = []
+        for rec in self.scroll(name, where, list(payload_fields), True, page_size):
+            ids.append(rec.id)
+            vecs.append(rec.vector if rec.vector is not None else np.zeros(meta.dimension))
+            payloads.append(rec.payload)
+        matrix = (
+            np.vstack(vecs).astype(np.float32, copy=False)
+            if vecs else np.zeros((0, meta.dimension), np.float32)
+        )
+        return ids, matrix, payloads
+
+
+def to_vector(value: Any) -> np.ndarray | None:
+    """A stored vector as float32 (the unnamed one when the engine returns named vectors)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("", next(iter(value.values()), None))
+    return np.asarray(value, dtype=np.float32)
+
+
+def to_records(points: Sequence[Any], with_vectors: bool) -> list[Record]:
+    """Engine records (Qdrant Edge or qdrant-client) as Records with string ids."""
+    return [Record(str(p.id), dict(p.payload or {}), to_vector(p.vector) if with_vectors else None)
+            for p in points]
+
+
+def to_hits(points: Sequence[Any], with_vectors: bool) -> list[Hit]:
+    """Engine scored points (Qdrant Edge or qdrant-client) as Hits with string ids."""
+    return [Hit(str(p.id), float(p.score), dict(p.payload or {}),
+                to_vector(p.vector) if with_vectors else None)
+            for p in points]
+
+
+def as_matrix(vectors: np.ndarray | Sequence[Sequence[float]], dim: int | None = None) -> np.ndarray:
+    """Validate and convert query/upsert vectors to a C-contiguous float32 matrix."""
+    arr = np.ascontiguousarray(vectors, dtype=np.float32)
+    if arr.ndim != 2:
+        raise UsageError(f"expected a 2-D array of vectors, got shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise UsageError(f"vectors have dimension {arr.shape[1]}; the collection expects {dim}")
+    if not np.isfinite(arr).all():
+        raise UsageError("vectors contain NaN or infinite values")
+    return arr
