@@ -58,14 +58,31 @@ class OutputSettings(BaseSettings):
     )
 
 
-class QuerySettings(BaseSettings):
+class _OneCollection(BaseSettings):
+    """A command that works on one named collection."""
+
+    collection: str | None = Field(
+        default=None, description="The collection (`embedscope collections` lists them)."
+    )
+
+    def check(self) -> None:
+        """A collection must be named.
+
+        Raises:
+            UsageError: none is.
+        """
+        from embedscope.search.errors import UsageError
+
+        if not self.collection:
+            raise UsageError("no collection given: pass --collection NAME "
+                             "(`embedscope collections` lists them)")
+
+
+class QuerySettings(_OneCollection):
     """What `embedscope search` and `classify` ask: a query image or point, k and filters."""
 
     model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_SEARCH_", extra="ignore")
 
-    collection: str | None = Field(
-        default=None, description="Collection to query (`embedscope collections` lists them)."
-    )
     image: str | None = Field(
         default=None, description="Query image file (any mode or size; embedded with the "
         "collection's own model and preprocessing). Give this or --id.",
@@ -89,21 +106,16 @@ class QuerySettings(BaseSettings):
         """
         from embedscope.search.errors import UsageError
 
-        if not self.collection:
-            raise UsageError("no collection given: pass --collection NAME "
-                             "(`embedscope collections` lists them)")
+        super().check()
         if (self.image is None) == (self.point_id is None):
             raise UsageError("give exactly one query: --image FILE or --id POINT_ID")
 
 
-class EvaluateSettings(BaseSettings):
+class EvaluateSettings(_OneCollection):
     """What `embedscope evaluate` measures."""
 
     model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_EVALUATE_", extra="ignore")
 
-    collection: str | None = Field(
-        default=None, description="Collection to evaluate (`embedscope collections` lists them)."
-    )
     query_split: str | None = Field(
         default=None, description="Split to classify (default: test, else validation)."
     )
@@ -115,18 +127,6 @@ class EvaluateSettings(BaseSettings):
     )
     batch_size: int = Field(default=256, ge=1, description="Queries per request.")
     progress: bool = Field(default=True, description="Show a progress bar (on a terminal).")
-
-    def check(self) -> None:
-        """A collection must be named.
-
-        Raises:
-            UsageError: none is.
-        """
-        from embedscope.search.errors import UsageError
-
-        if not self.collection:
-            raise UsageError("no collection given: pass --collection NAME "
-                             "(`embedscope collections` lists them)")
 
 
 def add_store_flags(parser: Any) -> None:
