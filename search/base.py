@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -107,10 +108,10 @@ class Store(ABC):
         """Replace the stored metadata."""
 
     @abstractmethod
-    def upsert(
+    def _upsert(
         self, name: str, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
     ) -> None:
-        """Insert or overwrite points."""
+        """Insert or overwrite points (already checked by `upsert`)."""
 
     @abstractmethod
     def count(self, name: str, where: Where | None = None) -> int:
@@ -121,7 +122,7 @@ class Store(ABC):
         """The subset of ``ids`` already stored."""
 
     @abstractmethod
-    def query_batch(
+    def _query_batch(
         self, name: str, vectors: np.ndarray, k: int, where: Where | None = None,
         exact: bool = False, with_payload: PayloadFields = True, with_vectors: bool = False,
         exclude_per_query: Sequence[str | None] | None = None,
@@ -140,15 +141,15 @@ class Store(ABC):
         """One page of points and the offset of the next page (None at the end)."""
 
     @abstractmethod
-    def retrieve(
+    def _retrieve(
         self, name: str, ids: Sequence[str], with_payload: PayloadFields = True,
         with_vectors: bool = False,
     ) -> list[Record]:
-        """The stored points among ``ids`` (missing ids are left out)."""
+        """The stored points among ``ids`` (distinct; missing ids are left out)."""
 
     @abstractmethod
-    def set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
-        """Merge per-point payload updates ``{id: {field: value}}`` into stored payloads."""
+    def _set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
+        """Merge payload updates into stored points (all of which exist)."""
 
     def optimize(self, name: str) -> None:  # noqa: B027 - a no-op where the server optimises itself
         """Build indexes after a bulk load (embedded: synchronous; server: automatic)."""
@@ -162,6 +163,80 @@ class Store(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # --- checked entry points: the same checks and error types on every backend ---------
+    def dimension(self, name: str) -> int:
+        """The collection's vector dimension (from its metadata; remembered per store)."""
+        dims: dict[str, int] = self.__dict__.setdefault("_dimensions", {})
+        if name not in dims:
+            dims[name] = self.get_meta(name).dimension
+        return dims[name]
+
+    def _forget(self, name: str) -> None:
+        self.__dict__.get("_dimensions", {}).pop(name, None)
+
+    def upsert(
+        self, name: str, ids: Sequence[str], vectors: np.ndarray | Sequence[Sequence[float]],
+        payloads: Sequence[dict[str, Any]],
+    ) -> None:
+        """Insert or overwrite points.
+
+        Raises:
+            CollectionNotFoundError: no such collection.
+            UsageError: ids, vectors and payloads differ in number, an id is not a UUID, or a
+                vector has the wrong dimension or a NaN / infinite value.
+        """
+        mat = as_matrix(vectors, self.dimension(name))
+        if not len(ids) == len(mat) == len(payloads):
+            raise UsageError(f"{len(ids)} ids, {len(mat)} vectors and {len(payloads)} payloads: "
+                             "upsert needs one of each per point")
+        check_ids(ids)
+        self._upsert(name, ids, mat, payloads)
+
+    def query_batch(
+        self, name: str, vectors: np.ndarray | Sequence[Sequence[float]], k: int,
+        where: Where | None = None, exact: bool = False, with_payload: PayloadFields = True,
+        with_vectors: bool = False, exclude_per_query: Sequence[str | None] | None = None,
+    ) -> list[list[Hit]]:
+        """Top-k cosine neighbours for each row of ``vectors``.
+
+        ``exclude_per_query[i]``, when given, is an id left out of query i's results only
+        (leave-one-out and query-by-stored-point).
+
+        Raises:
+            CollectionNotFoundError: no such collection.
+            UsageError: k < 1, vectors of the wrong dimension or not finite, or an exclusion
+                list of another length than the queries.
+        """
+        if int(k) < 1:
+            raise UsageError(f"k must be at least 1, got {k}")
+        mat = as_matrix(vectors, self.dimension(name))
+        if exclude_per_query is not None and len(exclude_per_query) != len(mat):
+            raise UsageError(f"{len(exclude_per_query)} exclusions for {len(mat)} queries")
+        return self._query_batch(name, mat, int(k), where, exact, with_payload, with_vectors,
+                                 exclude_per_query)
+
+    def retrieve(
+        self, name: str, ids: Sequence[str], with_payload: PayloadFields = True,
+        with_vectors: bool = False,
+    ) -> list[Record]:
+        """The stored points among ``ids``, each once (missing ids are left out)."""
+        self.require(name)
+        return self._retrieve(name, list(dict.fromkeys(ids)), with_payload, with_vectors)
+
+    def set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
+        """Merge per-point payload updates ``{id: {field: value}}`` into stored payloads.
+
+        Raises:
+            CollectionNotFoundError: no such collection.
+            UsageError: an id is not stored (nothing is written then).
+        """
+        self.require(name)
+        missing = set(updates) - self.existing_ids(name, list(updates))
+        if missing:
+            raise UsageError(f"{len(missing)} of the points to update are not in {name!r}, "
+                             f"e.g. {sorted(missing)[0]}")
+        self._set_payloads(name, updates)
 
     def require(self, name: str) -> None:
         """Raise CollectionNotFoundError with the list of existing collections."""
@@ -198,6 +273,11 @@ class Store(ABC):
         Returns the stored metadata (which keeps the existing class names if the new ones
         are empty).
         """
+        check_name(name)
+        if meta.dimension < 1:
+            raise UsageError(f"collection {name!r}: a vector dimension must be at least 1, "
+                             f"got {meta.dimension}")
+        self._forget(name)
         if recreate and self.collection_exists(name):
             self.delete_collection(name)
         if not self.collection_exists(name):
@@ -306,3 +386,26 @@ def as_matrix(vectors: np.ndarray | Sequence[Sequence[float]], dim: int | None =
     if not np.isfinite(arr).all():
         raise UsageError("vectors contain NaN or infinite values")
     return arr
+
+
+def check_ids(ids: Sequence[str]) -> None:
+    """Point ids are UUID strings (the contract derives them from the data).
+
+    Raises:
+        UsageError: one is not.
+    """
+    for pid in ids:
+        try:
+            uuid.UUID(str(pid))
+        except ValueError:
+            raise UsageError(f"point id {pid!r} is not a UUID (see search.contract.row_point_id)") from None
+
+
+def check_name(name: str) -> None:
+    """A collection name is one path component of letters, digits, '_', '-' and '.'.
+
+    Raises:
+        UsageError: it is not (e.g. contains '/' or is '..').
+    """
+    if not name or name in (".", "..") or not all(c.isalnum() or c in "_-." for c in name):
+        raise UsageError(f"invalid collection name {name!r}: use letters, digits, '_', '-' and '.'")

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.base import Hit, PayloadFields, Record, Store, Where, as_matrix, to_hits, to_records
+from embedscope.search.base import Hit, PayloadFields, Record, Store, Where, as_matrix, check_name, to_hits, to_records
 from embedscope.search.contract import INDEXED_FIELDS, CollectionMeta
-from embedscope.search.errors import CollectionBusyError, EmbedscopeError, UsageError
+from embedscope.search.errors import CollectionBusyError, EmbedscopeError
 
 _UPSERT_CHUNK = 1024
 
@@ -37,8 +37,7 @@ class EdgeStore(Store):
     # --- paths and shards ----------------------------------------------------------------
     def _dir(self, name: str) -> Path:
         """The collection's directory; a name that is not one path component is refused."""
-        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-            raise UsageError(f"invalid collection name {name!r}: use letters, digits, '_', '-' and '.'")
+        check_name(name)
         return self.root / name
 
     def _shard(self, name: str) -> Any:
@@ -106,6 +105,7 @@ class EdgeStore(Store):
         self._shards[name] = shard
 
     def delete_collection(self, name: str) -> None:
+        self._forget(name)
         shard = self._shards.pop(name, None)
         if shard is not None:
             shard.close()
@@ -123,7 +123,7 @@ class EdgeStore(Store):
         tmp.write_text(json.dumps(meta.model_dump(), indent=2))
         os.replace(tmp, path)
 
-    def upsert(
+    def _upsert(
         self, name: str, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
     ) -> None:
         q = self._q
@@ -146,7 +146,7 @@ class EdgeStore(Store):
         found = self._shard(name).retrieve(list(ids), False, False)
         return {str(r.id) for r in found}
 
-    def query_batch(
+    def _query_batch(
         self, name: str, vectors: np.ndarray, k: int, where: Where | None = None,
         exact: bool = False, with_payload: PayloadFields = True, with_vectors: bool = False,
         exclude_per_query: Sequence[str | None] | None = None,
@@ -180,7 +180,7 @@ class EdgeStore(Store):
         )
         return to_records(records, with_vectors), (str(nxt) if nxt is not None else None)
 
-    def retrieve(
+    def _retrieve(
         self, name: str, ids: Sequence[str], with_payload: PayloadFields = True,
         with_vectors: bool = False,
     ) -> list[Record]:
@@ -189,7 +189,7 @@ class EdgeStore(Store):
         found = self._shard(name).retrieve(list(ids), self._payload_sel(with_payload), with_vectors)
         return to_records(found, with_vectors)
 
-    def set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
+    def _set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
         shard = self._shard(name)
         for pid, payload in updates.items():
             shard.update(self._q.UpdateOperation.set_payload([pid], payload))

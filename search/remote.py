@@ -33,6 +33,12 @@ def _is_connection_error(exc: BaseException) -> bool:
     return status in (502, 503, 504)
 
 
+def _is_missing_collection(exc: BaseException) -> bool:
+    """The server (404) or the in-memory client says the collection does not exist."""
+    text = str(exc).lower()
+    return getattr(exc, "status_code", None) == 404 or ("collection" in text and "not found" in text)
+
+
 class RemoteStore(Store):
     """Collections on a Qdrant server; metadata in the collection's own metadata."""
 
@@ -71,6 +77,8 @@ class RemoteStore(Store):
                 return fn(*args, **kwargs)
             except Exception as exc:
                 if not _is_connection_error(exc):
+                    if args and isinstance(args[0], str) and _is_missing_collection(exc):
+                        self.require(args[0])  # the same CollectionNotFoundError as every backend
                     raise
                 if time.monotonic() + delay > deadline:
                     raise QdrantUnavailableError(
@@ -135,7 +143,12 @@ class RemoteStore(Store):
                 )
 
     def delete_collection(self, name: str) -> None:
+        self._forget(name)
         self._call(self.client.delete_collection, name)
+
+    def optimize(self, name: str) -> None:
+        """The server builds its indexes itself; only the collection's existence is checked."""
+        self.require(name)
 
     def _read_meta(self, name: str) -> CollectionMeta | None:
         info = self._call(self.client.get_collection, name)
@@ -145,7 +158,7 @@ class RemoteStore(Store):
     def _write_meta(self, name: str, meta: CollectionMeta) -> None:
         self._call(self.client.update_collection, name, metadata={_META_KEY: meta.model_dump()})
 
-    def upsert(
+    def _upsert(
         self, name: str, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
     ) -> None:
         mat = as_matrix(vectors)
@@ -172,7 +185,7 @@ class RemoteStore(Store):
             found.update(str(r.id) for r in recs)
         return found
 
-    def query_batch(
+    def _query_batch(
         self, name: str, vectors: np.ndarray, k: int, where: Where | None = None,
         exact: bool = False, with_payload: PayloadFields = True, with_vectors: bool = False,
         exclude_per_query: Sequence[str | None] | None = None,
@@ -206,7 +219,7 @@ class RemoteStore(Store):
         )
         return to_records(records, with_vectors), (str(nxt) if nxt is not None else None)
 
-    def retrieve(
+    def _retrieve(
         self, name: str, ids: Sequence[str], with_payload: PayloadFields = True,
         with_vectors: bool = False,
     ) -> list[Record]:
@@ -218,7 +231,7 @@ class RemoteStore(Store):
         )
         return to_records(recs, with_vectors)
 
-    def set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
+    def _set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
         m = self._m
         items = list(updates.items())
         for start in range(0, len(items), _BATCH):
