@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.base import Hit, PayloadFields, Record, Store, Where, as_matrix, check_name, to_hits, to_records
+from embedscope.search.base import PayloadFields, Store, Where
 from embedscope.search.contract import INDEXED_FIELDS, CollectionMeta
 from embedscope.search.errors import CollectionBusyError, EmbedscopeError
+from embedscope.search.points import Hit, Record, as_matrix, check_name, to_hits, to_records
 
 _UPSERT_CHUNK = 1024
 

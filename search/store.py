@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from embedscope.search.base import CollectionSummary, Hit, PayloadFields, Record, Store, Where, as_matrix
+from embedscope.search.base import CollectionSummary, PayloadFields, Store, Where
+from embedscope.search.points import Hit, Record, as_matrix
 
 
 def open_store(settings: Any = None) -> Store:

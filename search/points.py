@@ -1,0 +1,88 @@
+"""Points as the store returns them (Hit, Record) and the checks every backend shares."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from embedscope.search.errors import UsageError
+
+
+@dataclass
+class Hit:
+    """A scored point from a query."""
+
+    id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+    vector: np.ndarray | None = None
+
+
+@dataclass
+class Record:
+    """A stored point as returned by scroll or retrieve."""
+
+    id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    vector: np.ndarray | None = None
+
+
+def to_vector(value: Any) -> np.ndarray | None:
+    """A stored vector as float32 (the unnamed one when the engine returns named vectors)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("", next(iter(value.values()), None))
+    return np.asarray(value, dtype=np.float32)
+
+
+def to_records(points: Sequence[Any], with_vectors: bool) -> list[Record]:
+    """Engine records (Qdrant Edge or qdrant-client) as Records with string ids."""
+    return [Record(str(p.id), dict(p.payload or {}), to_vector(p.vector) if with_vectors else None)
+            for p in points]
+
+
+def to_hits(points: Sequence[Any], with_vectors: bool) -> list[Hit]:
+    """Engine scored points (Qdrant Edge or qdrant-client) as Hits with string ids."""
+    return [Hit(str(p.id), float(p.score), dict(p.payload or {}),
+                to_vector(p.vector) if with_vectors else None)
+            for p in points]
+
+
+def as_matrix(vectors: np.ndarray | Sequence[Sequence[float]], dim: int | None = None) -> np.ndarray:
+    """Validate and convert query/upsert vectors to a C-contiguous float32 matrix."""
+    arr = np.ascontiguousarray(vectors, dtype=np.float32)
+    if arr.ndim != 2:
+        raise UsageError(f"expected a 2-D array of vectors, got shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise UsageError(f"vectors have dimension {arr.shape[1]}; the collection expects {dim}")
+    if not np.isfinite(arr).all():
+        raise UsageError("vectors contain NaN or infinite values")
+    return arr
+
+
+def check_ids(ids: Sequence[str]) -> None:
+    """Point ids are UUID strings (the contract derives them from the data).
+
+    Raises:
+        UsageError: one is not.
+    """
+    for pid in ids:
+        try:
+            uuid.UUID(str(pid))
+        except ValueError:
+            raise UsageError(f"point id {pid!r} is not a UUID (see search.contract.row_point_id)") from None
+
+
+def check_name(name: str) -> None:
+    """A collection name is one path component of letters, digits, '_', '-' and '.'.
+
+    Raises:
+        UsageError: it is not (e.g. contains '/' or is '..').
+    """
+    if not name or name in (".", "..") or not all(c.isalnum() or c in "_-." for c in name):
+        raise UsageError(f"invalid collection name {name!r}: use letters, digits, '_', '-' and '.'")
