@@ -202,7 +202,6 @@ class Store(ABC):
         with_vectors: bool = False,
     ) -> list[Record]:
         """The stored points among ``ids``, each once (missing ids are left out)."""
-        self.require(name)
         return self._retrieve(name, list(dict.fromkeys(ids)), with_payload, with_vectors)
 
     def set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
@@ -212,7 +211,6 @@ class Store(ABC):
             CollectionNotFoundError: no such collection.
             UsageError: an id is not stored (nothing is written then).
         """
-        self.require(name)
         missing = set(updates) - self.existing_ids(name, list(updates))
         if missing:
             raise UsageError(f"{len(missing)} of the points to update are not in {name!r}, "

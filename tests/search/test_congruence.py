@@ -10,252 +10,29 @@ Every bad call must raise the same embedscope error on every backend.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from embedscope.search.contract import CollectionMeta, row_point_id
-from embedscope.search.edge import EdgeStore
-from embedscope.search.errors import CollectionNotFoundError, EmbedscopeError, MixedSpaceError, UsageError
-from embedscope.search.remote import RemoteStore
-from embedscope.search.store import Hit, Record, Store, Where
-from tests.conftest import BACKENDS
-
-N, DIM, NAME = 300, 24, "congruence__fake"
-SCORE_ATOL = 1e-5  # scores of the same query on two backends
-TIE_ATOL = 1e-6  # hits closer than this may come in either order
-VECTOR_ATOL = 1e-6  # stored (cosine-normalised) vectors
-TWINS = (10, 11), (120, 121), (250, 251), (251, 252)  # identical vectors: exact score ties
-OVERWRITTEN = range(30, 60)  # re-upserted with new vectors and payloads (spans both batches)
-BATCHES = (0, 40), (40, N)  # the second is longer than RemoteStore's 256-point request batch
-
-
-# --- backends ----------------------------------------------------------------------------
-def _backend_name(param: Any) -> str:
-    return param.values[0] if hasattr(param, "values") else param
-
-
-def _open(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """One backend, opened exactly as the ``store`` fixture in tests/conftest.py opens it."""
-    if name == "embedded":
-        return EdgeStore(tmp_path / "qdrant")
-    if name == "memory":
-        return RemoteStore(":memory:")
-    if name == "server":
-        store = RemoteStore(request.getfixturevalue("qdrant_server_url"), retry_seconds=5)
-        for existing in store.list_collections():
-            store.delete_collection(existing)
-        return store
-    raise AssertionError(f"tests/conftest.py BACKENDS has {name!r}; teach _open() to open it")
-
-
-# Every pair of backends is one test item; the marks of both (``docker`` for the server) apply.
-PAIRS = [
-    pytest.param(
-        (_backend_name(a), _backend_name(b)), id=f"{_backend_name(a)}-vs-{_backend_name(b)}",
-        marks=[*getattr(a, "marks", ()), *getattr(b, "marks", ())],
-    )
-    for a, b in itertools.combinations(BACKENDS, 2)
-]
-
-
-@dataclass
-class Pair:
-    """Two backends under the same calls."""
-
-    names: tuple[str, str]
-    stores: tuple[Store, Store]
-
-    def both(self, op: Callable[[Store], Any]) -> tuple[Any, Any]:
-        """``op`` on each backend, in order."""
-        return op(self.stores[0]), op(self.stores[1])
-
-    def same(self, op: Callable[[Store], Any], what: str) -> Any:
-        """Run ``op`` on both and assert the results are equal; return the first."""
-        a, b = self.both(op)
-        assert a == b, f"{self.vs(what)}:\n  {self.names[0]}: {a!r}\n  {self.names[1]}: {b!r}"
-        return a
-
-    def vs(self, what: str) -> str:
-        return f"{what} ({self.names[0]} vs {self.names[1]})"
-
-
-def _open_pair(request: pytest.FixtureRequest, names: tuple[str, str], root: Path) -> Iterator[Pair]:
-    opened: list[Store] = []
-    try:
-        for name in names:
-            opened.append(_open(name, request, root / name))
-        yield Pair(names, (opened[0], opened[1]))
-    finally:
-        for store in opened:
-            store.close()
-
-
-@pytest.fixture(params=PAIRS)
-def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
-    """Two empty backends, each with its own directory, for tests that write."""
-    yield from _open_pair(request, request.param, tmp_path)
-
-
-# --- the dataset ---------------------------------------------------------------------------
-META = CollectionMeta(
-    model="fake/congruence", dimension=DIM, pooling="cls", image_size=None, dataset="congruence",
-    labels=["zero", "one", "two", "three", "four"], created_at="2024-01-01T00:00:00+00:00",
+from embedscope.search.store import Record, Store, Where
+from tests.search.congruence import (
+    DIM,
+    IDS,
+    META,
+    MISSING_IDS,
+    NAME,
+    OVER_VECS,
+    OVERWRITTEN,
+    SCORE_ATOL,
+    VECS,
+    N,
+    Pair,
+    assert_same_hits,
+    assert_same_records,
 )
 
 
-def _payload(i: int) -> dict[str, Any]:
-    split = "test" if i % 4 == 0 else "train"
-    payload: dict[str, Any] = {
-        "split": split, "index": i, "name": f"pièce-{i}-漢字-🙂", "tags": [f"t{i % 3}", f"t{i % 7}"],
-        "nested": {"row": i, "grid": {"x": i % 17, "y": [i % 2, "ü", None]}},
-        "weight": i / 8, "flag": i % 2 == 0, "big": 2**53 + i,
-    }
-    if i % 37 == 0:
-        payload["label"] = None  # present but empty: has_label must leave it out
-    elif i % 11 != 0:  # otherwise missing
-        payload["label"] = i % 5
-    if i % 50 == 7:
-        payload["empty"] = {"d": {}, "l": []}
-    return payload
-
-
-def _dataset() -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
-    rng = np.random.default_rng(20240607)
-    vecs = rng.normal(size=(N, DIM)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    for a, b in TWINS:
-        vecs[b] = vecs[a]
-    ids = [row_point_id("congruence", "test" if i % 4 == 0 else "train", i) for i in range(N)]
-    return ids, vecs, [_payload(i) for i in range(N)]
-
-
-IDS, VECS, PAYLOADS = _dataset()
-MISSING_IDS = [row_point_id("congruence", "nowhere", i) for i in range(3)]
-OVER_VECS = -2.5 * VECS[OVERWRITTEN.start:OVERWRITTEN.stop] + 0.3  # not unit length: stored normalised
-STORED = {  # id -> the unit vector a backend should hold after _load (cosine normalises)
-    pid: vec / np.linalg.norm(vec) for pid, vec in zip(IDS, VECS.copy())
-} | {IDS[i]: v / np.linalg.norm(v) for i, v in zip(OVERWRITTEN, OVER_VECS)}
-OVER_PAYLOADS = [{**PAYLOADS[i], "label": (i + 2) % 5, "overwritten": True, "name": "réécrit ✓"}
-                 for i in OVERWRITTEN]
-
-
-def _load(store: Store) -> None:
-    """The same writes, in the same order, on one backend."""
-    store.ensure_collection(NAME, META)
-    for start, end in BATCHES:
-        store.upsert(NAME, IDS[start:end], VECS[start:end], PAYLOADS[start:end])
-    store.upsert(NAME, IDS[OVERWRITTEN.start:OVERWRITTEN.stop], OVER_VECS, OVER_PAYLOADS)
-    store.optimize(NAME)
-
-
-@pytest.fixture
-def fresh_loaded(pair: Pair) -> Pair:
-    """Both backends holding the dataset, for tests that change it."""
-    pair.both(_load)
-    return pair
-
-
-# Creating an embedded shard costs a few tenths of a second, so read-only tests and error cases
-# share one pair per module (directories from tmp_path_factory, as tmp_path's). The Qdrant server
-# is one for the whole session and each opening empties it, so a pair that holds it never
-# outlives its test: the module fixture then hands on only the names, and each test opens afresh.
-def _module_pair(
-    request: pytest.FixtureRequest, factory: pytest.TempPathFactory, prepare: Callable[[Store], Any]
-) -> Iterator[Pair | tuple[str, str]]:
-    if "server" in request.param:
-        yield request.param
-        return
-    for pair in _open_pair(request, request.param, factory.mktemp("shared")):
-        pair.both(prepare)
-        yield pair
-
-
-def _test_pair(
-    shared: Pair | tuple[str, str], request: pytest.FixtureRequest, tmp_path: Path,
-    prepare: Callable[[Store], Any], again: bool,
-) -> Iterator[Pair]:
-    """The module's pair (``prepare`` run again on it when ``again``), or a fresh prepared one."""
-    if isinstance(shared, Pair):
-        if again:
-            shared.both(prepare)
-        yield shared
-        return
-    for pair in _open_pair(request, shared, tmp_path):
-        pair.both(prepare)
-        yield pair
-
-
-def _noop(store: Store) -> None:
-    """Nothing to prepare."""
-
-
-@pytest.fixture(scope="module", params=PAIRS)
-def loaded_shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    for shared in _module_pair(request, tmp_path_factory, _load):
-        yield shared
-        if isinstance(shared, Pair):
-            shared.same(lambda s: (s.list_collections(), s.count(NAME)), "read-only tests left the data alone")
-
-
-@pytest.fixture
-def loaded(loaded_shared: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
-    """Both backends holding the dataset, with the overwrite applied; tests must not write."""
-    yield from _test_pair(loaded_shared, request, tmp_path, _load, again=False)
-
-
-# --- comparisons ----------------------------------------------------------------------------
-def _assert_same_records(pair: Pair, a: Sequence[Record | Hit], b: Sequence[Record | Hit], what: str) -> None:
-    """Same ids (no duplicates), and per id the same payload and vector."""
-    ids_a, ids_b = [r.id for r in a], [r.id for r in b]
-    assert len(set(ids_a)) == len(ids_a) and len(set(ids_b)) == len(ids_b), pair.vs(f"{what}: repeated ids")
-    assert set(ids_a) == set(ids_b), pair.vs(f"{what}: ids {sorted(set(ids_a) ^ set(ids_b))} on one side only")
-    by_id = {r.id: r for r in b}
-    for rec in a:
-        other = by_id[rec.id]
-        assert rec.payload == other.payload, pair.vs(f"{what}: payload of {rec.id}")
-        if rec.vector is None or other.vector is None:
-            assert rec.vector is None and other.vector is None, pair.vs(f"{what}: vector of {rec.id}")
-        else:
-            np.testing.assert_allclose(rec.vector, other.vector, atol=VECTOR_ATOL,
-                                       err_msg=pair.vs(f"{what}: vector of {rec.id}"))
-
-
-def _assert_same_hits(pair: Pair, a: list[Hit], b: list[Hit], k: int, query: np.ndarray, what: str) -> None:
-    """Same scores position by position; same ids, in the same order except within a tie.
-
-    Where a tie straddles the k-th rank either backend may keep either member: the ids found on one
-    side only must then score (by numpy, on the stored vectors) the same as that last rank.
-    """
-    assert len(a) == len(b), pair.vs(f"{what}: {len(a)} vs {len(b)} hits")
-    np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=SCORE_ATOL,
-                               err_msg=pair.vs(f"{what}: scores"))
-    start = 0
-    for end in range(1, len(a) + 1):
-        boundary = end == len(a) or (a[end - 1].score - a[end].score > TIE_ATOL
-                                     and b[end - 1].score - b[end].score > TIE_ATOL)
-        if not boundary:
-            continue
-        group_a, group_b = {h.id for h in a[start:end]}, {h.id for h in b[start:end]}
-        if group_a != group_b and end == len(a) == k:
-            unit = query / np.linalg.norm(query)
-            for pid in group_a ^ group_b:
-                assert abs(float(STORED[pid] @ unit) - a[-1].score) <= SCORE_ATOL, pair.vs(
-                    f"{what}: {pid} is at the last rank on one side only, and is not tied with it")
-        else:
-            assert group_a == group_b, pair.vs(
-                f"{what}: ranks {start}..{end - 1} hold {sorted(group_a)} vs {sorted(group_b)}")
-        start = end
-    common = {h.id for h in a} & {h.id for h in b}
-    _assert_same_records(pair, [h for h in a if h.id in common], [h for h in b if h.id in common], what)
-
-
-# --- the operations -------------------------------------------------------------------------
 def test_ensure_collection_and_metadata(pair: Pair) -> None:
     created = pair.same(lambda s: s.ensure_collection(NAME, META).model_dump(), "ensure_collection (new)")
     assert created == META.model_dump()
@@ -299,7 +76,7 @@ def test_existing_ids(loaded: Pair) -> None:
 def test_retrieve_with_payload_selection(loaded: Pair, with_payload: Any, with_vectors: bool) -> None:
     asked = list(dict.fromkeys(IDS[1::9] + MISSING_IDS + IDS[OVERWRITTEN.start:OVERWRITTEN.stop:4]))
     a, b = loaded.both(lambda s: s.retrieve(NAME, asked, with_payload=with_payload, with_vectors=with_vectors))
-    _assert_same_records(loaded, a, b, f"retrieve(with_payload={with_payload!r}, with_vectors={with_vectors})")
+    assert_same_records(loaded, a, b, f"retrieve(with_payload={with_payload!r}, with_vectors={with_vectors})")
     assert {r.id for r in a} == set(asked) - set(MISSING_IDS)
     loaded.same(lambda s: s.retrieve(NAME, []), "retrieve([])")
 
@@ -314,13 +91,13 @@ def test_retrieve_with_repeated_ids(loaded: Pair) -> None:
 def test_scroll_and_fetch_all_contents(loaded: Pair) -> None:
     for where in (None, Where(split="test"), Where(has_label=True, exclude_ids=tuple(IDS[:50]))):
         a, b = loaded.both(lambda s, w=where: list(s.scroll(NAME, w, True, True, page_size=64)))
-        _assert_same_records(loaded, a, b, f"scroll({where}) full contents")
+        assert_same_records(loaded, a, b, f"scroll({where}) full contents")
         assert len(a) == loaded.stores[0].count(NAME, where)
     fields = ("label", "split", "nested", "no_such_field")
     (ids_a, mat_a, pls_a), (ids_b, mat_b, pls_b) = loaded.both(
         lambda s: s.fetch_all(NAME, payload_fields=fields, page_size=70))
     assert len(ids_a) == N
-    _assert_same_records(
+    assert_same_records(
         loaded, [Record(i, p, v) for i, p, v in zip(ids_a, pls_a, mat_a)],
         [Record(i, p, v) for i, p, v in zip(ids_b, pls_b, mat_b)], "fetch_all")
     assert mat_a.dtype == mat_b.dtype == np.float32
@@ -374,7 +151,7 @@ def test_exact_query_batch(loaded: Pair, k: int, where: Where | None, exclude_se
     assert len(a) == len(b) == len(queries), loaded.vs("one result list per query")
     for i, (hits_a, hits_b) in enumerate(zip(a, b)):
         what = f"query {i} (k={k}, where={where}, exclude={exclude_self})"
-        _assert_same_hits(loaded, hits_a, hits_b, k, queries[i], what)
+        assert_same_hits(loaded, hits_a, hits_b, k, queries[i], what)
     if where is None and not exclude_self:
         assert a[0][0].score == pytest.approx(1.0, abs=SCORE_ATOL)  # anchor: a stored vector finds itself
 
@@ -386,10 +163,10 @@ def test_query_payload_selection_and_vectors(loaded: Pair) -> None:
             NAME, queries, 15, Where(has_label=True), exact=True, with_payload=wp, with_vectors=True))
         for i, (hits_a, hits_b) in enumerate(zip(a, b)):
             what = f"query {i} (with_payload={with_payload!r}, with_vectors)"
-            _assert_same_hits(loaded, hits_a, hits_b, 15, queries[i], what)
+            assert_same_hits(loaded, hits_a, hits_b, 15, queries[i], what)
     loaded.same(lambda s: s.query_batch(NAME, np.zeros((0, DIM), np.float32), 5, exact=True), "no queries")
     single = loaded.both(lambda s: s.query(NAME, queries[4], 6, exact=True))
-    _assert_same_hits(loaded, *single, 6, queries[4], "query() of one vector")
+    assert_same_hits(loaded, *single, 6, queries[4], "query() of one vector")
 
 
 def test_set_payloads_then_retrieve(fresh_loaded: Pair) -> None:
@@ -400,7 +177,7 @@ def test_set_payloads_then_retrieve(fresh_loaded: Pair) -> None:
     }
     fresh_loaded.both(lambda s: s.set_payloads(NAME, updates))
     a, b = fresh_loaded.both(lambda s: s.retrieve(NAME, IDS[:40], with_vectors=True))
-    _assert_same_records(fresh_loaded, a, b, "retrieve after set_payloads")
+    assert_same_records(fresh_loaded, a, b, "retrieve after set_payloads")
     first = next(r for r in a if r.id == IDS[0])
     assert first.payload["cluster_kmeans"] == 0 and first.payload["index"] == 0  # merged, not replaced
     for where in (Where(label=4), Where(has_label=True), Where(split="test", label=4)):
@@ -428,106 +205,3 @@ def test_delete_collection(fresh_loaded: Pair) -> None:
                 "after delete_collection")
     fresh_loaded.same(lambda s: s.delete_collection(NAME), "delete_collection of an absent collection")
     fresh_loaded.same(lambda s: (s.ensure_collection(NAME, META).model_dump(), s.count(NAME)), "recreated empty")
-
-
-# --- errors: the same bad call raises the same embedscope error everywhere --------------------
-def _reset_small(store: Store) -> None:
-    """Only NAME, holding the first five points (recreated if a bad call changed its size)."""
-    for name in store.list_collections():
-        if name != NAME:
-            store.delete_collection(name)
-    if store.collection_exists(NAME) and store.count(NAME) != 5:
-        store.delete_collection(NAME)
-    store.ensure_collection(NAME, META)
-    store.upsert(NAME, IDS[:5], VECS[:5], PAYLOADS[:5])
-
-
-@pytest.fixture(scope="module", params=PAIRS)
-def small_shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    yield from _module_pair(request, tmp_path_factory, _noop)
-
-
-@pytest.fixture
-def small(small_shared: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
-    """Both backends holding five points (reset before each bad call)."""
-    yield from _test_pair(small_shared, request, tmp_path, _reset_small, again=True)
-
-
-def _one(vector: np.ndarray) -> np.ndarray:
-    return np.asarray(vector, dtype=np.float32)[None, :]
-
-
-
-
-def _case(case_id: str, call: Callable[[Store], Any], expected: type[EmbedscopeError]) -> Any:
-    """One bad call and the embedscope error every backend must raise for it."""
-    return pytest.param(call, expected, id=case_id)
-
-
-ERROR_CASES = [
-    _case("unknown-require", lambda s: s.require("nope"), CollectionNotFoundError),
-    _case("unknown-get_meta", lambda s: s.get_meta("nope"), CollectionNotFoundError),
-    _case("unknown-count", lambda s: s.count("nope"), CollectionNotFoundError),
-    _case("unknown-count-where", lambda s: s.count("nope", Where(split="train")), CollectionNotFoundError),
-    _case("unknown-summary", lambda s: s.summary("nope"), CollectionNotFoundError),
-    _case("unknown-update_meta", lambda s: s.update_meta("nope", labels=[]), CollectionNotFoundError),
-    _case("unknown-fetch_all", lambda s: s.fetch_all("nope"), CollectionNotFoundError),
-    *(
-        _case(f"unknown-{op}", call, CollectionNotFoundError)
-        for op, call in [
-            ("retrieve", lambda s: s.retrieve("nope", IDS[:1])),
-            ("existing_ids", lambda s: s.existing_ids("nope", IDS[:1])),
-            ("query_batch", lambda s: s.query_batch("nope", VECS[:1], 3, exact=True)),
-            ("scroll_page", lambda s: s.scroll_page("nope", None, 10)),
-            ("upsert", lambda s: s.upsert("nope", IDS[:1], VECS[:1], PAYLOADS[:1])),
-            ("set_payloads", lambda s: s.set_payloads("nope", {IDS[0]: {"a": 1}})),
-        ]
-    ),
-    _case("unknown-optimize", lambda s: s.optimize("nope"), CollectionNotFoundError),
-    _case("upsert-wrong-dimension", lambda s: s.upsert(NAME, IDS[:1], np.ones((1, DIM + 1)), [{}]), UsageError),
-    _case("query-wrong-dimension", lambda s: s.query_batch(NAME, np.ones((1, DIM + 1)), 3, exact=True),
-          UsageError),
-    _case("upsert-nan", lambda s: s.upsert(NAME, IDS[:1], _one(np.full(DIM, np.nan)), [{}]), UsageError),
-    _case("upsert-inf", lambda s: s.upsert(NAME, IDS[:2], np.vstack([VECS[0], np.full(DIM, np.inf)]), [{}, {}]),
-          UsageError),
-    _case("upsert-1d", lambda s: s.upsert(NAME, IDS[:1], VECS[0], [{}]), UsageError),
-    _case("query-nan", lambda s: s.query_batch(NAME, _one(np.full(DIM, np.nan)), 3, exact=True), UsageError),
-    _case("query-1d", lambda s: s.query_batch(NAME, VECS[0], 3, exact=True), UsageError),
-    _case("query-k0", lambda s: s.query_batch(NAME, VECS[:1], 0, exact=True), UsageError),
-    _case("query-k-negative", lambda s: s.query_batch(NAME, VECS[:1], -1, exact=True), UsageError),
-    _case("upsert-non-uuid-id", lambda s: s.upsert(NAME, ["not-a-uuid"], VECS[:1], [{}]), UsageError),
-    _case("set_payloads-missing-point", lambda s: s.set_payloads(NAME, {MISSING_IDS[0]: {"a": 1}}), UsageError),
-    _case("ensure-other-space", lambda s: s.ensure_collection(NAME, META.model_copy(update={"dimension": 8})),
-          MixedSpaceError),
-    _case("ensure-other-labels", lambda s: s.ensure_collection(NAME, META.model_copy(update={"labels": ["x"]})),
-          UsageError),
-    _case("ensure-name-with-slash", lambda s: s.ensure_collection("a/b", META), UsageError),
-    _case("ensure-dimension-0", lambda s: s.ensure_collection("zero", META.model_copy(update={"dimension": 0})),
-          UsageError),
-]
-
-
-def _outcome(store: Store, call: Callable[[Store], Any]) -> BaseException | None:
-    try:
-        call(store)
-    except Exception as exc:  # the point is to compare whatever each backend raises
-        return exc
-    return None
-
-
-def _describe(exc: BaseException | None) -> str:
-    return "returned normally" if exc is None else f"raised {type(exc).__module__}.{type(exc).__name__}: {exc}"
-
-
-@pytest.mark.parametrize(("call", "expected"), ERROR_CASES)
-def test_same_error_on_every_backend(
-    small: Pair, call: Callable[[Store], Any], expected: type[EmbedscopeError]
-) -> None:
-    pair = small
-    a, b = pair.both(lambda s: _outcome(s, call))
-    detail = f"\n  {pair.names[0]}: {_describe(a)}\n  {pair.names[1]}: {_describe(b)}"
-    assert isinstance(a, expected) and isinstance(b, expected), pair.vs(f"expected {expected.__name__}") + detail
-    assert type(a) is type(b), pair.vs("different error types") + detail
-    # a refused call leaves both stores as they were
-    pair.same(lambda s: (s.list_collections(), s.count(NAME), sorted(s.existing_ids(NAME, IDS[:6]))),
-              "state after the refused call")
