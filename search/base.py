@@ -22,10 +22,14 @@ class Where:
     label: int | None = None
     exclude_ids: tuple[str, ...] = ()
     has_label: bool = False
+    tag: str | None = None  # points whose ``tags`` payload list contains this tag
 
     def is_empty(self) -> bool:
         """True when the filter matches everything."""
-        return self.split is None and self.label is None and not self.exclude_ids and not self.has_label
+        return (
+            self.split is None and self.label is None and not self.exclude_ids and not self.has_label
+            and self.tag is None
+        )
 
 
 @dataclass
@@ -131,6 +135,9 @@ class Store(ABC):
     @abstractmethod
     def _set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
         """Merge payload updates into stored points (all of which exist)."""
+
+    def check_space(self, name: str, points: int) -> None:  # noqa: B027 - the server manages its disk
+        """Raise DiskFullError when ``points`` more points of ``name`` would not fit on disk."""
 
     def optimize(self, name: str) -> None:  # noqa: B027 - a no-op where the server optimises itself
         """Build indexes after a bulk load (embedded: synchronous; server: automatic)."""

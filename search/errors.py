@@ -51,6 +51,12 @@ class QdrantUnavailableError(EmbedscopeError):
     exit_code = 6
 
 
+class DiskFullError(EmbedscopeError):
+    """Too little free disk space to store what was asked; what is stored stays intact."""
+
+    exit_code = 9
+
+
 class TransferMismatchError(EmbedscopeError):
     """A copied collection does not match its source (count, ids, payloads, vectors or metadata)."""
 

@@ -25,6 +25,12 @@ class TabContext:
         status: The status Markdown (every handler's last output; written by ``guard``).
         guard: ``guarded(status)``: wraps a handler returning ``{component: value}`` so that
             an EmbedscopeError becomes a message in ``status``.
+        shared: Components tabs share by name, for linked views (a tab built earlier puts
+            them here, a later tab reads them): ``"search_result"`` — a ``gr.State`` the
+            Search tab sets after each search to ``{"collection": str, "query_id": str | None,
+            "neighbour_ids": list[str]}`` (or None); ``"find_similar"`` — a hidden
+            ``gr.Textbox``: any tab writes ``"<point id> <nonce>"`` to it to search by that
+            stored point in the Search tab; ``"tabs"`` — the page's ``gr.Tabs``.
     """
 
     session: Session
@@ -32,6 +38,7 @@ class TabContext:
     collection: Any
     status: Any
     guard: Guard
+    shared: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
