@@ -53,7 +53,7 @@ def analyze(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     qdrant = store_settings(args)
-    with open_store(qdrant) as store:
+    with open_store(qdrant, batch=True) as store:
         report, out = run(store, settings, data_dir=qdrant.data_dir)
     for row in _headline(report):
         print(row)
@@ -75,7 +75,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     settings = _settings(args, collection=args.collections[0])
     qdrant = store_settings(args)
-    with open_store(qdrant) as store:
+    with open_store(qdrant, batch=True) as store:
         out, figures = run_compare(store, settings, list(args.collections), data_dir=qdrant.data_dir)
     width = max(len(f) for f in figures) if figures else 10
     cols = [max(len(c), 6) for c in args.collections]

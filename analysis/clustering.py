@@ -87,8 +87,15 @@ def kmedoids(X: np.ndarray, k: int, seed: int, max_points: int = 10000) -> Clust
     )
 
 
-def hdbscan(Z: np.ndarray, min_cluster_size: int, space: str) -> Clustering:
-    """``HDBSCAN(min_cluster_size, copy=True).fit_predict(Z)`` on the chosen space."""
+def hdbscan(
+    Z: np.ndarray, min_cluster_size: int, space: str, max_points: int = 0, seed: int = 0
+) -> Clustering:
+    """``HDBSCAN(min_cluster_size, copy=True).fit_predict(Z)`` on the chosen space.
+
+    scikit-learn's HDBSCAN is quadratic: above ``max_points`` (0 = never) it runs on a seeded
+    sample of that many rows and every other row joins the cluster (or the noise) of its
+    nearest sampled row in the same space.
+    """
     from sklearn.cluster import HDBSCAN
 
     if len(Z) < min_cluster_size:
@@ -96,12 +103,25 @@ def hdbscan(Z: np.ndarray, min_cluster_size: int, space: str) -> Clustering:
             f"HDBSCAN with --hdbscan-min-cluster-size {min_cluster_size} needs at least that "
             f"many points; the data has {len(Z)}. Lower it or leave hdbscan out of --clusterers."
         )
-    labels = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z).astype(np.int64)
+    n = len(Z)
+    params: dict[str, Any] = {"min_cluster_size": min_cluster_size, "space": space}
+    if max_points and n > max_points:
+        from sklearn.neighbors import NearestNeighbors
+
+        fit = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+        fitted = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z[fit])
+        rest = np.setdiff1d(np.arange(n), fit)
+        near = NearestNeighbors(n_neighbors=1).fit(Z[fit]).kneighbors(
+            Z[rest], return_distance=False)[:, 0]
+        labels = np.empty(n, dtype=np.int64)
+        labels[fit], labels[rest] = fitted, fitted[near]
+        params.update(fitted_on=int(max_points), seed=seed)
+    else:
+        labels = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z)
+        labels = labels.astype(np.int64)
     found = int(len(np.unique(labels[labels >= 0])))
-    return Clustering(
-        "hdbscan", labels, {"min_cluster_size": min_cluster_size, "space": space},
-        {"clusters": found, "noise": int((labels < 0).sum())},
-    )
+    return Clustering("hdbscan", labels, params,
+                      {"clusters": found, "noise": int((labels < 0).sum())})
 
 
 def choose_k(
@@ -143,7 +163,11 @@ def _needs_k_points(name: str) -> Callable[[int, int, AnalysisSettings], str | N
 
 @register_clusterer("kmeans", title="k-means", check=_needs_k_points("kmeans"), uses_k=True)
 def _kmeans(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> Clustering:
-    """k-means with the run's k, seed and --kmeans-n-init."""
+    """k-means with the run's k, seed and --kmeans-n-init (torch on CUDA, else scikit-learn)."""
+    if a.device == "cuda":
+        from embedscope.analysis.torch_kmeans import kmeans_torch
+
+        return kmeans_torch(X, a.k, s.seed, s.kmeans_n_init, a.device)
     return kmeans(X, a.k, s.seed, s.kmeans_n_init)
 
 
@@ -168,7 +192,12 @@ def _hdbscan_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
 def _hdbscan(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> Clustering:
     """HDBSCAN with --hdbscan-min-cluster-size in the space --hdbscan-space names."""
     Z, space = _hdbscan_input(a)
-    return hdbscan(Z, s.hdbscan_min_cluster_size, space)
+    c = hdbscan(Z, s.hdbscan_min_cluster_size, space, s.hdbscan_max_points, s.seed)
+    if "fitted_on" in c.params:
+        a.notes.append(f"HDBSCAN ran on a seeded sample of {c.params['fitted_on']} of {len(Z)} "
+                       "points; the others joined the cluster (or noise) of their nearest sampled "
+                       "point (--hdbscan-max-points).")
+    return c
 
 
 def _hdbscan_input(a: Analysis) -> tuple[np.ndarray, str]:

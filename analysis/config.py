@@ -55,7 +55,9 @@ class AnalysisSettings(BaseSettings):
     )
     seed: int = Field(default=0, description="Seed for sampling, UMAP, t-SNE, k-means, k-medoids.")
     projections: str = Field(
-        default="umap,tsne,pca", description="2-D maps to compute, comma-separated: umap,tsne,pca."
+        default="umap,pca",
+        description="2-D maps to compute, comma-separated: umap,tsne,pca (t-SNE is opt-in: it is "
+        "fitted on at most --tsne-max-points points).",
     )
     clusterers: str = Field(
         default="kmeans,kmedoids,hdbscan",
@@ -89,12 +91,50 @@ class AnalysisSettings(BaseSettings):
     )
     hdbscan_dims: int = Field(default=10, ge=2, description="Principal components for HDBSCAN.")
     trust_neighbors: int = Field(default=5, ge=1, description="Trustworthiness n_neighbors.")
+    trust_sample: int = Field(
+        default=2000, ge=0,
+        description="Trustworthiness is estimated on a seeded sample of this many points "
+        "(exact when there are no more points; 0 = always exact, quadratic).",
+    )
+    silhouette_sample: int = Field(
+        default=5000, ge=0,
+        description="The 2-D map silhouettes are estimated on a seeded sample of this many points "
+        "against all points (exact when there are no more; 0 = always exact, quadratic).",
+    )
     knn_ks: str = Field(default="1,5,10,20", description="k values of the k-NN accuracy figure.")
     knn_query_split: str | None = Field(
-        default=None, description="k-NN accuracy: split of the queries (unset: leave-one-out)."
+        default=None, description="k-NN accuracy: split of the queries (unset: leave-one-out on "
+        "the analysed points, from the shared k-NN graph; set: search.knn.evaluate on the whole "
+        "collection).",
     )
     knn_reference_split: str | None = Field(
         default=None, description="k-NN accuracy: split searched (unset: all points)."
+    )
+    graph_max_points: int = Field(
+        default=100000, ge=100,
+        description="The exact k-NN graph (k-NN accuracy, label errors, near-duplicates, the "
+        "k-NN payload fields) covers at most this many points (a seeded sample above; the graph "
+        "costs n²·d).",
+    )
+    map_max_points: int = Field(
+        default=100000, ge=100,
+        description="UMAP is fitted on at most this many points (a seeded sample); the others "
+        "are placed with UMAP's transform.",
+    )
+    tsne_max_points: int = Field(
+        default=10000, ge=100,
+        description="t-SNE is fitted on at most this many points (a seeded sample); the others "
+        "are placed at the similarity-weighted mean of their 10 nearest fitted points.",
+    )
+    hdbscan_max_points: int = Field(
+        default=20000, ge=100,
+        description="HDBSCAN (quadratic in scikit-learn) runs on at most this many points (a "
+        "seeded sample); the others join the cluster of their nearest sampled point.",
+    )
+    device: str = Field(
+        default="auto",
+        description="Device of the vector maths (k-NN graph, silhouettes, k-means): auto (CUDA "
+        "when torch sees a GPU; then UMAP uses cuML when installed) | cpu | cuda.",
     )
     label_error_k: int = Field(default=10, ge=1, description="Neighbours voting on label errors.")
     label_error_max_agreement: float = Field(
@@ -170,6 +210,10 @@ class AnalysisSettings(BaseSettings):
             raise UsageError(
                 f"--hdbscan-space {self.hdbscan_space!r}: choose pca, vectors or umap"
             )
+        from embedscope.analysis.device import DEVICES
+
+        if self.device.strip().lower() not in DEVICES:
+            raise UsageError(f"--device {self.device!r}: choose auto, cpu or cuda")
         if not self.collection:
             raise UsageError(
                 "no collection given: pass --collection NAME or set EMBEDSCOPE_COLLECTION "

@@ -1,87 +1,32 @@
-"""Lists people ask for: likely label errors (k-NN vote disagrees) and near-duplicate pairs."""
+"""What the shared k-NN graph tells: label errors, near-duplicates, k-NN accuracy, per-point votes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from embedscope.analysis.data import normalize
+from embedscope.analysis.graph import Neighbours, knn_graph
 
-
-@dataclass
-class Neighbours:
-    """The k nearest neighbours of every point (cosine, self excluded) and near-duplicate pairs."""
-
-    index: np.ndarray  # n × k, nearest first
-    sim: np.ndarray  # n × k cosine similarities
-    dup_pairs: np.ndarray  # m × 2 (i < j), most similar first, at most max_pairs
-    dup_sims: np.ndarray  # m
-    dup_total: int  # pairs above the threshold, including those not kept
+__all__ = ["Neighbours", "knn_fields", "knn_graph_accuracy", "label_errors", "neighbour_pass", "vote"]
 
 
 def neighbour_pass(
     X: np.ndarray, k: int, dup_threshold: float, max_pairs: int = 200, chunk: int = 1024,
-    progress: bool = False,
+    progress: bool = False, device: str = "cpu",
 ) -> Neighbours:
-    """One chunked pass over the cosine similarities: top-k neighbours and pairs ≥ threshold.
+    """The shared k-NN graph and near-duplicate pairs (embedscope.analysis.graph.knn_graph).
 
-    Only a chunk × n block of similarities exists at a time (float32).
+    ``chunk`` is the block size of the blocked product (rows; at least 16).
     """
-    from tqdm import tqdm
-
-    Xn = normalize(X)
-    n = len(Xn)
-    k = min(k, n - 1)
-    idx = np.zeros((n, k), dtype=np.int64)
-    sims = np.zeros((n, k), dtype=np.float32)
-    pairs: list[np.ndarray] = []
-    psims: list[np.ndarray] = []
-    total = 0
-    rows = int(max(1, min(chunk, (1 << 25) // max(1, n))))
-    bar = tqdm(total=n, desc="k-NN and duplicates", disable=not progress, leave=False)
-    for start in range(0, n, rows):
-        stop = min(n, start + rows)
-        block = Xn[start:stop] @ Xn.T
-        local = np.arange(stop - start)
-        block[local, local + start] = -np.inf
-        if k > 0:
-            top = np.argpartition(-block, k - 1, axis=1)[:, :k]
-            top_sim = np.take_along_axis(block, top, axis=1)
-            order = np.lexsort((top, -top_sim), axis=1)
-            idx[start:stop] = np.take_along_axis(top, order, axis=1)
-            sims[start:stop] = np.take_along_axis(top_sim, order, axis=1)
-        ii, jj = np.nonzero(block >= dup_threshold)
-        ii = ii + start
-        keep = jj > ii
-        ii, jj = ii[keep], jj[keep]
-        total += len(ii)
-        if len(ii):
-            pairs.append(np.stack([ii, jj], axis=1))
-            psims.append(block[ii - start, jj])
-            if sum(len(p) for p in pairs) > 10 * max_pairs:
-                pairs, psims = _top_pairs(pairs, psims, max_pairs)
-        bar.update(stop - start)
-    bar.close()
-    pairs, psims = _top_pairs(pairs, psims, max_pairs)
-    return Neighbours(idx, sims, pairs[0], psims[0], total)
-
-
-def _top_pairs(
-    pairs: list[np.ndarray], sims: list[np.ndarray], keep: int
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    if not pairs:
-        return [np.zeros((0, 2), np.int64)], [np.zeros(0, np.float32)]
-    p, s = np.vstack(pairs), np.concatenate(sims)
-    order = np.lexsort((p[:, 1], p[:, 0], -s))[:keep]
-    return [p[order]], [s[order]]
+    return knn_graph(X, k, dup_threshold, max_pairs, device=device, block=max(16, chunk),
+                     progress=progress)
 
 
 def vote(neighbour_labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Majority label of each row (ties: the smallest label) and its vote count."""
-    counts = np.zeros((len(neighbour_labels), n_classes), dtype=np.int64)
-    rows = np.repeat(np.arange(len(neighbour_labels)), neighbour_labels.shape[1])
-    np.add.at(counts, (rows, neighbour_labels.ravel()), 1)
+    n = len(neighbour_labels)
+    rows = np.repeat(np.arange(n), neighbour_labels.shape[1])
+    flat = rows * n_classes + neighbour_labels.ravel()
+    counts = np.bincount(flat, minlength=n * n_classes).reshape(n, n_classes)
     winner = counts.argmax(axis=1)
     return winner, counts[np.arange(len(counts)), winner]
 
@@ -114,3 +59,36 @@ def label_errors(
          "vote_share": float(share[o]), "mean_similarity": float(mean_sim[o])}
         for o in order
     ]
+
+
+def knn_graph_accuracy(nb: Neighbours, labels: np.ndarray, ks: list[int]) -> dict[str, float]:
+    """Leave-one-out k-NN accuracy per k from the graph (majority vote, ties: smallest label).
+
+    Equal to scikit-learn's ``KNeighborsClassifier(k, metric="cosine")`` fitted on all points and
+    asked ``kneighbors()`` without the query itself, up to ties between equal similarities.
+    """
+    n_classes = int(labels.max()) + 1
+    out: dict[str, float] = {}
+    for k in ks:
+        if k > nb.index.shape[1]:
+            continue
+        winner, _ = vote(labels[nb.index[:, :k]], n_classes)
+        out[str(k)] = float((winner == labels).mean())
+    return out
+
+
+def knn_fields(nb: Neighbours, labels: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per-point leave-one-out k-NN fields written back to the payloads.
+
+    Returns:
+        ``knn_correct`` (1 when the majority of the k nearest other points votes the point's
+        label, else 0), ``knn_confidence`` (vote share of the predicted class, 0..1) and
+        ``label_error`` (1 - the share of neighbours with the point's label: the label-error
+        stage's agreement turned into a score, higher = more likely mislabelled).
+    """
+    k = min(k, nb.index.shape[1])
+    neigh = labels[nb.index[:, :k]]
+    winner, votes = vote(neigh, int(labels.max()) + 1)
+    agree = (neigh == labels[:, None]).mean(axis=1)
+    return {"knn_correct": (winner == labels).astype(np.int64),
+            "knn_confidence": votes / k, "label_error": 1.0 - agree}

@@ -14,8 +14,10 @@ import numpy as np
 
 from embedscope.analysis.clustering import choose_k
 from embedscope.analysis.config import AnalysisSettings
-from embedscope.analysis.data import Vectors, fetch
+from embedscope.analysis.data import Vectors, fetch, stratified_indices
+from embedscope.analysis.device import resolve_device
 from embedscope.analysis.errors import TooFewPointsError
+from embedscope.analysis.graph import knn_graph
 from embedscope.analysis.outputs import write_outputs
 from embedscope.analysis.projections import pca
 from embedscope.analysis.registry import CLUSTERERS, METRICS, PROJECTIONS
@@ -23,7 +25,8 @@ from embedscope.analysis.result import Analysis, Stages
 from embedscope.search.contract import now_iso
 from embedscope.search.store import Store
 
-__all__ = ["Analysis", "Stages", "check_sizes", "compute", "default_out", "resolve_k", "run"]
+__all__ = ["Analysis", "Stages", "build_graph", "check_sizes", "compute", "default_out", "graph_k",
+           "resolve_k", "run"]
 
 
 def resolve_k(data: Vectors, s: AnalysisSettings) -> tuple[int, str, list[str]]:
@@ -82,6 +85,7 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
     k, mode, notes = resolve_k(data, s)
     check_sizes(data.n, k, s)
     a = Analysis(s, data, uuid.uuid4().hex[:12], now_iso(), k, mode, notes=data.notes + notes)
+    a.device = resolve_device(s.device)
     X = data.X
     clus = s.clusterer_list()
     if mode == "auto" and any(CLUSTERERS[name].uses_k for name in clus):
@@ -91,6 +95,8 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
         a.k = 10
     with stages.stage("pca"):
         a.pca = pca(X, s.pca_components, s.seed)
+    with stages.stage("k-NN graph"):
+        build_graph(a)
     for name in s.projection_list():
         with stages.stage(f"projection {name}"):
             a.maps[name] = _checked_map(name, PROJECTIONS[name].run(X, s, a), data.n)
@@ -105,6 +111,34 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
     a.notes += [note for name in a.clusterings if (note := CLUSTERERS[name].note)]
     a.timings = stages.timings
     return a
+
+
+def graph_k(a: Analysis) -> int:
+    """Neighbours the shared graph keeps: enough for UMAP, trustworthiness and the k-NN figures."""
+    s = a.settings
+    k = s.trust_neighbors
+    if "umap" in s.projection_list():
+        k = max(k, s.umap_neighbors)
+    if a.data.labels is not None:
+        k = max(k, s.label_error_k, *s.knn_k_list())
+    return k
+
+
+def build_graph(a: Analysis) -> None:
+    """The shared exact k-NN graph (and near-duplicates) over all points or a seeded sample."""
+    s, data = a.settings, a.data
+    rows = None
+    if data.n > s.graph_max_points:
+        rows = stratified_indices(data.n, s.graph_max_points, s.seed, data.labels)
+        a.notes.append(
+            f"the k-NN graph (k-NN accuracy, label errors, near-duplicates, k-NN payload fields) "
+            f"covers a seeded sample of {len(rows)} of {data.n} points (--graph-max-points)."
+        )
+        a.estimates["knn_graph"] = {"sample": len(rows), "of": data.n}
+    X = data.X if rows is None else data.X[rows]
+    a.graph_rows = rows
+    a.graph = knn_graph(X, graph_k(a), s.duplicate_threshold, s.max_list, device=a.device,
+                        progress=s.progress)
 
 
 def _checked_map(name: str, Y: np.ndarray, n: int) -> np.ndarray:

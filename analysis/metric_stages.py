@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from embedscope.analysis.config import AnalysisSettings
-from embedscope.analysis.findings import label_errors, neighbour_pass
+from embedscope.analysis.findings import knn_fields, knn_graph_accuracy, label_errors
 from embedscope.analysis.metrics import (
     agreement,
     cosine_silhouette_samples,
@@ -47,16 +47,40 @@ def embedding_silhouette(a: Analysis, store: Store, stages: Stages) -> None:
                 a.per_class = per_class(samples, labels, a.data.label_names)
 
 
+def sample_rows(n: int, size: int, seed: int) -> np.ndarray | None:
+    """Sorted seeded sample of ``size`` of ``n`` rows; None (all rows, exact) when size is 0 or ≥ n."""
+    if size <= 0 or size >= n:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
 @register_metric("map_quality")
 def map_quality(a: Analysis, store: Store, stages: Stages) -> None:
-    """Euclidean silhouette of every labeling and trustworthiness, for each 2-D map."""
+    """Euclidean silhouette of every labeling and trustworthiness, for each 2-D map.
+
+    Both are quadratic; above --silhouette-sample / --trust-sample points they are estimated
+    on a seeded sample of rows (each against all points), and the report says so.
+    """
     s, X = a.settings, a.data.X
+    n = a.data.n
     found = labelings(a)
+    sil_rows = sample_rows(n, s.silhouette_sample, s.seed)
+    trust_rows = sample_rows(n, s.trust_sample, s.seed + 1)
+    graph = a.graph.index if a.graph is not None and a.graph_rows is None else None
     for proj, Y in a.maps.items():
         with stages.stage(f"silhouette and trustworthiness ({proj} map)"):
-            per = map_silhouette_samples(Y, found, s.chunk_size, s.progress)
-            a.silhouette_maps[proj] = {n: mean_or_none(v) for n, v in per.items()}
-            a.trust[proj] = trustworthiness(X, Y, s.trust_neighbors, s.chunk_size, s.progress)
+            per = map_silhouette_samples(Y, found, s.chunk_size, s.progress, rows=sil_rows)
+            a.silhouette_maps[proj] = {name: mean_or_none(v) for name, v in per.items()}
+            a.trust[proj] = trustworthiness(X, Y, s.trust_neighbors, s.chunk_size, s.progress,
+                                            rows=trust_rows, graph_index=graph, device=a.device)
+    if a.maps and sil_rows is not None:
+        a.estimates["silhouette_maps"] = {"sample": len(sil_rows), "of": n, "seed": s.seed}
+        a.notes.append(f"2-D map silhouettes are estimated on a seeded sample of {len(sil_rows)} "
+                       f"of {n} points, each against all points (--silhouette-sample).")
+    if a.maps and trust_rows is not None:
+        a.estimates["trustworthiness"] = {"sample": len(trust_rows), "of": n, "seed": s.seed + 1}
+        a.notes.append(f"trustworthiness is estimated on a seeded sample of {len(trust_rows)} of "
+                       f"{n} points, each ranked against all points (--trust-sample).")
 
 
 @register_metric("agreement")
@@ -68,36 +92,54 @@ def label_agreement(a: Analysis, store: Store, stages: Stages) -> None:
         a.agreement[name] = agreement(a.data.labels, c.labels)
 
 
+def _row(a: Analysis, graph_row: int) -> int:
+    """The analysed row of a row of the shared graph."""
+    return int(graph_row if a.graph_rows is None else a.graph_rows[graph_row])
+
+
 @register_metric("neighbours")
 def neighbour_lists(a: Analysis, store: Store, stages: Stages) -> None:
-    """Near-duplicate pairs and, when labelled, likely label errors, from one neighbour pass."""
-    s, data = a.settings, a.data
-    with stages.stage("k-NN votes and near-duplicates"):
-        # k-NN accuracy comes from search.knn, but the pass keeps its width (--knn-ks too):
-        # a narrower top-k could break ties between equal similarities differently.
-        k_nb = max([s.label_error_k, *s.knn_k_list()]) if data.labels is not None else 0
-        nb = neighbour_pass(data.X, k_nb, s.duplicate_threshold, s.max_list, s.chunk_size,
-                            s.progress)
+    """Near-duplicate pairs, likely label errors and the per-point k-NN fields, from the graph."""
+    s, data, nb = a.settings, a.data, a.graph
+    if nb is None:
+        return
+    with stages.stage("label errors, near-duplicates, k-NN fields"):
         a.duplicates = {"threshold": s.duplicate_threshold, "total": nb.dup_total,
-                        "pairs": [{"row_a": int(i), "row_b": int(j), "similarity": float(v)}
+                        "pairs": [{"row_a": _row(a, i), "row_b": _row(a, j),
+                                   "similarity": float(v)}
                                   for (i, j), v in zip(nb.dup_pairs, nb.dup_sims, strict=True)]}
-        if data.labels is not None:
-            a.label_errors = label_errors(
-                nb, data.labels, s.label_error_k, s.label_error_max_agreement, s.max_list
-            )
+        if data.labels is None:
+            return
+        labels = data.labels if a.graph_rows is None else data.labels[a.graph_rows]
+        errors = label_errors(nb, labels, s.label_error_k, s.label_error_max_agreement,
+                              s.max_list)
+        a.label_errors = [{**e, "row": _row(a, int(e["row"]))} for e in errors]
+        a.point_fields = knn_fields(nb, labels, s.label_error_k)
 
 
 @register_metric("knn_accuracy")
 def knn_figures(a: Analysis, store: Store, stages: Stages) -> None:
-    """k-NN accuracy per k over the whole collection (labelled collections only)."""
+    """k-NN accuracy per k (labelled collections only).
+
+    Leave-one-out on the shared graph unless --knn-query-split / --knn-reference-split ask for
+    search.knn.evaluate on the whole collection.
+    """
     s = a.settings
     if a.data.labels is None:
         return
     with stages.stage("k-NN accuracy"):
-        a.knn_accuracy = knn_accuracy(store, str(s.collection), s)
-        if s.sample:
-            a.notes.append("k-NN accuracy comes from search.knn on the whole "
-                           "collection, not only the sample.")
+        if s.knn_query_split or s.knn_reference_split or a.graph is None:
+            a.knn_accuracy = knn_accuracy(store, str(s.collection), s)
+            if s.sample:
+                a.notes.append("k-NN accuracy comes from search.knn on the whole "
+                               "collection, not only the sample.")
+            return
+        labels = a.data.labels if a.graph_rows is None else a.data.labels[a.graph_rows]
+        a.knn_accuracy = {
+            "source": "shared k-NN graph: leave-one-out over the analysed points (exact cosine)",
+            "points": int(len(labels)),
+            "accuracy": knn_graph_accuracy(a.graph, labels, s.knn_k_list()),
+        }
 
 
 def knn_accuracy(store: Store, collection: str, s: AnalysisSettings) -> dict[str, Any]:

@@ -38,6 +38,11 @@ def payload_updates(a: Analysis) -> dict[str, dict[str, Any]]:
         for name, c in a.clusterings.items():
             item[CLUSTER_FIELD.format(name)] = int(c.labels[row])
         updates[pid] = item
+    rows = range(a.data.n) if a.graph_rows is None else a.graph_rows
+    for name, values in a.point_fields.items():
+        cast = int if np.issubdtype(values.dtype, np.integer) else float
+        for g, row in enumerate(rows):
+            updates[a.data.ids[int(row)]][name] = cast(values[g])
     return updates
 
 
@@ -170,6 +175,9 @@ def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any
         "clusterings": clusterings,
         "trustworthiness": a.trust,
         "trustworthiness_neighbors": s.trust_neighbors,
+        "estimates": a.estimates,
+        "device": a.device,
+        "knn_graph": _graph_info(a),
         "knn_accuracy": a.knn_accuracy,
         "pca": {"explained_variance_ratio": a.pca.explained_variance_ratio.tolist()
                 if a.pca is not None else []},
@@ -182,9 +190,20 @@ def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any
     }
 
 
+def _graph_info(a: Analysis) -> dict[str, Any]:
+    """How the shared k-NN graph was built and what used it."""
+    if a.graph is None:
+        return {}
+    return {"method": "exact cosine, blocked float32 matrix products (torch)", "device": a.device,
+            "k": int(a.graph.index.shape[1]), "points": int(len(a.graph.index)),
+            "used_by": ["umap", "k-NN accuracy", "label errors", "near-duplicates",
+                        "trustworthiness", "k-NN payload fields"],
+            "point_fields_k": a.settings.label_error_k if a.point_fields else None}
+
+
 def payload_fields(a: Analysis) -> list[str]:
     """The payload fields the write-back sets."""
-    return list(a.maps) + [CLUSTER_FIELD.format(n) for n in a.clusterings]
+    return list(a.maps) + [CLUSTER_FIELD.format(n) for n in a.clusterings] + list(a.point_fields)
 
 
 def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[str, Any]:

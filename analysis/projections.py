@@ -6,9 +6,12 @@ end adapt them to ``run(X, settings, analysis)`` and carry each method's minimum
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from embedscope.analysis.config import AnalysisSettings
+from embedscope.analysis.device import cuml_umap
 from embedscope.analysis.errors import TooFewPointsError
 from embedscope.analysis.registry import register_projection
 from embedscope.analysis.result import Analysis, PCAResult
@@ -29,27 +32,99 @@ def pca(X: np.ndarray, n_components: int, seed: int) -> PCAResult:
     return PCAResult(scores.astype(np.float64), model.explained_variance_ratio_.astype(np.float64))
 
 
-def umap_map(X: np.ndarray, n_neighbors: int, min_dist: float, seed: int) -> np.ndarray:
+#: Below this many points umap-learn computes an exact k-NN graph itself (and our graph would
+#: only repeat it), so the shared graph is passed from this size on.
+UMAP_OWN_EXACT = 4096
+
+
+def umap_map(
+    X: np.ndarray, n_neighbors: int, min_dist: float, seed: int,
+    knn: tuple[np.ndarray, np.ndarray] | None = None, device: str = "cpu",
+) -> np.ndarray:
     """``umap.UMAP(n_neighbors, min_dist, metric='cosine', random_state=seed).fit_transform(X)``.
 
-    A fixed random_state makes UMAP single-threaded and reproducible.
+    A fixed random_state makes umap-learn's optimisation single-threaded and reproducible (the
+    trade-off we keep: the same seed gives the same map). ``knn`` (indices, cosine distances
+    with at least n_neighbors columns, e.g. the shared exact graph) is passed as
+    ``precomputed_knn`` so UMAP skips its own approximate NN-descent. On CUDA with cuML
+    installed, cuML's UMAP runs instead (seeded, but not bit-identical to umap-learn).
     """
-    import warnings
-
-    import umap
-
     if len(X) <= n_neighbors:
         raise TooFewPointsError(
             f"UMAP needs more points than --umap-neighbors ({n_neighbors}); the data has "
             f"{len(X)}. Lower --umap-neighbors or leave umap out of --projections."
         )
+    if device == "cuda" and (gpu_umap := cuml_umap()) is not None:
+        model = gpu_umap(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
+                         random_state=seed, n_components=2)
+        return np.asarray(model.fit_transform(np.asarray(X, dtype=np.float32)), dtype=np.float64)
+    return np.asarray(_umap_model(X, n_neighbors, min_dist, seed, knn).embedding_,
+                      dtype=np.float64)
+
+
+def _umap_model(
+    X: np.ndarray, n_neighbors: int, min_dist: float, seed: int,
+    knn: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Any:
+    """A fitted, seeded umap-learn UMAP (cosine), with the precomputed graph when given."""
+    import warnings
+
+    import umap
+
+    extra: dict[str, Any] = {}
+    if knn is not None and len(X) >= UMAP_OWN_EXACT:
+        extra["precomputed_knn"] = (knn[0].copy(), knn[1].copy())
     model = umap.UMAP(
         n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed,
-        n_components=2,
+        n_components=2, **extra,
     )
     with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": intended
         warnings.filterwarnings("ignore", message=".*n_jobs value.*", category=UserWarning)
-        return np.asarray(model.fit_transform(X), dtype=np.float64)
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*", category=UserWarning)
+        model.fit(X)
+    return model
+
+
+def umap_fit_transform(
+    X: np.ndarray, n_neighbors: int, min_dist: float, seed: int, max_points: int,
+    chunk: int = 50_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """UMAP fitted on a seeded sample of ``max_points`` rows; every other row placed by transform.
+
+    Returns the (n, 2) map and the sorted indices of the fitted rows. Rows are transformed
+    ``chunk`` at a time, so memory stays bounded.
+    """
+    import warnings
+
+    fit = np.sort(np.random.default_rng(seed).choice(len(X), size=max_points, replace=False))
+    model = _umap_model(X[fit], n_neighbors, min_dist, seed)
+    Y = np.zeros((len(X), 2), dtype=np.float64)
+    Y[fit] = model.embedding_
+    rest = np.setdiff1d(np.arange(len(X)), fit)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning)
+        for start in range(0, len(rest), chunk):
+            part = rest[start:start + chunk]
+            Y[part] = model.transform(X[part])
+    return Y, fit
+
+
+def place(
+    X: np.ndarray, fit: np.ndarray, Y_fit: np.ndarray, k: int = 10, device: str = "cpu"
+) -> np.ndarray:
+    """A full map from a map of the ``fit`` rows: every other row at the similarity-weighted
+    mean of its ``k`` nearest fitted rows (cosine), as UMAP's transform initialises new points.
+    """
+    from embedscope.analysis.graph import knn_to
+
+    Y = np.zeros((len(X), 2), dtype=np.float64)
+    Y[fit] = Y_fit
+    rest = np.setdiff1d(np.arange(len(X)), fit)
+    if len(rest):
+        idx, sim = knn_to(X[rest], X[fit], k, device)
+        w = np.clip(sim.astype(np.float64), 1e-6, None)
+        Y[rest] = (w[:, :, None] * Y_fit[idx]).sum(axis=1) / w.sum(axis=1, keepdims=True)
+    return Y
 
 
 def tsne_map(X: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
@@ -79,8 +154,22 @@ def _umap_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
 
 @register_projection("umap", check=_umap_too_small)
 def _umap(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
-    """UMAP with --umap-neighbors, --umap-min-dist and the seed."""
-    return umap_map(X, s.umap_neighbors, s.umap_min_dist, s.seed)
+    """UMAP with --umap-neighbors, --umap-min-dist and the seed, on the shared k-NN graph.
+
+    Above --map-max-points it is fitted on a seeded sample and the rest placed by transform.
+    """
+    if len(X) > s.map_max_points and not (a.device == "cuda" and cuml_umap() is not None):
+        Y, fit = umap_fit_transform(X, s.umap_neighbors, s.umap_min_dist, s.seed,
+                                    s.map_max_points)
+        a.estimates["umap"] = {"fitted_on": len(fit), "of": len(X), "seed": s.seed,
+                               "others": "umap transform"}
+        a.notes.append(f"UMAP was fitted on a seeded sample of {len(fit)} of {len(X)} points; "
+                       "the others were placed with UMAP's transform (--map-max-points).")
+        return Y
+    knn = None
+    if a.graph is not None and a.graph_rows is None and a.graph.index.shape[1] >= s.umap_neighbors:
+        knn = a.graph.distances(s.umap_neighbors)
+    return umap_map(X, s.umap_neighbors, s.umap_min_dist, s.seed, knn=knn, device=a.device)
 
 
 def _tsne_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
@@ -92,8 +181,16 @@ def _tsne_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
 
 @register_projection("tsne", check=_tsne_too_small)
 def _tsne(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
-    """t-SNE with --tsne-perplexity and the seed."""
-    return tsne_map(X, s.tsne_perplexity, s.seed)
+    """t-SNE with --tsne-perplexity and the seed (fitted on at most --tsne-max-points)."""
+    if len(X) <= s.tsne_max_points:
+        return tsne_map(X, s.tsne_perplexity, s.seed)
+    fit = np.sort(np.random.default_rng(s.seed).choice(len(X), s.tsne_max_points, replace=False))
+    a.estimates["tsne"] = {"fitted_on": len(fit), "of": len(X), "seed": s.seed,
+                           "others": "similarity-weighted mean of the 10 nearest fitted points"}
+    a.notes.append(f"t-SNE was fitted on a seeded sample of {len(fit)} of {len(X)} points; the "
+                   "others sit at the similarity-weighted mean of their 10 nearest fitted points "
+                   "(--tsne-max-points).")
+    return place(X, fit, tsne_map(X[fit], s.tsne_perplexity, s.seed), 10, a.device)
 
 
 @register_projection("pca")

@@ -77,3 +77,13 @@ class Analysis:
     duplicates: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: "cpu" or "cuda": where the vector maths ran.
+    device: str = "cpu"
+    #: The shared k-NN graph (graph.Neighbours) over ``graph_rows`` (None: every analysed point).
+    graph: Any = None
+    graph_rows: np.ndarray | None = None
+    #: Per-point payload fields beyond maps and clusters (knn_correct, …), one value per
+    #: ``graph_rows`` entry; written back for labelled points only.
+    point_fields: dict[str, np.ndarray] = field(default_factory=dict)
+    #: How each figure was obtained when not exactly: {figure: {"sample": s, "of": n, …}}.
+    estimates: dict[str, Any] = field(default_factory=dict)

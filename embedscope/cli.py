@@ -14,6 +14,7 @@ from embedscope import __version__
 #: imports (torch, transformers, umap, gradio) inside its handlers so `--help` stays instant.
 COMMAND_MODULES = (
     "embedscope.ingest.cli", "embedscope.search.cli", "embedscope.search.transfer_cli",
+    "embedscope.search.trust_cli",
     "embedscope.analysis.cli", "embedscope.ui.cli",
 )
 

@@ -17,6 +17,7 @@ SETTINGS = (
     ("analyze / compare", "embedscope.analysis.config:AnalysisSettings"),
     ("ui", "embedscope.ui.config:UISettings"),
     ("push / pull", "embedscope.search.transfer:TransferSettings"),
+    ("check / snapshot / restore", "embedscope.search.config:BackupSettings"),
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 
@@ -34,15 +35,27 @@ def handle(args: argparse.Namespace) -> int:
     """Run the ingest and print its summary; 0 when the run completed (rejects are listed)."""
     from embedscope.ingest.config import IngestSettings
     from embedscope.ingest.pipeline import run_ingest
+    from embedscope.ingest.summary import IngestSummary
     from embedscope.search.config import OutputSettings, store_settings
     from embedscope.search.flags import settings_from_args
 
-    summary = run_ingest(settings_from_args(IngestSettings, args), store_settings(args))
-    if settings_from_args(OutputSettings, args).json_output:
-        data = {k: v for k, v in summary.__dict__.items() if k != "rejected"}
-        data["rejected"] = [r.__dict__ for r in summary.rejected]
-        data["images_per_second"] = summary.images_per_second
-        print(json.dumps(data, indent=2))
+    as_json = settings_from_args(OutputSettings, args).json_output
+    printed = False
+
+    def searchable(summary: IngestSummary) -> None:
+        nonlocal printed
+        if not as_json:
+            print("\n".join(summary.lines()), flush=True)
+            printed = True
+        print("building index… (the collection is already complete; search is exact until the index "
+              "exists; interrupting is safe: the next ingest builds it)", file=sys.stderr, flush=True)
+
+    summary = run_ingest(settings_from_args(IngestSettings, args), store_settings(args),
+                         on_searchable=searchable)
+    if as_json:
+        print(json.dumps(summary.as_json(), indent=2))
+    elif printed:
+        print(summary.index_line())
     else:
         print("\n".join(summary.lines()))
     return 0

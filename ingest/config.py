@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -53,6 +55,16 @@ class IngestSettings(BaseSettings):
     num_workers: int | None = Field(
         default=None, ge=0, description="Decoding worker processes (default: from the CPU count)."
     )
+    compile: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="torch.compile the model: auto (on for CUDA runs of 200,000+ images, where the "
+        "compile time pays off), on, off.",
+    )
+    gpu_decode: bool = Field(
+        default=True,
+        description="On CUDA, decode plain JPEGs on the GPU in batches (nvJPEG; needs torchvision: "
+        "pip install embedscope[gpu]); odd files still take the PIL path.",
+    )
     collection: str | None = Field(
         default=None, description="Collection name (default: <dataset>__<model>)."
     )
@@ -68,6 +80,12 @@ class IngestSettings(BaseSettings):
     )
     min_side: int = Field(default=4, ge=1, description="Images smaller than this on a side are rejected.")
     thumbnail_size: int = Field(default=64, ge=8, description="Longest side of the stored thumbnail.")
+    index: Literal["after", "wait", "skip"] = Field(
+        default="after",
+        description="Embedded Qdrant's HNSW index: after (report the collection searchable, exact "
+        "search, then build it with a visible line; interrupting is safe, the next ingest builds "
+        "it), wait (build before reporting), skip (searches stay exact).",
+    )
     rejects_file: str | None = Field(
         default=None, description="Where to list rejected images (default: <data_dir>/rejects/<collection>.jsonl)."
     )
@@ -77,7 +95,9 @@ class IngestSettings(BaseSettings):
 FLAG_GROUPS = {
     "dataset": ["dataset", "splits", "image_column", "label_column", "labels_from_folders", "limit",
                 "sample", "seed", "shard"],
-    "model": ["model", "revision", "pooling", "image_size", "batch_size", "device", "num_workers"],
-    "collection": ["collection", "recreate", "shard_number", "replication_factor", "thumbnail_size"],
+    "model": ["model", "revision", "pooling", "image_size", "batch_size", "device", "num_workers",
+              "compile", "gpu_decode"],
+    "collection": ["collection", "recreate", "shard_number", "replication_factor", "thumbnail_size",
+                   "index"],
     "bad input": ["max_pixels", "min_side", "rejects_file"],
 }

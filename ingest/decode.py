@@ -26,20 +26,23 @@ class Decoded:
     thumbnail: str  # base64 PNG or JPEG
 
 
-def _open(source: ImageSource, max_pixels: int) -> Any:
+def _open(source: ImageSource, max_pixels: int) -> tuple[Any, bytes | Path | None]:
+    """The opened (not yet loaded) image and its encoded form (bytes or path) when it has one."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(source, Image.Image):
-        return source
+        return source, None
     if isinstance(source, np.ndarray):
         arr = source
         if arr.dtype != np.uint8:
             lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
             arr = ((arr - lo) / (hi - lo or 1.0) * 255).astype(np.uint8)
-        return Image.fromarray(arr)
+        return Image.fromarray(arr), None
+    encoded: bytes | Path
     if isinstance(source, (bytes, bytearray)):
         if len(source) == 0:
             raise BadImageError("empty image (0 bytes)")
+        encoded = bytes(source)
         stream: Any = io.BytesIO(source)
     else:
         path = Path(source)
@@ -47,7 +50,7 @@ def _open(source: ImageSource, max_pixels: int) -> Any:
             raise BadImageError(f"no such image file: {path}")
         if path.stat().st_size == 0:
             raise BadImageError("empty file (0 bytes)")
-        stream = path
+        stream = encoded = path
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -64,7 +67,7 @@ def _open(source: ImageSource, max_pixels: int) -> Any:
             f"decompression bomb refused: {width}×{height} = {width * height:,} pixels exceeds "
             f"the limit of {max_pixels:,} (--max-pixels)"
         )
-    return img
+    return img, encoded
 
 
 def _to_mode(img: Any, mode: str) -> Any:
@@ -102,18 +105,68 @@ def _square(img: Any, size: int | None) -> Any:
     return img
 
 
+#: A source this small (bytes) in one of these formats and modes is stored as its own thumbnail.
+_OWN_THUMB_BYTES = 16_384
+_OWN_THUMB_FORMATS = {"PNG": ("L", "RGB"), "JPEG": ("L", "RGB")}
+
+
+def own_thumbnail(img: Any, encoded: bytes | Path | None, size: int) -> str | None:
+    """The source's own bytes, base64, when it already is a small PNG/JPEG thumbnail (else None).
+
+    ``img`` is the image as opened (before any EXIF rotation); a 28×28 PNG is its own thumbnail,
+    stored as it is without decoding or re-encoding it.
+    """
+    if encoded is None or max(img.size) > size or img.mode not in _OWN_THUMB_FORMATS.get(img.format, ()):
+        return None
+    if isinstance(encoded, Path):
+        try:
+            if encoded.stat().st_size > _OWN_THUMB_BYTES:
+                return None
+            encoded = encoded.read_bytes()
+        except OSError:
+            return None
+    if len(encoded) > _OWN_THUMB_BYTES:
+        return None
+    return base64.b64encode(encoded).decode("ascii")
+
+
 def thumbnail_b64(img: Any, size: int) -> str:
-    """Small PNG (grayscale or tiny images) or JPEG thumbnail, base64-encoded."""
+    """Small PNG (grayscale or tiny images) or JPEG thumbnail, base64-encoded (one encode)."""
     from PIL import Image
 
-    thumb = img.copy()
-    thumb.thumbnail((size, size), Image.Resampling.BICUBIC)
-    buf = io.BytesIO()
-    if thumb.mode == "L" or max(img.size) <= size:
-        thumb.save(buf, format="PNG", optimize=True)
+    if max(img.size) > size:
+        img = img.copy()
+        img.thumbnail((size, size), Image.Resampling.BICUBIC)
+        small = False
     else:
-        thumb.convert("RGB").save(buf, format="JPEG", quality=80)
+        small = True
+    buf = io.BytesIO()
+    if img.mode == "L" or small:
+        img.save(buf, format="PNG", compress_level=1)
+    else:
+        img.convert("RGB").save(buf, format="JPEG", quality=80)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _orientation(img: Any) -> int:
+    """The EXIF orientation (1 = as stored); PNGs without EXIF chunks skip the EXIF parse."""
+    if img.format == "PNG" and "exif" not in img.info and "Raw profile type exif" not in img.info:
+        return 1
+    try:
+        value = int(img.getexif().get(0x0112, 1))
+    except (TypeError, ValueError):
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _draft(img: Any, size: int | None) -> None:
+    """JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale when the image is that much larger than needed.
+
+    The shorter side stays at least ``size``, so the model still gets an antialiased downscale.
+    """
+    if size is None or img.format != "JPEG" or min(img.size) < 2 * size:
+        return
+    img.draft(None, (size, size))
 
 
 def decode(source: ImageSource, mode: str = "RGB", size: int | None = None, *,
@@ -125,23 +178,31 @@ def decode(source: ImageSource, mode: str = "RGB", size: int | None = None, *,
     """
     from PIL import ImageOps
 
-    img = _open(source, max_pixels)
+    img, encoded = _open(source, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img.seek(0)  # first frame of animations
+            full = img.size
+            own = own_thumbnail(img, encoded, thumbnail_size)
+            _draft(img, size)
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            width, height = img.size
+            width, height = full
+            orientation = _orientation(img)
+            if orientation in (5, 6, 7, 8):  # turned by 90°: the size shown is the other way round
+                width, height = height, width
+            if orientation != 1:
+                img = ImageOps.exif_transpose(img)
             if min(width, height) < min_side:
                 raise BadImageError(
                     f"image too small ({width}×{height}; at least {min_side} pixels a side, --min-side)"
                 )
+            thumb = own if orientation == 1 else None
             img = _to_mode(img, mode)
     except BadImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise BadImageError(f"corrupt or truncated image data: {exc}") from exc
-    thumb = thumbnail_b64(img, thumbnail_size)
+    thumb = thumb or thumbnail_b64(img, thumbnail_size)
     pixels = np.asarray(_square(img, size), dtype=np.uint8)
     return Decoded(np.ascontiguousarray(pixels), width, height, thumb)

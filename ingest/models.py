@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,26 +35,56 @@ class Embedder(ABC):
     def embed(self, images: np.ndarray) -> np.ndarray:
         """Raw vectors for a stack of same-sized images (N×S×S or N×S×S×3, uint8)."""
 
-    def embed_batch(self, images: list[np.ndarray]) -> np.ndarray:
-        """Vectors for images of possibly different sizes, in order, L2-normalised float32."""
+    def embed_async(self, images: Any) -> Callable[[], np.ndarray]:
+        """Start embedding a same-sized stack; the returned callable waits for the raw vectors.
+
+        The default computes them at once. Device embedders launch the forward pass and a
+        non-blocking copy back, so the caller can queue the next batch before this one lands.
+        ``images`` is a uint8 numpy stack, or a device tensor of the same layout.
+        """
+        vectors = self.embed(images)
+        return lambda: vectors
+
+    def compile(self, backend: str = "inductor", batch_size: int | None = None) -> bool:
+        """Compile the model (torch.compile) where the embedder can; False when it cannot.
+
+        ``batch_size``: batches are padded to it, so the compiled model sees one shape.
+        """
+        return False
+
+    def submit_batch(self, images: list[Any]) -> Callable[[], np.ndarray]:
+        """Start embedding images of possibly different sizes; the callable returns their vectors.
+
+        The vectors come back in order, checked and L2-normalised float32 (`embed_batch`).
+        """
         if not images:
-            return np.zeros((0, self.dimension), np.float32)
-        out = np.zeros((len(images), self.dimension), np.float32)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, img in enumerate(images):
-            groups.setdefault(img.shape, []).append(i)
-        for shape, idx in groups.items():
-            vecs = np.asarray(self.embed(np.stack([images[i] for i in idx])), dtype=np.float32)
-            if vecs.shape != (len(idx), self.dimension):
-                raise ModelError(
-                    f"{self.name} returned vectors of shape {vecs.shape} for {len(idx)} images of "
-                    f"shape {shape}; expected ({len(idx)}, {self.dimension})"
-                )
-            out[idx] = vecs
-        if not np.isfinite(out).all():
-            raise ModelError(f"{self.name} produced NaN/inf vectors (try --device cpu or fp32)")
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+            return lambda: np.zeros((0, self.dimension), np.float32)
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, img in enumerate(images):  # host arrays and device tensors stack apart
+            groups.setdefault((isinstance(img, np.ndarray), *img.shape), []).append(i)
+        started = [(shape, idx, self.embed_async(_stack([images[i] for i in idx])))
+                   for shape, idx in groups.items()]
+
+        def result() -> np.ndarray:
+            out = np.zeros((len(images), self.dimension), np.float32)
+            for shape, idx, wait in started:
+                vecs = np.asarray(wait(), dtype=np.float32)
+                if vecs.shape != (len(idx), self.dimension):
+                    raise ModelError(
+                        f"{self.name} returned vectors of shape {vecs.shape} for {len(idx)} images of "
+                        f"shape {shape[1:]}; expected ({len(idx)}, {self.dimension})"
+                    )
+                out[idx] = vecs
+            if not np.isfinite(out).all():
+                raise ModelError(f"{self.name} produced NaN/inf vectors (try --device cpu or fp32)")
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            return out / np.maximum(norms, 1e-12)
+
+        return result
+
+    def embed_batch(self, images: list[Any]) -> np.ndarray:
+        """Vectors for images of possibly different sizes, in order, L2-normalised float32."""
+        return self.submit_batch(images)()
 
     def meta(self, dataset: str, labels: list[str]) -> CollectionMeta:
         """Collection metadata describing this embedder's vector space."""
@@ -60,6 +92,15 @@ class Embedder(ABC):
             model=self.name, revision=self.revision, image_size=self.image_size,
             pooling=self.pooling, dimension=self.dimension, dataset=dataset, labels=labels,
         )
+
+
+def _stack(images: list[Any]) -> Any:
+    """One stack of same-shaped images: numpy arrays on the host, tensors where they are."""
+    if isinstance(images[0], np.ndarray):
+        return np.stack(images)
+    import torch
+
+    return torch.stack(images)
 
 
 def pick_device(device: str) -> str:

@@ -193,15 +193,23 @@ class OnDevice:
         self.autocast = device.startswith("cuda")
         self.dtype = torch.bfloat16 if self.autocast and torch.cuda.is_bf16_supported() else torch.float16
 
-    def pixels(self, images: np.ndarray) -> Any:
-        """Normalised pixel values (N×3×S×S float32 on the device) for a uint8 stack."""
+    def pixels(self, images: Any) -> Any:
+        """Normalised pixel values (N×3×S×S float32 on the device) for a uint8 stack.
+
+        ``images`` is a numpy stack on the host (copied through pinned memory, non-blocking) or
+        a uint8 tensor already on the device (GPU-decoded JPEGs), N×S×S or N×S×S×3.
+        """
         torch = self._torch
-        batch = torch.from_numpy(images)
+        if isinstance(images, np.ndarray):
+            batch = torch.from_numpy(images)
+            if self.device.startswith("cuda"):
+                batch = batch.pin_memory()
+            batch = batch.to(self.device, non_blocking=True)
+        else:
+            batch = images.to(self.device, non_blocking=True)
         if batch.ndim == 3:  # grayscale → 3 channels
             batch = batch.unsqueeze(-1).expand(-1, -1, -1, 3)
-        if self.device.startswith("cuda"):
-            batch = batch.pin_memory()
-        x = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        x = batch.permute(0, 3, 1, 2).float().div_(255.0)
         side = self.image_size
         if tuple(x.shape[-2:]) != (side, side):
             x = torch.nn.functional.interpolate(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from embedscope.search.contract import CollectionMeta
-from embedscope.search.errors import CollectionNotFoundError, UsageError
+from embedscope.search.errors import CollectionBusyError, CollectionNotFoundError, UsageError
 from embedscope.search.points import Hit, Record, as_matrix, check_ids, check_name
 
 
@@ -139,8 +139,16 @@ class Store(ABC):
     def check_space(self, name: str, points: int) -> None:  # noqa: B027 - the server manages its disk
         """Raise DiskFullError when ``points`` more points of ``name`` would not fit on disk."""
 
+    def integrity_record(self, name: str) -> Any | None:
+        """The point count etc. recorded at the last clean close (embedded only; else None)."""
+        return None
+
     def optimize(self, name: str) -> None:  # noqa: B027 - a no-op where the server optimises itself
         """Build indexes after a bulk load (embedded: synchronous; server: automatic)."""
+
+    def indexed_vectors(self, name: str) -> int | None:
+        """Vectors of ``name`` in its HNSW index (embedded); None where the backend does not say."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - nothing to release by default
         """Release files and connections."""
@@ -269,6 +277,8 @@ class Store(ABC):
         if not self.collection_exists(name):
             try:
                 self._create(name, meta, shard_number, replication_factor)
+            except CollectionBusyError:
+                raise  # another process is creating or using it: "busy", never "not ours"
             except Exception:
                 # Another worker (a sibling SLURM array task) created it at the same moment.
                 if not self.collection_exists(name):

@@ -38,7 +38,20 @@ class QdrantSettings(BaseSettings):
     qdrant_retry_seconds: float = Field(
         default=120.0,
         description="How long to keep retrying (with exponential backoff) while a Qdrant server "
-        "is unreachable, before failing with a clear error.",
+        "is unreachable, before failing with a clear error. Batch commands only (ingest, "
+        "analyze, compare, push, pull); interactive ones use --qdrant-interactive-seconds.",
+    )
+    qdrant_interactive_seconds: float = Field(
+        default=3.0, ge=0,
+        description="How long interactive commands (collections, search, classify, evaluate, "
+        "check, snapshot, restore, the UI) wait for an unreachable Qdrant server before failing "
+        "with the URL and the fix.",
+    )
+    disk_reserve_mb: float = Field(
+        default=64.0, ge=0,
+        description="Free disk space (MB) the embedded store keeps in reserve: a write that would "
+        "leave less stops with a clear error before the disk fills (what is stored is kept; the "
+        "run resumes once space is freed).",
     )
 
     @property
@@ -127,6 +140,27 @@ class EvaluateSettings(_OneCollection):
     )
     batch_size: int = Field(default=256, ge=1, description="Queries per request.")
     progress: bool = Field(default=True, description="Show a progress bar (on a terminal).")
+
+
+class BackupSettings(BaseSettings):
+    """What `embedscope check`, `snapshot` and `restore` work on."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_BACKUP_", extra="ignore")
+
+    collection: str | None = Field(
+        default=None, description="The collection (check: every collection when omitted)."
+    )
+    output: Path | None = Field(
+        default=None, description="Snapshot file to write (default: "
+        "<data dir>/snapshots/<collection>-<UTC time>.tar.gz).",
+    )
+    target_collection: str | None = Field(
+        default=None, description="Restore under this name (default: the snapshot's own).",
+        json_schema_extra={"flag": "--as", "metavar": "NAME"},
+    )
+    recreate: bool = Field(
+        default=False, description="Restore over an existing collection of the same name."
+    )
 
 
 def add_store_flags(parser: Any) -> None:

@@ -21,7 +21,7 @@ PAYLOAD_FIELDS = (
     "width", "height", "thumbnail", "model", "ingested_at",
 )
 #: Fields that get payload indexes (keyword and integer).
-INDEXED_FIELDS = {"split": "keyword", "label": "integer"}
+INDEXED_FIELDS = {"split": "keyword", "label": "integer", "tags": "keyword"}
 #: Metadata format version, bumped when the metadata layout changes incompatibly.
 CONTRACT_VERSION = 1
 

@@ -3,61 +3,150 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embedscope.search.base import PayloadFields, Store, Where
+import embedscope.search.integrity as integrity
+import embedscope.search.space as space
+from embedscope.search.base import CollectionSummary, PayloadFields, Store, Where
 from embedscope.search.contract import INDEXED_FIELDS, CollectionMeta
-from embedscope.search.errors import CollectionBusyError, EmbedscopeError
+from embedscope.search.errors import CollectionBusyError, DamagedCollectionError, EmbedscopeError
+from embedscope.search.locks import CollectionLock, busy_message
 from embedscope.search.points import Hit, Record, as_matrix, check_name, to_hits, to_records
 
+log = logging.getLogger(__name__)
 _UPSERT_CHUNK = 1024
 
 
-class EdgeStore(Store):
-    """Collections under ``root/<name>/`` (``shard/`` for Qdrant Edge, ``meta.json`` beside it).
+@dataclass
+class _Open:
+    """An open shard: the count verified (or last flushed) and whether this process wrote."""
 
-    One process owns a shard at a time; a second process gets CollectionBusyError.
+    points: int
+    written: bool = False
+
+
+class CollectionExistsError(EmbedscopeError):
+    """Raised by `_create` when another process created the collection first (handled in base)."""
+
+
+class EdgeStore(Store):
+    """Collections under ``root/<name>/``: ``shard/`` for Qdrant Edge, ``meta.json`` and
+    ``integrity.json`` beside it; the lock files under ``root/.locks/``.
+
+    A collection is locked (``flock``) from the moment this store opens, creates or deletes it
+    until `close`: a second process gets CollectionBusyError, never a half-made or vanished
+    collection. Opening compares the shard with its integrity record (see search/integrity.py).
     """
 
     backend = "embedded"
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, disk_reserve_mb: float = 64.0) -> None:
         import qdrant_edge
 
         self._q = qdrant_edge
         self.root = Path(root)
         self.location = f"embedded Qdrant at {self.root}"
+        self.reserve = int(disk_reserve_mb * space.MB)
         self._shards: dict[str, Any] = {}
+        self._open: dict[str, _Open] = {}
+        self._locks: dict[str, CollectionLock] = {}
 
-    # --- paths and shards ----------------------------------------------------------------
+    # --- paths, locks and shards -----------------------------------------------------------
     def _dir(self, name: str) -> Path:
         """The collection's directory; a name that is not one path component is refused."""
         check_name(name)
         return self.root / name
+
+    def _lock(self, name: str, doing: str = "open") -> None:
+        lock = self._locks.setdefault(name, CollectionLock(self.root, name))
+        lock.acquire(doing)
+
+    def _unlock(self, name: str) -> None:
+        lock = self._locks.pop(name, None)
+        if lock is not None:
+            lock.release()
 
     def _shard(self, name: str) -> Any:
         shard = self._shards.get(name)
         if shard is not None:
             return shard
         self.require(name)
+        held = name in self._locks and self._locks[name].held
+        self._lock(name)
         try:
-            shard = self._q.EdgeShard.load(str(self._dir(name) / "shard"))
-        except Exception as exc:  # qdrant_edge raises plain Exception
-            if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
-                raise CollectionBusyError(
-                    f"collection {name!r} is open in another process (embedded Qdrant allows one "
-                    "process per collection). Wait for that process (ingest, analyze or ui) to "
-                    "finish, or run a Qdrant server and set EMBEDSCOPE_QDRANT_URL to share it."
-                ) from exc
-            raise EmbedscopeError(f"cannot open collection {name!r}: {exc}") from exc
+            shard = self._load(name)
+        except BaseException:
+            if not held:
+                self._unlock(name)
+            raise
         self._shards[name] = shard
         return shard
+
+    def _load(self, name: str) -> Any:
+        """Open the shard (the lock is held), checked against its integrity record."""
+        cdir = self._dir(name)
+        record = integrity.read_record(cdir, name)
+        self._read_meta(name)  # unreadable or changed metadata: named before anything else
+        free = space.free_bytes(self.root)
+        if free < space.OPEN_MIN:
+            raise space_error(name, self.root, free)
+        why = integrity.needs_probe(cdir, record)
+        if why:
+            log.debug("probing %s in a child process: %s", name, why)
+            integrity.probe(cdir / "shard", name)
+        try:
+            shard = self._q.EdgeShard.load(str(cdir / "shard"))
+        except Exception as exc:  # qdrant_edge raises plain Exception
+            if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
+                raise CollectionBusyError(busy_message(name)) from exc
+            raise integrity.damaged(name, f"the storage engine cannot open it ({exc})") from exc
+        try:
+            count = int(shard.count(self._q.CountRequest(exact=True)))
+        except Exception as exc:
+            shard.close()
+            raise integrity.damaged(name, f"counting its points failed ({exc})") from exc
+        problem = integrity.count_problem(record, count)
+        if problem:
+            shard.close()
+            raise integrity.damaged(name, problem)
+        self._open[name] = _Open(points=count)
+        return shard
+
+    @contextmanager
+    def _reading(self, name: str) -> Iterator[Any]:
+        """The shard, with engine failures on damaged files turned into one clear error."""
+        shard = self._shard(name)
+        try:
+            yield shard
+        except EmbedscopeError:
+            raise
+        except Exception as exc:  # qdrant_edge raises plain Exception
+            raise integrity.damaged(name, f"reading its files failed ({exc})") from exc
+
+    def _writing(self, name: str) -> Any:
+        """The shard, with the record marked "writing" before the first change of this session."""
+        shard = self._shard(name)
+        state = self._open[name]
+        if not state.written:
+            self._record(name, state.points, "writing")
+            state.written = True
+        return shard
+
+    def _record(self, name: str, points: int, state: str) -> None:
+        cdir = self._dir(name)
+        files = integrity.fingerprint(cdir / "shard") if state == "closed" else {}
+        integrity.write_record(cdir, integrity.IntegrityRecord(
+            points=points, meta_sha256=integrity.meta_sha256(cdir), state=state, files=files))
 
     def _filter(self, where: Where | None, exclude: str | None = None) -> Any:
         q = self._q
@@ -68,6 +157,8 @@ class EdgeStore(Store):
                 must.append(q.FieldCondition(key="split", match=q.MatchValue(where.split)))
             if where.label is not None:
                 must.append(q.FieldCondition(key="label", match=q.MatchValue(int(where.label))))
+            if where.tag is not None:  # matches when the ``tags`` list holds the tag
+                must.append(q.FieldCondition(key="tags", match=q.MatchValue(str(where.tag))))
             if where.has_label:
                 must_not.append(q.IsEmptyCondition("label"))
             if where.exclude_ids:
@@ -87,51 +178,120 @@ class EdgeStore(Store):
     def list_collections(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / "shard").is_dir())
+        return sorted(p.name for p in self.root.iterdir()
+                      if not p.name.startswith(".") and (p / "shard").is_dir())
 
     def collection_exists(self, name: str) -> bool:
         return (self._dir(name) / "shard").is_dir()
+
+    def check_space(self, name: str, points: int) -> None:
+        """Raise DiskFullError unless ``points`` more points fit and the reserve stays free."""
+        per_point = space.point_bytes(self.dimension(name))
+        space.require(self.root, name, points, per_point, self.reserve,
+                      f"store {points} more points")
 
     def _create(
         self, name: str, meta: CollectionMeta, shard_number: int | None,
         replication_factor: int | None,
     ) -> None:
+        """Build the collection in a temporary directory, then rename it into place.
+
+        The lock is held from before the existence check until `close`, so a concurrent
+        creator gets CollectionBusyError and no process ever sees a half-made collection.
+        """
         q = self._q
-        self._dir(name).mkdir(parents=True, exist_ok=True)
-        config = q.EdgeConfig(vectors=q.EdgeVectorParams(size=meta.dimension, distance=q.Distance.Cosine))
-        shard = q.EdgeShard.create(str(self._dir(name) / "shard"), config)
-        schema = {"keyword": q.PayloadSchemaType.Keyword, "integer": q.PayloadSchemaType.Integer}
-        for field, kind in INDEXED_FIELDS.items():
-            shard.update(q.UpdateOperation.create_field_index(field, schema[kind]))
-        self._shards[name] = shard
+        self.root.mkdir(parents=True, exist_ok=True)
+        space.require(self.root, name, 0, 0, self.reserve, "create it")
+        self._lock(name, "being created")
+        if self.collection_exists(name):
+            raise CollectionExistsError(f"collection {name!r} was created by another process")
+        tmp = self.root / f".creating-{name}-{uuid.uuid4().hex[:8]}"
+        try:
+            config = q.EdgeConfig(
+                vectors=q.EdgeVectorParams(size=meta.dimension, distance=q.Distance.Cosine))
+            shard = q.EdgeShard.create(str(tmp / "shard"), config)
+            try:
+                schema = {"keyword": q.PayloadSchemaType.Keyword,
+                          "integer": q.PayloadSchemaType.Integer}
+                for field, kind in INDEXED_FIELDS.items():
+                    shard.update(q.UpdateOperation.create_field_index(field, schema[kind]))
+                shard.flush()
+            finally:
+                shard.close()
+            _write_json(tmp / integrity.META, meta.model_dump())
+            files = integrity.fingerprint(tmp / "shard")
+            integrity.write_record(tmp, integrity.IntegrityRecord(
+                points=0, meta_sha256=integrity.meta_sha256(tmp), files=files))
+            os.rename(tmp, self._dir(name))
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno == 28:  # ENOSPC
+                raise space_error(name, self.root, space.free_bytes(self.root)) from exc
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
     def delete_collection(self, name: str) -> None:
+        """Drop the collection; refused (CollectionBusyError) while another process has it."""
         self._forget(name)
+        if not self.collection_exists(name):
+            return
+        self._lock(name, "open")
         shard = self._shards.pop(name, None)
+        self._open.pop(name, None)
         if shard is not None:
             shard.close()
-        shutil.rmtree(self._dir(name), ignore_errors=True)
+        trash = self.root / f".deleting-{name}-{uuid.uuid4().hex[:8]}"
+        os.rename(self._dir(name), trash)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def _read_meta(self, name: str) -> CollectionMeta | None:
-        path = self._dir(name) / "meta.json"
+        from pydantic import ValidationError
+
+        path = self._dir(name) / integrity.META
         if not path.exists():
             return None
-        return CollectionMeta.model_validate_json(path.read_text())
+        try:
+            meta = CollectionMeta.model_validate_json(path.read_bytes())
+        except (ValidationError, ValueError, OSError) as exc:
+            if isinstance(exc, ValidationError) and exc.errors():
+                err = exc.errors()[0]
+                where = ".".join(str(x) for x in err.get("loc", ()))
+                detail = f"{err.get('msg')}{' at ' + where if where else ''}"
+            else:
+                detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise integrity.damaged(
+                name, f"its metadata file {path} cannot be read ({detail})") from exc
+        problem = integrity.meta_problem(self._dir(name), integrity.read_record(self._dir(name), name))
+        if problem:
+            raise integrity.damaged(name, problem)
+        return meta
 
     def _write_meta(self, name: str, meta: CollectionMeta) -> None:
-        path = self._dir(name) / "meta.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(meta.model_dump(), indent=2))
-        os.replace(tmp, path)
+        self._lock(name)
+        cdir = self._dir(name)
+        _write_json(cdir / integrity.META, meta.model_dump())
+        record = integrity.read_record(cdir, name)
+        if record is not None:
+            record.meta_sha256 = integrity.meta_sha256(cdir)
+            integrity.write_record(cdir, record)
 
     def _upsert(
         self, name: str, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
     ) -> None:
         q = self._q
-        shard = self._shard(name)
+        shard = self._writing(name)
         mat = as_matrix(vectors)
+        per_point = space.point_bytes(mat.shape[1], _payload_bytes(payloads))
         for start in range(0, len(ids), _UPSERT_CHUNK):
             end = start + _UPSERT_CHUNK
+            try:
+                space.require(self.root, name, len(ids[start:end]), per_point, self.reserve,
+                              f"store {len(ids[start:end])} more points")
+            except EmbedscopeError:
+                self.flush(name)  # what is stored stays stored
+                raise
             points = [
                 q.Point(pid, vec, payload)
                 for pid, vec, payload in zip(ids[start:end], mat[start:end].tolist(), payloads[start:end])
@@ -139,12 +299,14 @@ class EdgeStore(Store):
             shard.update(q.UpdateOperation.upsert_points(points))
 
     def count(self, name: str, where: Where | None = None) -> int:
-        return int(self._shard(name).count(self._q.CountRequest(exact=True, filter=self._filter(where))))
+        with self._reading(name) as shard:
+            return int(shard.count(self._q.CountRequest(exact=True, filter=self._filter(where))))
 
     def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        found = self._shard(name).retrieve(list(ids), False, False)
+        with self._reading(name) as shard:
+            found = shard.retrieve(list(ids), False, False)
         return {str(r.id) for r in found}
 
     def _query_batch(
@@ -166,19 +328,21 @@ class EdgeStore(Store):
             )
             for vec, ex in zip(mat.tolist(), excludes)
         ]
-        results = self._shard(name).query_batch(q.QueryBatchRequest(requests))
+        with self._reading(name) as shard:
+            results = shard.query_batch(q.QueryBatchRequest(requests))
         return [to_hits(points, with_vectors) for points in results]
 
     def scroll_page(
         self, name: str, offset: str | None, limit: int, where: Where | None = None,
         with_payload: PayloadFields = True, with_vectors: bool = False,
     ) -> tuple[list[Record], str | None]:
-        records, nxt = self._shard(name).scroll(
-            self._q.ScrollRequest(
-                offset=offset, limit=limit, filter=self._filter(where),
-                with_payload=self._payload_sel(with_payload), with_vector=with_vectors,
+        with self._reading(name) as shard:
+            records, nxt = shard.scroll(
+                self._q.ScrollRequest(
+                    offset=offset, limit=limit, filter=self._filter(where),
+                    with_payload=self._payload_sel(with_payload), with_vector=with_vectors,
+                )
             )
-        )
         return to_records(records, with_vectors), (str(nxt) if nxt is not None else None)
 
     def _retrieve(
@@ -187,25 +351,93 @@ class EdgeStore(Store):
     ) -> list[Record]:
         if not ids:
             return []
-        found = self._shard(name).retrieve(list(ids), self._payload_sel(with_payload), with_vectors)
+        with self._reading(name) as shard:
+            found = shard.retrieve(list(ids), self._payload_sel(with_payload), with_vectors)
         return to_records(found, with_vectors)
 
     def _set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
-        shard = self._shard(name)
+        shard = self._writing(name)
         for pid, payload in updates.items():
             shard.update(self._q.UpdateOperation.set_payload([pid], payload))
+
+    def summary(self, name: str) -> CollectionSummary:
+        """As the base, but read from the integrity record when the disk is too full to open it."""
+        if name not in self._shards and space.free_bytes(self.root) < space.OPEN_MIN:
+            record = integrity.read_record(self._dir(name), name)
+            if record is not None:
+                return CollectionSummary(name=name, points=record.points, meta=self._read_meta(name))
+        return super().summary(name)
+
+    def integrity_record(self, name: str) -> integrity.IntegrityRecord | None:
+        """The collection's integrity record (None for a collection made before records)."""
+        return integrity.read_record(self._dir(name), name)
 
     def optimize(self, name: str) -> None:
         self._shard(name).optimize()
 
     def flush(self, name: str) -> None:
-        """Persist pending writes of one collection."""
-        self._shard(name).flush()
+        """Persist pending writes of one collection and record its count."""
+        shard = self._shards.get(name)
+        if shard is None:
+            return
+        shard.flush()
+        state = self._open[name]
+        if state.written:
+            state.points = int(shard.count(self._q.CountRequest(exact=True)))
+            self._record(name, state.points, "writing")
 
     def close(self) -> None:
-        for shard in self._shards.values():
-            try:
-                shard.flush()
-            finally:
-                shard.close()
-        self._shards.clear()
+        """Flush and close every shard, record its count and fingerprint, release the locks."""
+        try:
+            for name in list(self._shards):
+                self._close_one(name)
+        finally:
+            for name in list(self._locks):
+                self._unlock(name)
+
+    def _close_one(self, name: str) -> None:
+        shard = self._shards.pop(name)
+        state = self._open.pop(name, _Open(points=-1))
+        try:
+            shard.flush()
+            if state.written or state.points < 0:
+                state.points = int(shard.count(self._q.CountRequest(exact=True)))
+        finally:
+            shard.close()
+        try:
+            self._record(name, state.points, "closed")
+        except OSError as exc:  # a full disk: the next opening probes the shard instead
+            log.warning("could not write the integrity record of %s: %s", name, exc)
+
+    def indexed_vectors(self, name: str) -> int | None:
+        """Vectors of ``name`` in HNSW-indexed segments (the rest is searched by brute force)."""
+        return int(self._shard(name).info().indexed_vectors_count)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def _payload_bytes(payloads: Sequence[dict[str, Any]]) -> int:
+    """Average JSON size of the first few payloads (the estimate for disk space)."""
+    head = list(payloads[:8])
+    if not head:
+        return 0
+    return sum(len(json.dumps(p, default=str)) for p in head) // len(head)
+
+
+def space_error(name: str, root: Path, free: int) -> EmbedscopeError:
+    """The DiskFullError for a disk too full to even open a collection."""
+    from embedscope.search.errors import DiskFullError
+
+    return DiskFullError(
+        f"the disk holding collection {name!r} is full ({space.human(free)} free on {root}; "
+        f"opening a collection needs {space.human(space.OPEN_MIN)}). Everything stored is kept. "
+        "Free some space, or move the data directory to a bigger disk and set "
+        "EMBEDSCOPE_DATA_DIR there; then run the same command again."
+    )
+
+
+__all__ = ["CollectionExistsError", "DamagedCollectionError", "EdgeStore"]

@@ -57,6 +57,12 @@ class DiskFullError(EmbedscopeError):
     exit_code = 9
 
 
+class DamagedCollectionError(EmbedscopeError):
+    """A collection's files or metadata are damaged: it is never served silently."""
+
+    exit_code = 10
+
+
 class TransferMismatchError(EmbedscopeError):
     """A copied collection does not match its source (count, ids, payloads, vectors or metadata)."""
 

@@ -26,6 +26,8 @@ def describe_where(where: Where | None) -> str:
         parts.append(f"split={where.split!r}")
     if where.label is not None:
         parts.append(f"label={where.label}")
+    if where.tag is not None:
+        parts.append(f"tag={where.tag!r}")
     if where.has_label:
         parts.append("labelled")
     return " matching " + ", ".join(parts) if parts else ""

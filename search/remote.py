@@ -46,17 +46,34 @@ class RemoteStore(Store):
     backend = "server"
 
     def __init__(
-        self, url: str, api_key: str | None = None, timeout: int = 60, retry_seconds: float = 120.0
+        self, url: str, api_key: str | None = None, timeout: int = 60, retry_seconds: float = 120.0,
+        interactive: bool = False,
     ) -> None:
+        """Connect lazily to ``url``.
+
+        Args:
+            url: http(s) URL of the REST port, or ':memory:' (qdrant-client's local mode).
+            api_key: The server's API key, if any.
+            timeout: Seconds one request may take.
+            retry_seconds: How long an unreachable server is retried before failing.
+            interactive: An interactive command: the server's port is tried once (within
+                ``retry_seconds``) before the first request, so a host that drops packets
+                fails as fast as one that refuses them, and the message names the setting.
+        """
         from qdrant_client import QdrantClient, models
 
         self._m = models
+        self.url = url
+        self.api_key = api_key
         self.retry_seconds = retry_seconds
+        self.interactive = interactive
+        self._reached = not interactive
         if url == ":memory:":
             self.backend = "memory"
             self.location = "qdrant-client in-memory mode"
             self.client = QdrantClient(location=":memory:")
             self.retry_seconds = 0.0
+            self._reached = True
         else:
             if not url.startswith(("http://", "https://")):
                 raise UsageError(
@@ -69,8 +86,39 @@ class RemoteStore(Store):
             )
 
     # --- retries ---------------------------------------------------------------------------
+    def _unreachable(self, exc: BaseException) -> QdrantUnavailableError:
+        if self.interactive:
+            return QdrantUnavailableError(
+                f"cannot reach the {self.location} (tried for {self.retry_seconds:.0f} s): {exc}. "
+                "Start the server or fix EMBEDSCOPE_QDRANT_URL (unset it to use the embedded "
+                "store); interactive commands wait EMBEDSCOPE_QDRANT_INTERACTIVE_SECONDS "
+                "(--qdrant-interactive-seconds), batch ones EMBEDSCOPE_QDRANT_RETRY_SECONDS."
+            )
+        return QdrantUnavailableError(
+            f"cannot reach the {self.location} (tried for {self.retry_seconds:.0f} s): "
+            f"{exc}. Check that the server is running and EMBEDSCOPE_QDRANT_URL is "
+            "right; raise EMBEDSCOPE_QDRANT_RETRY_SECONDS to wait longer. "
+            "An interrupted ingest resumes when run again."
+        )
+
+    def _reach(self) -> None:
+        """Interactive: one TCP connection to the server's port, bounded by ``retry_seconds``."""
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname or "localhost", port),
+                                     timeout=max(self.retry_seconds, 0.5)).close()
+        except OSError as exc:
+            raise self._unreachable(exc) from exc
+        self._reached = True
+
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a client call, retrying with exponential backoff while the server is unreachable."""
+        if not self._reached:
+            self._reach()
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.5
         while True:
@@ -82,12 +130,7 @@ class RemoteStore(Store):
                         self.require(args[0])  # the same CollectionNotFoundError as every backend
                     raise
                 if time.monotonic() + delay > deadline:
-                    raise QdrantUnavailableError(
-                        f"cannot reach the {self.location} (tried for {self.retry_seconds:.0f} s): "
-                        f"{exc}. Check that the server is running and EMBEDSCOPE_QDRANT_URL is "
-                        "right; raise EMBEDSCOPE_QDRANT_RETRY_SECONDS to wait longer. "
-                        "An interrupted ingest resumes when run again."
-                    ) from exc
+                    raise self._unreachable(exc) from exc
                 log.warning("Qdrant unreachable (%s); retrying in %.1f s", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -101,6 +144,8 @@ class RemoteStore(Store):
                 must.append(m.FieldCondition(key="split", match=m.MatchValue(value=where.split)))
             if where.label is not None:
                 must.append(m.FieldCondition(key="label", match=m.MatchValue(value=int(where.label))))
+            if where.tag is not None:  # matches when the ``tags`` list holds the tag
+                must.append(m.FieldCondition(key="tags", match=m.MatchValue(value=str(where.tag))))
             if where.has_label:
                 must_not.append(m.IsEmptyCondition(is_empty=m.PayloadField(key="label")))
             if where.exclude_ids:

@@ -11,8 +11,15 @@ from embedscope.search.base import CollectionSummary, PayloadFields, Store, Wher
 from embedscope.search.points import Hit, Record, as_matrix
 
 
-def open_store(settings: Any = None) -> Store:
-    """The store the settings point at: a server when a URL is set, embedded otherwise."""
+def open_store(settings: Any = None, batch: bool = False) -> Store:
+    """The store the settings point at: a server when a URL is set, embedded otherwise.
+
+    Args:
+        settings: QdrantSettings (default: from EMBEDSCOPE_* variables).
+        batch: A batch command (ingest, analyze, push, pull): an unreachable server is retried
+            for ``qdrant_retry_seconds``. Otherwise (interactive commands, the UI) the command
+            fails after ``qdrant_interactive_seconds``.
+    """
     from embedscope.search.config import QdrantSettings
     from embedscope.search.edge import EdgeStore
     from embedscope.search.remote import RemoteStore
@@ -20,10 +27,13 @@ def open_store(settings: Any = None) -> Store:
     settings = settings or QdrantSettings()
     if settings.qdrant_url:
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return RemoteStore(
-            settings.qdrant_url, key, settings.qdrant_timeout, settings.qdrant_retry_seconds
-        )
-    return EdgeStore(settings.embedded_dir)
+        if batch:
+            return RemoteStore(
+                settings.qdrant_url, key, settings.qdrant_timeout, settings.qdrant_retry_seconds
+            )
+        return RemoteStore(settings.qdrant_url, key, settings.qdrant_timeout,
+                           settings.qdrant_interactive_seconds, interactive=True)
+    return EdgeStore(settings.embedded_dir, disk_reserve_mb=settings.disk_reserve_mb)
 
 
 __all__ = [

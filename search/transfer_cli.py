@@ -58,7 +58,7 @@ def _transfer(args: argparse.Namespace, push: bool) -> int:
         str(opts.remote_url), key.get_secret_value() if key else None,
         local_settings.qdrant_timeout, local_settings.qdrant_retry_seconds,
     )
-    local = open_store(local_settings)
+    local = open_store(local_settings, batch=True)
     src, dst = (local, remote) if push else (remote, local)
     try:
         report = copy_collection(

@@ -17,6 +17,48 @@ from embedscope.ui.tabs import CollectionSync, TabBuilder, TabContext, TabHandle
 CSS = """
 #status p { color: #b42318; font-weight: 600; }
 #prediction h3 { margin: 0.2em 0; }
+#stale-note p { color: #b54708; font-weight: 600; }
+.es-hidden { display: none !important; }
+/* gallery captions wrap instead of being cut with an ellipsis (every gallery of the page) */
+.caption-label { white-space: normal !important; max-width: calc(100% - 8px) !important;
+                 overflow-wrap: anywhere; text-overflow: clip !important; }
+.caption { white-space: normal !important; text-overflow: clip !important; }
+"""
+
+#: Reports files the browser refuses before upload (over the size limit; not an image in the
+#: image box) to the Search tab's hidden #upload-refused box, so the page's banner says so too
+#: (Gradio only shows its own toast). %(limit)d: the limit in bytes.
+UPLOAD_JS = """
+<script>
+(() => {
+  const LIMIT = %(limit)d;
+  function check(files, box) {
+    for (const f of files || []) {
+      let reason = null;
+      if (f.size > LIMIT) reason = 'size';
+      else if (box.id === 'query-image' && !(f.type || '').startsWith('image/')) reason = 'type';
+      if (!reason) continue;
+      const input = document.querySelector('#upload-refused textarea, #upload-refused input');
+      if (!input) return;
+      input.value = JSON.stringify({name: f.name, size: f.size, type: f.type, reason: reason,
+                                    nonce: Date.now()});
+      input.dispatchEvent(new Event('input', {bubbles: true}));
+      return;
+    }
+  }
+  function box(target) {
+    return target instanceof Element ? target.closest('#query-file, #query-image') : null;
+  }
+  document.addEventListener('change', (e) => {
+    const b = box(e.target);
+    if (b && e.target.type === 'file') check(e.target.files, b);
+  }, true);
+  document.addEventListener('drop', (e) => {
+    const b = box(e.target);
+    if (b && e.dataTransfer) check(e.dataTransfer.files, b);
+  }, true);
+})();
+</script>
 """
 
 
@@ -82,8 +124,13 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
         info = gr.Markdown(elem_id="collection-info")
         status = gr.Markdown(elem_id="status")
         ctx = TabContext(session, settings, collection, status, guarded(status))
+        # Outside the tabs, so it is always in the page (a hidden tab's components may not be).
+        ctx.shared["find_similar"] = gr.Textbox(elem_id="find-similar",
+                                                elem_classes=["es-hidden"], show_label=False)
 
-        tabs = [build(ctx) for build in TABS.values()]
+        with gr.Tabs(elem_id="tabs") as tab_set:
+            ctx.shared["tabs"] = tab_set
+            tabs = [build(ctx) for build in TABS.values()]
         sync = _collection_sync(ctx, info, tabs)
 
         @ctx.guard
@@ -96,9 +143,10 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
         def on_collection(name: str | None) -> dict:
             return sync.values(name)
 
-        demo.load(refresh, None, [collection, *sync.outputs])
-        reload.click(refresh, None, [collection, *sync.outputs])
-        collection.input(on_collection, collection, sync.outputs)
+        busy = [info]  # progress shows there: the status banner shows messages, not timers
+        demo.load(refresh, None, [collection, *sync.outputs], show_progress_on=busy)
+        reload.click(refresh, None, [collection, *sync.outputs], show_progress_on=busy)
+        collection.input(on_collection, collection, sync.outputs, show_progress_on=busy)
         for tab in tabs:
             if tab.wire is not None:
                 tab.wire(sync)
@@ -131,5 +179,6 @@ def launch(settings: UISettings | None = None, session: Session | None = None,
         server_name=settings.host, server_port=settings.port, auth=settings.credentials(),
         share=settings.share, max_file_size=int(settings.max_upload_mb * MB), show_error=True,
         prevent_thread_lock=not block, quiet=not block, css=CSS,
+        head=UPLOAD_JS % {"limit": int(settings.max_upload_mb * MB)},
     )
     return demo

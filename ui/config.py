@@ -26,7 +26,9 @@ class UISettings(BaseSettings):
         description="Ask Gradio for a public *.gradio.live link. Off unless explicitly enabled.",
     )
     collection: str | None = Field(
-        default=None, description="Collection selected when the page opens (default: the first)."
+        default=None,
+        description="Collection selected when the page opens (default: the most recently "
+        "analysed one, else the first).",
     )
     max_upload_mb: float = Field(
         default=10.0, gt=0, description="Largest query upload accepted, in megabytes."
@@ -34,12 +36,6 @@ class UISettings(BaseSettings):
     k: int = Field(default=10, ge=1, description="Neighbours shown (and voting) by default.",
                    json_schema_extra={"flag": "-k"})
     max_k: int = Field(default=50, ge=1, description="Largest k the slider offers.")
-    map_points: int = Field(
-        default=20000, ge=100, description="At most this many points are drawn on the map."
-    )
-    pick_points: int = Field(
-        default=24, ge=1, description="Images shown for a click or a region on the map."
-    )
     analysis_projections: str = Field(
         default="pca",
         description="Maps computed by the page's 'Run analysis' button (umap,tsne,pca; pca is "

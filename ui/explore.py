@@ -1,7 +1,10 @@
-"""The embedding map: read the analysis' 2-D coordinates, draw them, pick points by click."""
+"""The embedding map's data: every point's 2-D coordinates and what the map can be coloured by."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,262 +16,328 @@ from embedscope.search.store import Store
 PROJECTIONS = ("umap", "tsne", "pca")
 CLUSTER_PREFIX = "cluster_"
 NONE = "(none)"
-#: Click modes of the map.
-CLICK_MODES = ("nearest points", "region: two corners")
-#: Figure size in pixels; the axes sit at a fixed place so clicks map back to data coordinates.
-WIDTH, HEIGHT, DPI = 880, 640, 100
-AXES = (0.07, 0.07, 0.66, 0.88)  # left, bottom, width, height (figure fractions)
+#: Per-point scores the analysis may write back: colourings when present.
+KNN_CORRECT, KNN_CONFIDENCE, LABEL_ERROR = "knn_correct", "knn_confidence", "label_error"
+SCORES = (KNN_CORRECT, KNN_CONFIDENCE, LABEL_ERROR)
+#: Colouring of the points carrying one tag: "tag: <name>".
+TAG_PREFIX = "tag: "
+#: Points read per scroll page when a map loads.
+PAGE = 4096
+
+
+@dataclass
+class Colouring:
+    """One way of colouring the map.
+
+    Attributes:
+        name: As offered in the page ("label", "cluster_kmeans", "tag: keep" …).
+        kind: "category" (codes index ``names``) or "continuous" (values in [0, 1]).
+        codes: uint16 category codes, or float32 values scaled to [0, 1] (n each).
+        names: Category names by code; for "continuous", the low and high ends' labels.
+        noise: Code drawn in grey (unlabelled, noise, not scored), or None.
+    """
+
+    name: str
+    kind: str
+    codes: np.ndarray
+    names: list[str]
+    noise: int | None = None
+
+    def counts(self) -> list[int]:
+        """Points per category (empty for a continuous colouring)."""
+        if self.kind != "category":
+            return []
+        return [int(c) for c in np.bincount(self.codes, minlength=len(self.names))]
 
 
 @dataclass
 class MapData:
-    """The points of one 2-D map, with what they can be coloured by."""
+    """Every point of one 2-D map with the fields it can be coloured by (row = map index)."""
 
     collection: str
     projection: str
-    ids: list[str]
-    xy: np.ndarray  # n × 2
-    labels: np.ndarray  # n, -1 where unlabelled
+    ids: np.ndarray  # n, 16-byte UUIDs ("S16")
+    xy: np.ndarray  # n × 2 float32
+    labels: np.ndarray  # n int32, -1 where unlabelled
     label_names: list[str]
-    clusters: dict[str, np.ndarray] = field(default_factory=dict)  # field name → n cluster ids
+    splits: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))  # codes of split_names
+    split_names: list[str] = field(default_factory=list)
+    clusters: dict[str, np.ndarray] = field(default_factory=dict)  # field → n int32 (-1 = noise/none)
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # field → n float32 (NaN = absent)
+    tags: dict[str, np.ndarray] = field(default_factory=dict)  # tag → n bool
     total: int = 0
+    _order: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
-        """Number of points drawn."""
+        """Number of points on the map."""
         return len(self.ids)
 
+    # --- ids and rows ------------------------------------------------------------------------
+    def id_of(self, row: int) -> str:
+        """The point id of a map row."""
+        if not 0 <= int(row) < self.n:
+            raise UsageError(f"row {row} is not on the map of {self.collection!r} (0…{self.n - 1}).")
+        return str(uuid.UUID(bytes=bytes(self.ids[int(row)]).ljust(16, b"\0")))  # S16 drops trailing NULs
+
+    def ids_of(self, rows: Sequence[int] | np.ndarray) -> list[str]:
+        """The point ids of map rows, in order."""
+        return [self.id_of(int(r)) for r in rows]
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """Map rows of point ids, in order; ids not on the map are left out."""
+        if self._order is None:
+            self._order = np.argsort(self.ids, kind="stable")
+        keys = np.asarray([_uuid_bytes(i) for i in ids if _is_uuid(i)], dtype="S16")
+        if not len(keys) or not self.n:
+            return np.zeros(0, np.int64)
+        sorted_ids = self.ids[self._order]
+        pos = np.clip(np.searchsorted(sorted_ids, keys), 0, self.n - 1)
+        found = sorted_ids[pos] == keys
+        return self._order[pos[found]].astype(np.int64)
+
+    # --- colourings ---------------------------------------------------------------------------
     def colourings(self) -> list[str]:
-        """What the map can be coloured by: 'label' (when labelled) and each clustering."""
+        """What the map can be coloured by: label, split, clusterings, k-NN scores, tags."""
         out = ["label"] if (self.labels >= 0).any() else []
-        return out + sorted(self.clusters)
+        if len(self.split_names) > 1:
+            out.append("split")
+        out += sorted(self.clusters)
+        out += [s for s in SCORES if s in self.scores]
+        out += [TAG_PREFIX + t for t in sorted(self.tags)]
+        return out
 
-    def groups(self, colour_by: str) -> tuple[np.ndarray, dict[int, str]]:
-        """Group value of every point and the name of each value, for a colouring."""
-        if colour_by == "label":
-            values = self.labels
-            names = {int(v): (self.label_names[v] if 0 <= v < len(self.label_names) else str(v))
-                     for v in np.unique(values) if v >= 0}
-            if (values < 0).any():
-                names[-1] = "unlabelled"
-            return values, names
-        if colour_by in self.clusters:
-            values = self.clusters[colour_by]
-            names = {int(v): (f"cluster {v}" if v >= 0 else "noise") for v in np.unique(values)}
-            return values, names
-        if colour_by in ("", NONE):
-            return np.zeros(self.n, np.int64), {0: "points"}
-        raise UsageError(f"cannot colour by {colour_by!r}: choose {', '.join(self.colourings())}.")
+    def default_colouring(self) -> str:
+        """The colouring a new map opens with."""
+        return (self.colourings() or [NONE])[0]
+
+    def colouring(self, name: str) -> Colouring:
+        """The colouring called ``name`` (``(none)``: one colour).
+
+        Raises:
+            UsageError: the map has no such colouring.
+        """
+        if name in ("", NONE):
+            return Colouring(NONE, "category", np.zeros(self.n, np.uint16), ["points"])
+        if name == "label":
+            names = {v: self.label_names[v] if 0 <= v < len(self.label_names) else str(v)
+                     for v in np.unique(self.labels).tolist() if v >= 0}
+            return _categorical(name, self.labels, names, -1, "unlabelled")
+        if name == "split":
+            return Colouring(name, "category", self.splits.astype(np.uint16), list(self.split_names))
+        if name in self.clusters:
+            values = self.clusters[name]
+            names = {v: f"cluster {v}" for v in np.unique(values).tolist() if v >= 0}
+            return _categorical(name, values, names, -1, "noise")
+        if name == KNN_CORRECT and name in self.scores:
+            raw = self.scores[name]
+            codes = np.where(np.isnan(raw), 2, np.where(raw >= 0.5, 1, 0)).astype(np.uint16)
+            return Colouring(name, "category", codes, ["wrong", "correct", "not scored"], 2)
+        if name in self.scores:
+            return _continuous(name, self.scores[name])
+        if name.startswith(TAG_PREFIX) and name.removeprefix(TAG_PREFIX) in self.tags:
+            tag = name.removeprefix(TAG_PREFIX)
+            return Colouring(name, "category", self.tags[tag].astype(np.uint16),
+                             ["untagged", tag], 0)
+        raise UsageError(f"cannot colour the map by {name!r}: choose "
+                         f"{', '.join(self.colourings()) or NONE}.")
+
+    def groups(self, colour_by: str) -> list[str]:
+        """The groups a colouring's Highlight can pick (none for a continuous one)."""
+        c = self.colouring(colour_by)
+        return list(c.names) if c.kind == "category" else []
+
+    def group_rows(self, colour_by: str, name: str) -> np.ndarray:
+        """Map rows of the group ``name`` of a colouring.
+
+        Raises:
+            UsageError: the colouring has no such group.
+        """
+        c = self.colouring(colour_by)
+        if c.kind != "category" or name not in c.names:
+            raise UsageError(f"no group {name!r} in the {colour_by} colouring.")
+        return np.flatnonzero(c.codes == c.names.index(name))
+
+    def add_tag(self, tag: str, rows: np.ndarray) -> None:
+        """Record that the points at ``rows`` now carry ``tag`` (after it was stored)."""
+        mask = self.tags.setdefault(tag, np.zeros(self.n, bool))
+        mask[rows] = True
 
 
-@dataclass
-class Frame:
-    """Where the axes are in the rendered image, to turn a click into data coordinates."""
-
-    left: float
-    top: float
-    right: float
-    bottom: float  # pixels, origin top-left
-    xlim: tuple[float, float]
-    ylim: tuple[float, float]
-
-    def to_data(self, px: float, py: float) -> tuple[float, float]:
-        """Data coordinates of an image pixel."""
-        fx = (px - self.left) / (self.right - self.left)
-        fy = (self.bottom - py) / (self.bottom - self.top)
-        return (self.xlim[0] + fx * (self.xlim[1] - self.xlim[0]),
-                self.ylim[0] + fy * (self.ylim[1] - self.ylim[0]))
-
-    def inside(self, px: float, py: float) -> bool:
-        """Whether a pixel lies on the axes."""
-        return self.left <= px <= self.right and self.top <= py <= self.bottom
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(str(text))
+    except ValueError:
+        return False
+    return True
 
 
-@dataclass
-class MapView:
-    """A map as the page shows it: colouring, highlight and the current selection."""
+def _uuid_bytes(text: str) -> bytes:
+    return uuid.UUID(str(text)).bytes
 
-    data: MapData
-    colour_by: str = "label"
-    highlight: str = NONE
-    selected: list[int] = field(default_factory=list)
-    corner: tuple[float, float] | None = None  # first corner of a region being drawn
-    region: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1
-    frame: Frame | None = None
+
+def _categorical(name: str, values: np.ndarray, names: dict[int, str], missing: int,
+                 missing_name: str) -> Colouring:
+    """Codes 0…k-1 for the sorted values present, then ``missing_name`` for ``missing``."""
+    present = sorted(names)
+    lookup = np.asarray(present, dtype=np.int64)
+    codes = np.searchsorted(lookup, values).astype(np.int64)
+    labels = [names[v] for v in present]
+    noise = None
+    absent = values == missing
+    if absent.any():
+        noise = len(labels)
+        labels.append(missing_name)
+        codes[absent] = noise
+    return Colouring(name, "category", codes.astype(np.uint16), labels, noise)
+
+
+def _continuous(name: str, values: np.ndarray) -> Colouring:
+    """Values scaled to [0, 1] between their finite minimum and maximum (absent: the minimum)."""
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    span = high - low if high > low else 1.0
+    scaled = np.nan_to_num((values - low) / span, nan=0.0, posinf=1.0, neginf=0.0)
+    return Colouring(name, "continuous", np.clip(scaled, 0, 1).astype(np.float32),
+                     [f"{low:.3g}", f"{high:.3g}"])
 
 
 def available(store: Store, collection: str) -> tuple[list[str], list[str]]:
     """The 2-D maps and clusterings stored in the collection's payloads (by the analysis)."""
-    meta = store.get_meta(collection)
-    fields = list(meta.analysis.get("fields") or [])
-    if not fields:
-        records, _ = store.scroll_page(collection, None, 1, None, True)
-        fields = list(records[0].payload) if records else []
+    fields = _fields(store, collection)
     maps = [f for f in PROJECTIONS if f in fields]
     clusters = sorted(f for f in fields if f.startswith(CLUSTER_PREFIX))
     return maps, clusters
 
 
-def load_map(store: Store, collection: str, projection: str, limit: int) -> MapData:
-    """Read up to ``limit`` points' coordinates in ``projection`` with labels and cluster ids.
+def _fields(store: Store, collection: str) -> list[str]:
+    meta = store.get_meta(collection)
+    fields = list(meta.analysis.get("fields") or [])
+    if not fields:
+        records, _ = store.scroll_page(collection, None, 1, None, True)
+        fields = list(records[0].payload) if records else []
+    return fields
+
+
+def load_map(store: Store | Callable[[], AbstractContextManager[Store]], collection: str,
+             projection: str, limit: int | None = None) -> MapData:
+    """Every point's coordinates in ``projection`` with the fields the map is coloured by.
+
+    Scrolls only the small payload fields (coordinates, label, split, clusterings, k-NN scores,
+    tags; never thumbnails) page by page into compact arrays (~40 bytes a point, so a million
+    points take ~40 MB).
+
+    Args:
+        store: The open store, or a callable giving it as a context manager per page (e.g.
+            ``Session.store``, so that other requests get the store between pages).
+        collection: The collection.
+        projection: "umap", "tsne" or "pca".
+        limit: Read at most this many points (None: all).
 
     Raises:
         UsageError: the collection has no such map yet (run the analysis first).
     """
-    maps, clusters = available(store, collection)
-    if projection not in maps:
-        have = ", ".join(maps) if maps else "none"
-        raise UsageError(
-            f"collection {collection!r} has no {projection!r} map (stored maps: {have}). "
-            "Press 'Run analysis' or run `embedscope analyze --collection "
-            f"{collection} --projections {projection}`."
-        )
-    meta = store.get_meta(collection)
-    ids: list[str] = []
-    xy: list[list[float]] = []
-    labels: list[int] = []
-    cols: dict[str, list[int]] = {c: [] for c in clusters}
-    for rec in store.scroll(collection, None, [projection, "label", *clusters]):
-        point = rec.payload.get(projection)
-        if not isinstance(point, (list, tuple)) or len(point) != 2:
-            continue  # added after the analysis ran
-        ids.append(rec.id)
-        xy.append([float(point[0]), float(point[1])])
-        label = rec.payload.get("label")
-        labels.append(int(label) if label is not None else -1)
-        for c in clusters:
-            value = rec.payload.get(c)
-            cols[c].append(int(value) if value is not None else -1)
-        if len(ids) >= limit:
+    opener = (lambda: nullcontext(store)) if isinstance(store, Store) else store
+    with opener() as s:
+        maps, clusters = available(s, collection)
+        if projection not in maps:
+            have = ", ".join(maps) if maps else "none"
+            raise UsageError(
+                f"collection {collection!r} has no {projection!r} map (stored maps: {have}). "
+                "Press 'Run analysis' or run `embedscope analyze --collection "
+                f"{collection} --projections {projection}`."
+            )
+        label_names = list(s.get_meta(collection).labels)
+        total = s.count(collection)
+    cap = total if limit is None else min(total, int(limit))
+    fields = [projection, "label", "split", *clusters, *SCORES, "tags"]
+    chunks: dict[str, list[np.ndarray]] = {}
+    split_codes: dict[str, int] = {}
+    tags: dict[str, list[np.ndarray]] = {}
+    n = 0
+    offset: str | None = None
+    while n < cap:
+        with opener() as s:
+            records, offset = s.scroll_page(collection, offset, PAGE, None, fields, False)
+        page = _page(records, projection, clusters, split_codes)
+        if page is not None:
+            keep = min(len(page["ids"]), cap - n)
+            for key, values in page.items():
+                if key.startswith(TAG_PREFIX):
+                    tags.setdefault(key.removeprefix(TAG_PREFIX), []).append(values[values < keep] + n)
+                else:
+                    chunks.setdefault(key, []).append(values[:keep])
+            n += keep
+        if offset is None:
             break
-    if not ids:
+    if not n:
         raise UsageError(f"no point of {collection!r} has {projection!r} coordinates: run the "
                          "analysis again (new points were added after it).")
-    return MapData(collection, projection, ids, np.asarray(xy, np.float64),
-                   np.asarray(labels, np.int64), list(meta.labels),
-                   {c: np.asarray(v, np.int64) for c, v in cols.items()}, store.count(collection))
+    col = {k: np.concatenate(v) for k, v in chunks.items()}
+    names = sorted(split_codes)
+    remap = np.zeros(max(len(split_codes), 1), np.int16)
+    for name, code in split_codes.items():
+        remap[code] = names.index(name)
+    tag_masks = {}
+    for tag, rows in tags.items():
+        mask = np.zeros(n, bool)
+        mask[np.concatenate(rows)] = True
+        tag_masks[tag] = mask
+    scores = {s: col[s] for s in SCORES if not np.isnan(col[s]).all()}
+    return MapData(collection, projection, col["ids"], col["xy"], col["label"], label_names,
+                   remap[col["split"]], names, {c: col[c] for c in clusters}, scores, tag_masks,
+                   total)
 
 
-def _palette(k: int) -> list[Any]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if k <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(k)]
-
-
-def render(view: MapView) -> Any:
-    """Draw the map as an RGB PIL image and record its frame in ``view``."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from PIL import Image
-
-    d = view.data
-    values, names = d.groups(view.colour_by)
-    fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
-    canvas = FigureCanvasAgg(fig)
-    ax = fig.add_axes(AXES)
-    size = float(np.clip(12000 / max(d.n, 1), 2, 28))
-    colours = dict(zip(sorted(names), _palette(len(names)), strict=True))
-    focus = next((v for v, n in names.items() if n == view.highlight), None)
-    for value in sorted(names):
-        mask = values == value
-        dim = focus is not None and value != focus
-        ax.scatter(d.xy[mask, 0], d.xy[mask, 1], s=size, linewidths=0,
-                   color="#d0d0d0" if dim else colours[value], alpha=0.35 if dim else 0.85,
-                   label=names[value], zorder=1 if dim else 2)
-    if view.selected:
-        sel = d.xy[view.selected]
-        ax.scatter(sel[:, 0], sel[:, 1], s=size * 3 + 20, facecolors="none",
-                   edgecolors="black", linewidths=1.2, zorder=3, label="selected")
-    if view.region is not None:
-        from matplotlib.patches import Rectangle
-
-        x0, y0, x1, y1 = view.region
-        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", lw=1.2,
-                               ec="black", zorder=4))
-    if view.corner is not None:
-        ax.plot(*view.corner, marker="+", ms=14, mew=2, color="black", zorder=5)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, markerscale=1.5,
-              frameon=False, title=view.colour_by if view.colour_by != NONE else None)
-    shown = f"{d.n:,} of {d.total:,} points" if d.n < d.total else f"{d.n:,} points"
-    ax.set_title(f"{d.collection}: {d.projection.upper()} ({shown})", fontsize=10)
-    ax.tick_params(labelsize=7)
-    canvas.draw()
-    box = ax.get_window_extent()
-    view.frame = Frame(box.x0, HEIGHT - box.y1, box.x1, HEIGHT - box.y0,
-                       tuple(ax.get_xlim()), tuple(ax.get_ylim()))  # type: ignore[arg-type]
-    rgba = np.asarray(canvas.buffer_rgba())
-    return Image.fromarray(rgba[..., :3].copy())
+def _page(records: Sequence[Any], projection: str, clusters: Sequence[str],
+          split_codes: dict[str, int]) -> dict[str, np.ndarray] | None:
+    """One scroll page as arrays (points without coordinates are left out; None if none)."""
+    recs = [r for r in records if isinstance(r.payload.get(projection), (list, tuple))
+            and len(r.payload[projection]) == 2]
+    if not recs:
+        return None
+    payloads = [r.payload for r in recs]
+    hexes = "".join(r.id for r in recs).replace("-", "")
+    out: dict[str, np.ndarray] = {
+        "ids": np.frombuffer(bytes.fromhex(hexes), "S16").copy(),
+        "xy": np.asarray([p[projection] for p in payloads], np.float32),
+        "label": np.fromiter((_int(p.get("label")) for p in payloads), np.int32, len(recs)),
+        "split": np.fromiter((-1 if p.get("split") is None else
+                              split_codes.setdefault(str(p["split"]), len(split_codes))
+                              for p in payloads), np.int16, len(recs)),
+    }
+    if (out["split"] < 0).any():  # points without a split: their own group
+        out["split"][out["split"] < 0] = split_codes.setdefault("(no split)", len(split_codes))
+    for c in clusters:
+        out[c] = np.fromiter((_int(p.get(c)) for p in payloads), np.int32, len(recs))
+    for s in SCORES:
+        out[s] = np.fromiter((np.nan if p.get(s) is None else float(p[s]) for p in payloads),
+                             np.float32, len(recs))
+    tagged: dict[str, list[int]] = {}
+    for row, p in enumerate(payloads):
+        for tag in p.get("tags") or ():
+            tagged.setdefault(TAG_PREFIX + str(tag), []).append(row)
+    out.update({key: np.asarray(rows, np.int64) for key, rows in tagged.items()})
+    return out
 
 
-def _normalised(view: MapView) -> tuple[np.ndarray, Frame]:
-    frame = view.frame
-    if frame is None:
-        raise UsageError("the map is not drawn yet: press 'Show map' first.")
-    span = np.array([frame.xlim[1] - frame.xlim[0], frame.ylim[1] - frame.ylim[0]])
-    return view.data.xy / span, frame
+def _int(value: Any) -> int:
+    return -1 if value is None else int(value)
 
 
-def nearest(view: MapView, px: float, py: float, n: int) -> list[int]:
-    """The ``n`` points nearest to an image pixel (distance as drawn), nearest first."""
-    scaled, frame = _normalised(view)
-    if not frame.inside(px, py):
-        raise UsageError("click inside the plot area of the map.")
-    x, y = frame.to_data(px, py)
-    span = np.array([frame.xlim[1] - frame.xlim[0], frame.ylim[1] - frame.ylim[0]])
-    dist = np.linalg.norm(scaled - np.array([x, y]) / span, axis=1)
-    return [int(i) for i in np.argsort(dist, kind="stable")[:n]]
+def normalised(xy: np.ndarray) -> np.ndarray:
+    """Coordinates scaled into [-0.95, 0.95] around their centre, keeping the aspect ratio."""
+    xy = np.asarray(xy, np.float64)
+    if not len(xy):
+        return np.zeros((0, 2), np.float32)
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    centre = (low + high) / 2
+    half = float((high - low).max()) / 2 or 1.0
+    return ((xy - centre) / half * 0.95).astype(np.float32)
 
 
-def in_region(view: MapView, corner_a: tuple[float, float], corner_b: tuple[float, float],
-              n: int) -> tuple[list[int], int]:
-    """Up to ``n`` points inside the rectangle (data coordinates) and how many lie inside."""
-    (x0, x1), (y0, y1) = sorted((corner_a[0], corner_b[0])), sorted((corner_a[1], corner_b[1]))
-    xy = view.data.xy
-    inside = np.flatnonzero(
-        (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
-    )
-    view.region = (x0, y0, x1, y1)
-    total = len(inside)
-    if total > n:
-        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
-        order = np.argsort(np.linalg.norm(xy[inside] - centre, axis=1), kind="stable")
-        inside = inside[order[:n]]
-    return [int(i) for i in inside], total
+def point_caption(payload: dict[str, Any]) -> str:
+    """'Dress · test #12': label, split and row of a stored point (for the hover tooltip)."""
+    from embedscope.ui.images import caption
 
-
-def click(view: MapView, px: float, py: float, mode: str, n: int) -> tuple[list[int], str]:
-    """Apply a click on the map image: pick nearest points or set a region corner.
-
-    Returns:
-        The selected rows (empty while a region's first corner is set) and a status line.
-    """
-    if mode == CLICK_MODES[1]:
-        _, frame = _normalised(view)
-        if not frame.inside(px, py):
-            raise UsageError("click inside the plot area of the map.")
-        point = frame.to_data(px, py)
-        if view.corner is None:
-            view.corner, view.region, view.selected = point, None, []
-            return [], "First corner set: click the opposite corner of the region."
-        rows, total = in_region(view, view.corner, point, n)
-        view.corner, view.selected = None, rows
-        return rows, f"{total} points in the region; showing {len(rows)} nearest its centre."
-    view.corner, view.region = None, None
-    rows = nearest(view, px, py, n)
-    view.selected = rows
-    x, y = view.frame.to_data(px, py) if view.frame else (px, py)
-    return rows, f"The {len(rows)} points nearest to ({x:.2f}, {y:.2f}), nearest first."
-
-
-def group_rows(view: MapView, name: str, n: int, seed: int = 0) -> tuple[list[int], int]:
-    """A seeded sample of up to ``n`` rows of the class or cluster called ``name``."""
-    values, names = view.data.groups(view.colour_by)
-    value = next((v for v, label in names.items() if label == name), None)
-    if value is None:
-        raise UsageError(f"no group {name!r} in the {view.colour_by} colouring.")
-    rows = np.flatnonzero(values == value)
-    total = len(rows)
-    if total > n:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
-    return [int(r) for r in rows], total
+    return caption(payload)

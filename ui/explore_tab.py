@@ -1,10 +1,15 @@
-"""The Explore tab: the stored embedding map, its colourings, clicks and the quick analysis."""
+"""The Explore tab: the WebGL embedding map, its selection gallery, tags, export and the quick analysis."""
 
 # No `from __future__ import annotations` here: Gradio reads the handlers' type hints
-# (gr.SelectData) at run time, and `gr` is imported inside build.
+# (gr.SelectData, gr.EventData) at run time, and `gr` is imported inside build.
 
-from embedscope.ui import explore
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from embedscope.ui import explore, mapview, webmap
 from embedscope.ui import report as reports
+from embedscope.ui import selection as sel
 from embedscope.ui.tabs import CollectionSync, TabContext, TabHandles, usage
 
 
@@ -12,15 +17,30 @@ def build(ctx: TabContext) -> TabHandles:
     """Lay out the Explore tab and wire its events.
 
     Args:
-        ctx: The page's shared context.
+        ctx: The page's shared context (reads ``shared["search_result"]``,
+            ``shared["find_similar"]`` and ``shared["tabs"]`` when the Search tab put them there).
 
     Returns:
-        The map pickers and the map a collection change resets, and the wiring of "Run
-        analysis" (which refreshes the whole page's view of the collection).
+        No collection hook (the map follows the collection dropdown itself, so a change never
+        races with the page's hook), and the wiring of "Run analysis".
     """
     import gradio as gr
 
     session, settings, collection, guard = ctx.session, ctx.settings, ctx.collection, ctx.guard
+    maps = mapview.Maps(session, cache=mapview.cache_dir())
+    webmap.serve_folder(maps.registry)
+    exports = Path(tempfile.mkdtemp(prefix="embedscope-export-"))
+    gr.set_static_paths([exports])
+    find_similar = ctx.shared.get("find_similar")
+
+    def point_info(query: dict) -> dict:
+        # Called by the map on hover with {"token": …, "row": …} (one argument: Gradio's rule).
+        return maps.point_info(str(query.get("token")), int(query.get("row", -1)))
+
+    def put_selection(payload: dict) -> dict:
+        # The map hands its selection over here first, then triggers 'selection': Gradio may
+        # run a queued event with an earlier trigger's data, the store here is always the latest.
+        return maps.put_selection(payload)
 
     with gr.Tab("Explore", id="explore"):
         with gr.Row():
@@ -28,87 +48,165 @@ def build(ctx: TabContext) -> TabHandles:
             colour_by = gr.Dropdown(label="Colour by", choices=[], elem_id="colour-by")
             highlight = gr.Dropdown(label="Highlight", choices=[explore.NONE],
                                     value=explore.NONE, elem_id="highlight")
-            click_mode = gr.Radio(list(explore.CLICK_MODES), value=explore.CLICK_MODES[0],
-                                  label="A click on the map selects")
         with gr.Row():
-            show_map = gr.Button("Show map", variant="primary", elem_id="show-map")
+            show_map = gr.Button("Show map (reload)", variant="primary", elem_id="show-map")
             analyse = gr.Button("Run analysis (fast: "
                                 f"{settings.analysis_projections} + "
                                 f"{settings.analysis_clusterers})", elem_id="run-analysis")
         map_note = gr.Markdown(elem_id="map-note")
-        map_image = gr.Image(label="Embedding map (click a point, or two corners)",
-                             interactive=False, elem_id="map", height=640)
-        picked = gr.Gallery(label="Selected images", columns=8, height="auto",
-                            object_fit="contain", elem_id="map-selection")
+        gr.Markdown("Wheel: zoom · drag: pan · **Lasso** / **Box** (or shift-drag): select · "
+                    "**Add** / **Subtract** (or hold Ctrl / Alt): change the selection · "
+                    "double-click or Esc: clear · hover: the image.", elem_id="map-help")
+        the_map = webmap.block([point_info, put_selection], elem_id="webmap")
+        with gr.Row():
+            with gr.Column(scale=3):
+                with gr.Row():
+                    prev_page = gr.Button("◀ Previous", size="sm", elem_id="selection-prev")
+                    page_note = gr.Markdown(sel.page_tiles(session, None)[1],
+                                            elem_id="selection-info")
+                    next_page = gr.Button("Next ▶", size="sm", elem_id="selection-next")
+                gallery = gr.Gallery(label="Selected images (click one to find similar)",
+                                     columns=8, height="auto", object_fit="contain",
+                                     elem_id="map-selection")
+                with gr.Row():
+                    similar = gr.Button("Find similar", visible=False, elem_id="map-find-similar")
+                    clicked_note = gr.Markdown(elem_id="clicked-point")
+            with gr.Column(scale=1):
+                counts = gr.Markdown(elem_id="selection-counts")
+                tag_name = gr.Textbox(label="Tag", placeholder="e.g. review",
+                                      elem_id="tag-name")
+                tag_button = gr.Button("Tag selection", elem_id="tag-selection")
+                tag_note = gr.Markdown(elem_id="tag-note")
+                export_format = gr.Radio(list(sel.FORMATS), value=sel.FORMATS[0],
+                                         label="Export format", elem_id="export-format")
+                export_button = gr.Button("Export selection", elem_id="export-selection")
+                export_file = gr.File(label="Export", interactive=False, elem_id="export-file")
         view = gr.State(None)
+        chosen = gr.State(None)
+        picked = gr.State(None)
 
-    def on_collection(name: str | None) -> dict:
-        if not name:
-            return {projection: gr.update(choices=[], value=None),
-                    colour_by: gr.update(choices=[], value=None)}
-        classes = session.class_names(name)
-        with session.store() as s:
-            maps, clusters = explore.available(s, name)
-        colourings = (["label"] if classes else []) + clusters
-        return {
-            projection: gr.update(choices=maps, value=maps[0] if maps else None),
-            colour_by: gr.update(choices=colourings,
-                                 value=colourings[0] if colourings else None),
-            map_note: "" if maps else "No map stored yet: press **Run analysis**.",
-            view: None, map_image: None, picked: [],
-        }
-
-    map_outputs = [view, map_image, map_note, highlight, picked, ctx.status]
-
-    def drawn(v: explore.MapView, note: str, tiles: list | None = None) -> dict:
-        values, names = v.data.groups(v.colour_by)
-        del values
-        out = {view: v, map_image: explore.render(v), map_note: note,
-               highlight: gr.update(choices=[explore.NONE, *names.values()],
-                                    value=v.highlight)}
-        if tiles is not None:
-            out[picked] = tiles
+    def shown(v: webmap.MapView | None, note: str | None = None) -> dict:
+        out: dict = {view: v, the_map: maps.descriptor(v)}
+        if note is not None:
+            out[map_note] = note
         return out
 
-    @guard
-    def open_map(name: str, proj: str | None, colour: str | None) -> dict:
-        if not proj:
-            raise usage("no map stored for this collection yet: press 'Run analysis'.")
-        with session.store() as s:
-            data = explore.load_map(s, name, proj, settings.map_points)
-        v = explore.MapView(data, colour or (data.colourings() or [explore.NONE])[0])
-        return drawn(v, f"{data.n:,} points. Click a point to see its neighbours on the map, "
-                        "or switch to region mode and click two corners.", [])
+    def pickers(v: webmap.MapView | None, projections: list[str]) -> dict:
+        colourings = maps.colourings(v)
+        groups = maps.groups(v)
+        return {
+            projection: gr.update(choices=projections,
+                                  value=v.projection if v and v.token else
+                                  (projections[0] if projections else None)),
+            colour_by: gr.update(choices=colourings,
+                                 value=v.colour_by if v and v.token else None),
+            highlight: gr.update(choices=[explore.NONE, *groups],
+                                 value=v.highlight if v else explore.NONE),
+        }
+
+    def cleared() -> dict:
+        tiles, line = sel.page_tiles(session, None)
+        return {chosen: None, gallery: tiles, page_note: line, counts: "", picked: None,
+                similar: gr.update(visible=False), clicked_note: "", tag_note: "",
+                export_file: None}
 
     @guard
-    def restyle(v: explore.MapView | None, colour: str | None, light: str | None) -> dict:
-        if v is None:
+    def follow(name: str | None, current: webmap.MapView | None, proj: str | None) -> dict:
+        # The collection changed (page load, the dropdown, Reload): show its map or a hint.
+        v, projections, note = maps.open(name, proj, current, reload=False)
+        return {**shown(v, note), **pickers(v, projections), **cleared()}
+
+    @guard
+    def reload_map(name: str | None, current: webmap.MapView | None, proj: str | None) -> dict:
+        v, projections, note = maps.open(name, proj, current, reload=True)
+        return {**shown(v, note), **pickers(v, projections), **cleared()}
+
+    @guard
+    def restyle(v: webmap.MapView | None, colour: str | None, light: str | None) -> dict:
+        if v is None or v.token is None:
             return {}
-        v.colour_by = colour or explore.NONE
-        _, names = v.data.groups(v.colour_by)
-        v.highlight = str(light) if light in names.values() else explore.NONE
-        if v.highlight == explore.NONE:
-            return drawn(v, "")
-        rows, total = explore.group_rows(v, v.highlight, settings.pick_points)
-        v.selected = []
-        tiles = session.thumbnails(v.data.collection, [v.data.ids[r] for r in rows])
-        return drawn(v, f"**{v.highlight}**: {total} points; showing {len(rows)}.", tiles)
+        v = maps.restyle(v, colour, light)
+        return {**shown(v), highlight: gr.update(choices=[explore.NONE, *maps.groups(v)],
+                                                 value=v.highlight)}
 
     @guard
-    def on_click(v: explore.MapView | None, mode: str, evt: gr.SelectData) -> dict:
-        if v is None:
-            raise usage("press 'Show map' first.")
-        px, py = evt.index
-        rows, note = explore.click(v, float(px), float(py), mode, settings.pick_points)
-        tiles = session.thumbnails(v.data.collection, [v.data.ids[r] for r in rows])
-        return drawn(v, note, tiles if rows else [])
+    def on_selection(v: webmap.MapView | None, evt: gr.EventData) -> dict:
+        if v is None or v.token is None:
+            raise usage("no map shown: choose a collection with a map first.")
+        s = maps.select(v, getattr(evt, "_data", None))
+        tiles, line = sel.page_tiles(session, s)
+        return {**cleared(), chosen: s, gallery: tiles, page_note: line,
+                counts: sel.counts_markdown(s)}
 
-    map_inputs = [collection, projection, colour_by]
-    show_map.click(open_map, map_inputs, map_outputs)
-    projection.input(open_map, map_inputs, map_outputs)
-    colour_by.input(restyle, [view, colour_by, highlight], map_outputs)
-    highlight.input(restyle, [view, colour_by, highlight], map_outputs)
-    map_image.select(on_click, [view, click_mode], map_outputs)
+    @guard
+    def turn(s: sel.Selection | None, step: int) -> dict:
+        s = sel.turn(s, step)
+        tiles, line = sel.page_tiles(session, s)
+        return {chosen: s, gallery: tiles, page_note: line, picked: None,
+                similar: gr.update(visible=False), clicked_note: ""}
+
+    @guard
+    def on_click(s: sel.Selection | None, evt: gr.SelectData) -> dict:
+        point = sel.clicked_id(s, evt.index)
+        caption = evt.value.get("caption") if isinstance(evt.value, dict) else None
+        return {picked: point, similar: gr.update(visible=find_similar is not None),
+                clicked_note: f"`{point}` · {caption or ''}" + (
+                    "" if find_similar is not None else " (search by it in the Search tab: "
+                    "pick 'by id')")}
+
+    @guard
+    def tag(v: webmap.MapView | None, s: sel.Selection | None, text: str) -> dict:
+        if v is None or v.token is None:
+            raise usage("no map shown: choose a collection with a map first.")
+        v, note = maps.tag(v, s, text)
+        return {**shown(v), tag_note: note,
+                colour_by: gr.update(choices=maps.colourings(v), value=v.colour_by),
+                highlight: gr.update(choices=[explore.NONE, *maps.groups(v)], value=v.highlight)}
+
+    @guard
+    def export(s: sel.Selection | None, fmt: str) -> dict:
+        return {export_file: str(sel.export(session, s, fmt, exports))}
+
+    outputs_all = [view, the_map, map_note, projection, colour_by, highlight, chosen, gallery,
+                   page_note, counts, picked, similar, clicked_note, tag_note, export_file,
+                   ctx.status]
+    collection.change(follow, [collection, view, projection], outputs_all)
+    show_map.click(reload_map, [collection, view, projection], outputs_all)
+    projection.input(reload_map, [collection, view, projection], outputs_all)
+    restyle_outputs = [view, the_map, highlight, ctx.status]
+    colour_by.input(restyle, [view, colour_by, highlight], restyle_outputs,
+                    trigger_mode="always_last")
+    highlight.input(restyle, [view, colour_by, highlight], restyle_outputs,
+                    trigger_mode="always_last")
+    selection_outputs = [chosen, gallery, page_note, counts, picked, similar, clicked_note,
+                         tag_note, export_file, ctx.status]
+    # always_last: a selection made while the previous one is served is not lost
+    the_map.selection(on_selection, [view], selection_outputs, trigger_mode="always_last")
+    prev_page.click(lambda s: turn(s, -1), [chosen], selection_outputs)
+    next_page.click(lambda s: turn(s, 1), [chosen], selection_outputs)
+    gallery.select(on_click, [chosen], [picked, similar, clicked_note, ctx.status])
+    tag_button.click(tag, [view, chosen, tag_name],
+                     [view, the_map, tag_note, colour_by, highlight, ctx.status])
+    export_button.click(export, [chosen, export_format], [export_file, ctx.status])
+
+    if find_similar is not None:
+        def pivot(point: str | None) -> Any:
+            if not point:
+                return gr.update()
+            return sel.find_similar_value(point)
+
+        similar.click(pivot, [picked], [find_similar])
+
+    search_result = ctx.shared.get("search_result")
+    if search_result is not None:
+        @guard
+        def mark(v: webmap.MapView | None, result: dict | None) -> dict:
+            if v is None or v.token is None:
+                return {}
+            return shown(maps.mark(v, result))
+
+        search_result.change(mark, [view, search_result], [view, the_map, ctx.status],
+                             trigger_mode="always_last")
 
     def wire(sync: CollectionSync) -> None:
         @guard
@@ -118,12 +216,12 @@ def build(ctx: TabContext) -> TabHandles:
             with session.store() as s:
                 note = reports.run_quick(s, name, settings)
             session.forget(name)
+            maps.forget(name)
             out = sync.values(name)
             out[map_note] = note
             return out
 
-        analyse.click(run_analysis, collection, sync.outputs).then(open_map, map_inputs,
-                                                                   map_outputs)
+        analyse.click(run_analysis, collection, [*sync.outputs, map_note]).then(
+            reload_map, [collection, view, projection], outputs_all)
 
-    return TabHandles(outputs=[projection, colour_by, map_note, view, map_image, picked],
-                      on_collection=on_collection, wire=wire)
+    return TabHandles(outputs=[], on_collection=None, wire=wire)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,13 +30,72 @@ def check_upload(path: str | Path | None, max_mb: float) -> Path:
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"the upload {file.name!r} is gone; upload it again.")
-    size_mb = file.stat().st_size / MB
-    if size_mb > max_mb:
-        raise UsageError(
-            f"{file.name} is {size_mb:.1f} MB; the upload limit is {max_mb:g} MB. Upload a "
-            "smaller image, or raise EMBEDSCOPE_UI_MAX_UPLOAD_MB."
-        )
+    size = file.stat().st_size
+    if size > max_mb * MB:
+        raise UsageError(too_large(file.name, size, max_mb))
     return file
+
+
+def too_large(name: str, size: int, max_mb: float) -> str:
+    """The page's words for an upload over the limit (the server's check and the browser's)."""
+    return (f"{name} is {size / MB:.1f} MB; the upload limit is {max_mb:g} MB. Upload a "
+            "smaller image, or raise EMBEDSCOPE_UI_MAX_UPLOAD_MB.")
+
+
+def not_usable(name: str, reason: str) -> str:
+    """The page's words for a file that cannot be a query image."""
+    return (f"{name} cannot be used as a query image: {reason}. Upload a PNG, JPEG, WebP, GIF, "
+            "BMP or TIFF image.")
+
+
+def refusal(raw: str | None, max_mb: float) -> str | None:
+    """The page's message for a file the browser refused before uploading it.
+
+    Args:
+        raw: What the page's script reports: JSON ``{"name", "size", "reason": "size" | "type",
+            "type", "nonce"}`` (empty: nothing refused).
+        max_mb: The upload limit.
+    """
+    import json
+
+    if not raw:
+        return None
+    try:
+        info = json.loads(raw)
+        name, size = str(info.get("name") or "the file"), int(info.get("size") or 0)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if info.get("reason") == "size":
+        return too_large(name, size, max_mb)
+    kind = info.get("type") or "an unknown type"
+    return not_usable(name, f"it is not an image file ({kind})")
+
+
+def check_image(file: Path) -> None:
+    """Apply ingestion's rules (readable, not a decompression bomb, big enough) to a query file.
+
+    The ingest decoder does the checking, with the ingest defaults of --max-pixels and
+    --min-side, so a query is refused exactly when ingesting the same file would reject it.
+
+    Raises:
+        BadImageError: the file would be rejected by ingestion (the message names the file).
+    """
+    from embedscope.ingest.config import IngestSettings
+    from embedscope.ingest.decode import decode
+    from embedscope.ingest.errors import BadImageError
+
+    fields = IngestSettings.model_fields
+    max_pixels, min_side = fields["max_pixels"].default, fields["min_side"].default
+    try:
+        decode(file, "L", 8, max_pixels=max_pixels, min_side=min_side, thumbnail_size=8)
+    except BadImageError as exc:
+        reason = str(exc)
+        if reason.startswith("decompression bomb"):
+            found = re.search(r"(\d[\d,]*) pixels", reason)
+            count = f"{int(found.group(1).replace(',', '')):,} pixels" if found else "too many pixels"
+            reason = (f"it has {count}, more than the {max_pixels:,} an image may have "
+                      "(the ingest limit, which guards against decompression bombs)")
+        raise BadImageError(not_usable(file.name, reason)) from exc
 
 
 def decode_thumbnail(raw: str | None) -> Any:

@@ -17,7 +17,7 @@ from embedscope.search.config import QdrantSettings
 from embedscope.search.errors import MissingLabelsError, UsageError
 from embedscope.search.store import Hit, Store, Where
 from embedscope.ui.config import UISettings
-from embedscope.ui.images import Tile, caption, check_upload, enlarged, tiles
+from embedscope.ui.images import Tile, caption, check_image, check_upload, enlarged, not_usable, tiles
 
 ALL = "(all)"
 #: Ways of choosing a stored query point.
@@ -33,6 +33,65 @@ class SearchResult:
     prediction: str
     votes: list[dict[str, Any]] = field(default_factory=list)  # rows: class, share
     hits: list[Hit] = field(default_factory=list)
+    #: The stored point searched by (None for an uploaded image).
+    query_id: str | None = None
+    #: What the query is: "Shirt · test #0" for a stored point, "" for an upload.
+    query_caption: str = ""
+
+    def linked(self, collection: str) -> dict[str, Any]:
+        """The ``search_result`` value other tabs read (see ui/tabs.py ``TabContext.shared``)."""
+        return {"collection": collection, "query_id": self.query_id,
+                "neighbour_ids": [h.id for h in self.hits]}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The k and filters a search ran with, to tell when the results on screen are stale."""
+
+    k: int
+    split: str = ALL
+    label: str = ALL
+    tag: str = ALL
+
+    @classmethod
+    def of(cls, k: Any, split: str | None, label: str | None, tag: str | None) -> Filters:
+        """Filters from the page's widgets (an empty choice is '(all)')."""
+        return cls(int(k), split or ALL, label or ALL, tag or ALL)
+
+    def describe(self) -> str:
+        """'k=10, split test, class (all), tag (all)'."""
+        return f"k={self.k}, split {self.split}, class {self.label}, tag {self.tag}"
+
+
+def stale_note(searched: Filters | None, now: Filters) -> str:
+    """A note when the k or filters on screen differ from the ones the results were made with."""
+    if searched is None or searched == now:
+        return ""
+    return (f"⚠️ These results are for {searched.describe()}; you chose {now.describe()}. "
+            "Press **Search** to update them.")
+
+
+def vote_notes(counts: dict[str, int], label: str | None) -> list[str]:
+    """Notes on a k-NN vote: a tie for first place, and a class filter that decides it.
+
+    Args:
+        counts: Class name → votes, largest first (``Vote.counts``).
+        label: The class filter ('(all)' or empty: none).
+    """
+    notes = []
+    if counts:
+        top = max(counts.values())
+        tied = [name for name, n in counts.items() if n == top]
+        if len(tied) > 1:
+            names = " and ".join([", ".join(tied[:-1]), tied[-1]]) if len(tied) > 2 else \
+                " and ".join(tied)
+            notes.append(f"⚖️ **Tie between {names}** ({top} votes each): the majority vote "
+                         "takes the class with the smallest id; the similarity-weighted vote "
+                         "breaks the tie by similarity.")
+    if label and label != ALL:
+        notes.append(f"ℹ️ The class filter keeps only **{label}** neighbours, so the prediction "
+                     f"is {label} by construction: clear the filter for a real k-NN vote.")
+    return notes
 
 
 def _store_from_settings(settings: UISettings, qdrant: QdrantSettings | None = None) -> Store:
@@ -40,8 +99,8 @@ def _store_from_settings(settings: UISettings, qdrant: QdrantSettings | None = N
     from embedscope.search.store import open_store
 
     qdrant = qdrant or QdrantSettings()
-    retry = min(qdrant.qdrant_retry_seconds, settings.qdrant_retry_seconds)
-    return open_store(qdrant.model_copy(update={"qdrant_retry_seconds": retry}))
+    retry = min(qdrant.qdrant_interactive_seconds, settings.qdrant_retry_seconds)
+    return open_store(qdrant.model_copy(update={"qdrant_interactive_seconds": retry}))
 
 
 class Session:
@@ -70,6 +129,8 @@ class Session:
         self._qdrant = qdrant
         self._lock = threading.RLock()
         self._ids: dict[str, list[str]] = {}
+        self._tags: dict[str, list[str]] = {}
+        self._warm: set[tuple[Any, ...]] = set()  # query models that embedded at least once
 
     # --- store access ----------------------------------------------------------------------
     @contextmanager
@@ -88,10 +149,12 @@ class Session:
                 self._store.close()
                 self._store = None
             self._ids.clear()
+            self._tags.clear()
 
     def forget(self, collection: str) -> None:
-        """Drop cached facts about a collection (after it changed)."""
+        """Drop cached facts about a collection (after it changed, e.g. new tags)."""
         self._ids.pop(collection, None)
+        self._tags.pop(collection, None)
 
     # --- collections -----------------------------------------------------------------------
     def collections(self) -> list[str]:
@@ -100,10 +163,23 @@ class Session:
             return [n for n in s.list_collections() if s.summary(n).meta is not None]
 
     def default_collection(self, names: Sequence[str]) -> str | None:
-        """The collection selected when the page opens."""
+        """The collection selected when the page opens.
+
+        The one named by the settings if it exists; else the most recently analysed one (its
+        map and report are ready); else the first.
+        """
         wanted = self.settings.collection
         if wanted and wanted in names:
             return wanted
+        analysed: list[tuple[str, str]] = []
+        with self.store() as s:
+            for name in names:
+                meta = s.summary(name).meta
+                when = meta.analysis.get("created_at") if meta is not None else None
+                if when:
+                    analysed.append((str(when), name))
+        if analysed:
+            return max(analysed)[1]
         return names[0] if names else None
 
     def describe(self, collection: str) -> str:
@@ -130,16 +206,36 @@ class Session:
             found = {r.payload.get("split") for r in s.scroll(collection, None, ["split"])}
         return sorted(str(v) for v in found if v is not None)
 
-    def where(self, collection: str, split: str | None, label: str | None) -> Where | None:
-        """The filter for a split and a class chosen in the page ('(all)' or empty: any)."""
+    def tags(self, collection: str) -> list[str]:
+        """The tags present in the collection (its points' ``tags`` payload lists), sorted.
+
+        Cached per collection; ``forget`` drops the cache.
+        """
+        with self._lock:
+            if collection not in self._tags:
+                found: set[str] = set()
+                with self.store() as s:
+                    for r in s.scroll(collection, None, ["tags"]):
+                        value = r.payload.get("tags")
+                        if isinstance(value, str):
+                            found.add(value)
+                        elif isinstance(value, list):
+                            found.update(str(t) for t in value)
+                self._tags[collection] = sorted(found)
+            return list(self._tags[collection])
+
+    def where(self, collection: str, split: str | None, label: str | None,
+              tag: str | None = None) -> Where | None:
+        """The filter for a split, a class and a tag chosen in the page ('(all)' or empty: any)."""
         from embedscope.search.knn import resolve_label
 
         split = None if not split or split == ALL else split
+        tag = None if not tag or tag == ALL else tag
         label_id = None
         if label and label != ALL:
             with self.store() as s:
                 label_id = resolve_label(s.get_meta(collection), label)
-        where = Where(split=split, label=label_id)
+        where = Where(split=split, label=label_id, tag=tag)
         return None if where.is_empty() else where
 
     # --- search ----------------------------------------------------------------------------
@@ -152,16 +248,32 @@ class Session:
             raise UsageError(f"k must be between 1 and {self.settings.max_k}, got {value}")
         return value
 
+    def _model_key(self, meta: Any) -> tuple[Any, ...]:
+        return (meta.model, meta.pooling, meta.image_size, meta.revision)
+
+    def model_to_load(self, collection: str) -> str | None:
+        """The query model of ``collection`` when this process has not embedded with it yet.
+
+        The page says "loading model …" before such a first query (it can take seconds).
+        """
+        with self.store() as s:
+            meta = s.get_meta(collection)
+        return None if self._model_key(meta) in self._warm else str(meta.model)
+
     def embed_upload(self, collection: str, path: str | Path | None) -> tuple[np.ndarray, Any]:
         """Vector and preview of an uploaded file, checked for size and content.
 
+        The file must pass ingestion's own checks (readable image, not a decompression bomb,
+        at least --min-side pixels a side): a query is refused where ingestion would reject.
+
         Raises:
             UsageError: no file, or the file is larger than the upload limit.
-            BadImageError: the file is not a readable image (the message names the file).
+            BadImageError: the file is not a usable image (the message names the file).
         """
         from PIL import Image
 
         file = check_upload(path, self.settings.max_upload_mb)
+        check_image(file)
         with self.store() as s:
             meta = s.get_meta(collection)
         embed = self._embed or _default_embed(self.settings.device)
@@ -169,40 +281,47 @@ class Session:
             vector = embed(meta, str(file))
             with Image.open(file) as img:
                 preview = enlarged(img.convert("RGB"), 256)
-        except BadImageError as exc:
-            raise BadImageError(
-                f"{file.name!s} cannot be used as a query image: {exc}. Upload a PNG, JPEG, "
-                "WebP, GIF, BMP or TIFF image."
-            ) from exc
+        except (BadImageError, OSError) as exc:
+            raise BadImageError(not_usable(file.name, str(exc))) from exc
+        self._warm.add(self._model_key(meta))
         return vector, preview
 
     def search_upload(
         self, collection: str, path: str | Path | None, k: int, split: str | None = None,
-        label: str | None = None,
+        label: str | None = None, tag: str | None = None,
     ) -> SearchResult:
         """Neighbours and k-NN prediction of an uploaded image."""
         k = self._check_k(k)
-        where = self.where(collection, split, label)
+        where = self.where(collection, split, label, tag)
         vector, preview = self.embed_upload(collection, path)
-        return self._search(collection, k, where, vector=vector, query=preview)
+        return self._search(collection, k, where, label, vector=vector, query=preview)
 
     def search_point(
         self, collection: str, point_id: str, k: int, split: str | None = None,
-        label: str | None = None,
+        label: str | None = None, tag: str | None = None,
     ) -> SearchResult:
-        """Neighbours and k-NN prediction of a stored point (it is left out of its own hits)."""
+        """Neighbours and k-NN prediction of a stored point (it is left out of its own hits).
+
+        Raises:
+            UsageError: no point with that id in the collection.
+        """
         k = self._check_k(k)
-        where = self.where(collection, split, label)
+        point_id = point_id.strip()
+        where = self.where(collection, split, label, tag)
         with self.store() as s:
-            found = s.retrieve(
-                collection, [point_id], ["thumbnail", "label_name", "split", "index"]
-            )
-        query = tiles(found)[0][0] if found else None
-        return self._search(collection, k, where, point_id=point_id, query=query)
+            found = s.retrieve(collection, [point_id],
+                               ["thumbnail", "label", "label_name", "split", "index"]) \
+                if _is_uuid(point_id) else []
+        if not found:
+            raise UsageError(f"no point with id {point_id!r} in {collection!r}.")
+        query, text = tiles(found)[0]
+        result = self._search(collection, k, where, label, point_id=point_id, query=query)
+        result.query_id, result.query_caption = point_id, text
+        return result
 
     def _search(
-        self, collection: str, k: int, where: Where | None, vector: np.ndarray | None = None,
-        point_id: str | None = None, query: Any = None,
+        self, collection: str, k: int, where: Where | None, label: str | None,
+        vector: np.ndarray | None = None, point_id: str | None = None, query: Any = None,
     ) -> SearchResult:
         from embedscope.search import knn
 
@@ -218,10 +337,13 @@ class Session:
             text = f"**{len(hits)} neighbours.** The collection has no labels, so no k-NN vote."
             return SearchResult(query, gallery, text, [], hits)
         share = vote.majority.get(vote.label_name, 0.0)
-        text = (f"### Predicted: {vote.label_name}\n"
-                f"{vote.counts.get(vote.label_name, 0)} of {len(hits)} neighbours "
-                f"({share:.0%}); similarity-weighted vote: **{vote.weighted_label_name}** "
-                f"({vote.weighted.get(vote.weighted_label_name, 0.0):.0%}).")
+        text = "\n\n".join([
+            f"### Predicted: {vote.label_name}\n"
+            f"{vote.counts.get(vote.label_name, 0)} of {len(hits)} neighbours "
+            f"({share:.0%}); similarity-weighted vote: **{vote.weighted_label_name}** "
+            f"({vote.weighted.get(vote.weighted_label_name, 0.0):.0%}).",
+            *vote_notes(vote.counts, label),
+        ])
         rows = [{"class": name, "share": round(value, 4)}
                 for name, value in vote.majority.items()]
         return SearchResult(query, gallery, text, rows, hits)
@@ -243,7 +365,8 @@ class Session:
             if mode == "by id":
                 point = (value or "").strip()
                 if not point:
-                    raise UsageError("type a point id (a UUID, shown under each search result).")
+                    raise UsageError("type a point id (a UUID): select a search result to see "
+                                     "and copy its id, or use its 'Find similar' button.")
                 if not _is_uuid(point) or not s.retrieve(collection, [point], False):
                     raise UsageError(f"no point with id {point!r} in {collection!r}.")
                 return point
@@ -295,4 +418,11 @@ def _default_embed(device: str) -> Callable[[Any, Any], np.ndarray]:
     return lambda meta, image: embed_query(meta, image, device)
 
 
-__all__ = ["ALL", "PICK_MODES", "SearchResult", "Session", "caption"]
+def similar_request(value: str | None) -> str | None:
+    """The point id of a ``find_similar`` request ``"<point id> <nonce>"`` (None when empty)."""
+    parts = (value or "").split()
+    return parts[0] if parts else None
+
+
+__all__ = ["ALL", "PICK_MODES", "Filters", "SearchResult", "Session", "caption", "similar_request",
+           "stale_note", "vote_notes"]

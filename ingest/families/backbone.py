@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from embedscope.ingest.errors import ModelError
@@ -41,23 +44,60 @@ class BackboneEmbedder(Embedder):
         self.registers = int(getattr(config, "num_register_tokens", 0) or 0)
         self._on = OnDevice(model, revision, self.image_size, self.device)
         self._kwargs = forward_kwargs(self.net.forward)
+        self._pad_to: int | None = None
 
-    def embed(self, images: np.ndarray) -> np.ndarray:
+    def compile(self, backend: str = "inductor", batch_size: int | None = None) -> bool:
+        """torch.compile the model (static shapes: batches are padded to ``batch_size``)."""
+        import torch
+
+        self.net = torch.compile(self.net, backend=backend, dynamic=False)
+        self._pad_to = batch_size
+        return True
+
+    def _pooled(self, images: Any) -> Any:
+        """The pooled vectors of a same-sized stack, float32, still on the device."""
         import torch
 
         x = self._on.pixels(images)
+        n = int(x.shape[0])
+        if self._pad_to and n < self._pad_to:  # a compiled model keeps one shape: no recompiling
+            x = torch.cat([x, x.new_zeros((self._pad_to - n, *x.shape[1:]))])
         with self._on.inference():
-            hidden = self.net(pixel_values=x, **self._kwargs).last_hidden_state
+            hidden = self.net(pixel_values=x, **self._kwargs).last_hidden_state[:n]
         hidden = hidden.float()
         cls = hidden[:, 0]
         patches = hidden[:, 1 + self.registers:]
         if self.pooling == "cls":
-            out = cls
-        elif self.pooling == "mean":
-            out = patches.mean(dim=1)
-        else:
-            out = torch.cat([cls, patches.mean(dim=1)], dim=1)
-        return out.cpu().numpy()
+            return cls
+        if self.pooling == "mean":
+            return patches.mean(dim=1)
+        return torch.cat([cls, patches.mean(dim=1)], dim=1)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return self._pooled(images).cpu().numpy()
+
+    def embed_async(self, images: Any) -> Callable[[], np.ndarray]:
+        """Launch the forward pass; on CUDA the vectors come back by a non-blocking copy.
+
+        The copy lands in pinned host memory; the returned callable waits on the copy's event
+        only (no device-wide synchronisation), on whichever thread calls it.
+        """
+        out = self._pooled(images)
+        if not self.device.startswith("cuda"):
+            vectors = out.cpu().numpy()
+            return lambda: vectors
+        import torch
+
+        host = torch.empty(tuple(out.shape), dtype=torch.float32, pin_memory=True)
+        host.copy_(out, non_blocking=True)
+        landed = torch.cuda.Event()
+        landed.record()
+
+        def wait() -> np.ndarray:
+            landed.synchronize()
+            return host.numpy()
+
+        return wait
 
 
 def _any_model(spec: ModelSpec) -> bool:

@@ -30,7 +30,7 @@ def full(
     ids = make_collection(store, NAME, sample800, n=N)
     settings = AnalysisSettings(
         collection=NAME, out=root / "report", seed=3, animate=True, animate_steps=3,
-        animate_points=300, progress=False,
+        animate_points=300, progress=False, projections="umap,tsne,pca",
     )
     report, out = run(store, settings)
     order = np.argsort(ids)  # the analysis sorts points by id

@@ -50,6 +50,7 @@ WHERES = [
     *(Where(label=label) for label in range(6)), Where(has_label=True),
     Where(split="test", label=3), Where(split="train", has_label=True),
     Where(exclude_ids=tuple(IDS[:25]) + tuple(MISSING_IDS)), Where(label=2, exclude_ids=tuple(IDS[::3])),
+    Where(tag="t1"), Where(tag="t6"), Where(tag="t0", split="test"), Where(tag="nope"),
 ]
 
 
@@ -58,6 +59,9 @@ def test_count_with_and_without_filters(loaded: Pair) -> None:
     for where in WHERES:
         loaded.same(lambda s, w=where: s.count(NAME, w), f"count({where})")
     assert loaded.same(lambda s: s.count(NAME, Where(has_label=True)), "count(has_label)") < N
+    # the tag filter matches list members: t1 is in (i % 3, i % 7) for exactly these points
+    expected = sum(1 for i in range(N) if "t1" in (f"t{i % 3}", f"t{i % 7}"))
+    assert loaded.same(lambda s: s.count(NAME, Where(tag="t1")), "count(tag=t1)") == expected
 
 
 def test_existing_ids(loaded: Pair) -> None:

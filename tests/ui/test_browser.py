@@ -90,6 +90,13 @@ def shot(page: Any, tmp_path: Path, name: str) -> Path:
     return path
 
 
+def idle_status(page: Any) -> str:
+    """The status banner once no event shows its timer there."""
+    page.wait_for_function("() => !/processing|\\d\\.\\ds/.test("
+                           "document.querySelector('#status').innerText)", polling=200)
+    return str(page.locator("#status").inner_text()).strip()
+
+
 def wait_collection(page: Any) -> None:
     page.locator("#collection-info").get_by_text("300 points").wait_for()
 
@@ -106,7 +113,7 @@ def test_upload_shows_neighbours_and_prediction(app: tuple[str, Built], page_on:
     assert gallery.count() == 10  # k = 10 by default
     assert "Shirt · 1.000 · test #0" in page.locator("#neighbours").inner_text()
     page.locator("#votes").locator("svg").first.wait_for()
-    assert page.locator("#status").inner_text().strip() == ""
+    assert idle_status(page) == ""
     shot(page, tmp_path, "search")
 
 
@@ -122,17 +129,17 @@ def test_bad_uploads_show_a_message_and_the_page_keeps_serving(
     status = page.locator("#status")
     status.get_by_text("notes.txt cannot be used as a query image").wait_for()
     shot(page, tmp_path, "text-upload")
-    page.locator("#query-file").get_by_role("button", name="Clear").click()
     big = tmp_path / "big.png"
     big.write_bytes(query_png.read_bytes() + b"\0" * 1_200_000)
-    page.locator("#query-file input[type=file]").set_input_files(str(big))
-    # Gradio refuses it in the page, with the same limit (our own check backs it up).
+    page.locator("#query-file input[type=file]").set_input_files(str(big))  # emptied on error
+    # Gradio refuses it in the page, with the same limit, and the page's banner says so too.
     page.get_by_text("exceed the maximum allowed size of 1.0 Mb").wait_for()
+    status.get_by_text("big.png is 1.1 MB; the upload limit is 1 MB").wait_for()
     shot(page, tmp_path, "oversize-upload")
     # Still serving: a good image now works on the same page.
     page.locator("#query-file input[type=file]").set_input_files(str(query_png))
     page.locator("#prediction").get_by_text("Predicted:").wait_for()
-    assert page.locator("#status").inner_text().strip() == ""
+    assert idle_status(page) == ""
 
 
 def test_explore_runs_the_analysis_and_the_map_answers_clicks(
@@ -144,14 +151,12 @@ def test_explore_runs_the_analysis_and_the_map_answers_clicks(
     page.get_by_role("tab", name="Explore").click()
     page.locator("#map-note").get_by_text("Run analysis").wait_for()
     page.locator("#run-analysis").click()
-    image = page.locator("#map img")
-    image.wait_for(timeout=120_000)
-    page.locator("#map-note").get_by_text("300 points").wait_for()
-    box = image.bounding_box()
-    assert box is not None and box["width"] > 300
-    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
-    page.locator("#map-selection img").nth(23).wait_for()
-    assert "nearest" in page.locator("#map-note").inner_text()
+    page.wait_for_function(
+        "() => (window.embedscopeMaps || []).some(m => m.state.ready && m.state.n === 300)",
+        timeout=120_000,
+    )
+    page.evaluate("() => window.embedscopeMaps.at(-1).selectBox(-1, -1, 1, 1)")
+    page.locator("#selection-info").get_by_text("300 selected").wait_for()
     shot(page, tmp_path, "explore")
     page.get_by_role("tab", name="Report").click()
     page.locator("#report-summary").get_by_text("Analysis").first.wait_for()

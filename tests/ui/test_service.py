@@ -7,7 +7,6 @@ import socket
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from embedscope.ingest.errors import BadImageError
@@ -106,40 +105,6 @@ def test_qdrant_down_fails_fast_with_a_message(monkeypatch: pytest.MonkeyPatch) 
         session.collections()
     assert time.monotonic() - started < 15
     session.close()
-
-
-def test_map_needs_an_analysis_then_clicks_pick_points(
-    built: Built, analysed: Built, session_on
-) -> None:
-    from embedscope.ui import explore
-
-    with session_on(built).store() as store, pytest.raises(UsageError, match="Run analysis"):
-        explore.load_map(store, "fashion", "pca", 1000)
-    s = session_on(analysed)
-    with s.store() as store:
-        assert explore.available(store, "fashion") == (["pca"], ["cluster_kmeans"])
-        data = explore.load_map(store, "fashion", "pca", 1000)
-    assert data.n == 300 and data.colourings() == ["label", "cluster_kmeans"]
-    view = explore.MapView(data, "cluster_kmeans", highlight="cluster 1")
-    image = explore.render(view)
-    assert image.size == (explore.WIDTH, explore.HEIGHT)
-    frame = view.frame
-    assert frame is not None
-    # The pixel of point 17 maps back to it: it is the nearest to its own pixel.
-    x, y = data.xy[17]
-    px = frame.left + (x - frame.xlim[0]) / (frame.xlim[1] - frame.xlim[0]) * (frame.right - frame.left)
-    py = frame.bottom - (y - frame.ylim[0]) / (frame.ylim[1] - frame.ylim[0]) * (frame.bottom - frame.top)
-    rows, note = explore.click(view, px, py, explore.CLICK_MODES[0], 5)
-    assert rows[0] == 17 and len(rows) == 5 and "nearest" in note
-    assert np.asarray(image).std() > 10  # something was drawn
-    region = explore.CLICK_MODES[1]
-    assert explore.click(view, frame.left + 1, frame.top + 1, region, 10)[0] == []
-    rows, note = explore.click(view, frame.right - 1, frame.bottom - 1, region, 10)
-    assert len(rows) == 10 and note.startswith("300 points in the region")
-    with pytest.raises(UsageError, match="inside the plot"):
-        explore.click(view, 1, 1, explore.CLICK_MODES[0], 5)
-    rows, total = explore.group_rows(view, "cluster 1", 4)
-    assert len(rows) == min(4, total) and all(data.clusters["cluster_kmeans"][r] == 1 for r in rows)
 
 
 def test_report_lists_figures_and_findings(built: Built, analysed: Built, session_on) -> None:

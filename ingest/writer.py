@@ -1,0 +1,89 @@
+"""The writer stage: on its own thread, wait for a batch's vectors, build its payloads, upsert it.
+
+The main thread only decodes and launches the model; everything after the forward pass —
+waiting for the device→host copy, payloads, the upsert — happens here, a few batches behind
+(the queue bounds how many are in flight, so memory does not grow with the dataset).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from embedscope.ingest.sources import Dataset, Item
+from embedscope.search.store import Store
+
+
+@dataclass
+class Job:
+    """One batch on its way to the store: its items, what the payload records, its vectors to come."""
+
+    items: list[Item]
+    sizes: list[tuple[int, int]]  # original width, height
+    thumbnails: list[str]
+    vectors: Callable[[], np.ndarray]  # waits for the batch's vectors (L2-normalised float32)
+
+
+def payload(item: Item, width: int, height: int, thumbnail: str, dataset: Dataset, model: str,
+            when: str) -> dict[str, Any]:
+    """The point's payload, as the collection contract names it."""
+    out: dict[str, Any] = {"dataset": dataset.name, "split": item.split, "index": item.index}
+    if item.label is not None:
+        out["label"] = item.label
+        if 0 <= item.label < len(dataset.labels):
+            out["label_name"] = dataset.labels[item.label]
+    if item.source is not None:
+        out["source"] = item.source
+    out.update(width=width, height=height, thumbnail=thumbnail, model=model, ingested_at=when)
+    return out
+
+
+class Writer:
+    """Upserts on a background thread so the next batches decode and embed while this one is written.
+
+    The first error (a full disk, a server gone) stops the writing: later jobs are dropped, the
+    next `put` raises it on the main thread, and `close` raises it too.
+    """
+
+    def __init__(self, store: Store, collection: str, dataset: Dataset, model: str, when: str,
+                 in_flight: int = 3) -> None:
+        self.store, self.collection, self.dataset, self.model, self.when = store, collection, dataset, model, when
+        self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=max(1, in_flight))
+        self.error: BaseException | None = None
+        self.written = 0
+        self.thread = threading.Thread(target=self._run, name="embedscope-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (job := self.queue.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                self._write(job)
+            except BaseException as exc:  # re-raised on the main thread
+                self.error = exc
+
+    def _write(self, job: Job) -> None:
+        vectors = job.vectors()
+        payloads = [payload(it, w, h, t, self.dataset, self.model, self.when)
+                    for it, (w, h), t in zip(job.items, job.sizes, job.thumbnails)]
+        self.store.upsert(self.collection, [it.point_id for it in job.items], vectors, payloads)
+        self.written += len(job.items)
+
+    def put(self, job: Job) -> None:
+        """Queue a batch (blocks while ``in_flight`` batches wait); raises the writer's error if any."""
+        if self.error is not None:
+            raise self.error
+        self.queue.put(job)
+
+    def close(self) -> None:
+        """Write what is queued, stop the thread; raise the error that stopped it, if any."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error

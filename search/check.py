@@ -1,0 +1,153 @@
+"""`embedscope check`: verify a collection's count, vectors and payloads against its contract."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from embedscope.search.errors import DamagedCollectionError
+from embedscope.search.store import Store
+
+#: |‖v‖ − 1| above this is a damaged vector (cosine collections store unit vectors).
+NORM_TOL = 1e-3
+#: Payload fields every ingested point carries, and their types.
+REQUIRED: dict[str, type] = {"dataset": str, "split": str}
+#: Fields that, when present, must have these types (None allowed for label).
+TYPED: dict[str, type | tuple[type, ...]] = {"index": int, "label": (int, type(None)), "label_name": str, "source": str,
+         "width": int, "height": int, "thumbnail": str, "model": str, "ingested_at": str,
+         "tags": list}
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM")
+#: Problems listed per kind before "… and N more".
+_SHOW = 5
+
+
+@dataclass
+class CheckReport:
+    """What `check` found in one collection."""
+
+    collection: str
+    ok: bool = True
+    points: int | None = None
+    scrolled: int = 0
+    recorded: int | None = None
+    dimension: int | None = None
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, kind: str, detail: str) -> None:
+        """Record one problem of ``kind`` (only the first few details are kept)."""
+        self.ok = False
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        shown = self.problems.setdefault(kind, [])
+        if len(shown) < _SHOW:
+            shown.append(detail)
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as `embedscope check --json` prints it."""
+        return {"collection": self.collection, "ok": self.ok, "points": self.points,
+                "scrolled": self.scrolled, "recorded": self.recorded, "dimension": self.dimension,
+                "problems": {k: {"count": self.counts[k], "examples": v}
+                             for k, v in self.problems.items()},
+                "seconds": round(self.seconds, 3)}
+
+    def lines(self) -> list[str]:
+        """Human-readable lines: one when healthy, one per problem kind otherwise."""
+        if self.ok:
+            rec = ", matches its integrity record" if self.recorded is not None else ""
+            return [f"{self.collection}: ok: {self.points} points{rec}, all vectors finite, "
+                    f"{self.dimension}-d and unit length, payloads decode ({self.seconds:.1f} s)"]
+        out = [f"{self.collection}: DAMAGED"]
+        for kind, examples in self.problems.items():
+            more = self.counts[kind] - len(examples)
+            out.append(f"  {kind} ({self.counts[kind]}): " + "; ".join(examples)
+                       + (f"; … and {more} more" if more > 0 else ""))
+        return out
+
+
+def _check_payload(report: CheckReport, pid: str, payload: dict[str, Any]) -> None:
+    for key, kind in REQUIRED.items():
+        if not isinstance(payload.get(key), kind):
+            report.add("payload", f"{pid}: {key!r} missing or not {kind.__name__}")
+    for key, kinds in TYPED.items():
+        if key in payload and not isinstance(payload[key], kinds):
+            report.add("payload", f"{pid}: {key!r} is {type(payload[key]).__name__}")
+    if isinstance(payload.get("index"), bool):
+        report.add("payload", f"{pid}: 'index' is a bool")
+    thumb = payload.get("thumbnail")
+    if isinstance(thumb, str):
+        try:
+            raw = base64.b64decode(thumb, validate=True)
+        except (binascii.Error, ValueError):
+            report.add("thumbnail", f"{pid}: not base64")
+            return
+        if not raw.startswith(_IMAGE_MAGIC):
+            report.add("thumbnail", f"{pid}: decodes to no PNG/JPEG/GIF/WebP/BMP image")
+
+
+def _check_vectors(report: CheckReport, ids: list[str], vecs: list[Any], dim: int) -> None:
+    good: list[int] = []
+    for i, vec in enumerate(vecs):
+        if vec is None:
+            report.add("vector", f"{ids[i]}: no vector")
+        elif np.shape(vec) != (dim,):
+            report.add("vector", f"{ids[i]}: {np.shape(vec)} instead of ({dim},)")
+        else:
+            good.append(i)
+    if not good:
+        return
+    mat = np.vstack([vecs[i] for i in good]).astype(np.float32, copy=False)
+    finite = np.isfinite(mat).all(axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        norms = np.linalg.norm(np.where(np.isfinite(mat), mat, 0.0), axis=1)
+    for j in np.flatnonzero(~finite):
+        report.add("vector", f"{ids[good[j]]}: NaN or infinite values")
+    for j in np.flatnonzero(finite & (np.abs(norms - 1.0) > NORM_TOL)):
+        report.add("vector", f"{ids[good[j]]}: length {norms[j]:.4f}, not 1")
+
+
+def check_collection(store: Store, name: str, page_size: int = 1024,
+                     payloads: bool = True) -> CheckReport:
+    """Verify one collection: count vs integrity record vs points read, vectors, payloads.
+
+    Opening failures (a damaged collection the engine cannot read) are reported as problems,
+    not raised, so that `check` over every collection goes on to the next one.
+    """
+    start = time.perf_counter()
+    report = CheckReport(collection=name)
+    try:
+        meta = store.get_meta(name)
+        report.dimension = meta.dimension
+        record = store.integrity_record(name)
+        report.recorded = getattr(record, "points", None)
+        report.points = store.count(name)
+        seen: set[str] = set()
+        offset: str | None = None
+        while True:
+            recs, offset = store.scroll_page(name, offset, page_size, None, payloads, True)
+            ids = [r.id for r in recs]
+            dupes = [pid for pid in ids if pid in seen]
+            for pid in dupes:
+                report.add("duplicate id", pid)
+            seen.update(ids)
+            report.scrolled += len(recs)
+            _check_vectors(report, ids, [r.vector for r in recs], meta.dimension)
+            if payloads:
+                for r in recs:
+                    _check_payload(report, r.id, r.payload)
+            if offset is None:
+                break
+    except DamagedCollectionError as exc:  # busy, unreachable …: not damage, raised as is
+        report.add("open", str(exc))
+    if report.points is not None and report.scrolled != report.points:
+        report.add("count", f"count says {report.points}, reading found {report.scrolled}")
+    if report.recorded is not None and report.points is not None \
+            and report.points < report.recorded:
+        report.add("count", f"{report.points} points, integrity record says {report.recorded}")
+    report.seconds = time.perf_counter() - start
+    return report

@@ -1,0 +1,230 @@
+"""The integrity record of an embedded collection, and the child-process probe for damaged shards.
+
+``<collection>/integrity.json`` holds the point count, a checksum of ``meta.json`` and a
+fingerprint (size and mtime of each shard file) as the last writer or reader left them on a
+clean close. Opening compares: a matching fingerprint means nothing touched the files since,
+so the shard loads in-process at once; otherwise (a crash, a copy, a damaged file) the shard is
+first opened in a child process, because the engine aborts the whole process on some damaged
+files (a Rust panic, exit 134) and the user must still get one clear line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embedscope.search.errors import DamagedCollectionError
+
+RECORD = "integrity.json"
+META = "meta.json"
+#: The engine rewrites its write-ahead log on every open; it is left out of the fingerprint.
+_UNFINGERPRINTED = ("wal",)
+#: The probe reads at most this many vectors (all of them in most collections): a crash of a
+#: large ingest must not cost minutes at the next opening; `embedscope check` reads them all.
+PROBE_VECTORS = 50_000
+#: Seconds a probe may take before the shard is called damaged (a 100k-point shard opens in ~1 s).
+PROBE_TIMEOUT = 120.0
+
+
+@dataclass
+class IntegrityRecord:
+    """What a collection held when its last user closed it cleanly (or flushed, while writing)."""
+
+    points: int
+    meta_sha256: str | None = None
+    state: str = "closed"  # "closed": left cleanly; "writing": a writer has it open (or died)
+    files: dict[str, list[int]] = field(default_factory=dict)  # relpath -> [size, mtime_ns]
+    updated_at: str = ""
+    version: int = 1
+
+
+def way_out(name: str) -> str:
+    """The fix every damage message ends with."""
+    return (
+        f"Way out: restore a snapshot (`embedscope restore FILE --as {name} --recreate`) or "
+        f"re-ingest with the same `embedscope ingest …` command plus --recreate; "
+        f"`embedscope check --collection {name}` lists what is wrong."
+    )
+
+
+def damaged(name: str, what: str) -> DamagedCollectionError:
+    """The one-line error for a damaged collection: which, what is wrong, the way out."""
+    return DamagedCollectionError(f"collection {name!r} is damaged: {what}. {way_out(name)}")
+
+
+def meta_sha256(collection_dir: Path) -> str | None:
+    """Checksum of ``meta.json`` (None when there is none)."""
+    try:
+        return hashlib.sha256((collection_dir / META).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def fingerprint(shard_dir: Path) -> dict[str, list[int]]:
+    """Size and mtime of every shard file except the write-ahead log (~1 ms for a shard)."""
+    out: dict[str, list[int]] = {}
+    for root, dirs, files in os.walk(shard_dir):
+        if Path(root) == shard_dir:
+            dirs[:] = [d for d in dirs if d not in _UNFINGERPRINTED]
+        for fname in files:
+            path = os.path.join(root, fname)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            out[os.path.relpath(path, shard_dir)] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def read_record(collection_dir: Path, name: str) -> IntegrityRecord | None:
+    """The stored record, None for a collection made before records existed.
+
+    Raises:
+        DamagedCollectionError: the record exists but cannot be read.
+    """
+    path = collection_dir / RECORD
+    try:
+        raw = json.loads(path.read_text())
+        return IntegrityRecord(**raw)
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, OSError) as exc:
+        raise damaged(name, f"its integrity record {path} cannot be read ({exc})") from exc
+
+
+def write_record(collection_dir: Path, record: IntegrityRecord) -> None:
+    """Replace the record atomically (temp file + rename)."""
+    from embedscope.search.contract import now_iso
+
+    record.updated_at = now_iso()
+    path = collection_dir / RECORD
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(asdict(record), indent=1))
+    os.replace(tmp, path)
+
+
+def needs_probe(collection_dir: Path, record: IntegrityRecord | None) -> str | None:
+    """Why the shard must be probed in a child process first, or None when it looks untouched."""
+    if record is None:
+        return "it has no integrity record yet"
+    if record.state != "closed":
+        return "its last writer did not close it"
+    if fingerprint(collection_dir / "shard") != record.files:
+        return "its files changed since it was last closed"
+    return None
+
+
+def count_problem(record: IntegrityRecord | None, count: int) -> str | None:
+    """What is wrong with ``count`` given the record, or None.
+
+    A writer that died may have left more points than its last flush recorded (the engine's
+    write-ahead log replays them), never fewer.
+    """
+    if record is None:
+        return None
+    if count < record.points or (record.state == "closed" and count != record.points):
+        when = f" at {record.updated_at}" if record.updated_at else ""
+        return (f"it holds {count} points but its integrity record says {record.points} "
+                f"(written{when}); points were lost or its files were replaced")
+    return None
+
+
+def meta_problem(collection_dir: Path, record: IntegrityRecord | None) -> str | None:
+    """A meta.json that differs from the checksum the record holds, or None."""
+    if record is None or record.meta_sha256 is None:
+        return None
+    if meta_sha256(collection_dir) != record.meta_sha256:
+        return (f"{collection_dir / META} was changed outside embedscope "
+                "(its checksum differs from the integrity record)")
+    return None
+
+
+_PROBE = """
+import json, sys
+import numpy as np
+import qdrant_edge as q
+shard = q.EdgeShard.load(sys.argv[1])
+n = shard.count(q.CountRequest(exact=True))
+bad, example, offset, seen = 0, None, None, 0
+while seen < int(sys.argv[2]):  # stored vectors must be finite and unit length (cosine)
+    recs, offset = shard.scroll(q.ScrollRequest(offset=offset, limit=4096, with_payload=False,
+                                                with_vector=True))
+    vecs = [r.vector.get("", next(iter(r.vector.values()), None)) if isinstance(r.vector, dict)
+            else r.vector for r in recs]
+    seen += len(recs)
+    if recs:
+        mat = np.asarray(vecs, dtype=np.float64)
+        ok = np.isfinite(mat).all(axis=1)
+        with np.errstate(all="ignore"):
+            ok &= np.abs(np.linalg.norm(np.where(np.isfinite(mat), mat, 0), axis=1) - 1) <= 1e-3
+        if not ok.all():
+            bad += int((~ok).sum())
+            example = example or str(recs[int(np.flatnonzero(~ok)[0])].id)
+    if offset is None:
+        break
+shard.close()
+print(json.dumps({"points": n, "bad_vectors": bad, "example": example}))
+"""
+
+
+def probe(shard_dir: Path, name: str) -> int:
+    """Open the shard in a child process and read every vector; the point count, or
+    DamagedCollectionError.
+
+    The engine may abort the process on a damaged file; only the child dies then.
+    """
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(shard_dir), str(PROBE_VECTORS)],
+            capture_output=True, text=True,
+            timeout=PROBE_TIMEOUT, env={**os.environ, "RUST_BACKTRACE": "0"},
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise damaged(name, f"opening its files took over {PROBE_TIMEOUT:.0f} s") from exc
+    if proc.returncode == 0:
+        try:
+            out = json.loads(proc.stdout.strip().splitlines()[-1])
+            points, bad = int(out["points"]), int(out["bad_vectors"])
+        except (ValueError, KeyError, IndexError) as exc:
+            raise damaged(name, f"opening it printed {proc.stdout[-200:]!r}") from exc
+        if bad:
+            raise damaged(name, f"{bad} of its {points} vectors are not finite or not of unit "
+                          f"length (e.g. point {out['example']}): its vector file was altered")
+        return points
+    raise damaged(name, f"the storage engine {_failure(proc.returncode, proc.stderr)} "
+                  f"while opening {shard_dir}")
+
+
+def _failure(returncode: int, stderr: str) -> str:
+    """'crashed (SIGABRT: <panic message>)' or 'failed (<last error line>)'."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    detail = ""
+    for i, ln in enumerate(lines):
+        if "panicked at" in ln:
+            detail = lines[i + 1] if i + 1 < len(lines) and ln.endswith(":") else ln
+            break
+    if not detail and lines:
+        detail = lines[-1]
+    detail = detail[:300]
+    if returncode < 0:
+        try:
+            sig = signal.Signals(-returncode).name
+        except ValueError:
+            sig = f"signal {-returncode}"
+        return f"crashed ({sig}{': ' + detail if detail else ''})"
+    return f"failed ({detail or f'exit {returncode}'})"
+
+
+def describe(record: IntegrityRecord | None) -> dict[str, Any]:
+    """The record as `embedscope check --json` shows it."""
+    if record is None:
+        return {"record": None}
+    return {"record": {"points": record.points, "state": record.state,
+                       "updated_at": record.updated_at}}

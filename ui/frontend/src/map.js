@@ -1,0 +1,408 @@
+// The Explore tab's embedding map: a regl-scatterplot (WebGL) inside a Gradio gr.HTML block.
+//
+// Python sends a small JSON descriptor as the block's value (ui/webmap.py); the points come as
+// binary files (float32 x/y in [-1, 1], uint16 category codes or uint8 continuous values) that
+// this code fetches by URL. Selections go back with trigger('selection', …) as base64 uint32
+// row indices; hover asks the server for the point's thumbnail and caption.
+
+import createScatterplot from 'regl-scatterplot';
+
+const PALETTE = [
+  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f',
+  '#bcbd22', '#17becf', '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94',
+  '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5',
+];
+const NOISE = '#b0b0b0';
+// viridis stops, interpolated to RAMP_SIZE colours for continuous values in [0, 1]
+const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779',
+  '#6ece58', '#b5de2b', '#fde725'];
+const RAMP_SIZE = 64;
+// valueB codes: 0 dimmed (another group is highlighted), 1 normal, 2 search neighbour, 3 query
+const OPACITY = [0.08, 0.85, 1, 1];
+
+function hexToRgb(hex) {
+  const v = parseInt(hex.slice(1), 16);
+  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
+}
+
+function rgbToHex([r, g, b]) {
+  return '#' + [r, g, b].map((c) => Math.round(c).toString(16).padStart(2, '0')).join('');
+}
+
+function ramp(n) {
+  const stops = VIRIDIS.map(hexToRgb);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const t = (i / (n - 1)) * (stops.length - 1);
+    const k = Math.min(Math.floor(t), stops.length - 2);
+    const f = t - k;
+    out.push(rgbToHex(stops[k].map((c, j) => c + (stops[k + 1][j] - c) * f)));
+  }
+  return out;
+}
+
+const RAMP = ramp(RAMP_SIZE);
+
+function toBase64(u8) {
+  let s = '';
+  const step = 0x8000;
+  for (let i = 0; i < u8.length; i += step) {
+    s += String.fromCharCode.apply(null, u8.subarray(i, i + step));
+  }
+  return btoa(s);
+}
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({
+    '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+  })[c]);
+}
+
+async function fetchBuffer(url) {
+  const res = await fetch(url, { credentials: 'same-origin' });
+  if (!res.ok) throw new Error(`could not load ${url}: HTTP ${res.status}`);
+  return res.arrayBuffer();
+}
+
+const TEMPLATE = `
+<div class="es-toolbar">
+  <span class="es-group" role="group" aria-label="Mouse">
+    <button type="button" data-tool="pan" class="es-on" title="Drag to pan, wheel to zoom (shift-drag: lasso)">Pan / zoom</button>
+    <button type="button" data-tool="lasso" title="Drag a free-form lasso">Lasso</button>
+    <button type="button" data-tool="box" title="Drag a rectangle">Box</button>
+  </span>
+  <span class="es-group" role="group" aria-label="Selection">
+    <button type="button" data-op="replace" class="es-on" title="A new selection replaces the old one">New</button>
+    <button type="button" data-op="add" title="Add to the selection (or hold Ctrl/Cmd)">Add</button>
+    <button type="button" data-op="subtract" title="Remove from the selection (or hold Alt)">Subtract</button>
+  </span>
+  <button type="button" data-action="clear" title="Clear the selection (Esc)">Clear</button>
+  <button type="button" data-action="reset" title="Show the whole map">Reset view</button>
+  <span class="es-count" data-role="count"></span>
+</div>
+<div class="es-body">
+  <div class="es-plot"><canvas></canvas><div class="es-tooltip" hidden></div>
+    <div class="es-empty" data-role="empty"></div></div>
+  <div class="es-legend" data-role="legend"></div>
+</div>`;
+
+export function mount(root, { trigger, server, props, watch }) {
+  root.innerHTML = TEMPLATE;
+  const plot = root.querySelector('.es-plot');
+  const canvas = plot.querySelector('canvas');
+  const tooltip = plot.querySelector('.es-tooltip');
+  const empty = root.querySelector('[data-role=empty]');
+  const legend = root.querySelector('[data-role=legend]');
+  const count = root.querySelector('[data-role=count]');
+
+  const state = {
+    desc: null, token: null, n: 0, x: null, y: null, valueA: null, valueB: null,
+    colourKey: null, continuous: false, selected: new Uint8Array(0), nSelected: 0,
+    op: 'replace', keys: { merge: false, remove: false }, ready: false, drawnAt: 0,
+    hovered: -1, mouse: [0, 0], infoCache: new Map(), loading: null, error: null,
+    timings: { mounted: performance.now() }, seq: 0,
+    page: (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)),
+  };
+
+  const size = () => {
+    const r = plot.getBoundingClientRect();
+    return [Math.max(1, Math.floor(r.width)), Math.max(1, Math.floor(r.height))];
+  };
+  const [w0, h0] = size();
+  const sp = createScatterplot({
+    canvas, width: w0, height: h0, pointSize: 3, pointSizeSelected: 2, pointOutlineWidth: 1,
+    opacityBy: 'valueB', opacity: OPACITY, sizeBy: 'valueB', pointColorActive: '#000000',
+    lassoColor: [0.1, 0.1, 0.1, 1], lassoMinDelay: 5, lassoMinDist: 2,
+    actionKeyMap: { lasso: 'shift', merge: 'ctrl', remove: 'alt' },
+    backgroundColor: [1, 1, 1, 1], deselectOnDblClick: true, deselectOnEscape: true,
+  });
+
+  new ResizeObserver(() => {
+    const [w, h] = size();
+    if (w > 1 && h > 1) sp.set({ width: w, height: h });
+  }).observe(plot);
+
+  // --- toolbar --------------------------------------------------------------------------
+  const setTool = (tool) => {
+    root.querySelectorAll('[data-tool]').forEach((b) => b.classList.toggle('es-on', b.dataset.tool === tool));
+    if (tool === 'pan') sp.set({ mouseMode: 'panZoom', lassoType: 'freeform' });
+    else sp.set({ mouseMode: 'lasso', lassoType: tool === 'box' ? 'rectangle' : 'freeform' });
+  };
+  const setOp = (op) => {
+    state.op = op;
+    root.querySelectorAll('[data-op]').forEach((b) => b.classList.toggle('es-on', b.dataset.op === op));
+  };
+  root.querySelectorAll('[data-tool]').forEach((b) => b.addEventListener('click', () => setTool(b.dataset.tool)));
+  root.querySelectorAll('[data-op]').forEach((b) => b.addEventListener('click', () => setOp(b.dataset.op)));
+  root.querySelector('[data-action=clear]').addEventListener('click', () => setSelection([], 'replace'));
+  root.querySelector('[data-action=reset]').addEventListener('click', () => sp.reset());
+  const keys = (e) => {
+    state.keys.merge = e.ctrlKey || e.metaKey;
+    state.keys.remove = e.altKey;
+  };
+  window.addEventListener('keydown', keys);
+  window.addEventListener('keyup', keys);
+
+  // --- selection ------------------------------------------------------------------------
+  function rowsOf(mask) {
+    const out = [];
+    for (let i = 0; i < mask.length; i++) if (mask[i]) out.push(i);
+    return out;
+  }
+
+  function send() {
+    const rows = new Uint32Array(rowsOf(state.selected));
+    state.nSelected = rows.length;
+    showCount();
+    // Hand the rows to the server first, then trigger the event: a queued Gradio event may
+    // run with an earlier trigger's data, the server keeps the latest (by seq) per page.
+    state.seq += 1;
+    const seq = state.seq;
+    const payload = {
+      page: state.page, seq, token: state.token, count: rows.length,
+      rows: toBase64(new Uint8Array(rows.buffer)),
+    };
+    server.put_selection(payload)
+      .then(() => trigger('selection', { page: state.page, seq, token: state.token }))
+      .catch(() => trigger('selection', payload));
+  }
+
+  // Combine a new set of rows with the current selection and show + send the result.
+  function setSelection(rows, op) {
+    if (op === 'replace') state.selected = new Uint8Array(state.n);
+    const v = op === 'subtract' ? 0 : 1;
+    for (const r of rows) if (r >= 0 && r < state.n) state.selected[r] = v;
+    sp.select(rowsOf(state.selected), { preventEvent: true });
+    send();
+  }
+
+  sp.subscribe('select', ({ points }) => {
+    if (state.keys.merge || state.keys.remove) {
+      // the library already merged or removed: take its result as the selection
+      state.selected = new Uint8Array(state.n);
+      for (const r of points) state.selected[r] = 1;
+      send();
+    } else {
+      setSelection(points, state.op);
+    }
+  });
+  sp.subscribe('deselect', () => {
+    if (state.nSelected > 0) {
+      state.selected = new Uint8Array(state.n);
+      send();
+    }
+  });
+
+  // --- hover ----------------------------------------------------------------------------
+  plot.addEventListener('mousemove', (e) => {
+    const r = plot.getBoundingClientRect();
+    state.mouse = [e.clientX - r.left, e.clientY - r.top];
+    if (!tooltip.hidden) placeTooltip();
+  });
+  function placeTooltip() {
+    const [mx, my] = state.mouse;
+    const [w, h] = size();
+    tooltip.style.left = `${Math.min(mx + 14, w - 180)}px`;
+    tooltip.style.top = `${Math.min(my + 14, h - 170)}px`;
+  }
+  async function showInfo(row) {
+    const key = `${state.token}:${row}`;
+    let info = state.infoCache.get(key);
+    if (!info) {
+      try {
+        info = await server.point_info({ token: state.token, row });
+      } catch (err) {
+        info = { caption: `point ${row}`, src: null };
+      }
+      if (state.infoCache.size > 500) state.infoCache.clear();
+      state.infoCache.set(key, info);
+    }
+    if (state.hovered !== row || !info) return;
+    const img = info.src ? `<img src="${info.src}" alt="">` : '';
+    tooltip.innerHTML = `${img}<div class="es-caption">${escapeHtml(info.caption || '')}</div>`;
+    tooltip.hidden = false;
+    placeTooltip();
+  }
+  let hoverTimer = null;
+  sp.subscribe('pointover', (row) => {
+    state.hovered = row;
+    clearTimeout(hoverTimer);
+    hoverTimer = setTimeout(() => showInfo(row), 40);
+  });
+  sp.subscribe('pointout', () => {
+    state.hovered = -1;
+    tooltip.hidden = true;
+  });
+
+  // --- drawing --------------------------------------------------------------------------
+  function showCount() {
+    if (!state.desc || !state.n) { count.textContent = ''; return; }
+    const sel = state.nSelected ? ` · ${state.nSelected.toLocaleString('en-US')} selected` : '';
+    count.textContent = `${state.n.toLocaleString('en-US')} points${sel}`;
+  }
+
+  function drawLegend(colouring) {
+    if (!colouring) { legend.innerHTML = ''; return; }
+    const title = `<div class="es-legend-title">${escapeHtml(colouring.title)}</div>`;
+    if (colouring.kind === 'continuous') {
+      const stops = RAMP.filter((_, i) => i % 8 === 0 || i === RAMP_SIZE - 1).join(',');
+      legend.innerHTML = `${title}<div class="es-ramp" style="background:linear-gradient(to right,${stops})"></div>`
+        + `<div class="es-ramp-ends"><span>${escapeHtml(colouring.low)}</span><span>${escapeHtml(colouring.high)}</span></div>`;
+      return;
+    }
+    const items = colouring.names.map((name, code) => {
+      const colour = colouring.noise === code ? NOISE : PALETTE[code % PALETTE.length];
+      const counted = colouring.counts ? ` <span class="es-n">${colouring.counts[code].toLocaleString('en-US')}</span>` : '';
+      return `<div class="es-item"><span class="es-swatch" style="background:${colour}"></span>${escapeHtml(name)}${counted}</div>`;
+    });
+    legend.innerHTML = title + items.join('');
+  }
+
+  function marksChanged(desc) {
+    // valueB: highlight (dim the others) and the search's query / neighbours
+    const b = state.valueB;
+    const hl = desc.highlight;
+    if (hl === null || hl === undefined || state.continuous) b.fill(1);
+    else for (let i = 0; i < state.n; i++) b[i] = state.valueA[i] === hl ? 1 : 0;
+    const marks = desc.marks || {};
+    for (const r of marks.neighbours || []) if (r < state.n) b[r] = 2;
+    if (marks.query !== null && marks.query !== undefined && marks.query < state.n) b[marks.query] = 3;
+  }
+
+  function pointStyle(desc) {
+    const n = Math.max(state.n, 1);
+    const base = n > 200000 ? 1.5 : n > 50000 ? 2 : n > 5000 ? 3 : 5;
+    sp.set({ pointSize: [base, base, base * 3, base * 5] });
+  }
+
+  function drawRings(desc) {
+    const marks = desc.marks || {};
+    const ring = (r, radius, colour) => {
+      const cx = state.x[r], cy = state.y[r];
+      const vertices = [];
+      for (let k = 0; k <= 24; k++) {
+        const a = (k / 24) * 2 * Math.PI;
+        vertices.push([cx + radius * Math.cos(a), cy + radius * Math.sin(a)]);
+      }
+      return { vertices, lineColor: colour, lineWidth: 2 };
+    };
+    const rings = [];
+    if (marks.query !== null && marks.query !== undefined && marks.query < state.n) rings.push(ring(marks.query, 0.04, [0.85, 0.1, 0.1, 1]));
+    for (const r of (marks.neighbours || []).slice(0, 100)) if (r < state.n) rings.push(ring(r, 0.02, [0.1, 0.1, 0.1, 0.8]));
+    sp.drawAnnotations(rings);
+  }
+
+  async function redraw(desc) {
+    const colouring = desc.colourings ? desc.colourings[desc.colour_by] : null;
+    const colourKey = colouring ? `${desc.token}:${desc.colour_by}:${colouring.version || 0}` : null;
+    if (colourKey !== state.colourKey) {
+      state.continuous = !!colouring && colouring.kind === 'continuous';
+      if (!colouring) state.valueA = new Float32Array(state.n);
+      else if (state.continuous) {
+        const raw = new Uint8Array(await fetchBuffer(colouring.url));
+        state.valueA = new Float32Array(state.n);
+        for (let i = 0; i < state.n; i++) state.valueA[i] = raw[i] / 255;
+      } else {
+        const raw = new Uint16Array(await fetchBuffer(colouring.url));
+        state.valueA = Float32Array.from(raw);
+      }
+      state.colourKey = colourKey;
+      let colours;
+      if (!colouring) colours = [PALETTE[0]];
+      else if (state.continuous) colours = RAMP;
+      else colours = colouring.names.map((_, c) => (colouring.noise === c ? NOISE : PALETTE[c % PALETTE.length]));
+      if (colours.length < 2) colours = [colours[0], colours[0]];
+      sp.set({ colorBy: 'valueA', pointColor: colours });
+      drawLegend(colouring);
+    }
+    marksChanged(desc);
+    pointStyle(desc);
+    const selected = rowsOf(state.selected);
+    await sp.draw({ x: state.x, y: state.y, valueA: state.valueA, valueB: state.valueB }, {
+      zDataType: state.continuous ? 'continuous' : 'categorical', wDataType: 'categorical',
+      selected,
+    });
+    drawRings(desc);
+  }
+
+  async function load(desc) {
+    state.ready = false;
+    state.error = null;
+    if (!desc || !desc.token) {
+      state.desc = desc; state.token = null; state.n = 0;
+      state.selected = new Uint8Array(0); state.nSelected = 0;
+      sp.clear();
+      empty.textContent = ((desc && desc.message) || 'No map to show.').replace(/[*`]/g, '');
+      empty.hidden = false;
+      drawLegend(null);
+      showCount();
+      state.ready = true;
+      return;
+    }
+    empty.hidden = true;
+    if (desc.token !== state.token) {
+      state.timings.requested = performance.now();
+      const xy = new Float32Array(await fetchBuffer(desc.xy_url));
+      state.timings.fetched = performance.now();
+      const n = desc.n;
+      state.x = xy.subarray(0, n);
+      state.y = xy.subarray(n, 2 * n);
+      state.n = n;
+      state.valueB = new Float32Array(n);
+      state.selected = new Uint8Array(n);
+      state.nSelected = 0;
+      state.token = desc.token;
+      state.colourKey = null;
+      state.infoCache.clear();
+      sp.deselect({ preventEvent: true });
+      sp.reset();
+    }
+    state.desc = desc;
+    await redraw(desc);
+    showCount();
+    state.drawnAt = performance.now();
+    state.timings.drawn = state.drawnAt;
+    state.ready = true;
+  }
+
+  function apply(raw) {
+    let desc = null;
+    try { desc = raw ? (typeof raw === 'string' ? JSON.parse(raw) : raw) : null; } catch (err) { desc = null; }
+    // serialise loads: a newer descriptor waits for the one in flight, then wins
+    const run = (state.loading || Promise.resolve()).then(() => load(desc)).catch((err) => {
+      state.error = String(err);
+      empty.textContent = `The map could not be drawn: ${err}`;
+      empty.hidden = false;
+      state.ready = true;
+    });
+    state.loading = run;
+    return run;
+  }
+
+  const api = {
+    scatterplot: sp, state,
+    // Select the rows inside a rectangle given in map coordinates ([-1, 1], y up); returns
+    // how many points are selected afterwards.
+    selectBox(x0, y0, x1, y1, op = 'replace') {
+      const [a, b] = [Math.min(x0, x1), Math.max(x0, x1)];
+      const [c, d] = [Math.min(y0, y1), Math.max(y0, y1)];
+      const rows = [];
+      for (let i = 0; i < state.n; i++) {
+        if (state.x[i] >= a && state.x[i] <= b && state.y[i] >= c && state.y[i] <= d) rows.push(i);
+      }
+      setSelection(rows, op);
+      return state.nSelected;
+    },
+    selectRows(rows, op = 'replace') { setSelection(rows, op); return state.nSelected; },
+    hover(row) { sp.hover(row); },
+    setTool, setOp,
+    apply,
+  };
+  root.embedscopeMap = api;
+  window.embedscopeMaps = window.embedscopeMaps || [];
+  window.embedscopeMaps.push(api);
+
+  watch('value', () => apply(props.value));
+  apply(props.value);
+  return api;
+}

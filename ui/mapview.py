@@ -1,0 +1,211 @@
+"""The Explore tab's decisions, without the page: open a map, restyle it, select, tag, mark."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from embedscope.search.errors import UsageError
+from embedscope.ui import explore, selection, webmap
+from embedscope.ui.explore import NONE
+from embedscope.ui.service import Session
+
+NO_MAP = ("No 2-D map stored for **{name}** yet: press **Run analysis** (or run "
+          "`embedscope analyze --collection {name}`).")
+NO_COLLECTION = "No collection to map: ingest images first."
+#: Pages whose latest selection is kept.
+KEEP_SELECTIONS = 256
+
+
+class Maps:
+    """The maps a page shows, loaded once per process and shared by every visitor."""
+
+    def __init__(self, session: Session, registry: webmap.Registry | None = None,
+                 cache: Path | None = None) -> None:
+        """Create the map service of a session.
+
+        Args:
+            session: The page's session.
+            registry: Where maps are published (default: a new temp folder).
+            cache: Folder of the maps saved between runs (None: none).
+        """
+        self.session = session
+        self.registry = registry or webmap.Registry()
+        self.cache = webmap.DiskCache(cache)
+        self._selections: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- opening ---------------------------------------------------------------------------
+    def open(self, name: str | None, projection: str | None, current: webmap.MapView | None,
+             reload: bool = False) -> tuple[webmap.MapView, list[str], str]:
+        """The view of a collection's map, the projections it has and a note for the page.
+
+        The colouring and Highlight carry over when the same collection is shown again
+        ("Show map" keeps them); another collection starts from its defaults.
+
+        Args:
+            name: The collection (None: there is none).
+            projection: The projection asked for (default: the first stored).
+            current: What the page shows now.
+            reload: Read the points again even when the map is loaded.
+        """
+        if not name:
+            return webmap.MapView(message=NO_COLLECTION), [], NO_COLLECTION
+        with self.session.store() as s:
+            projections, _ = explore.available(s, name)
+            if not projections:
+                note = NO_MAP.format(name=name)
+                return webmap.MapView(collection=name, message=note), [], note
+            proj = projection if projection in projections else projections[0]
+            key = webmap.map_key(s, name, proj)
+        pub = None if reload else self.registry.find(key)
+        if pub is None:
+            data = None if reload else self.cache.load(key)
+            if data is None:
+                # page by page, so other visitors get the store in between
+                data = explore.load_map(self.session.store, name, proj)
+                self.cache.save(data, key)
+            pub = self.registry.publish(data, key)
+        data = pub.data
+        same = current is not None and current.collection == name
+        colour = current.colour_by if same and current else NONE
+        if colour not in data.colourings():
+            colour = data.default_colouring()
+        v = webmap.MapView(pub.token, name, proj, colour)
+        if same and current is not None and current.highlight in data.groups(colour):
+            v.highlight = current.highlight
+        if same and current is not None:
+            v.query, v.neighbours = current.query, current.neighbours
+            if current.token != pub.token:
+                v.query, v.neighbours = None, []
+        shown = f"{data.n:,} of {data.total:,} points" if data.n < data.total else f"{data.n:,} points"
+        return v, projections, f"**{name}** · {proj.upper()} · {shown}."
+
+    def forget(self, name: str) -> None:
+        """Drop a collection's loaded maps (its analysis changed)."""
+        self.registry.drop(name)
+
+    # --- what the page shows ---------------------------------------------------------------
+    def descriptor(self, v: webmap.MapView | None) -> str:
+        """The JSON the map block reads."""
+        return webmap.descriptor(self.registry, v)
+
+    def colourings(self, v: webmap.MapView | None) -> list[str]:
+        """The colourings offered for the map shown."""
+        if v is None or v.token is None:
+            return []
+        return self.registry.get(v.token).data.colourings()
+
+    def groups(self, v: webmap.MapView | None) -> list[str]:
+        """The groups Highlight offers for the map's colouring."""
+        if v is None or v.token is None:
+            return []
+        return self.registry.get(v.token).data.groups(v.colour_by)
+
+    def restyle(self, v: webmap.MapView, colour: str | None, light: str | None) -> webmap.MapView:
+        """The view with another colouring or highlighted group (Highlight resets when the
+        group is not in the new colouring)."""
+        data = self.registry.get(v.token).data
+        v.colour_by = colour if colour in data.colourings() else data.default_colouring()
+        groups = data.groups(v.colour_by)
+        v.highlight = str(light) if light in groups else NONE
+        return v
+
+    def point_info(self, token: str, row: int) -> dict[str, Any]:
+        """What the hover tooltip shows: the thumbnail (data URL) and "label · split #row"."""
+        data = self.registry.get(token).data
+        point = data.id_of(row)
+        with self.session.store() as s:
+            found = s.retrieve(data.collection, [point],
+                               ["thumbnail", "label_name", "label", "split", "index"])
+        if not found:
+            return {"src": None, "caption": f"point {point} is gone"}
+        payload = found[0].payload
+        return {"src": data_url(payload.get("thumbnail")), "caption": explore.point_caption(payload),
+                "id": point}
+
+    # --- acting on points ------------------------------------------------------------------
+    def put_selection(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Keep the latest selection a page's map sent (``{"page", "seq", "token", "rows"}``).
+
+        A selection older than the one kept (a lower ``seq``) is ignored.
+        """
+        page = str(payload.get("page") or "")
+        if not page:
+            return {"kept": False}
+        with self._lock:
+            kept = self._selections.get(page)
+            if kept is not None and int(kept.get("seq", 0)) > int(payload.get("seq", 0)):
+                return {"kept": False}
+            self._selections[page] = dict(payload)
+            self._selections.move_to_end(page)
+            while len(self._selections) > KEEP_SELECTIONS:
+                self._selections.popitem(last=False)
+        return {"kept": True}
+
+    def select(self, v: webmap.MapView, event: dict[str, Any] | None) -> selection.Selection:
+        """The selection of a map event: the latest one its page handed over with
+        ``put_selection``, or the rows the event carries itself; checked against the map."""
+        pub = self.registry.get(v.token)
+        if event and event.get("page"):
+            with self._lock:
+                event = self._selections.get(str(event["page"]), event)
+        if event and event.get("token") not in (None, v.token):
+            raise UsageError("the map changed while you selected: select again.")
+        rows = webmap.decode_rows(event, pub.data.n)
+        return selection.from_rows(pub.data, rows)
+
+    def tag(self, v: webmap.MapView, s: selection.Selection | None,
+            text: str | None) -> tuple[webmap.MapView, str]:
+        """Tag the selection in the store, show the tag as the map's colouring, and say so."""
+        tag = selection.check_tag(text)
+        if s is None or not s.ids:
+            raise UsageError("nothing selected to tag: draw a lasso or a box on the map first.")
+        pub = self.registry.get(v.token)
+        added, already = selection.tag_points(self.session, s.collection, s.ids, tag)
+        if pub.data.collection == s.collection:
+            pub.data.add_tag(tag, pub.data.rows_of(s.ids))
+            pub.changed(explore.TAG_PREFIX + tag)
+            self.cache.save(pub.data, pub.key)
+            v.colour_by, v.highlight = explore.TAG_PREFIX + tag, NONE
+        more = f" ({already:,} already had it)" if already else ""
+        return v, (f"Tagged **{added:,}** points with `{tag}`{more}. The map is coloured by "
+                   f"it; other services find them with the filter `tags = {tag}`.")
+
+    def mark(self, v: webmap.MapView, result: dict[str, Any] | None) -> webmap.MapView:
+        """Mark a search's query and neighbours on the map (when it maps that collection)."""
+        v.query, v.neighbours = None, []
+        if not result or result.get("collection") != v.collection:
+            return v
+        data = self.registry.get(v.token).data
+        query = result.get("query_id")
+        if query:
+            rows = data.rows_of([str(query)])
+            v.query = int(rows[0]) if len(rows) else None
+        v.neighbours = [int(r) for r in data.rows_of([str(i) for i in
+                                                      result.get("neighbour_ids") or []])]
+        return v
+
+
+def cache_dir() -> Path | None:
+    """Where loaded maps are saved between runs: ``<data dir>/maps`` (EMBEDSCOPE_DATA_DIR)."""
+    from embedscope.search.config import QdrantSettings
+
+    return QdrantSettings().data_dir / "maps"
+
+
+def data_url(raw: str | None) -> str | None:
+    """A stored base64 thumbnail as a data: URL the browser shows (None when absent)."""
+    if not raw:
+        return None
+    if raw.startswith("data:"):
+        return raw
+    head = base64.b64decode(raw[:16] + "=" * (-len(raw[:16]) % 4), validate=False)[:4]
+    kind = "png" if head.startswith(b"\x89PNG") else "jpeg" if head.startswith(b"\xff\xd8") else "webp"
+    return f"data:image/{kind};base64,{raw}"
+
+
+__all__ = ["Maps", "data_url"]
