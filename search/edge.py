@@ -19,6 +19,7 @@ import embedscope.search.integrity as integrity
 import embedscope.search.space as space
 from embedscope.search.base import CollectionSummary, PayloadFields, Store, Where
 from embedscope.search.contract import INDEXED_FIELDS, CollectionMeta
+from embedscope.search.edge_query import edge_filter, payload_selector
 from embedscope.search.errors import CollectionBusyError, DamagedCollectionError, EmbedscopeError
 from embedscope.search.locks import CollectionLock, busy_message
 from embedscope.search.points import Hit, Record, as_matrix, check_name, to_hits, to_records
@@ -99,7 +100,7 @@ class EdgeStore(Store):
         self._read_meta(name)  # unreadable or changed metadata: named before anything else
         free = space.free_bytes(self.root)
         if free < space.OPEN_MIN:
-            raise space_error(name, self.root, free)
+            raise space.space_error(name, self.root, free)
         why = integrity.needs_probe(cdir, record)
         if why:
             log.debug("probing %s in a child process: %s", name, why)
@@ -147,32 +148,6 @@ class EdgeStore(Store):
         files = integrity.fingerprint(cdir / "shard") if state == "closed" else {}
         integrity.write_record(cdir, integrity.IntegrityRecord(
             points=points, meta_sha256=integrity.meta_sha256(cdir), state=state, files=files))
-
-    def _filter(self, where: Where | None, exclude: str | None = None) -> Any:
-        q = self._q
-        must: list[Any] = []
-        must_not: list[Any] = []
-        if where is not None:
-            if where.split is not None:
-                must.append(q.FieldCondition(key="split", match=q.MatchValue(where.split)))
-            if where.label is not None:
-                must.append(q.FieldCondition(key="label", match=q.MatchValue(int(where.label))))
-            if where.tag is not None:  # matches when the ``tags`` list holds the tag
-                must.append(q.FieldCondition(key="tags", match=q.MatchValue(str(where.tag))))
-            if where.has_label:
-                must_not.append(q.IsEmptyCondition("label"))
-            if where.exclude_ids:
-                must_not.append(q.HasIdCondition(set(where.exclude_ids)))
-        if exclude is not None:
-            must_not.append(q.HasIdCondition({exclude}))
-        if not must and not must_not:
-            return None
-        return q.Filter(must=must or None, must_not=must_not or None)
-
-    def _payload_sel(self, with_payload: PayloadFields) -> Any:
-        if isinstance(with_payload, bool):
-            return with_payload
-        return self._q.PayloadSelector.Include(list(with_payload))
 
     # --- Store primitives ------------------------------------------------------------------
     def list_collections(self) -> list[str]:
@@ -226,7 +201,7 @@ class EdgeStore(Store):
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             if exc.errno == 28:  # ENOSPC
-                raise space_error(name, self.root, space.free_bytes(self.root)) from exc
+                raise space.space_error(name, self.root, space.free_bytes(self.root)) from exc
             raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -283,7 +258,7 @@ class EdgeStore(Store):
         q = self._q
         shard = self._writing(name)
         mat = as_matrix(vectors)
-        per_point = space.point_bytes(mat.shape[1], _payload_bytes(payloads))
+        per_point = space.point_bytes(mat.shape[1], space.payload_bytes(payloads))
         for start in range(0, len(ids), _UPSERT_CHUNK):
             end = start + _UPSERT_CHUNK
             try:
@@ -300,7 +275,7 @@ class EdgeStore(Store):
 
     def count(self, name: str, where: Where | None = None) -> int:
         with self._reading(name) as shard:
-            return int(shard.count(self._q.CountRequest(exact=True, filter=self._filter(where))))
+            return int(shard.count(self._q.CountRequest(exact=True, filter=edge_filter(self._q, where))))
 
     def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
         if not ids:
@@ -319,11 +294,11 @@ class EdgeStore(Store):
         if len(mat) == 0:
             return []
         params = q.SearchParams(exact=exact)
-        payload = self._payload_sel(with_payload)
+        payload = payload_selector(self._q, with_payload)
         excludes = exclude_per_query or [None] * len(mat)
         requests = [
             q.QueryRequest(
-                limit=k, query=q.Query.Nearest(vec), filter=self._filter(where, ex),
+                limit=k, query=q.Query.Nearest(vec), filter=edge_filter(q, where, ex),
                 params=params, with_payload=payload, with_vector=with_vectors,
             )
             for vec, ex in zip(mat.tolist(), excludes)
@@ -339,8 +314,8 @@ class EdgeStore(Store):
         with self._reading(name) as shard:
             records, nxt = shard.scroll(
                 self._q.ScrollRequest(
-                    offset=offset, limit=limit, filter=self._filter(where),
-                    with_payload=self._payload_sel(with_payload), with_vector=with_vectors,
+                    offset=offset, limit=limit, filter=edge_filter(self._q, where),
+                    with_payload=payload_selector(self._q, with_payload), with_vector=with_vectors,
                 )
             )
         return to_records(records, with_vectors), (str(nxt) if nxt is not None else None)
@@ -352,7 +327,7 @@ class EdgeStore(Store):
         if not ids:
             return []
         with self._reading(name) as shard:
-            found = shard.retrieve(list(ids), self._payload_sel(with_payload), with_vectors)
+            found = shard.retrieve(list(ids), payload_selector(self._q, with_payload), with_vectors)
         return to_records(found, with_vectors)
 
     def _set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
@@ -418,26 +393,6 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, path)
-
-
-def _payload_bytes(payloads: Sequence[dict[str, Any]]) -> int:
-    """Average JSON size of the first few payloads (the estimate for disk space)."""
-    head = list(payloads[:8])
-    if not head:
-        return 0
-    return sum(len(json.dumps(p, default=str)) for p in head) // len(head)
-
-
-def space_error(name: str, root: Path, free: int) -> EmbedscopeError:
-    """The DiskFullError for a disk too full to even open a collection."""
-    from embedscope.search.errors import DiskFullError
-
-    return DiskFullError(
-        f"the disk holding collection {name!r} is full ({space.human(free)} free on {root}; "
-        f"opening a collection needs {space.human(space.OPEN_MIN)}). Everything stored is kept. "
-        "Free some space, or move the data directory to a bigger disk and set "
-        "EMBEDSCOPE_DATA_DIR there; then run the same command again."
-    )
 
 
 __all__ = ["CollectionExistsError", "DamagedCollectionError", "EdgeStore"]

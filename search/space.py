@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from embedscope.search.errors import DiskFullError
 
@@ -65,4 +68,22 @@ def require(root: Path, name: str, points: int, per_point: int, reserve: int, do
         "is kept. Free some space, or move the data directory to a bigger disk and set "
         "EMBEDSCOPE_DATA_DIR there; then run the same command again: an ingest resumes "
         "where it stopped."
+    )
+
+
+def payload_bytes(payloads: Sequence[dict[str, Any]]) -> int:
+    """Average JSON size of the first few payloads (the estimate for disk space)."""
+    head = list(payloads[:8])
+    if not head:
+        return 0
+    return sum(len(json.dumps(p, default=str)) for p in head) // len(head)
+
+
+def space_error(name: str, root: Path, free: int) -> DiskFullError:
+    """The DiskFullError for a disk too full to even open a collection."""
+    return DiskFullError(
+        f"the disk holding collection {name!r} is full ({human(free)} free on {root}; "
+        f"opening a collection needs {human(OPEN_MIN)}). Everything stored is kept. "
+        "Free some space, or move the data directory to a bigger disk and set "
+        "EMBEDSCOPE_DATA_DIR there; then run the same command again."
     )

@@ -6,7 +6,6 @@ import random
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,83 +14,13 @@ import numpy as np
 from embedscope.ingest.errors import BadImageError
 from embedscope.search.config import QdrantSettings
 from embedscope.search.errors import MissingLabelsError, UsageError
-from embedscope.search.store import Hit, Store, Where
+from embedscope.search.store import Store, Where
 from embedscope.ui.config import UISettings
 from embedscope.ui.images import Tile, caption, check_image, check_upload, enlarged, not_usable, tiles
+from embedscope.ui.results import ALL, Filters, SearchResult, stale_note, vote_notes
 
-ALL = "(all)"
 #: Ways of choosing a stored query point.
 PICK_MODES = ("random", "random of a class", "by id")
-
-
-@dataclass
-class SearchResult:
-    """What one search shows: the query, the neighbours, the k-NN prediction and its votes."""
-
-    query: Any  # PIL image or None
-    gallery: list[Tile]
-    prediction: str
-    votes: list[dict[str, Any]] = field(default_factory=list)  # rows: class, share
-    hits: list[Hit] = field(default_factory=list)
-    #: The stored point searched by (None for an uploaded image).
-    query_id: str | None = None
-    #: What the query is: "Shirt · test #0" for a stored point, "" for an upload.
-    query_caption: str = ""
-
-    def linked(self, collection: str) -> dict[str, Any]:
-        """The ``search_result`` value other tabs read (see ui/tabs.py ``TabContext.shared``)."""
-        return {"collection": collection, "query_id": self.query_id,
-                "neighbour_ids": [h.id for h in self.hits]}
-
-
-@dataclass(frozen=True)
-class Filters:
-    """The k and filters a search ran with, to tell when the results on screen are stale."""
-
-    k: int
-    split: str = ALL
-    label: str = ALL
-    tag: str = ALL
-
-    @classmethod
-    def of(cls, k: Any, split: str | None, label: str | None, tag: str | None) -> Filters:
-        """Filters from the page's widgets (an empty choice is '(all)')."""
-        return cls(int(k), split or ALL, label or ALL, tag or ALL)
-
-    def describe(self) -> str:
-        """'k=10, split test, class (all), tag (all)'."""
-        return f"k={self.k}, split {self.split}, class {self.label}, tag {self.tag}"
-
-
-def stale_note(searched: Filters | None, now: Filters) -> str:
-    """A note when the k or filters on screen differ from the ones the results were made with."""
-    if searched is None or searched == now:
-        return ""
-    return (f"⚠️ These results are for {searched.describe()}; you chose {now.describe()}. "
-            "Press **Search** to update them.")
-
-
-def vote_notes(counts: dict[str, int], label: str | None) -> list[str]:
-    """Notes on a k-NN vote: a tie for first place, and a class filter that decides it.
-
-    Args:
-        counts: Class name → votes, largest first (``Vote.counts``).
-        label: The class filter ('(all)' or empty: none).
-    """
-    notes = []
-    if counts:
-        top = max(counts.values())
-        tied = [name for name, n in counts.items() if n == top]
-        if len(tied) > 1:
-            names = " and ".join([", ".join(tied[:-1]), tied[-1]]) if len(tied) > 2 else \
-                " and ".join(tied)
-            notes.append(f"⚖️ **Tie between {names}** ({top} votes each): the majority vote "
-                         "takes the class with the smallest id; the similarity-weighted vote "
-                         "breaks the tie by similarity.")
-    if label and label != ALL:
-        notes.append(f"ℹ️ The class filter keeps only **{label}** neighbours, so the prediction "
-                     f"is {label} by construction: clear the filter for a real k-NN vote.")
-    return notes
 
 
 def _store_from_settings(settings: UISettings, qdrant: QdrantSettings | None = None) -> Store:
