@@ -15,8 +15,13 @@ class IngestSettings(BaseSettings):
 
     dataset: str | None = Field(
         default=None,
-        description="Hugging Face hub dataset name (fashion_mnist, cifar10, user/name), a parquet "
-        "file, a directory of parquet files in the HF layout, or a folder of images.",
+        description="What 🤗 datasets reads: a hub name (fashion_mnist, cifar10, user/name), a "
+        "parquet / arrow / json(l) / csv file or folder, a save_to_disk folder, a folder of images "
+        "(splits from train/ test/ folders), WebDataset .tar shards (a folder or a glob such as "
+        "'shards/*.tar'). Streamed: memory does not grow with the dataset.",
+    )
+    config: str | None = Field(
+        default=None, description="The dataset's configuration (subset), for datasets that have several.",
     )
     splits: list[str] = Field(
         default_factory=list,
@@ -26,8 +31,11 @@ class IngestSettings(BaseSettings):
     )
     image_column: str | None = Field(default=None, description="Image column (default: detected).")
     label_column: str | None = Field(default=None, description="Label column (default: detected).")
-    labels_from_folders: bool = Field(
-        default=False, description="Image folders: the first-level subfolder name is the label."
+    labels_from_folders: bool | None = Field(
+        default=None,
+        description="Image folders: the class folder an image sits in is its label. Default: as 🤗 "
+        "datasets decides (labels when every image sits in a class folder); "
+        "--no-labels-from-folders stores none.",
     )
     limit: int | None = Field(default=None, ge=1, description="At most this many images per split.")
     sample: int | None = Field(
@@ -93,7 +101,7 @@ class IngestSettings(BaseSettings):
 
 #: The --help sections of `embedscope ingest` (fields not named here are listed last).
 FLAG_GROUPS = {
-    "dataset": ["dataset", "splits", "image_column", "label_column", "labels_from_folders", "limit",
+    "dataset": ["dataset", "config", "splits", "image_column", "label_column", "labels_from_folders", "limit",
                 "sample", "seed", "shard"],
     "model": ["model", "revision", "pooling", "image_size", "batch_size", "device", "num_workers",
               "compile", "gpu_decode"],

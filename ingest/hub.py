@@ -9,17 +9,6 @@ from urllib.parse import urlparse
 
 from embedscope.ingest.errors import OfflineError
 
-#: Short names users type for well-known hub datasets.
-DATASET_ALIASES = {
-    "fashion_mnist": "zalando-datasets/fashion_mnist",
-    "fashion-mnist": "zalando-datasets/fashion_mnist",
-    "mnist": "ylecun/mnist",
-    "cifar10": "uoft-cs/cifar10",
-    "cifar-10": "uoft-cs/cifar10",
-    "cifar100": "uoft-cs/cifar100",
-    "cifar-100": "uoft-cs/cifar100",
-}
-
 
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the hub endpoint accepts a TCP connection within ``timeout`` seconds."""
@@ -47,30 +36,27 @@ def offline_error(kind: str, name: str) -> OfflineError:
     )
 
 
-def download_dataset_parquet(name: str, revision: str | None = None) -> Path:
-    """Local directory with the parquet files of hub dataset ``name`` (cached, else downloaded).
+def cached_dataset(name: str, revision: str | None = None) -> Path | None:
+    """The local snapshot folder of hub dataset ``name`` in the Hugging Face cache, or None.
 
-    Datasets stored as parquet are fetched from their main branch; others from the hub's
-    automatic parquet conversion (``refs/convert/parquet``).
+    ``name`` may be the repository id (``zalando-datasets/fashion_mnist``) or a bare name
+    (``fashion_mnist``) that one cached repository carries, as the hub's redirects allow online.
+    The main branch comes first, then the hub's parquet conversion (``refs/convert/parquet``).
     """
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
 
-    repo = DATASET_ALIASES.get(name.lower(), name)
-    patterns = ["*.parquet", "**/*.parquet"]
-    for rev in ([revision] if revision else [None, "refs/convert/parquet"]):
-        try:
-            path = Path(snapshot_download(
-                repo, repo_type="dataset", revision=rev, allow_patterns=patterns,
-                local_files_only=True,
-            ))
-            if any(path.rglob("*.parquet")):
+    repos = [name]
+    if "/" not in name:
+        cache = Path(constants.HF_HUB_CACHE)
+        found = sorted(p.name for p in cache.glob(f"datasets--*--{name}") if p.is_dir()) if cache.is_dir() else []
+        repos += [f[len("datasets--"):].replace("--", "/", 1) for f in found]
+    for repo in repos:
+        for rev in ([revision] if revision else [None, "refs/convert/parquet"]):
+            try:
+                path = Path(snapshot_download(repo, repo_type="dataset", revision=rev, local_files_only=True))
+            except Exception:  # not cached under this name or revision: try the next
+                continue
+            if any(f.is_file() and f.name != ".gitattributes" and not f.name.endswith(".md")
+                   for f in path.rglob("*")):
                 return path
-        except Exception:  # not cached: try the next revision, then the network
-            pass
-    if not hub_reachable():
-        raise offline_error("dataset", repo)
-    for rev in ([revision] if revision else [None, "refs/convert/parquet"]):
-        path = Path(snapshot_download(repo, repo_type="dataset", revision=rev, allow_patterns=patterns))
-        if any(path.rglob("*.parquet")):
-            return path
-    raise OfflineError(f"hub dataset {repo!r} has no parquet files (neither on main nor converted)")
+    return None

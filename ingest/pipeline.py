@@ -11,8 +11,9 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from embedscope.ingest.decode import Decoded
 from embedscope.ingest.index import build_index
 from embedscope.ingest.models import Embedder, load_embedder
 from embedscope.ingest.reader import DecodeOptions, Encoded, Result, batches, decode_item, prestart, worker_count
-from embedscope.ingest.sources import Dataset, Item, load_dataset, select
+from embedscope.ingest.selection import Selection, select
+from embedscope.ingest.sources import Dataset, Item, open_source
+from embedscope.ingest.streams import prefetch
 from embedscope.ingest.summary import IngestSummary, Reject
 from embedscope.ingest.writer import Job, Writer
 from embedscope.search.config import QdrantSettings
@@ -78,19 +81,24 @@ def make_embedder(settings: IngestSettings, store: Store, name: str, items: list
     return _load_model(settings, native)
 
 
-def _read(settings: IngestSettings) -> tuple[Dataset, list[Item]]:
+def _read(settings: IngestSettings) -> tuple[Dataset, Selection]:
     from embedscope.ingest.sharding import parse_shard
 
-    dataset = load_dataset(settings.dataset or "", settings.splits, settings.image_column,
-                           settings.label_column, settings.labels_from_folders)
     shard = parse_shard(settings.shard) if settings.shard else None
-    return dataset, select(dataset.items, settings.limit, settings.sample, settings.seed, shard)
+    dataset = open_source(settings.dataset or "", settings.splits, settings.image_column,
+                          settings.label_column, settings.labels_from_folders, settings.config)
+    return dataset, select(dataset, settings.limit, settings.sample, settings.seed, shard)
 
 
-def _read_and_load(settings: IngestSettings) -> tuple[Dataset, list[Item], Embedder | None]:
-    """Read the dataset on a thread while the model loads here (pixels waits for the data)."""
+def _read_and_load(settings: IngestSettings) -> tuple[Dataset, Selection, Embedder | None]:
+    """Open the dataset on a thread while the model loads here (pixels waits for the data)."""
     if settings.model == "pixels":
         return (*_read(settings), None)
+    # transformers is imported whole before the reading thread starts: 🤗 datasets' hashing
+    # inspects transformers classes whenever the module is loaded, and a half-imported module
+    # (the model loading on this thread) would fail there.
+    import transformers  # noqa: F401
+
     with ThreadPoolExecutor(1, thread_name_prefix="embedscope-read") as pool:
         reading = pool.submit(_read, settings)
         try:
@@ -114,43 +122,51 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
             before the index is built (``--index after``): the CLI prints the summary there.
     """
     if not settings.dataset:
-        raise UsageError("no dataset: pass --dataset (hub name, parquet file/dir, or image folder)")
+        raise UsageError("no dataset: pass --dataset (a hub name, a parquet/arrow/json file or folder, "
+                         "an image folder or WebDataset .tar shards)")
     qdrant = qdrant or QdrantSettings()
     started = time.perf_counter()
     workers = worker_count(settings.num_workers)
-    prestart(workers)  # the workers' forkserver imports torch and PIL while we read and load
-    dataset, items, embedder = _read_and_load(settings)
+    prestart(workers)  # the workers' forkserver imports numpy and PIL while we read and load
+    dataset, selection, embedder = _read_and_load(settings)
+    chunks = prefetch(selection.chunks, depth=4)  # rows are read on a thread, a few chunks ahead
+    first: list[Item] = next(chunks, [])  # the first rows: the pixels baseline's size, the speed hint
     name = settings.collection or collection_name(dataset.name, settings.model)
     own_store = store is None
-    store = store or open_store(qdrant, batch=True)
     try:
-        embedder = embedder or make_embedder(settings, store, name, items)
+        store = store or open_store(qdrant, batch=True)
+        embedder = embedder or make_embedder(settings, store, name, first)
         created = settings.recreate or not store.collection_exists(name)
         store.ensure_collection(name, embedder.meta(settings.dataset, dataset.labels),
                                 settings.recreate, settings.shard_number, settings.replication_factor)
-        _speed_hint(embedder, items, settings)
-        summary = IngestSummary(collection=name, selected=len(items), device=embedder.device)
-        stored: set[str] = set()
-        ids = [i.point_id for i in items]
-        for start in range(0, len(ids), 4096):
-            stored |= store.existing_ids(name, ids[start:start + 4096])
-        pending = [i for i in items if i.point_id not in stored]
-        del ids, stored
-        summary.skipped = len(items) - len(pending)
-        if pending:
-            store.check_space(name, len(pending))
+        _speed_hint(embedder, first, settings)
+        summary = IngestSummary(collection=name, selected=0, device=embedder.device)
+        if selection.total:
+            store.check_space(name, max(0, selection.total - store.count(name)))
         try:
-            _embed_all(pending, embedder, dataset, store, name, settings, summary, workers, started)
+            _embed_all(chain([first], chunks) if first else iter(()), selection.total, embedder, dataset,
+                       store, name, settings, summary, workers, started)
         except BaseException:
             if created and store.count(name) == 0:  # leave no empty collection of a failed space
                 store.delete_collection(name)
             raise
+        _number_labels(store, name, dataset, summary)
         summary.points_in_collection = store.count(name)
         _finish(store, name, settings, qdrant, summary, started, on_searchable)
     finally:
-        if own_store:
+        chunks.close()
+        if own_store and store is not None:
             store.close()
     return summary
+
+
+def _number_labels(store: Store, name: str, dataset: Dataset, summary: IngestSummary) -> None:
+    """Integer labels without class names (no ClassLabel): the collection names them "0" … "K"."""
+    if dataset.labels or summary.max_label < 0:
+        return
+    known = store.get_meta(name).labels
+    if len(known) <= summary.max_label and all(n == str(i) for i, n in enumerate(known)):
+        store.update_meta(name, labels=[str(i) for i in range(summary.max_label + 1)])
 
 
 def _finish(store: Store, name: str, settings: IngestSettings, qdrant: QdrantSettings,
@@ -171,13 +187,12 @@ def _finish(store: Store, name: str, settings: IngestSettings, qdrant: QdrantSet
         build_index(store, name, summary)
 
 
-def _split(batch: list[tuple[int, Result]], pending: list[Item], summary: IngestSummary
+def _split(items: list[Item], results: list[Result], summary: IngestSummary
            ) -> tuple[list[tuple[Item, Decoded]], list[tuple[Item, Encoded]]]:
     """A batch's decoded and still-encoded images; rejects go to the summary."""
     decoded: list[tuple[Item, Decoded]] = []
     encoded: list[tuple[Item, Encoded]] = []
-    for i, res in batch:
-        item = pending[i]
+    for item, res in zip(items, results):
         if isinstance(res, str):
             summary.rejected.append(Reject(item.point_id, item.split, item.index, item.source, res))
         elif isinstance(res, Encoded):
@@ -211,26 +226,47 @@ def _gpu_decode(encoded: list[tuple[Item, Encoded]], embedder: Embedder, opts: D
     return items, images, sizes, thumbs
 
 
-def _embed_all(pending: list[Item], embedder: Embedder, dataset: Dataset, store: Store, name: str,
-               settings: IngestSettings, summary: IngestSummary, workers: int, started: float) -> None:
+def _pending(chunks: Iterator[list[Item]], store: Store, name: str, batch_size: int,
+             summary: IngestSummary, bar: Any) -> Iterator[list[Item]]:
+    """Batches of the items not stored yet: the "already stored" check runs chunk by chunk."""
+    buf: list[Item] = []
+    for chunk in chunks:
+        summary.selected += len(chunk)
+        summary.max_label = max([summary.max_label, *(i.label for i in chunk if i.label is not None)])
+        stored = store.existing_ids(name, [i.point_id for i in chunk])
+        fresh = [i for i in chunk if i.point_id not in stored]
+        if len(fresh) < len(chunk):
+            summary.skipped += len(chunk) - len(fresh)
+            bar.update(len(chunk) - len(fresh))
+        buf.extend(fresh)
+        while len(buf) >= batch_size:
+            yield buf[:batch_size]
+            buf = buf[batch_size:]
+    if buf:
+        yield buf
+
+
+def _embed_all(chunks: Iterator[list[Item]], total: int | None, embedder: Embedder, dataset: Dataset,
+               store: Store, name: str, settings: IngestSettings, summary: IngestSummary, workers: int,
+               started: float) -> None:
     from tqdm.auto import tqdm
 
     from embedscope.ingest.accel import gpu_jpeg_available, want_compile
 
-    if want_compile(settings.compile, embedder.device, len(pending)):
+    if want_compile(settings.compile, embedder.device, total or 0):
         summary.compiled = embedder.compile(batch_size=settings.batch_size)
     opts = _options(settings, embedder.mode, embedder.decode_size,
                     gpu_jpeg=settings.gpu_decode and gpu_jpeg_available(embedder.device))
     writer = Writer(store, name, dataset, embedder.name, now_iso())
-    bar = tqdm(total=len(pending), unit="img", desc=f"embedding {name}", file=sys.stderr,
-               disable=not settings.progress or not pending, smoothing=0.1, dynamic_ncols=True)
+    bar = tqdm(total=total, unit="img", desc=f"embedding {name}", file=sys.stderr,
+               disable=not settings.progress, smoothing=0.1, dynamic_ncols=True)
     first = 0.0
     try:
-        for batch in batches(pending, opts, settings.batch_size, workers):
+        for group, results in batches(_pending(chunks, store, name, settings.batch_size, summary, bar),
+                                      opts, workers):
             if not first:
                 first = time.perf_counter()
-                summary.first_batch_seconds = first - started
-            decoded, encoded = _split(batch, pending, summary)
+            decoded, encoded = _split(group, results, summary)
             items = [it for it, _ in decoded]
             images: list[Any] = [d.pixels for _, d in decoded]
             sizes = [(d.width, d.height) for _, d in decoded]
@@ -241,13 +277,18 @@ def _embed_all(pending: list[Item], embedder: Embedder, dataset: Dataset, store:
                 sizes, thumbs = sizes + more_sizes, thumbs + more_thumbs
             if items:
                 writer.put(Job(items, sizes, thumbs, embedder.submit_batch(images)))
-            bar.update(len(batch))
+            bar.update(len(group))
             bar.set_postfix(rejected=len(summary.rejected), refresh=False)
     finally:
         try:
             writer.close()
         finally:
             summary.ingested = writer.written
+            if writer.first_written_at:
+                summary.first_batch_seconds = writer.first_written_at - started
+            if bar.total is not None and bar.n != bar.total:
+                bar.total = bar.n  # an estimate (a shard, a limit on a stream of unknown length)
+                bar.refresh()
             bar.close()
     summary.loop_seconds = time.perf_counter() - first if first else 0.0
     log.info("embedded %d images in %.1f s", summary.ingested, summary.loop_seconds)

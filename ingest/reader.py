@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,14 +52,28 @@ class Encoded:
 Result = Decoded | Encoded | str  # str: the reason the image is rejected
 
 
+def _remote_bytes(url: str) -> bytes:
+    import fsspec
+
+    with fsspec.open(url, "rb") as fh:
+        return fh.read()  # type: ignore[no-any-return]
+
+
 def decode_item(item: Item, opts: DecodeOptions) -> Decoded | str:
     """Decode one item on the CPU (the robust PIL path), or return the reason it is rejected."""
+    if item.error is not None:
+        return item.error
     try:
-        return decode(item.data if item.source is None else item.source, opts.mode, opts.size,
+        data = item.data
+        if data is None and item.source is not None and "://" in item.source:
+            data = _remote_bytes(item.source)
+        return decode(data if data is not None else item.source, opts.mode, opts.size,
                       max_pixels=opts.max_pixels, min_side=opts.min_side,
                       thumbnail_size=opts.thumbnail_size)
     except BadImageError as exc:
         return str(exc)
+    except OSError as exc:
+        return f"cannot read {item.source}: {exc}"
     except MemoryError:
         return "image too large to decode in memory"
 
@@ -95,9 +109,10 @@ def probe_jpeg(data: bytes, opts: DecodeOptions) -> Encoded | None:
 
 def read_item(item: Item, opts: DecodeOptions) -> Result:
     """The reader's work for one item: left encoded for the GPU when it can be, else decoded."""
-    if opts.gpu_jpeg:
+    if opts.gpu_jpeg and item.error is None:
         data = item.data
-        if data is None and item.source is not None and item.source.lower().endswith((".jpg", ".jpeg")):
+        if (data is None and item.source is not None and "://" not in item.source
+                and item.source.lower().endswith((".jpg", ".jpeg"))):
             try:
                 with open(item.source, "rb") as fh:
                     data = fh.read()
@@ -110,9 +125,9 @@ def read_item(item: Item, opts: DecodeOptions) -> Result:
     return decode_item(item, opts)
 
 
-def read_batch(start: int, items: list[Item], opts: DecodeOptions) -> list[tuple[int, Result]]:
-    """One batch's results, numbered from ``start`` (what a worker process runs)."""
-    return [(start + k, read_item(item, opts)) for k, item in enumerate(items)]
+def read_batch(items: list[Item], opts: DecodeOptions) -> list[Result]:
+    """One batch's results, in order (what a worker process runs)."""
+    return [read_item(item, opts) for item in items]
 
 
 def worker_count(requested: int | None) -> int:
@@ -139,31 +154,32 @@ def prestart(workers: int) -> None:
     forkserver.ensure_running()
 
 
-def batches(items: list[Item], opts: DecodeOptions, batch_size: int, workers: int
-            ) -> Iterator[list[tuple[int, Result]]]:
-    """Batches of (position in ``items``, result), in order; decoded in ``workers`` processes.
+def batches(groups: Iterable[list[Item]], opts: DecodeOptions, workers: int
+            ) -> Iterator[tuple[list[Item], list[Result]]]:
+    """Each batch of ``groups`` with its results, in order; decoded in ``workers`` processes.
 
-    Without workers the items are decoded here. Neither way imports torch.
+    Without workers the items are decoded here. Neither way imports torch. With workers, a
+    window of ``4 × workers`` batches is in flight, so ``groups`` is read only that far ahead.
     """
-    starts = range(0, len(items), batch_size)
     if workers <= 0:
-        for start in starts:
-            yield read_batch(start, items[start:start + batch_size], opts)
+        for group in groups:
+            yield group, read_batch(group, opts)
         return
     prestart(workers)
     ctx = multiprocessing.get_context(start_method())
     with ctx.Pool(workers) as pool:
-        todo = iter(starts)
-        window: deque[Any] = deque()
+        todo = iter(groups)
+        window: deque[tuple[list[Item], Any]] = deque()
 
         def submit() -> None:
-            start = next(todo, None)
-            if start is not None:
-                window.append(pool.apply_async(read_batch, (start, items[start:start + batch_size], opts)))
+            group = next(todo, None)
+            if group is not None:
+                window.append((group, pool.apply_async(read_batch, (group, opts))))
 
         for _ in range(workers * _PREFETCH):
             submit()
         while window:
-            batch = window.popleft().get()
+            group, pending = window.popleft()
+            results = pending.get()
             submit()
-            yield batch
+            yield group, results

@@ -1,11 +1,23 @@
-"""Dataset sources: HF-layout parquet (local or from the hub) and folders of images, as Items."""
+"""Dataset sources, read through 🤗 datasets and streamed: memory does not grow with the dataset.
+
+`open_source` accepts what ``datasets.load_dataset`` accepts — a hub name (with ``--config`` and
+``--split``), a directory or file of parquet / arrow / json(l) / csv, a ``save_to_disk``
+directory, an image folder (``imagefolder``: splits from ``train/`` ``test/`` folders, labels from
+class folders), a glob — plus WebDataset tar shards (`embedscope.ingest.webdataset`). Every
+source yields `Item` chunks in a fixed order; images stay encoded (``Image(decode=False)``) so
+the robust decoder decides what is a good image. Point ids come from (dataset, split, row) for
+tables, from the path relative to the dataset root for image files, and from the shard and
+key for WebDataset samples, so a re-run finds what is stored.
+"""
 
 from __future__ import annotations
 
-import json
+import glob
 import logging
+import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +28,10 @@ from embedscope.search.contract import dataset_slug, file_point_id, row_point_id
 
 log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-IMAGE_COLUMNS = ("image", "img", "picture", "photo", "pixel_values")
-LABEL_COLUMNS = ("label", "labels", "fine_label", "class", "target", "category", "coarse_label")
+IMAGE_COLUMNS = ("image", "img", "picture", "photo", "jpg", "png", "pixel_values")
+LABEL_COLUMNS = ("label", "labels", "fine_label", "class", "target", "category", "coarse_label", "cls")
+CHUNK = 512  # rows per chunk read from a source
+_REMOTE_ROOT = re.compile(r"^hf://datasets/[^/]+/[^/@]+(?:@[^/]+)?/")
 
 
 @dataclass
@@ -28,171 +42,392 @@ class Item:
     split: str
     index: int
     label: int | None
-    source: str | None  # file path, or None for parquet rows
-    data: bytes | None = None  # encoded image bytes (parquet rows)
+    source: str | None  # file path or URL; None for images held in the data
+    data: bytes | None = None  # encoded image bytes
+    error: str | None = None  # why this row has no usable image (it becomes a reject)
 
 
 @dataclass
 class Dataset:
-    """The items of a dataset plus what the collection needs to know about it."""
+    """A streamed source: its splits, class names and how to read rows, labels and counts."""
 
     name: str  # the slug used in point ids and the collection name
-    items: list[Item]
-    labels: list[str]  # class names (label id = position); empty when unlabelled
+    labels: list[str]  # class names (label id = position); empty when unnamed or unlabelled
+    splits: list[str]
+    kind: str  # "rows" (tables), "files" (image files), "tars" (WebDataset)
+    read: Callable[[str], Iterator[list[Item]]]  # a split's items in order, in chunks
+    read_labels: Callable[[str], np.ndarray] | None  # a split's label ids (−1: none), cheaply
+    count: Callable[[str], int | None] = field(default=lambda split: None)  # rows, when cheap
+    description: str = ""
 
 
-def _split_of(path: Path, root: Path) -> str:
-    """Split name from an HF parquet path: train-00000-of-00001.parquet, data/test/x.parquet …"""
-    stem = path.stem
-    match = re.match(r"^([A-Za-z0-9_.]+?)(-\d{5}-of-\d{5})?$", stem)
-    base = match.group(1) if match else stem
-    if base.isdigit() or base in ("data", "0000"):
-        return path.parent.name if path.parent != root else "train"
-    return base
+# ---- resolution -------------------------------------------------------------------------------
 
 
-def _class_names(schema: Any, label_col: str) -> list[str]:
-    meta = (schema.metadata or {}).get(b"huggingface")
-    if not meta:
-        return []
+def open_source(dataset: str, splits: list[str] | None = None, image_col: str | None = None,
+                label_col: str | None = None, labels_from_folders: bool | None = None,
+                config: str | None = None) -> Dataset:
+    """Resolve ``dataset`` into a streamed `Dataset` (nothing is read beyond file listings).
+
+    Raises:
+        DatasetError: nothing readable there, an unknown split, a missing column.
+        OfflineError: a hub dataset that is neither cached nor reachable.
+    """
+    spec = dataset.strip()
+    path = Path(spec).expanduser()
+    kw = dict(image_col=image_col, label_col=label_col, labels_from_folders=labels_from_folders,
+              config=config)
+    if any(ch in spec for ch in "*?["):
+        root = Path(re.split(r"[*?\[]", str(path), maxsplit=1)[0])
+        root = root if root.is_dir() else root.parent
+        files = sorted(f for f in glob.glob(str(path), recursive=True) if os.path.isfile(f))
+        if not files:
+            raise DatasetError(f"{dataset}: no files match")
+        return _from_files(dataset_slug(str(root)), root, files, splits, **kw)
+    if path.is_file():
+        return _from_files(dataset_slug(spec), path.parent, [str(path)], splits, **kw)
+    if path.is_dir():
+        return _from_dir(dataset_slug(spec), path, splits, **kw)
+    if path.exists() or spec.startswith((".", "/", "~")) or os.sep in spec.strip("/") and path.suffix:
+        raise DatasetError(f"{dataset}: no such file or directory")
+    return _from_hub(spec, splits, **kw)
+
+
+def _from_dir(name: str, root: Path, splits: list[str] | None, **kw: Any) -> Dataset:
+    if (root / "dataset_dict.json").is_file() or (root / "state.json").is_file():
+        return _from_disk(name, root, splits, kw["image_col"], kw["label_col"])
+    import datasets
+
     try:
-        features = json.loads(meta)["info"]["features"]
-        return list(features.get(label_col, {}).get("names") or [])
-    except (KeyError, ValueError, TypeError):
-        return []
+        builder = datasets.load_dataset_builder(str(root), name=kw["config"])
+    except (datasets.exceptions.DataFilesNotFoundError, FileNotFoundError, ValueError) as exc:
+        raise DatasetError(f"{root}: nothing 🤗 datasets can read there ({exc})") from None
+    return _from_builder(name, root, builder, splits, **kw)
 
 
-def _detect(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str) -> str | None:
+def _from_files(name: str, root: Path, files: list[str], splits: list[str] | None, **kw: Any) -> Dataset:
+    import datasets
+
+    data_files: dict[str, list[str]] = {}
+    for f in files:
+        data_files.setdefault(_split_of_file(Path(f), root), []).append(f)
+    try:
+        builder = datasets.load_dataset_builder(str(root), data_files=data_files, name=kw["config"])
+    except (datasets.exceptions.DataFilesNotFoundError, FileNotFoundError, ValueError) as exc:
+        raise DatasetError(f"{files[0]}: not a format 🤗 datasets reads ({exc})") from None
+    return _from_builder(name, root, builder, splits, **kw)
+
+
+def _from_hub(spec: str, splits: list[str] | None, **kw: Any) -> Dataset:
+    from embedscope.ingest.hub import cached_dataset, hub_reachable, offline_error
+
+    name = dataset_slug(spec)
+    local = cached_dataset(spec)
+    if local is not None:
+        log.info("hub dataset %s: reading the cached copy %s", spec, local)
+        return _from_dir(name, local, splits, **kw)
+    if not hub_reachable():
+        raise offline_error("dataset", spec)
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(spec, name=kw["config"])
+    except (datasets.exceptions.DatasetNotFoundError, FileNotFoundError) as exc:
+        raise DatasetError(f"hub dataset {spec!r}: {exc}") from None
+    except ValueError as exc:  # e.g. "Config name is missing", with the available ones
+        raise DatasetError(f"hub dataset {spec!r}: {exc} (choose one with --config)") from None
+    return _from_builder(name, None, builder, splits, **kw)
+
+
+def _split_keyword(path: Path, root: Path | None) -> str | None:
+    """The split a file's path names by 🤗 datasets' keywords (``train-00000-of-00002.parquet``, ``test/x.tar``)."""
+    from datasets.data_files import SPLIT_KEYWORDS
+
+    try:
+        parts = path.relative_to(root).parts if root is not None else (path.name,)
+    except ValueError:
+        parts = (path.name,)
+    for part in reversed(parts):
+        stem = part.split(".")[0].lower()
+        for split, words in SPLIT_KEYWORDS.items():
+            if any(re.match(rf"^(.*[-._ 0-9])?{w}([-._ 0-9].*)?$", stem) for w in words):
+                return str(split)
+    return None
+
+
+def _split_of_file(path: Path, root: Path) -> str:
+    return _split_keyword(path, root) or "train"
+
+
+def _has_split_names(files: list[str], root: Path | None) -> bool:
+    """Whether the files' paths name their split (datasets' default puts everything in 'train')."""
+    return not files or _split_keyword(Path(files[0]), root) is not None
+
+
+def _chosen(present: list[str], wanted: list[str] | None) -> list[str]:
+    if not wanted:
+        return present
+    missing = [s for s in wanted if s not in present]
+    if missing:
+        raise DatasetError(f"no split {missing[0]!r}; the dataset has {present}")
+    return [s for s in present if s in wanted]
+
+
+def _from_builder(name: str, root: Path | None, builder: Any, splits: list[str] | None,
+                  image_col: str | None, label_col: str | None, labels_from_folders: bool | None,
+                  config: str | None) -> Dataset:
+    import datasets
+
+    data_files = {str(k): [str(f) for f in v] for k, v in (builder.config.data_files or {}).items()}
+    if builder.name == "webdataset":
+        return _tar_dataset(name, root, data_files, splits)
+    if builder.name == "imagefolder" and labels_from_folders is not None:
+        builder = datasets.load_dataset_builder(
+            str(root) if root else builder.repo_id, name=config, drop_labels=not labels_from_folders,
+            **({"data_files": data_files} if root is not None else {}))
+    kind = "files" if builder.name == "imagefolder" else "rows"
+    present = list(data_files) or [str(s) for s in (builder.info.splits or {})]
+    rename = {"train": "all"} if kind == "files" and present == ["train"] and not _has_split_names(
+        data_files["train"], root) else {}
+    chosen = _chosen([rename.get(s, s) for s in present], splits)
+    back = {v: k for k, v in rename.items()}
+
+    def stream(split: str, columns: list[str] | None = None) -> Any:
+        if columns is not None and builder.name == "parquet":
+            columns_builder = datasets.load_dataset_builder(
+                str(root) if root else builder.repo_id, name=config, columns=columns,
+                **({"data_files": data_files} if root is not None else {}))
+            return columns_builder.as_streaming_dataset(split=back.get(split, split))
+        ds = builder.as_streaming_dataset(split=back.get(split, split))
+        return ds.select_columns(columns) if columns is not None else ds
+
+    table = _Table(name, root, kind, stream, chosen[0] if chosen else "train", image_col, label_col)
+    table.prepare_names([rename.get(s, s) for s in present])
+
+    def count(split: str) -> int | None:
+        info = (builder.info.splits or {}).get(back.get(split, split))
+        if info is not None and info.num_examples:
+            return int(info.num_examples)
+        files = data_files.get(back.get(split, split), [])
+        if files and all(os.path.isfile(f) for f in files):
+            if builder.name == "parquet":
+                import pyarrow.parquet as pq
+
+                return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+            if kind == "files":
+                return sum(1 for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
+        return None
+
+    return Dataset(name, table.class_names, chosen, kind, table.items,
+                   table.read_labels if table.label_col else None, count, f"{builder.name}")
+
+
+def _from_disk(name: str, root: Path, splits: list[str] | None, image_col: str | None,
+               label_col: str | None) -> Dataset:
+    """A ``save_to_disk`` directory: memory-mapped Arrow, streamed row batch by row batch."""
+    import datasets
+
+    loaded = datasets.load_from_disk(str(root))
+    parts = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {"train": loaded}
+    chosen = _chosen(list(parts), splits)
+
+    def stream(split: str, columns: list[str] | None = None) -> Any:
+        ds = parts[split].select_columns(columns) if columns is not None else parts[split]
+        return ds.to_iterable_dataset()
+
+    table = _Table(name, root, "rows", stream, chosen[0], image_col, label_col)
+    table.prepare_names(list(parts))
+    return Dataset(name, table.class_names, chosen, "rows", table.items,
+                   table.read_labels if table.label_col else None, lambda split: len(parts[split]),
+                   "arrow (save_to_disk)")
+
+
+# ---- tables -----------------------------------------------------------------------------------
+
+
+class _Table:
+    """Rows of a 🤗 datasets source as Items: image columns undecoded, labels as ids."""
+
+    def __init__(self, name: str, root: Path | None, kind: str, stream: Callable[..., Any], first_split: str,
+                 image_col: str | None, label_col: str | None) -> None:
+        import datasets
+
+        self.name, self.root, self.kind, self.stream = name, root, kind, stream
+        features = _features(stream(first_split))
+        columns = list(features)
+        self.image_cols = _image_columns(features, image_col)
+        if not self.image_cols:
+            raise DatasetError(f"no image column found among {columns}; name it with --image-column")
+        self.label_col = _label_column(features, label_col)
+        feature = features.get(self.label_col) if self.label_col else None
+        self.class_names: list[str] = []
+        self.label_map: dict[str, int] | None = None
+        if isinstance(feature, datasets.ClassLabel):
+            self.class_names = list(feature.names)
+        elif isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string"):
+            self.label_map = {}  # filled by a pass over the label column of every split (below)
+        self.features = features
+        self.first_split = first_split
+
+    def prepare_names(self, splits: list[str]) -> None:
+        """String labels: ids in sorted order of the names, from the label column of ``splits``."""
+        if self.label_map is None or self.label_map:
+            return
+        names: set[str] = set()
+        for split in splits:
+            for batch in self.stream(split, [self.label_col]).iter(batch_size=10_000):
+                names.update(v for v in batch[self.label_col] if v is not None)
+        self.class_names[:] = sorted(names)
+        self.label_map.update({n: i for i, n in enumerate(self.class_names)})
+
+    def _label(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        if self.label_map is not None:
+            return self.label_map.get(value)
+        return int(value)
+
+    def read_labels(self, split: str) -> np.ndarray:
+        """Every label id of ``split`` in row order (−1 where none), reading only the label column."""
+        out: list[int] = []
+        for batch in self.stream(split, [self.label_col]).iter(batch_size=10_000):
+            out.extend(-1 if (v := self._label(x)) is None else v for x in batch[self.label_col])
+        return np.asarray(out, dtype=np.int64)
+
+    def _relpath(self, path: str) -> str:
+        if "://" in path:
+            return _REMOTE_ROOT.sub("", path)
+        if self.root is not None:
+            try:
+                return Path(os.path.relpath(path, self.root)).as_posix()
+            except ValueError:
+                pass
+        return Path(path).as_posix()
+
+    def _item(self, split: str, index: int, value: Any, label: Any) -> Item:
+        lab = self._label(label)
+        data, path = None, None
+        if isinstance(value, dict):
+            data, path = value.get("bytes"), value.get("path")
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            data = bytes(value)
+        elif isinstance(value, str):
+            path = value
+        if self.kind == "files" and path:
+            return Item(file_point_id(self.name, self._relpath(path)), split, index, lab, path, data)
+        point_id = row_point_id(self.name, split, index)
+        if data is not None:
+            return Item(point_id, split, index, lab, None, data)
+        if path:
+            full = path if "://" in path or os.path.isabs(path) or self.root is None else str(self.root / path)
+            return Item(point_id, split, index, lab, full)
+        return Item(point_id, split, index, lab, None, None, "this row has no image")
+
+    def items(self, split: str) -> Iterator[list[Item]]:
+        """The split's Items in row order, ``CHUNK`` at a time; stop early by closing the iterator."""
+        import datasets
+
+        columns = self.image_cols + ([self.label_col] if self.label_col else [])
+        ds = self.stream(split, columns)
+        for col in self.image_cols:
+            if not (isinstance(self.features[col], datasets.Image) and not self.features[col].decode):
+                ds = ds.cast_column(col, datasets.Image(decode=False))
+        index = 0
+        try:
+            for batch in ds.iter(batch_size=CHUNK):
+                n = len(batch[self.image_cols[0]])
+                images = zip(*(batch[c] for c in self.image_cols))
+                labels = batch[self.label_col] if self.label_col else [None] * n
+                chunk = []
+                for values, label in zip(images, labels):
+                    value = next((v for v in values if v is not None), None)
+                    chunk.append(self._item(split, index, value, label))
+                    index += 1
+                yield chunk
+        except (OSError, ValueError, TypeError) as exc:
+            raise DatasetError(f"{self.name} [{split}]: reading stopped after row {index}: {exc}") from exc
+
+
+def _features(ds: Any) -> Any:
+    import datasets
+
+    features = ds.features
+    if features is None:
+        features = ds._resolve_features().features
+    return datasets.Features(features)
+
+
+def _image_columns(features: Any, wanted: str | None) -> list[str]:
+    import datasets
+
+    columns = list(features)
     if wanted:
         if wanted not in columns:
-            raise DatasetError(f"no {what} column {wanted!r}; the columns are {columns}")
+            raise DatasetError(f"no image column {wanted!r}; the columns are {columns}")
+        return [wanted]
+    typed = [c for c, f in features.items() if isinstance(f, datasets.Image)]
+    if typed:
+        return typed
+    named = [c for c in IMAGE_COLUMNS if c in columns]
+    if named:
+        return named[:1]
+    binary = [c for c, f in features.items()
+              if (isinstance(f, datasets.Value) and f.dtype in ("binary", "large_binary"))
+              or (isinstance(f, dict) and "bytes" in f)]
+    return binary[:1]
+
+
+def _label_column(features: Any, wanted: str | None) -> str | None:
+    import datasets
+
+    columns = list(features)
+    if wanted:
+        if wanted not in columns:
+            raise DatasetError(f"no label column {wanted!r}; the columns are {columns}")
         return wanted
-    return next((c for c in candidates if c in columns), None)
+    classes = [c for c, f in features.items() if isinstance(f, datasets.ClassLabel)]
+    if classes:
+        return next((c for c in LABEL_COLUMNS if c in classes), classes[0])
+    for c in LABEL_COLUMNS:
+        f = features.get(c)
+        if isinstance(f, datasets.Value) and (f.dtype.startswith(("int", "uint")) or "string" in f.dtype):
+            return c
+    return None
 
 
-def _image_bytes(column: Any) -> list[bytes | None]:
-    import pyarrow as pa
-
-    if pa.types.is_struct(column.type):
-        column = column.combine_chunks().field("bytes") if hasattr(column, "combine_chunks") else column.field("bytes")
-    return column.to_pylist()
+# ---- WebDataset -------------------------------------------------------------------------------
 
 
-def load_parquet(files: list[Path], root: Path, name: str, image_col: str | None,
-                 label_col: str | None, splits: list[str]) -> Dataset:
-    """Items from HF-layout parquet files (image struct {bytes, path} or binary; int label)."""
-    import pyarrow.parquet as pq
+def _tar_dataset(name: str, root: Path | None, data_files: dict[str, list[str]],
+                 splits: list[str] | None) -> Dataset:
+    from embedscope.ingest.webdataset import samples
 
-    items: list[Item] = []
-    labels: list[str] = []
-    counters: dict[str, int] = {}
-    for path in sorted(files):
-        split = _split_of(path, root)
-        if splits and split not in splits:
-            continue
-        table = pq.read_table(path)
-        cols = table.column_names
-        img = _detect(cols, image_col, IMAGE_COLUMNS, "image")
-        if img is None:
-            img = next((c for c in cols if "bytes" in str(table.schema.field(c).type)), None)
-        if img is None:
-            raise DatasetError(f"{path}: no image column found among {cols}; name it with --image-column")
-        lab = _detect(cols, label_col, LABEL_COLUMNS, "label")
-        labels = labels or (_class_names(table.schema, lab) if lab else [])
-        data = _image_bytes(table.column(img))
-        label_values = table.column(lab).to_pylist() if lab else [None] * len(data)
-        start = counters.get(split, 0)
-        for offset, (raw, label) in enumerate(zip(data, label_values)):
-            index = start + offset
-            items.append(Item(row_point_id(name, split, index), split, index,
-                              int(label) if label is not None else None, None, raw))
-        counters[split] = start + len(data)
-    if not items:
-        found = sorted({_split_of(f, root) for f in files})
-        raise DatasetError(f"no rows selected: splits {splits} asked, splits present {found}")
-    if not labels and any(i.label is not None for i in items):
-        top = max(i.label for i in items if i.label is not None)
-        labels = [str(k) for k in range(top + 1)]
-    return Dataset(name, items, labels)
+    rename = {"train": "all"} if list(data_files) == ["train"] and not _has_split_names(
+        data_files["train"], root) else {}
+    files = {rename.get(k, k): v for k, v in data_files.items()}
+    chosen = _chosen(list(files), splits)
 
+    def rel(url: str) -> str:
+        if "://" in url:
+            return _REMOTE_ROOT.sub("", url)
+        return Path(os.path.relpath(url, root)).as_posix() if root is not None else Path(url).name
 
-def load_folder(root: Path, labels_from_folders: bool) -> Dataset:
-    """Items from a folder of images (recursive); labels from first-level subfolders if asked."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise DatasetError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {root}")
-    name = dataset_slug(str(root))
-    classes: list[str] = []
-    if labels_from_folders:
-        classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
-    class_id = {c: i for i, c in enumerate(classes)}
-    items = []
-    for index, path in enumerate(files):
-        rel = path.relative_to(root)
-        label = class_id.get(rel.parts[0]) if labels_from_folders and len(rel.parts) > 1 else None
-        items.append(Item(file_point_id(name, rel.as_posix()), "all", index, label, str(path.resolve())))
-    loose = sum(1 for i in items if i.label is None)
-    if labels_from_folders and loose:
-        log.warning("%d image(s) directly in %s, outside any class folder, are stored unlabelled",
-                    loose, root)
-    return Dataset(name, items, classes)
+    def read(split: str) -> Iterator[list[Item]]:
+        index, chunk = 0, []
+        for url in files[split]:
+            shard = rel(url)
+            for s in samples(url):
+                pid = file_point_id(name, f"{shard}/{s.key}")
+                chunk.append(Item(pid, split, index, s.label, None, s.image, s.error))
+                index += 1
+                if len(chunk) >= CHUNK:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
 
+    def read_labels(split: str) -> np.ndarray:
+        return np.asarray([-1 if s.label is None else s.label
+                           for url in files[split] for s in samples(url, labels_only=True)], dtype=np.int64)
 
-def load_dataset(dataset: str, splits: list[str] | None = None, image_col: str | None = None,
-                 label_col: str | None = None, labels_from_folders: bool = False) -> Dataset:
-    """Resolve ``dataset`` (parquet file/dir, image folder, or hub name) into a Dataset."""
-    splits = list(splits or [])
-    path = Path(dataset).expanduser()
-    if path.is_file() and path.suffix == ".parquet":
-        return load_parquet([path], path.parent, dataset_slug(dataset), image_col, label_col, splits)
-    if path.is_dir():
-        parquet = sorted(path.rglob("*.parquet"))
-        if parquet:
-            return load_parquet(parquet, path, dataset_slug(dataset), image_col, label_col, splits)
-        if splits and "all" not in splits:
-            raise DatasetError(f"{dataset}: a folder of images has one split, 'all'; drop --split {splits[0]}")
-        return load_folder(path, labels_from_folders)
-    if path.exists() or dataset.startswith((".", "/", "~")) or dataset.endswith(".parquet"):
-        raise DatasetError(f"{dataset}: not a parquet file, a directory of parquet files or a folder of images")
-    from embedscope.ingest.hub import download_dataset_parquet
-
-    local = download_dataset_parquet(dataset)
-    return load_parquet(sorted(local.rglob("*.parquet")), local, dataset_slug(dataset),
-                        image_col, label_col, splits)
-
-
-def select(items: list[Item], limit: int | None = None, sample: int | None = None, seed: int = 0,
-           shard: tuple[int, int] | None = None) -> list[Item]:
-    """Per split: the first ``limit`` items or a stratified random ``sample``; then one shard."""
-    from embedscope.ingest.sharding import shard_of
-
-    by_split: dict[str, list[Item]] = {}
-    for item in items:
-        by_split.setdefault(item.split, []).append(item)
-    chosen: list[Item] = []
-    for split_items in by_split.values():
-        if sample is not None and sample < len(split_items):
-            chosen.extend(_stratified(split_items, sample, seed))
-        else:
-            chosen.extend(split_items[:limit] if limit is not None else split_items)
-    if shard is not None:
-        index, count = shard
-        chosen = [i for i in chosen if shard_of(i.point_id, count) == index]
-    return chosen
-
-
-def _stratified(items: list[Item], n: int, seed: int) -> list[Item]:
-    """``n`` items drawn so each label keeps its share (sklearn's stratified split when labelled)."""
-    labels = [i.label for i in items]
-    rng = np.random.default_rng(seed)
-    if any(label is None for label in labels):
-        picks = np.sort(rng.choice(len(items), size=n, replace=False))
-        return [items[i] for i in picks]
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(items))
-    try:
-        chosen, _ = train_test_split(idx, train_size=n, stratify=labels, random_state=seed)
-    except ValueError:  # a class too small to stratify: fall back to a plain random sample
-        chosen = rng.choice(len(items), size=n, replace=False)
-    return [items[i] for i in np.sort(chosen)]
+    return Dataset(name, [], chosen, "tars", read, read_labels, lambda split: None, "webdataset")

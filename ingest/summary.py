@@ -36,10 +36,11 @@ class IngestSummary:
     index: str = "not built"  # what happened to the HNSW index (see `index_line`)
     index_seconds: float = 0.0
     indexed_vectors: int | None = None  # embedded: vectors in the HNSW index; server: not reported
-    first_batch_seconds: float = 0.0  # start → the first batch decoded
+    first_batch_seconds: float = 0.0  # start → the first batch embedded and stored
     loop_seconds: float = 0.0  # the embedding loop alone (first batch → last upsert)
     compiled: bool = False  # torch.compile was used
     device: str = ""
+    max_label: int = -1  # the largest label id seen (names integer labels that have none)
 
     @property
     def images_per_second(self) -> float:
@@ -84,7 +85,7 @@ class IngestSummary:
 
     def as_json(self) -> dict[str, Any]:
         """The summary as plain JSON-able data (``--json``)."""
-        data = {k: v for k, v in self.__dict__.items() if k != "rejected"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("rejected", "max_label")}
         data["rejected"] = [r.__dict__ for r in self.rejected]
         data["images_per_second"] = self.images_per_second
         return data

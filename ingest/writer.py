@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ class Writer:
         self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=max(1, in_flight))
         self.error: BaseException | None = None
         self.written = 0
+        self.first_written_at = 0.0  # perf_counter() when the first batch was stored
         self.thread = threading.Thread(target=self._run, name="embedscope-writer", daemon=True)
         self.thread.start()
 
@@ -74,6 +76,8 @@ class Writer:
                     for it, (w, h), t in zip(job.items, job.sizes, job.thumbnails)]
         self.store.upsert(self.collection, [it.point_id for it in job.items], vectors, payloads)
         self.written += len(job.items)
+        if not self.first_written_at:
+            self.first_written_at = time.perf_counter()
 
     def put(self, job: Job) -> None:
         """Queue a batch (blocks while ``in_flight`` batches wait); raises the writer's error if any."""

@@ -129,13 +129,13 @@ def test_offline_hub_model_fails_fast_with_a_way_out(sample_dir: Path, data_env:
     assert "facebook/dinov2-small" in err and "hf download" in err and "--model ./" in err
     code = main(["ingest", "--dataset", "fashion_mnist", "--model", "pixels", "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 7 and "zalando-datasets/fashion_mnist" in err and "--dataset ./" in err
+    assert code == 7 and "hf download fashion_mnist --repo-type dataset" in err and "--dataset ./" in err
 
 
 def test_missing_dataset_and_unknown_split_are_clear(sample_dir: Path, data_env: Path,
                                                      capsys: pytest.CaptureFixture[str]):
     assert main(["ingest", "--dataset", "./does/not/exist", "--model", "pixels"]) == 2
-    assert "not a parquet file" in capsys.readouterr().err
+    assert "./does/not/exist: no such file or directory" in capsys.readouterr().err
     assert main(["ingest", "--dataset", str(sample_dir), "--split", "validation",
                  "--model", "pixels"]) == 2
     err = capsys.readouterr().err

@@ -12,11 +12,11 @@ from PIL import Image
 
 from embedscope.ingest import accel
 from embedscope.ingest.config import IngestSettings
-from embedscope.ingest.decode import decode
+from embedscope.ingest.decode import Decoded, decode
 from embedscope.ingest.models import load_embedder
 from embedscope.ingest.pipeline import run_ingest
 from embedscope.ingest.reader import DecodeOptions, Encoded, batches, probe_jpeg, start_method
-from embedscope.ingest.sources import load_dataset
+from embedscope.ingest.sources import open_source
 from embedscope.search.remote import RemoteStore
 from tests.ingest.badimages import make_bad_folder
 
@@ -35,7 +35,7 @@ def _photo(w: int = 500, h: int = 375, seed: int = 0) -> bytes:
 
 
 def test_a_small_png_is_its_own_thumbnail(sample_dir: Path):
-    raw = load_dataset(str(sample_dir / "test.parquet")).items[0].data
+    raw = next(open_source(str(sample_dir / "test.parquet")).read("test"))[0].data
     assert raw is not None
     dec = decode(raw, "L", 28, thumbnail_size=64)
     assert base64.b64decode(dec.thumbnail) == raw  # stored as it is: no decode, no re-encode
@@ -88,12 +88,14 @@ def test_probe_leaves_only_plain_jpegs_for_the_gpu(tmp_path: Path):
 
 def test_workers_never_fork_and_give_the_same_results(sample_dir: Path):
     assert start_method() in ("forkserver", "spawn")
-    items = load_dataset(str(sample_dir / "test.parquet")).items[:40]
+    items = next(open_source(str(sample_dir / "test.parquet")).read("test"))[:40]
+    groups = [items[k:k + 16] for k in range(0, 40, 16)]
     opts = DecodeOptions(mode="L", size=28)
-    here = [r for b in batches(items, opts, 16, 0) for r in b]
-    pooled = [r for b in batches(items, opts, 16, 2) for r in b]
-    assert [i for i, _ in pooled] == list(range(40))
+    here = [(it, r) for g, res in batches(groups, opts, 0) for it, r in zip(g, res)]
+    pooled = [(it, r) for g, res in batches(groups, opts, 2) for it, r in zip(g, res)]
+    assert [it.index for it, _ in pooled] == list(range(40))
     for (_, a), (_, b) in zip(here, pooled):
+        assert isinstance(a, Decoded) and isinstance(b, Decoded)
         np.testing.assert_array_equal(a.pixels, b.pixels)
 
 

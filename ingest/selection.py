@@ -1,0 +1,105 @@
+"""Which rows of a streamed source an ingest takes: ``--limit``, ``--sample N --seed S``, ``--shard i/N``.
+
+Each applies per split and keeps the meaning it had when whole datasets were listed up front:
+``--limit`` is the first N rows; ``--sample`` is a stratified random N drawn from the label
+column alone (one cheap pass where the format allows: parquet column reads, WebDataset header
+scans, image-folder paths), then the rows are streamed and the chosen ones kept; ``--shard``
+keeps the points whose id falls in shard i, so N jobs split any selection disjointly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedscope.ingest.sharding import shard_of
+from embedscope.ingest.sources import Dataset, Item
+
+
+@dataclass
+class Selection:
+    """The chosen items, streamed in chunks, and how many to expect (None: unknown)."""
+
+    chunks: Iterator[list[Item]]
+    total: int | None
+
+
+def _rows(ds: Dataset, split: str) -> int:
+    """A split's row count: cheap where the format says, else one pass over the rows."""
+    n = ds.count(split)
+    if n is None and ds.read_labels is not None:
+        n = len(ds.read_labels(split))
+    return n if n is not None else sum(len(chunk) for chunk in ds.read(split))
+
+
+def stratified(labels: np.ndarray | None, n: int, size: int, seed: int) -> np.ndarray:
+    """``size`` sorted row indices out of ``n``, each label keeping its share (plain random when unlabelled)."""
+    rng = np.random.default_rng(seed)
+    if labels is None or (labels < 0).any():
+        return np.sort(rng.choice(n, size=size, replace=False))
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(n)
+    try:
+        chosen, _ = train_test_split(idx, train_size=size, stratify=labels, random_state=seed)
+    except ValueError:  # a class too small to stratify: a plain random sample
+        chosen = rng.choice(n, size=size, replace=False)
+    return np.sort(chosen)
+
+
+def select(ds: Dataset, limit: int | None = None, sample: int | None = None, seed: int = 0,
+           shard: tuple[int, int] | None = None) -> Selection:
+    """Plan the selection (the sample's label pass runs here) and return it as a stream."""
+    plans: list[tuple[str, int | None, np.ndarray | None]] = []  # split, stop, keep mask
+    total: int | None = 0
+    for split in ds.splits:
+        stop, keep = limit, None
+        expected: int | None = None
+        if sample is not None:
+            labels = ds.read_labels(split) if ds.read_labels is not None else None
+            if labels is not None and (labels < 0).all():
+                labels = None
+            n = len(labels) if labels is not None else _rows(ds, split)
+            if sample < n:
+                chosen = stratified(labels, n, sample, seed)
+                keep = np.zeros(n, dtype=bool)
+                keep[chosen] = True
+                stop, expected = int(chosen[-1]) + 1, sample
+            else:
+                expected = min(n, limit) if limit else n
+        else:
+            rows = ds.count(split)
+            expected = None if rows is None else (min(rows, limit) if limit else rows)
+        if expected is None and limit is None:
+            total = None
+        elif total is not None:
+            total += expected if expected is not None else limit or 0
+        plans.append((split, stop, keep))
+    if total is not None and shard is not None:
+        total = -(-total // shard[1])
+    return Selection(_stream(ds, plans, shard), total)
+
+
+def _stream(ds: Dataset, plans: list[tuple[str, int | None, np.ndarray | None]],
+            shard: tuple[int, int] | None) -> Iterator[list[Item]]:
+    for split, stop, keep in plans:
+        reader = ds.read(split)
+        try:
+            for chunk in reader:
+                done = stop is not None and chunk and chunk[-1].index + 1 >= stop
+                if stop is not None:
+                    chunk = [it for it in chunk if it.index < stop]
+                if keep is not None:
+                    chunk = [it for it in chunk if keep[it.index]]
+                if shard is not None:
+                    chunk = [it for it in chunk if shard_of(it.point_id, shard[1]) == shard[0]]
+                if chunk:
+                    yield chunk
+                if done:
+                    break
+        finally:
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
