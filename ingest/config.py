@@ -20,8 +20,9 @@ class IngestSettings(BaseSettings):
         "(splits from train/ test/ folders), WebDataset .tar shards (a folder or a glob such as "
         "'shards/*.tar'). Streamed: memory does not grow with the dataset.",
     )
-    config: str | None = Field(
+    dataset_config: str | None = Field(
         default=None, description="The dataset's configuration (subset), for datasets that have several.",
+        json_schema_extra={"flag": "--config", "metavar": "NAME"},
     )
     splits: list[str] = Field(
         default_factory=list,
@@ -101,7 +102,7 @@ class IngestSettings(BaseSettings):
 
 #: The --help sections of `embedscope ingest` (fields not named here are listed last).
 FLAG_GROUPS = {
-    "dataset": ["dataset", "config", "splits", "image_column", "label_column", "labels_from_folders", "limit",
+    "dataset": ["dataset", "dataset_config", "splits", "image_column", "label_column", "labels_from_folders", "limit",
                 "sample", "seed", "shard"],
     "model": ["model", "revision", "pooling", "image_size", "batch_size", "device", "num_workers",
               "compile", "gpu_decode"],

@@ -86,7 +86,7 @@ def _read(settings: IngestSettings) -> tuple[Dataset, Selection]:
 
     shard = parse_shard(settings.shard) if settings.shard else None
     dataset = open_source(settings.dataset or "", settings.splits, settings.image_column,
-                          settings.label_column, settings.labels_from_folders, settings.config)
+                          settings.label_column, settings.labels_from_folders, settings.dataset_config)
     return dataset, select(dataset, settings.limit, settings.sample, settings.seed, shard)
 
 
@@ -129,7 +129,7 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
     workers = worker_count(settings.num_workers)
     prestart(workers)  # the workers' forkserver imports numpy and PIL while we read and load
     dataset, selection, embedder = _read_and_load(settings)
-    chunks = prefetch(selection.chunks, depth=4)  # rows are read on a thread, a few chunks ahead
+    chunks = prefetch(selection.chunks, depth=2)  # rows are read on a thread, a few chunks ahead
     first: list[Item] = next(chunks, [])  # the first rows: the pixels baseline's size, the speed hint
     name = settings.collection or collection_name(dataset.name, settings.model)
     own_store = store is None
@@ -144,8 +144,10 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
         if selection.total:
             store.check_space(name, max(0, selection.total - store.count(name)))
         try:
-            _embed_all(chain([first], chunks) if first else iter(()), selection.total, embedder, dataset,
-                       store, name, settings, summary, workers, started)
+            rows = chain([first], chunks) if first else iter(())
+            del first  # the chain holds the first rows until they are read, not for the whole run
+            _embed_all(rows, selection.total, embedder, dataset, store, name, settings, summary, workers,
+                       started)
         except BaseException:
             if created and store.count(name) == 0:  # leave no empty collection of a failed space
                 store.delete_collection(name)

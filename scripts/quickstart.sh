@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh clone: set up, embed a dataset, analyse it, and say how to browse it.
 # Usage: scripts/quickstart.sh [DATASET] [MODEL]
-#   DATASET  hub name (default fashion_mnist), a parquet file/dir, or a folder of images
+#   DATASET  hub name (default fashion_mnist), a parquet/arrow file or folder, a folder of images,
+#            or WebDataset .tar shards: anything `embedscope ingest --dataset` takes
 #   MODEL    default facebook/dinov2-small; 'pixels' for the raw-pixel baseline
 set -euo pipefail
 cd "$(dirname "$0")/.."

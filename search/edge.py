@@ -26,6 +26,10 @@ from embedscope.search.points import Hit, Record, as_matrix, check_name, to_hits
 
 log = logging.getLogger(__name__)
 _UPSERT_CHUNK = 1024
+#: Points written before the shard is flushed and reopened. Qdrant Edge keeps the segment it
+#: appends to in RAM until it is reopened, when stored segments are mapped from their files:
+#: 40k points of 1024-d vectors with photo thumbnails grew 386 MB without it, 246 MB with it.
+_REOPEN_EVERY = 8_192
 
 
 @dataclass
@@ -34,6 +38,7 @@ class _Open:
 
     points: int
     written: bool = False
+    since_open: int = 0  # points upserted since the shard was (re)opened
 
 
 class CollectionExistsError(EmbedscopeError):
@@ -272,6 +277,18 @@ class EdgeStore(Store):
                 for pid, vec, payload in zip(ids[start:end], mat[start:end].tolist(), payloads[start:end])
             ]
             shard.update(q.UpdateOperation.upsert_points(points))
+        state = self._open[name]
+        state.since_open += len(ids)
+        if state.since_open >= _REOPEN_EVERY:
+            self._reopen(name)
+
+    def _reopen(self, name: str) -> None:
+        """Flush and reopen the shard (the lock stays held): its appended points move out of RAM."""
+        self.flush(name)
+        shard = self._shards.pop(name)
+        shard.close()
+        self._shards[name] = self._q.EdgeShard.load(str(self._dir(name) / "shard"))
+        self._open[name].since_open = 0
 
     def count(self, name: str, where: Where | None = None) -> int:
         with self._reading(name) as shard:
