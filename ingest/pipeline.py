@@ -20,10 +20,11 @@ from typing import Any
 from embedscope.ingest.config import IngestSettings
 from embedscope.ingest.decode import Decoded
 from embedscope.ingest.index import build_index
+from embedscope.ingest.items import Item
 from embedscope.ingest.models import Embedder, load_embedder
 from embedscope.ingest.reader import DecodeOptions, Encoded, Result, batches, decode_item, prestart, worker_count
 from embedscope.ingest.selection import Selection, select
-from embedscope.ingest.sources import Dataset, Item, open_source
+from embedscope.ingest.sources import Dataset, open_source
 from embedscope.ingest.streams import prefetch
 from embedscope.ingest.summary import IngestSummary, Reject
 from embedscope.ingest.writer import Job, Writer

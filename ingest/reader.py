@@ -21,7 +21,7 @@ from typing import Any
 
 from embedscope.ingest.decode import Decoded, decode, thumbnail_b64
 from embedscope.ingest.errors import BadImageError
-from embedscope.ingest.sources import Item
+from embedscope.ingest.items import Item
 
 _PRELOAD = ["embedscope.ingest.reader", "PIL.Image", "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "numpy"]
 _PREFETCH = 4  # batches in flight per worker

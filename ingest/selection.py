@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedscope.ingest.items import Item
 from embedscope.ingest.sharding import shard_of
-from embedscope.ingest.sources import Dataset, Item
+from embedscope.ingest.sources import Dataset
 
 
 @dataclass

@@ -24,27 +24,11 @@ from typing import Any
 import numpy as np
 
 from embedscope.ingest.errors import DatasetError
-from embedscope.search.contract import dataset_slug, file_point_id, row_point_id
+from embedscope.ingest.items import CHUNK, Item
+from embedscope.search.contract import dataset_slug, file_point_id
 
 log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-IMAGE_COLUMNS = ("image", "img", "picture", "photo", "jpg", "png", "pixel_values")
-LABEL_COLUMNS = ("label", "labels", "fine_label", "class", "target", "category", "coarse_label", "cls")
-CHUNK = 256  # rows per chunk read from a source (the unit of the prefetch and the stored-ids check)
-_REMOTE_ROOT = re.compile(r"^hf://datasets/[^/]+/[^/@]+(?:@[^/]+)?/")
-
-
-@dataclass
-class Item:
-    """One image to embed: where it comes from and what payload it gets (not decoded yet)."""
-
-    point_id: str
-    split: str
-    index: int
-    label: int | None
-    source: str | None  # file path or URL; None for images held in the data
-    data: bytes | None = None  # encoded image bytes
-    error: str | None = None  # why this row has no usable image (it becomes a reject)
 
 
 @dataclass
@@ -178,6 +162,8 @@ def _from_builder(name: str, root: Path | None, builder: Any, splits: list[str] 
                   config: str | None) -> Dataset:
     import datasets
 
+    from embedscope.ingest.tables import Table
+
     data_files = {str(k): [str(f) for f in v] for k, v in (builder.config.data_files or {}).items()}
     if builder.name == "parquet":
         _stream_parquet(builder, remote=root is None)
@@ -204,7 +190,7 @@ def _from_builder(name: str, root: Path | None, builder: Any, splits: list[str] 
         ds = builder.as_streaming_dataset(split=back.get(split, split))
         return ds.select_columns(columns) if columns is not None else ds
 
-    table = _Table(name, root, kind, stream, chosen[0] if chosen else "train", image_col, label_col)
+    table = Table(name, root, kind, stream, chosen[0] if chosen else "train", image_col, label_col)
     table.prepare_names([rename.get(s, s) for s in present])
 
     def count(split: str) -> int | None:
@@ -243,6 +229,8 @@ def _from_disk(name: str, root: Path, splits: list[str] | None, image_col: str |
     """A ``save_to_disk`` directory: memory-mapped Arrow, streamed row batch by row batch."""
     import datasets
 
+    from embedscope.ingest.tables import Table
+
     loaded = datasets.load_from_disk(str(root))
     parts = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {"train": loaded}
     chosen = _chosen(list(parts), splits)
@@ -251,164 +239,11 @@ def _from_disk(name: str, root: Path, splits: list[str] | None, image_col: str |
         ds = parts[split].select_columns(columns) if columns is not None else parts[split]
         return ds.to_iterable_dataset()
 
-    table = _Table(name, root, "rows", stream, chosen[0], image_col, label_col)
+    table = Table(name, root, "rows", stream, chosen[0], image_col, label_col)
     table.prepare_names(list(parts))
     return Dataset(name, table.class_names, chosen, "rows", table.items,
                    table.read_labels if table.label_col else None, lambda split: len(parts[split]),
                    "arrow (save_to_disk)")
-
-
-# ---- tables -----------------------------------------------------------------------------------
-
-
-class _Table:
-    """Rows of a 🤗 datasets source as Items: image columns undecoded, labels as ids."""
-
-    def __init__(self, name: str, root: Path | None, kind: str, stream: Callable[..., Any], first_split: str,
-                 image_col: str | None, label_col: str | None) -> None:
-        import datasets
-
-        self.name, self.root, self.kind, self.stream = name, root, kind, stream
-        features = _features(stream(first_split))
-        columns = list(features)
-        self.image_cols = _image_columns(features, image_col)
-        if not self.image_cols:
-            raise DatasetError(f"no image column found among {columns}; name it with --image-column")
-        self.label_col = _label_column(features, label_col)
-        feature = features.get(self.label_col) if self.label_col else None
-        self.class_names: list[str] = []
-        self.label_map: dict[str, int] | None = None
-        if isinstance(feature, datasets.ClassLabel):
-            self.class_names = list(feature.names)
-        elif isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string"):
-            self.label_map = {}  # filled by a pass over the label column of every split (below)
-        self.features = features
-        self.first_split = first_split
-
-    def prepare_names(self, splits: list[str]) -> None:
-        """String labels: ids in sorted order of the names, from the label column of ``splits``."""
-        if self.label_map is None or self.label_map:
-            return
-        names: set[str] = set()
-        for split in splits:
-            for batch in self.stream(split, [self.label_col]).iter(batch_size=10_000):
-                names.update(v for v in batch[self.label_col] if v is not None)
-        self.class_names[:] = sorted(names)
-        self.label_map.update({n: i for i, n in enumerate(self.class_names)})
-
-    def _label(self, value: Any) -> int | None:
-        if value is None:
-            return None
-        if self.label_map is not None:
-            return self.label_map.get(value)
-        return int(value)
-
-    def read_labels(self, split: str) -> np.ndarray:
-        """Every label id of ``split`` in row order (−1 where none), reading only the label column."""
-        out: list[int] = []
-        for batch in self.stream(split, [self.label_col]).iter(batch_size=10_000):
-            out.extend(-1 if (v := self._label(x)) is None else v for x in batch[self.label_col])
-        return np.asarray(out, dtype=np.int64)
-
-    def _relpath(self, path: str) -> str:
-        if "://" in path:
-            return _REMOTE_ROOT.sub("", path)
-        if self.root is not None:
-            try:
-                return Path(os.path.relpath(path, self.root)).as_posix()
-            except ValueError:
-                pass
-        return Path(path).as_posix()
-
-    def _item(self, split: str, index: int, value: Any, label: Any) -> Item:
-        lab = self._label(label)
-        data, path = None, None
-        if isinstance(value, dict):
-            data, path = value.get("bytes"), value.get("path")
-        elif isinstance(value, (bytes, bytearray, memoryview)):
-            data = bytes(value)
-        elif isinstance(value, str):
-            path = value
-        if self.kind == "files" and path:
-            return Item(file_point_id(self.name, self._relpath(path)), split, index, lab, path, data)
-        point_id = row_point_id(self.name, split, index)
-        if data is not None:
-            return Item(point_id, split, index, lab, None, data)
-        if path:
-            full = path if "://" in path or os.path.isabs(path) or self.root is None else str(self.root / path)
-            return Item(point_id, split, index, lab, full)
-        return Item(point_id, split, index, lab, None, None, "this row has no image")
-
-    def items(self, split: str) -> Iterator[list[Item]]:
-        """The split's Items in row order, ``CHUNK`` at a time; stop early by closing the iterator."""
-        import datasets
-
-        columns = self.image_cols + ([self.label_col] if self.label_col else [])
-        ds = self.stream(split, columns)
-        for col in self.image_cols:
-            if not (isinstance(self.features[col], datasets.Image) and not self.features[col].decode):
-                ds = ds.cast_column(col, datasets.Image(decode=False))
-        index = 0
-        try:
-            for batch in ds.iter(batch_size=CHUNK):
-                n = len(batch[self.image_cols[0]])
-                images = zip(*(batch[c] for c in self.image_cols))
-                labels = batch[self.label_col] if self.label_col else [None] * n
-                chunk = []
-                for values, label in zip(images, labels):
-                    value = next((v for v in values if v is not None), None)
-                    chunk.append(self._item(split, index, value, label))
-                    index += 1
-                yield chunk
-        except (OSError, ValueError, TypeError) as exc:
-            raise DatasetError(f"{self.name} [{split}]: reading stopped after row {index}: {exc}") from exc
-
-
-def _features(ds: Any) -> Any:
-    import datasets
-
-    features = ds.features
-    if features is None:
-        features = ds._resolve_features().features
-    return datasets.Features(features)
-
-
-def _image_columns(features: Any, wanted: str | None) -> list[str]:
-    import datasets
-
-    columns = list(features)
-    if wanted:
-        if wanted not in columns:
-            raise DatasetError(f"no image column {wanted!r}; the columns are {columns}")
-        return [wanted]
-    typed = [c for c, f in features.items() if isinstance(f, datasets.Image)]
-    if typed:
-        return typed
-    named = [c for c in IMAGE_COLUMNS if c in columns]
-    if named:
-        return named[:1]
-    binary = [c for c, f in features.items()
-              if (isinstance(f, datasets.Value) and f.dtype in ("binary", "large_binary"))
-              or (isinstance(f, dict) and "bytes" in f)]
-    return binary[:1]
-
-
-def _label_column(features: Any, wanted: str | None) -> str | None:
-    import datasets
-
-    columns = list(features)
-    if wanted:
-        if wanted not in columns:
-            raise DatasetError(f"no label column {wanted!r}; the columns are {columns}")
-        return wanted
-    classes = [c for c, f in features.items() if isinstance(f, datasets.ClassLabel)]
-    if classes:
-        return next((c for c in LABEL_COLUMNS if c in classes), classes[0])
-    for c in LABEL_COLUMNS:
-        f = features.get(c)
-        if isinstance(f, datasets.Value) and (f.dtype.startswith(("int", "uint")) or "string" in f.dtype):
-            return c
-    return None
 
 
 # ---- WebDataset -------------------------------------------------------------------------------
@@ -416,6 +251,7 @@ def _label_column(features: Any, wanted: str | None) -> str | None:
 
 def _tar_dataset(name: str, root: Path | None, data_files: dict[str, list[str]],
                  splits: list[str] | None) -> Dataset:
+    from embedscope.ingest.tables import REMOTE_ROOT
     from embedscope.ingest.webdataset import samples
 
     rename = {"train": "all"} if list(data_files) == ["train"] and not _has_split_names(
@@ -425,7 +261,7 @@ def _tar_dataset(name: str, root: Path | None, data_files: dict[str, list[str]],
 
     def rel(url: str) -> str:
         if "://" in url:
-            return _REMOTE_ROOT.sub("", url)
+            return REMOTE_ROOT.sub("", url)
         return Path(os.path.relpath(url, root)).as_posix() if root is not None else Path(url).name
 
     def read(split: str) -> Iterator[list[Item]]:

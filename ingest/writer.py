@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.ingest.sources import Dataset, Item
+from embedscope.ingest.items import Item
+from embedscope.ingest.sources import Dataset
 from embedscope.search.store import Store
 
 

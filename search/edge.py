@@ -20,8 +20,8 @@ import embedscope.search.space as space
 from embedscope.search.base import CollectionSummary, PayloadFields, Store, Where
 from embedscope.search.contract import INDEXED_FIELDS, CollectionMeta
 from embedscope.search.edge_query import edge_filter, payload_selector
-from embedscope.search.errors import CollectionBusyError, DamagedCollectionError, EmbedscopeError
-from embedscope.search.locks import CollectionLock, busy_message
+from embedscope.search.errors import DamagedCollectionError, EmbedscopeError
+from embedscope.search.locks import CollectionLock
 from embedscope.search.points import Hit, Record, as_matrix, check_name, to_hits, to_records
 
 log = logging.getLogger(__name__)
@@ -106,25 +106,7 @@ class EdgeStore(Store):
         free = space.free_bytes(self.root)
         if free < space.OPEN_MIN:
             raise space.space_error(name, self.root, free)
-        why = integrity.needs_probe(cdir, record)
-        if why:
-            log.debug("probing %s in a child process: %s", name, why)
-            integrity.probe(cdir / "shard", name)
-        try:
-            shard = self._q.EdgeShard.load(str(cdir / "shard"))
-        except Exception as exc:  # qdrant_edge raises plain Exception
-            if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
-                raise CollectionBusyError(busy_message(name)) from exc
-            raise integrity.damaged(name, f"the storage engine cannot open it ({exc})") from exc
-        try:
-            count = int(shard.count(self._q.CountRequest(exact=True)))
-        except Exception as exc:
-            shard.close()
-            raise integrity.damaged(name, f"counting its points failed ({exc})") from exc
-        problem = integrity.count_problem(record, count)
-        if problem:
-            shard.close()
-            raise integrity.damaged(name, problem)
+        shard, count = integrity.open_shard(self._q, cdir / "shard", name, record)
         self._open[name] = _Open(points=count)
         return shard
 

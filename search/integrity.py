@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -20,7 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from embedscope.search.errors import DamagedCollectionError
+from embedscope.search.errors import CollectionBusyError, DamagedCollectionError
+from embedscope.search.locks import busy_message
+
+log = logging.getLogger(__name__)
 
 RECORD = "integrity.json"
 META = "meta.json"
@@ -220,6 +224,35 @@ def _failure(returncode: int, stderr: str) -> str:
             sig = f"signal {-returncode}"
         return f"crashed ({sig}{': ' + detail if detail else ''})"
     return f"failed ({detail or f'exit {returncode}'})"
+
+
+def open_shard(q: Any, shard_dir: Path, name: str, record: IntegrityRecord | None) -> tuple[Any, int]:
+    """Load an Edge shard (probed in a child process first when the record asks) and its count.
+
+    Raises:
+        CollectionBusyError: another process holds the shard.
+        DamagedCollectionError: the engine cannot open or count it, or the count is not the record's.
+    """
+    why = needs_probe(shard_dir.parent, record)
+    if why:
+        log.debug("probing %s in a child process: %s", name, why)
+        probe(shard_dir, name)
+    try:
+        shard = q.EdgeShard.load(str(shard_dir))
+    except Exception as exc:  # qdrant_edge raises plain Exception
+        if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
+            raise CollectionBusyError(busy_message(name)) from exc
+        raise damaged(name, f"the storage engine cannot open it ({exc})") from exc
+    try:
+        count = int(shard.count(q.CountRequest(exact=True)))
+    except Exception as exc:
+        shard.close()
+        raise damaged(name, f"counting its points failed ({exc})") from exc
+    problem = count_problem(record, count)
+    if problem:
+        shard.close()
+        raise damaged(name, problem)
+    return shard, count
 
 
 def describe(record: IntegrityRecord | None) -> dict[str, Any]:
