@@ -42,7 +42,6 @@ class Dataset:
     read: Callable[[str], Iterator[list[Item]]]  # a split's items in order, in chunks
     read_labels: Callable[[str], np.ndarray] | None  # a split's label ids (−1: none), cheaply
     count: Callable[[str], int | None] = field(default=lambda split: None)  # rows, when cheap
-    description: str = ""
 
 
 # ---- resolution -------------------------------------------------------------------------------
@@ -208,7 +207,7 @@ def _from_builder(name: str, root: Path | None, builder: Any, splits: list[str] 
         return None
 
     return Dataset(name, table.class_names, chosen, kind, table.items,
-                   table.read_labels if table.label_col else None, count, f"{builder.name}")
+                   table.read_labels if table.label_col else None, count)
 
 
 def _stream_parquet(builder: Any, remote: bool) -> None:
@@ -242,8 +241,7 @@ def _from_disk(name: str, root: Path, splits: list[str] | None, image_col: str |
     table = Table(name, root, "rows", stream, chosen[0], image_col, label_col)
     table.prepare_names(list(parts))
     return Dataset(name, table.class_names, chosen, "rows", table.items,
-                   table.read_labels if table.label_col else None, lambda split: len(parts[split]),
-                   "arrow (save_to_disk)")
+                   table.read_labels if table.label_col else None, lambda split: len(parts[split]))
 
 
 # ---- WebDataset -------------------------------------------------------------------------------
@@ -282,4 +280,4 @@ def _tar_dataset(name: str, root: Path | None, data_files: dict[str, list[str]],
         return np.asarray([-1 if s.label is None else s.label
                            for url in files[split] for s in samples(url, labels_only=True)], dtype=np.int64)
 
-    return Dataset(name, [], chosen, "tars", read, read_labels, lambda split: None, "webdataset")
+    return Dataset(name, [], chosen, "tars", read, read_labels, lambda split: None)
