@@ -110,6 +110,12 @@ class AnalysisSettings(BaseSettings):
     knn_reference_split: str | None = Field(
         default=None, description="k-NN accuracy: split searched (unset: all points)."
     )
+    graph: str = Field(
+        default="exact",
+        description="The shared k-NN graph: 'exact' (blocked matrix products, n²·d; every figure "
+        "equals scikit-learn's) or 'approximate' (NN-descent, as umap-learn builds its own: "
+        "seconds, at a recall measured on a seeded sample and stated in the report).",
+    )
     graph_max_points: int = Field(
         default=100000, ge=100,
         description="The exact k-NN graph (k-NN accuracy, label errors, near-duplicates, the "
@@ -206,6 +212,8 @@ class AnalysisSettings(BaseSettings):
         self.k_choice()
         if self.k_max < self.k_min:
             raise UsageError(f"--k-max {self.k_max} is below --k-min {self.k_min}")
+        if self.graph not in ("exact", "approximate"):
+            raise UsageError(f"--graph {self.graph!r}: choose exact or approximate")
         if self.hdbscan_space not in ("pca", "vectors", "umap"):
             raise UsageError(
                 f"--hdbscan-space {self.hdbscan_space!r}: choose pca, vectors or umap"

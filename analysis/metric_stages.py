@@ -66,7 +66,8 @@ def map_quality(a: Analysis, store: Store, stages: Stages) -> None:
     found = labelings(a)
     sil_rows = sample_rows(n, s.silhouette_sample, s.seed)
     trust_rows = sample_rows(n, s.trust_sample, s.seed + 1)
-    graph = a.graph.index if a.graph is not None and a.graph_rows is None else None
+    exact = a.graph is not None and a.graph_rows is None and a.graph_exact
+    graph = a.graph.index if exact else None  # the shortcut needs the exact neighbours
     for proj, Y in a.maps.items():
         with stages.stage(f"silhouette and trustworthiness ({proj} map)"):
             per = map_silhouette_samples(Y, found, s.chunk_size, s.progress, rows=sil_rows)
@@ -136,7 +137,8 @@ def knn_figures(a: Analysis, store: Store, stages: Stages) -> None:
             return
         labels = a.data.labels if a.graph_rows is None else a.data.labels[a.graph_rows]
         a.knn_accuracy = {
-            "source": "shared k-NN graph: leave-one-out over the analysed points (exact cosine)",
+            "source": "shared k-NN graph: leave-one-out over the analysed points ("
+                      + ("exact" if a.graph_exact else "approximate, NN-descent") + " cosine)",
             "points": int(len(labels)),
             "accuracy": knn_graph_accuracy(a.graph, labels, s.knn_k_list()),
         }

@@ -194,7 +194,9 @@ def _graph_info(a: Analysis) -> dict[str, Any]:
     """How the shared k-NN graph was built and what used it."""
     if a.graph is None:
         return {}
-    return {"method": "exact cosine, blocked float32 matrix products (torch)", "device": a.device,
+    method = ("exact cosine, blocked float32 matrix products (torch)" if a.graph_exact
+              else "approximate cosine, NN-descent (pynndescent, seeded)")
+    return {"method": method, "device": a.device if a.graph_exact else "cpu",
             "k": int(a.graph.index.shape[1]), "points": int(len(a.graph.index)),
             "used_by": ["umap", "k-NN accuracy", "label errors", "near-duplicates",
                         "trustworthiness", "k-NN payload fields"],

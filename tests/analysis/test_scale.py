@@ -15,7 +15,8 @@ import pytest
 from embedscope.analysis import clustering, findings, graph, metrics, projections
 from embedscope.analysis.config import AnalysisSettings
 from embedscope.analysis.device import resolve_device
-from embedscope.analysis.job import run
+from embedscope.analysis.job import compute, run
+from embedscope.analysis.outputs import _graph_info
 from embedscope.analysis.torch_kmeans import kmeans_torch
 from embedscope.search.edge import EdgeStore
 from embedscope.search.errors import UsageError
@@ -223,3 +224,49 @@ def test_graph_and_kmeans_on_cuda_agree_with_cpu() -> None:
     assert (cpu.index == gpu.index).mean() > 0.999
     assert kmeans_torch(X, 10, 0, 2, device="cuda").info["inertia"] == pytest.approx(
         kmeans_torch(X, 10, 0, 2, device="cpu").info["inertia"], rel=1e-3)
+
+
+def test_approximate_graph_finds_true_neighbours_and_states_its_recall(
+    sample800: dict[str, Any],
+) -> None:
+    X = sample800["X"].copy()
+    X[7] = X[2]  # an exact duplicate
+    exact = graph.knn_graph(X, 15, dup_threshold=0.97, max_pairs=10_000)
+    nb = graph.approximate_graph(X, 15, dup_threshold=0.97, max_pairs=10_000, seed=0)
+    assert nb.index.shape == (len(X), 15) and not (nb.index == np.arange(len(X))[:, None]).any()
+    # every neighbour's similarity is its true cosine, most similar first
+    true = np.einsum("nd,nkd->nk", X.astype(np.float64), X[nb.index].astype(np.float64))
+    np.testing.assert_allclose(nb.sim, true, atol=1e-5)
+    assert (np.diff(nb.sim, axis=1) <= 1e-7).all()
+    recall = np.mean([len(np.intersect1d(a, b)) for a, b in zip(nb.index, exact.index)]) / 15
+    assert recall > 0.9
+    # the sampled estimate the report states is close to the whole graph's recall
+    assert abs(graph.graph_recall(X, nb, sample=400, seed=3) - recall) < 0.03
+    assert graph.graph_recall(X, exact, sample=400) > 0.999
+    assert (2, 7) in {tuple(p) for p in nb.dup_pairs} and nb.dup_total <= exact.dup_total
+    again = graph.approximate_graph(X, 15, dup_threshold=0.97, max_pairs=10_000, seed=0)
+    assert np.array_equal(again.index, nb.index)  # seeded: the same graph twice
+
+
+def test_job_with_an_approximate_graph_says_so_and_keeps_exact_figures_exact(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+) -> None:
+    from sklearn.manifold import trustworthiness
+
+    with EdgeStore(tmp_path / "qdrant") as store:
+        make_collection(store, "approx", sample800, n=400)
+        s = AnalysisSettings(collection="approx", out=tmp_path / "r", projections="umap,pca",
+                             clusterers="kmeans", umap_neighbors=10, graph="approximate",
+                             progress=False)
+        a = compute(store, s)
+    est = a.estimates["knn_graph_recall"]
+    assert est["sample"] == 400 and est["k"] == 20 and 0.8 < est["recall"] <= 1.0
+    assert _graph_info(a)["method"].startswith("approximate")
+    assert "approximate" in a.knn_accuracy["source"]
+    assert any("--graph approximate" in n and f"{est['recall']:.1%}" in n for n in a.notes)
+    # trustworthiness does not lean on an approximate graph: it still equals scikit-learn's
+    expected = trustworthiness(a.data.X, a.maps["pca"], n_neighbors=s.trust_neighbors,
+                               metric="cosine")
+    assert a.trust["pca"] == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(UsageError, match="--graph 'fuzzy'"):
+        AnalysisSettings(collection="approx", graph="fuzzy").check()
