@@ -110,6 +110,7 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
                        "contingency tables, k-NN accuracy and label errors are omitted.")
     a.notes += [note for name in a.clusterings if (note := CLUSTERERS[name].note)]
     a.timings = stages.timings
+    a.peak_rss_gb = stages.peak_rss_gb
     return a
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +29,34 @@ def _map_title(name: str) -> str:
     return PROJECTIONS[name].title if name in PROJECTIONS else name.upper()
 
 
-def payload_updates(a: Analysis) -> dict[str, dict[str, Any]]:
-    """{point id: {umap: [x, y], …, cluster_kmeans: c, …}} for every analysed point."""
-    updates: dict[str, dict[str, Any]] = {}
-    for row, pid in enumerate(a.data.ids):
-        item: dict[str, Any] = {
-            proj: [float(Y[row, 0]), float(Y[row, 1])] for proj, Y in a.maps.items()
-        }
-        for name, c in a.clusterings.items():
-            item[CLUSTER_FIELD.format(name)] = int(c.labels[row])
-        updates[pid] = item
-    rows = range(a.data.n) if a.graph_rows is None else a.graph_rows
-    for name, values in a.point_fields.items():
-        cast = int if np.issubdtype(values.dtype, np.integer) else float
-        for g, row in enumerate(rows):
-            updates[a.data.ids[int(row)]][name] = cast(values[g])
-    return updates
+#: Points per payload write-back request: the updates of a million points as Python objects
+#: would take about a gigabyte at once.
+WRITE_BACK_CHUNK = 20_000
+
+
+def payload_updates(
+    a: Analysis, chunk: int = WRITE_BACK_CHUNK
+) -> Iterator[dict[str, dict[str, Any]]]:
+    """{point id: {umap: [x, y], …, cluster_kmeans: c, …}} for every analysed point, ``chunk``
+    points at a time (in row order)."""
+    graph_row = None
+    if a.point_fields and a.graph_rows is not None:
+        graph_row = np.full(a.data.n, -1, dtype=np.int64)
+        graph_row[a.graph_rows] = np.arange(len(a.graph_rows))
+    for start in range(0, a.data.n, chunk):
+        updates: dict[str, dict[str, Any]] = {}
+        for row in range(start, min(a.data.n, start + chunk)):
+            item: dict[str, Any] = {
+                proj: [float(Y[row, 0]), float(Y[row, 1])] for proj, Y in a.maps.items()
+            }
+            for name, c in a.clusterings.items():
+                item[CLUSTER_FIELD.format(name)] = int(c.labels[row])
+            g = row if graph_row is None else int(graph_row[row])
+            if g >= 0:
+                for name, values in a.point_fields.items():
+                    item[name] = values[g].item()
+            updates[a.data.ids[row]] = item
+        yield updates
 
 
 def _rows_to_points(store: Store, a: Analysis, rows: list[int]) -> dict[int, dict[str, Any]]:
@@ -185,6 +198,7 @@ def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any
         "near_duplicates": lists[1],
         "payload_fields": payload_fields(a) if s.write_back else [],
         "timings": a.timings,
+        "peak_rss_gb": a.peak_rss_gb,
         "files": files,
         **extra,
     }
@@ -222,7 +236,8 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
     fields = payload_fields(a)
     if s.write_back and fields:
         with stages.stage("write back payloads"):
-            store.set_payloads(str(s.collection), payload_updates(a))
+            for updates in payload_updates(a):
+                store.set_payloads(str(s.collection), updates)
     report = build_report(a, out, files, lists, extra)
     report["written_back"] = bool(s.write_back and fields)
     with stages.stage("report"):

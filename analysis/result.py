@@ -21,6 +21,9 @@ class Stages:
     def __init__(self, progress: bool = True) -> None:
         self.progress = progress
         self.timings: dict[str, float] = {}
+        #: The process's peak resident memory (GB) at the end of each stage: where it grows
+        #: is the stage that set it.
+        self.peak_rss_gb: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -31,8 +34,20 @@ class Stages:
         yield
         took = time.perf_counter() - start
         self.timings[name] = self.timings.get(name, 0.0) + took
+        self.peak_rss_gb[name] = peak_rss_gb()
         if self.progress:
-            print(f"analysis: {name} done in {took:.1f} s", file=sys.stderr, flush=True)
+            print(f"analysis: {name} done in {took:.1f} s (peak memory so far "
+                  f"{self.peak_rss_gb[name]:.2f} GB)", file=sys.stderr, flush=True)
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far, GB (0 where the platform cannot tell)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1024**3, 3)
 
 
 @dataclass
@@ -77,6 +92,8 @@ class Analysis:
     duplicates: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: Peak resident memory (GB) at the end of each stage (Stages.peak_rss_gb).
+    peak_rss_gb: dict[str, float] = field(default_factory=dict)
     #: "cpu" or "cuda": where the vector maths ran.
     device: str = "cpu"
     #: The shared k-NN graph (graph.Neighbours) over ``graph_rows`` (None: every analysed point).

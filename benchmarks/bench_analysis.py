@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -41,11 +40,6 @@ def synthetic(n: int, d: int, classes: int = 10, seed: int = 0) -> tuple[np.ndar
     return X, labels
 
 
-def peak_rss_gb() -> float:
-    """Peak resident memory of this process so far, GB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-
-
 def _load() -> str:
     try:
         return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
@@ -57,6 +51,7 @@ def bench_one(n: int, d: int, args: argparse.Namespace) -> None:
     """Upsert, bare UMAP, full report; print the table."""
     from embedscope.analysis.config import AnalysisSettings
     from embedscope.analysis.job import run
+    from embedscope.analysis.result import peak_rss_gb
     from embedscope.search.contract import CollectionMeta
     from embedscope.search.edge import EdgeStore
 
@@ -71,7 +66,8 @@ def bench_one(n: int, d: int, args: argparse.Namespace) -> None:
             store.upsert("bench", ids[s:s + 20000], X[s:s + 20000],
                          [{"label": int(v)} for v in y[s:s + 20000]])
         print(f"  upsert into embedded Qdrant (setup, not timed): "
-              f"{time.perf_counter() - start:.1f} s", flush=True)
+              f"{time.perf_counter() - start:.1f} s; peak RSS so far {peak_rss_gb():.2f} GB",
+              flush=True)
         bare = None
         if not args.no_baseline:
             import umap
@@ -87,9 +83,9 @@ def bench_one(n: int, d: int, args: argparse.Namespace) -> None:
         start = time.perf_counter()
         report, _ = run(store, settings)
         total = time.perf_counter() - start
-    print(f"  full default report, stage by stage:  [{_load()}]")
+    print(f"  full default report, stage by stage (seconds; peak RSS so far, GB):  [{_load()}]")
     for stage, secs in report["timings"].items():
-        print(f"    {stage:<52} {secs:8.1f}")
+        print(f"    {stage:<52} {secs:8.1f} {report['peak_rss_gb'].get(stage, 0):8.2f}")
     print(f"    {'(outside the stages)':<52} {total - sum(report['timings'].values()):8.1f}")
     print(f"  full report total: {total:.1f} s")
     if bare:

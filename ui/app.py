@@ -25,9 +25,10 @@ CSS = """
 .caption { white-space: normal !important; text-overflow: clip !important; }
 """
 
-#: Reports files the browser refuses before upload (over the size limit; not an image in the
-#: image box) to the Search tab's hidden #upload-refused box, so the page's banner says so too
-#: (Gradio only shows its own toast). %(limit)d: the limit in bytes.
+#: Reports files the browser refuses before upload (over the size limit; empty, which Gradio
+#: uploads without an event; not an image in the image box) to the Search tab's hidden
+#: #upload-refused box, so the page's banner says so too (Gradio only shows its own toast).
+#: %(limit)d: the limit in bytes.
 UPLOAD_JS = """
 <script>
 (() => {
@@ -36,6 +37,7 @@ UPLOAD_JS = """
     for (const f of files || []) {
       let reason = null;
       if (f.size > LIMIT) reason = 'size';
+      else if (f.size === 0) reason = 'empty';
       else if (box.id === 'query-image' && !(f.type || '').startsWith('image/')) reason = 'type';
       if (!reason) continue;
       const input = document.querySelector('#upload-refused textarea, #upload-refused input');

@@ -201,9 +201,12 @@ def build(ctx: TabContext) -> TabHandles:
     if search_result is not None:
         @guard
         def mark(v: webmap.MapView | None, result: dict | None) -> dict:
+            # The banner stays as it is: this follows every search, including a refused one
+            # whose message the banner is showing.
+            keep = {ctx.status: gr.update()}
             if v is None or v.token is None:
-                return {}
-            return shown(maps.mark(v, result))
+                return keep
+            return {**shown(maps.mark(v, result)), **keep}
 
         search_result.change(mark, [view, search_result], [view, the_map, ctx.status],
                              trigger_mode="always_last")

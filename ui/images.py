@@ -52,7 +52,7 @@ def refusal(raw: str | None, max_mb: float) -> str | None:
     """The page's message for a file the browser refused before uploading it.
 
     Args:
-        raw: What the page's script reports: JSON ``{"name", "size", "reason": "size" | "type",
+        raw: What the page's script reports: JSON ``{"name", "size", "reason": "size" | "empty" | "type",
             "type", "nonce"}`` (empty: nothing refused).
         max_mb: The upload limit.
     """
@@ -67,6 +67,8 @@ def refusal(raw: str | None, max_mb: float) -> str | None:
         return None
     if info.get("reason") == "size":
         return too_large(name, size, max_mb)
+    if info.get("reason") == "empty":
+        return not_usable(name, "empty file (0 bytes)")
     kind = info.get("type") or "an unknown type"
     return not_usable(name, f"it is not an image file ({kind})")
 

@@ -16,7 +16,7 @@ from embedscope.analysis import clustering, findings, graph, metrics, projection
 from embedscope.analysis.config import AnalysisSettings
 from embedscope.analysis.device import resolve_device
 from embedscope.analysis.job import compute, run
-from embedscope.analysis.outputs import _graph_info
+from embedscope.analysis.outputs import _graph_info, payload_updates
 from embedscope.analysis.torch_kmeans import kmeans_torch
 from embedscope.search.edge import EdgeStore
 from embedscope.search.errors import UsageError
@@ -268,5 +268,11 @@ def test_job_with_an_approximate_graph_says_so_and_keeps_exact_figures_exact(
     expected = trustworthiness(a.data.X, a.maps["pca"], n_neighbors=s.trust_neighbors,
                                metric="cosine")
     assert a.trust["pca"] == pytest.approx(expected, abs=1e-9)
+    # the payload write-back goes in chunks that together are every point's update
+    whole = next(payload_updates(a, chunk=10**9))
+    parts = list(payload_updates(a, chunk=7))
+    assert len(whole) == 400 and len(parts) == -(-400 // 7)
+    assert {pid: item for part in parts for pid, item in part.items()} == whole
+    assert {"umap", "pca", "cluster_kmeans", "knn_correct"} <= set(whole[a.data.ids[0]])
     with pytest.raises(UsageError, match="--graph 'fuzzy'"):
         AnalysisSettings(collection="approx", graph="fuzzy").check()

@@ -76,6 +76,9 @@ def test_refusals_reported_by_the_browser_become_messages() -> None:
     message = refusal(kind, 1.0)
     assert message is not None and message.startswith(
         "notes.txt cannot be used as a query image: it is not an image file (text/plain)")
+    empty = json.dumps({"name": "empty.png", "size": 0, "reason": "empty", "type": "image/png"})
+    assert str(refusal(empty, 1.0)).startswith(
+        "empty.png cannot be used as a query image: empty file (0 bytes)")
     assert refusal("", 1.0) is None and refusal("{not json", 1.0) is None
 
 

@@ -150,12 +150,7 @@ def test_opens_on_the_analysed_collection_and_says_the_model_loads(
     assert status(page) == ""
 
 
-# The paste / drop image box (#query-image) gets the same messages through the same handler
-# (tests/ui/test_defects.py); driven in Chromium here it showed no banner for fake.png in our
-# last runs (issue 13's closing note), so only the file box is driven in the browser for now.
-@pytest.mark.skip(reason="shows no banner when run after the other browser tests of the suite "
-                  "(passes alone); open in issue 13, the service tests cover the messages")
-@pytest.mark.parametrize("box", ["#query-file"])
+@pytest.mark.parametrize("box", ["#query-file", "#query-image"])
 def test_bad_uploads_get_the_pages_message_and_clear_the_results(
     page: Any, box: str, query_png: Path, tmp_path: Path
 ) -> None:
@@ -185,6 +180,10 @@ def test_bad_uploads_get_the_pages_message_and_clear_the_results(
                                " && !document.querySelector('#neighbours .caption-label')")
         text = page.locator("body").inner_text()
         assert "gradio/" not in text and "DOS attack" not in text and str(tmp_path) not in text
+        # The banner stays: the map's marking of the (now empty) results follows the refusal
+        # and once cleared the banner within a fraction of a second.
+        page.wait_for_timeout(1500)
+        assert message in status(page)
     # Still serving: a good image now works from the same box.
     upload(page, box, query_png)
     wait_text(page, "#prediction", "Predicted:")
