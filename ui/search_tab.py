@@ -187,7 +187,7 @@ def build(ctx: TabContext) -> TabHandles:
         """Search, saying first when the query model has to be loaded (seconds, once)."""
         if query and not query.startswith(POINT):
             loading = guard(lambda: {status: _loading_note(session.model_to_load(name))})()
-            if loading[status]:
+            if loading[status] and session.usable_upload(query):  # else: refused at once
                 yield loading
         yield clearing(run, upload)(name, query, *filters)
 

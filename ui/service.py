@@ -189,6 +189,15 @@ class Session:
             meta = s.get_meta(collection)
         return None if self._model_key(meta) in self._warm else str(meta.model)
 
+    def usable_upload(self, path: str | Path | None) -> bool:
+        """Whether an upload passes the checks ``embed_upload`` makes before the model runs
+        (size limit, ingestion's image rules): a refused file needs no "loading model" note."""
+        try:
+            check_image(check_upload(path, self.settings.max_upload_mb))
+        except (UsageError, BadImageError):
+            return False
+        return True
+
     def embed_upload(self, collection: str, path: str | Path | None) -> tuple[np.ndarray, Any]:
         """Vector and preview of an uploaded file, checked for size and content.
 

@@ -131,10 +131,18 @@ def test_a_stored_query_shows_itself_and_links_its_neighbours(built: Built, sess
         s.pick_point("fashion", "by id", "")
 
 
-def test_the_first_upload_says_the_model_loads(built: Built, session_on, query_png: Path) -> None:
+def test_the_first_upload_says_the_model_loads(
+    built: Built, session_on, query_png: Path, tmp_path: Path
+) -> None:
     s = session_on(built)
     with s.store() as store:
         assert s.model_to_load("fashion") == store.get_meta("fashion").model
+    # A file the checks refuse gets its message at once, without a "loading model" note.
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image\n")
+    assert s.usable_upload(query_png)
+    assert not s.usable_upload(fake) and not s.usable_upload(tiny_png(tmp_path / "one.png"))
+    assert not s.usable_upload(None) and not s.usable_upload(tmp_path / "gone.png")
     s.search_upload("fashion", query_png, k=3)
     assert s.model_to_load("fashion") is None
 
