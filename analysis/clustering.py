@@ -28,17 +28,33 @@ def _need(n: int, k: int, method: str) -> None:
         )
 
 
-def kmeans(X: np.ndarray, k: int, seed: int, n_init: int = 3) -> Clustering:
-    """``KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(X)`` (k-means++ init)."""
+def kmeans(X: np.ndarray, k: int, seed: int, n_init: int = 3, max_points: int = 0) -> Clustering:
+    """``KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(X)`` (k-means++ init).
+
+    scikit-learn centres a copy of the data (as large as ``X``): above ``max_points`` (0 =
+    never) the centres are fitted on a seeded sample of that many rows and every row gets its
+    nearest centre (``predict``, in chunks); the inertia is then over all rows.
+    """
     from sklearn.cluster import KMeans
 
     _need(len(X), k, "k-means")
-    model = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(X)
-    return Clustering(
-        "kmeans", model.labels_.astype(np.int64),
-        {"k": k, "n_init": n_init, "init": "k-means++", "seed": seed},
-        {"inertia": float(model.inertia_), "n_iter": int(model.n_iter_)},
-    )
+    n = len(X)
+    params: dict[str, Any] = {"k": k, "n_init": n_init, "init": "k-means++", "seed": seed}
+    if not max_points or n <= max_points:
+        model = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(X)
+        return Clustering("kmeans", model.labels_.astype(np.int64), params,
+                          {"inertia": float(model.inertia_), "n_iter": int(model.n_iter_)})
+    fit = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+    model = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(X[fit])
+    labels = np.empty(n, dtype=np.int64)
+    inertia = 0.0
+    for start in range(0, n, 65536):
+        dist = model.transform(X[start:start + 65536])  # to every centre
+        labels[start:start + 65536] = dist.argmin(axis=1)  # = predict (ties: first centre)
+        inertia += float((dist.min(axis=1).astype(np.float64) ** 2).sum())
+    params.update(fitted_on=int(max_points))
+    return Clustering("kmeans", labels, params,
+                      {"inertia": inertia, "n_iter": int(model.n_iter_)})
 
 
 def cosine_dissimilarity(X: np.ndarray) -> np.ndarray:
@@ -168,7 +184,12 @@ def _kmeans(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> Clustering:
         from embedscope.analysis.torch_kmeans import kmeans_torch
 
         return kmeans_torch(X, a.k, s.seed, s.kmeans_n_init, a.device)
-    return kmeans(X, a.k, s.seed, s.kmeans_n_init)
+    c = kmeans(X, a.k, s.seed, s.kmeans_n_init, s.kmeans_max_points)
+    if "fitted_on" in c.params:
+        a.notes.append(f"k-means centres were fitted on a seeded sample of "
+                       f"{c.params['fitted_on']} of {len(X)} points; every point has its nearest "
+                       "centre (--kmeans-max-points).")
+    return c
 
 
 @register_clusterer("kmedoids", title="k-medoids", check=_needs_k_points("kmedoids"), uses_k=True)

@@ -78,6 +78,11 @@ class AnalysisSettings(BaseSettings):
         default=50, ge=2, description="Principal components fitted (explained-variance plot)."
     )
     kmeans_n_init: int = Field(default=3, ge=1, description="k-means restarts (k-means++ init).")
+    kmeans_max_points: int = Field(
+        default=200000, ge=10,
+        description="k-means centres are fitted on at most this many points (a seeded sample; "
+        "scikit-learn copies the data it fits); every point then gets its nearest centre.",
+    )
     kmedoids_max_points: int = Field(
         default=10000, ge=10,
         description="FasterPAM needs an n×n dissimilarity matrix: above this many points it runs "

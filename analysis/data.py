@@ -78,18 +78,28 @@ def fetch(
         raise EmptyCollectionError(
             f"collection {collection!r} holds no points: run `embedscope ingest` into it first"
         )
-    rows: list[tuple[str, np.ndarray, Any]] = []
+    # Vectors go straight into one float32 array (no per-point arrays, no second copy when
+    # the store already scrolls in id order, as Qdrant does).
+    ids: list[str] = []
+    raw: list[Any] = []
+    X = np.empty((total, meta.dimension), dtype=np.float32)
     bar = tqdm(total=total, desc="fetch vectors", unit="pt", disable=not progress, leave=False)
     for rec in store.scroll(collection, None, ["label"], True, 2048):
         if rec.vector is None:
             raise UsageError(f"point {rec.id} of {collection!r} has no vector")
-        rows.append((rec.id, rec.vector, rec.payload.get("label")))
+        if len(ids) == len(X):  # points added since the count
+            X = np.concatenate([X, np.empty((max(1024, len(X) // 4), X.shape[1]), X.dtype)])
+        X[len(ids)] = rec.vector
+        ids.append(rec.id)
+        raw.append(rec.payload.get("label"))
         bar.update(1)
     bar.close()
-    rows.sort(key=lambda r: r[0])
-    ids = [r[0] for r in rows]
-    X = np.vstack([r[1] for r in rows]).astype(np.float32, copy=False)
-    raw = [r[2] for r in rows]
+    X = X[:len(ids)]
+    order = np.argsort(np.asarray(ids), kind="stable")
+    if not np.array_equal(order, np.arange(len(ids))):
+        X = X[order]
+        ids = [ids[i] for i in order]
+        raw = [raw[i] for i in order]
     notes: list[str] = []
     labels: np.ndarray | None = None
     if all(v is not None for v in raw):
@@ -102,7 +112,6 @@ def fetch(
         )
     else:
         notes.append("the collection is unlabelled: label-based figures are omitted.")
-    del rows
     if sample and sample < len(ids):
         idx = stratified_indices(len(ids), sample, seed, labels)
         ids = [ids[i] for i in idx]

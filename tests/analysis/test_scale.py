@@ -148,6 +148,23 @@ def test_torch_kmeans_on_cpu_tensors_matches_sklearn() -> None:
     assert adjusted_rand_score(y, ours.labels) >= adjusted_rand_score(y, ref.labels) - 0.02
 
 
+def test_kmeans_on_a_sample_equals_sklearn_fitted_on_it_then_predicting() -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    X, y = clustered(3000, 24, classes=6)
+    ours = clustering.kmeans(X, 6, seed=1, n_init=3, max_points=700)
+    fit = np.sort(np.random.default_rng(1).choice(3000, size=700, replace=False))
+    model = KMeans(n_clusters=6, random_state=1, n_init=3).fit(X[fit])
+    assert np.array_equal(ours.labels, model.predict(X))
+    assert ours.info["inertia"] == pytest.approx(-model.score(X), rel=1e-4)
+    assert ours.params["fitted_on"] == 700
+    full = clustering.kmeans(X, 6, 1, 3)  # centres from all points: nearly the same clustering
+    assert ours.info["inertia"] <= full.info["inertia"] * 1.02
+    assert adjusted_rand_score(full.labels, ours.labels) > 0.9
+    assert "fitted_on" not in clustering.kmeans(X, 6, 1, 3, max_points=3000).params
+
+
 def test_device_setting() -> None:
     import torch
 
