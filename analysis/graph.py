@@ -202,21 +202,18 @@ def approximate_graph(
     order = np.lexsort((found, -s), axis=1)[:, :k]  # most similar first, ties: smaller index
     index = np.take_along_axis(found, order, axis=1)
     sim = np.take_along_axis(s, order, axis=1)
-    for i in np.flatnonzero(np.isinf(sim).any(axis=1)):  # a row NN-descent left short (rare)
-        index[i], sim[i] = _exact_row(Xn, int(i), k)
+    short = np.flatnonzero(np.isinf(sim).any(axis=1))  # rows NN-descent left short (rare)
+    if len(short):
+        found, near = knn_to(Xn[short], Xn, k + 1)
+        for row, i in enumerate(short):
+            keep = found[row] != i
+            index[i], sim[i] = found[row][keep][:k], near[row][keep][:k]
     hit = sim >= dup_threshold
     both = np.stack([np.nonzero(hit)[0], index[hit]], axis=1)
     both.sort(axis=1)  # (i, j) and (j, i) are one pair
     pairs, first = np.unique(both, axis=0, return_index=True)
     kept, sims = _top_pairs([pairs] if len(pairs) else [], [sim[hit][first]], max_pairs)
     return Neighbours(index, sim, kept[0], sims[0], len(pairs))
-
-
-def _exact_row(Xn: np.ndarray, i: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    s = Xn @ Xn[i]
-    s[i] = -np.inf
-    order = np.lexsort((np.arange(len(s)), -s))[:k]
-    return order, s[order].astype(np.float32)
 
 
 def graph_recall(X: np.ndarray, nb: Neighbours, sample: int = 1000, seed: int = 0) -> float:
