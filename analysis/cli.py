@@ -9,8 +9,8 @@ from typing import Any
 def add_arguments(parser: argparse.ArgumentParser, skip: set[str] | None = None) -> None:
     """One flag per AnalysisSettings field, plus the store's flags (--qdrant-url, --data-dir …)."""
     from embedscope.analysis.config import AnalysisSettings
-    from embedscope.search.config import add_store_flags
-    from embedscope.search.flags import add_settings_flags
+    from embedscope.flags import add_settings_flags
+    from embedscope.settings import add_store_flags
 
     add_settings_flags(parser, AnalysisSettings, skip=skip or set())
     add_store_flags(parser)
@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
     from embedscope.analysis.config import AnalysisSettings
-    from embedscope.search.flags import settings_from_args
+    from embedscope.flags import settings_from_args
 
     settings = settings_from_args(AnalysisSettings, args, **overrides)
     settings.check()
@@ -48,8 +48,8 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 def analyze(args: argparse.Namespace) -> int:
     """Run one analysis and print its headline figures and the report's path."""
     from embedscope.analysis.job import run
-    from embedscope.search.config import store_settings
-    from embedscope.search.store import open_store
+    from embedscope.settings import store_settings
+    from embedscope.store import open_store
 
     settings = _settings(args)
     qdrant = store_settings(args)
@@ -70,8 +70,8 @@ def _headline(report: dict[str, Any]) -> list[str]:
 
 def _compare(args: argparse.Namespace) -> int:
     from embedscope.analysis.compare import run_compare
-    from embedscope.search.config import store_settings
-    from embedscope.search.store import open_store
+    from embedscope.settings import store_settings
+    from embedscope.store import open_store
 
     settings = _settings(args, collection=args.collections[0])
     qdrant = store_settings(args)

@@ -10,8 +10,8 @@ from typing import Any
 
 from embedscope.analysis.config import AnalysisSettings
 from embedscope.analysis.report import _data_uri, summary_rows
-from embedscope.search.errors import UsageError
-from embedscope.search.store import Store
+from embedscope.errors import UsageError
+from embedscope.store import Store
 
 
 def default_dir(
@@ -27,7 +27,7 @@ def default_dir(
     if s.out is not None:
         return Path(s.out)
     if data_dir is None:
-        from embedscope.search.config import QdrantSettings
+        from embedscope.settings import QdrantSettings
 
         data_dir = QdrantSettings().data_dir
     return Path(data_dir) / "reports" / ("compare__" + "__".join(collections))

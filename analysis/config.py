@@ -14,7 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 
 
 def parse_list(value: str, allowed: Iterable[str], what: str) -> list[str]:

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.contract import CollectionMeta
-from embedscope.search.errors import EmptyCollectionError, UsageError
-from embedscope.search.store import Store
+from embedscope.contract import CollectionMeta
+from embedscope.errors import EmptyCollectionError, UsageError
+from embedscope.store import Store
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 
 DEVICES = ("auto", "cpu", "cuda")
 

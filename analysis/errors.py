@@ -1,8 +1,8 @@
-"""Analysis-specific errors (subclasses of search.errors.EmbedscopeError)."""
+"""Analysis-specific errors (subclasses of embedscope.errors.EmbedscopeError)."""
 
 from __future__ import annotations
 
-from embedscope.search.errors import EmbedscopeError
+from embedscope.errors import EmbedscopeError
 
 
 class TooFewPointsError(EmbedscopeError):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from embedscope.analysis.graph import Neighbours, knn_graph
+from embedscope.search.neighbors import majority_vote
 
-__all__ = ["Neighbours", "knn_fields", "knn_graph_accuracy", "label_errors", "neighbour_pass", "vote"]
+__all__ = ["Neighbours", "knn_fields", "knn_graph_accuracy", "label_errors", "neighbour_pass"]
 
 
 def neighbour_pass(
@@ -19,16 +20,6 @@ def neighbour_pass(
     """
     return knn_graph(X, k, dup_threshold, max_pairs, device=device, block=max(16, chunk),
                      progress=progress)
-
-
-def vote(neighbour_labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Majority label of each row (ties: the smallest label) and its vote count."""
-    n = len(neighbour_labels)
-    rows = np.repeat(np.arange(n), neighbour_labels.shape[1])
-    flat = rows * n_classes + neighbour_labels.ravel()
-    counts = np.bincount(flat, minlength=n * n_classes).reshape(n, n_classes)
-    winner = counts.argmax(axis=1)
-    return winner, counts[np.arange(len(counts)), winner]
 
 
 def label_errors(
@@ -44,8 +35,7 @@ def label_errors(
     if k == 0:
         return []
     neigh = labels[nb.index[:, :k]]
-    n_classes = int(labels.max()) + 1
-    winner, votes = vote(neigh, n_classes)
+    winner, votes = majority_vote(neigh)
     agree = (neigh == labels[:, None]).mean(axis=1)
     flagged = np.flatnonzero((agree <= max_agreement) & (winner != labels))
     if not len(flagged):
@@ -67,12 +57,11 @@ def knn_graph_accuracy(nb: Neighbours, labels: np.ndarray, ks: list[int]) -> dic
     Equal to scikit-learn's ``KNeighborsClassifier(k, metric="cosine")`` fitted on all points and
     asked ``kneighbors()`` without the query itself, up to ties between equal similarities.
     """
-    n_classes = int(labels.max()) + 1
     out: dict[str, float] = {}
     for k in ks:
         if k > nb.index.shape[1]:
             continue
-        winner, _ = vote(labels[nb.index[:, :k]], n_classes)
+        winner, _ = majority_vote(labels[nb.index[:, :k]])
         out[str(k)] = float((winner == labels).mean())
     return out
 
@@ -88,7 +77,7 @@ def knn_fields(nb: Neighbours, labels: np.ndarray, k: int) -> dict[str, np.ndarr
     """
     k = min(k, nb.index.shape[1])
     neigh = labels[nb.index[:, :k]]
-    winner, votes = vote(neigh, int(labels.max()) + 1)
+    winner, votes = majority_vote(neigh)
     agree = (neigh == labels[:, None]).mean(axis=1)
     return {"knn_correct": (winner == labels).astype(np.int64),
             "knn_confidence": votes / k, "label_error": 1.0 - agree}

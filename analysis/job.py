@@ -22,8 +22,8 @@ from embedscope.analysis.outputs import write_outputs
 from embedscope.analysis.projections import pca
 from embedscope.analysis.registry import CLUSTERERS, METRICS, PROJECTIONS
 from embedscope.analysis.result import Analysis, Stages
-from embedscope.search.contract import now_iso
-from embedscope.search.store import Store
+from embedscope.contract import now_iso
+from embedscope.store import Store
 
 __all__ = ["Analysis", "Stages", "build_graph", "check_sizes", "compute", "default_out", "graph_k",
            "resolve_k", "run"]
@@ -178,7 +178,7 @@ def default_out(s: AnalysisSettings, data_dir: Path | None = None) -> Path:
     if s.out is not None:
         return Path(s.out)
     if data_dir is None:
-        from embedscope.search.config import QdrantSettings
+        from embedscope.settings import QdrantSettings
 
         data_dir = QdrantSettings().data_dir
     return Path(data_dir) / "reports" / str(s.collection)

@@ -22,7 +22,7 @@ from embedscope.analysis.metrics import (
 )
 from embedscope.analysis.registry import register_metric
 from embedscope.analysis.result import Analysis, Stages
-from embedscope.search.store import Store
+from embedscope.store import Store
 
 
 def labelings(a: Analysis) -> dict[str, np.ndarray]:

@@ -13,7 +13,7 @@ from embedscope.analysis.data import thumbnails
 from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS
 from embedscope.analysis.report import versions, write_html, write_json
 from embedscope.analysis.result import Analysis, Stages
-from embedscope.search.store import Store
+from embedscope.store import Store
 
 #: Payload field of each clustering's cluster id.
 CLUSTER_FIELD = "cluster_{}"

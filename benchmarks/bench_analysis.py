@@ -50,8 +50,8 @@ def _load() -> str:
 def build_store(path: str, n: int, d: int, seed: int) -> float:
     """Upsert the synthetic points into an embedded Qdrant at ``path`` (run in a child process,
     so that the vectors it generates do not count in the job's peak memory); the seconds."""
-    from embedscope.search.contract import CollectionMeta
-    from embedscope.search.edge import EdgeStore
+    from embedscope.contract import CollectionMeta
+    from embedscope.store.edge import EdgeStore
 
     X, y = synthetic(n, d, seed=seed)
     with EdgeStore(Path(path)) as store:
@@ -72,7 +72,7 @@ def bench_one(n: int, d: int, args: argparse.Namespace) -> None:
     from embedscope.analysis.config import AnalysisSettings
     from embedscope.analysis.job import run
     from embedscope.analysis.result import peak_rss_gb
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
 
     overrides: dict[str, Any] = dict(kv.split("=", 1) for kv in args.set)
     with tempfile.TemporaryDirectory() as tmp:

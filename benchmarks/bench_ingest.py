@@ -84,7 +84,7 @@ def ingest(dataset: Path, root: Path, **settings: Any) -> Any:
     """embedscope's run_ingest (embedded Qdrant, index built after the report, not counted)."""
     from embedscope.ingest.config import IngestSettings
     from embedscope.ingest.pipeline import run_ingest
-    from embedscope.search.config import QdrantSettings
+    from embedscope.settings import QdrantSettings
 
     s = IngestSettings(dataset=str(dataset), progress=False, collection="bench", **settings)
     return run_ingest(s, QdrantSettings(data_dir=root))
@@ -121,8 +121,8 @@ def notebook(model_dir: Path, parquet: Path, n: int, root: Path, device: str) ->
     from PIL import Image
     from transformers import AutoImageProcessor, AutoModel
 
-    from embedscope.search.contract import CollectionMeta, row_point_id
-    from embedscope.search.edge import EdgeStore
+    from embedscope.contract import CollectionMeta, row_point_id
+    from embedscope.store.edge import EdgeStore
 
     images = [r["bytes"] for r in pq.read_table(parquet / "train.parquet").column("image").to_pylist()[:n]]
     start = time.perf_counter()

@@ -51,7 +51,7 @@ def build_collection(store: Any, name: str, n: int, seed: int = 0, batch: int = 
 
     Point ``i`` has label ``i % 10``, split train (80 %) or test, and sits in its class's blob.
     """
-    from embedscope.search.contract import CollectionMeta, now_iso
+    from embedscope.contract import CollectionMeta, now_iso
 
     rng = np.random.default_rng(seed)
     dim = 8
@@ -100,7 +100,7 @@ def main() -> None:
     """Build the collection, serve the page, open the Explore tab and select a box."""
     from playwright.sync_api import sync_playwright
 
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
     from embedscope.ui import explore, webmap
     from embedscope.ui.app import launch
     from embedscope.ui.config import UISettings

@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from embedscope.search.contract import CollectionMeta, row_point_id  # noqa: E402
-from embedscope.search.edge import EdgeStore  # noqa: E402
+from embedscope.contract import CollectionMeta, row_point_id  # noqa: E402
+from embedscope.store.edge import EdgeStore  # noqa: E402
 
 
 def clustered(n: int, dim: int, clusters: int, rng: np.random.Generator,

@@ -26,7 +26,7 @@ def main() -> None:
 
     from embedscope.ingest.config import IngestSettings
     from embedscope.ingest.pipeline import run_ingest
-    from embedscope.search.config import QdrantSettings
+    from embedscope.settings import QdrantSettings
     from embedscope.ui.config import UISettings
     from embedscope.ui.service import Session
 
@@ -50,7 +50,7 @@ def main() -> None:
             path = root / (f"q{i}.png" if i % 2 else f"q{i}.jpg")
             (img.resize((640, 480)).convert("RGB") if i % 2 == 0 else img).save(path)
             files.append(path)
-        from embedscope.search.edge import EdgeStore
+        from embedscope.store.edge import EdgeStore
 
         session = Session(UISettings(device=args.device), store=EdgeStore(q.embedded_dir))
         times = []

@@ -13,24 +13,9 @@ from embedscope import __version__
 #: Modules that contribute subcommands through ``register(subparsers)``. Each must keep heavy
 #: imports (torch, transformers, umap, gradio) inside its handlers so `--help` stays instant.
 COMMAND_MODULES = (
-    "embedscope.ingest.cli", "embedscope.search.cli", "embedscope.search.transfer_cli",
-    "embedscope.search.trust_cli",
-    "embedscope.analysis.cli", "embedscope.ui.cli",
+    "embedscope.ingest.cli", "embedscope.store.commands", "embedscope.search.cli",
+    "embedscope.store.transfer_commands", "embedscope.analysis.cli", "embedscope.ui.cli",
 )
-
-
-def _embed_query(meta: object, image: object) -> object:
-    """Embed a query image with the collection's own model (ingest does the work).
-
-    Handed to every handler as ``args.embed_query`` so that search/ need not import ingest/.
-    """
-    from embedscope.ingest.errors import BadImageError
-    from embedscope.ingest.query import embed_query
-
-    try:
-        return embed_query(meta, image)  # type: ignore[arg-type]
-    except BadImageError as exc:
-        raise BadImageError(f"query image {str(image)!r} cannot be used: {exc}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +48,7 @@ def _settings_error(exc: ValueError) -> str | None:
         return f"{exc} (lists in EMBEDSCOPE_* variables are JSON, e.g. '[\"train\"]')"
     if not isinstance(exc, ValidationError):
         return None
-    from embedscope.search.flags import env_name, flag_name
+    from embedscope.flags import env_name, flag_name
     from embedscope.settings_doc import settings_classes
 
     cls = next((c for _, c in settings_classes() if c.__name__ == exc.title), None)
@@ -79,9 +64,8 @@ def _settings_error(exc: ValueError) -> str | None:
 
 def run(handler_args: argparse.Namespace) -> int:
     """Call the chosen handler; EmbedscopeError becomes its message and exit code."""
-    from embedscope.search.errors import EmbedscopeError
+    from embedscope.errors import EmbedscopeError
 
-    handler_args.embed_query = _embed_query
     try:
         return int(handler_args.handler(handler_args) or 0)
     except EmbedscopeError as exc:

@@ -8,16 +8,16 @@ from typing import Any
 
 #: (section title, "module:Class") for every settings object the commands build.
 SETTINGS = (
-    ("Qdrant and storage (every command that opens the store)", "embedscope.search.config:QdrantSettings"),
+    ("Qdrant and storage (every command that opens the store)", "embedscope.settings:QdrantSettings"),
     ("ingest", "embedscope.ingest.config:IngestSettings"),
     ("search / classify", "embedscope.search.config:QuerySettings"),
     ("evaluate", "embedscope.search.config:EvaluateSettings"),
     ("output (collections, search, classify, evaluate, ingest, push, pull)",
-     "embedscope.search.config:OutputSettings"),
+     "embedscope.settings:OutputSettings"),
     ("analyze / compare", "embedscope.analysis.config:AnalysisSettings"),
     ("ui", "embedscope.ui.config:UISettings"),
-    ("push / pull", "embedscope.search.transfer:TransferSettings"),
-    ("check / snapshot / restore", "embedscope.search.config:BackupSettings"),
+    ("push / pull", "embedscope.store.transfer:TransferSettings"),
+    ("check / snapshot / restore", "embedscope.settings:BackupSettings"),
 )
 
 
@@ -30,7 +30,7 @@ def settings_classes() -> Iterator[tuple[str, Any]]:
 
 def markdown() -> str:
     """The Configuration section's tables."""
-    from embedscope.search.flags import default_text, env_name, flag_name
+    from embedscope.flags import default_text, env_name, flag_name
 
     out: list[str] = []
     for title, cls in settings_classes():

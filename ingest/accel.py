@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 
 log = logging.getLogger(__name__)
 

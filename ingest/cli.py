@@ -10,9 +10,9 @@ from typing import Any
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ingest flags, from IngestSettings (each also read from EMBEDSCOPE_<NAME>)."""
+    from embedscope.flags import add_settings_flags
     from embedscope.ingest.config import FLAG_GROUPS, IngestSettings
-    from embedscope.search.config import OutputSettings, add_store_flags
-    from embedscope.search.flags import add_settings_flags
+    from embedscope.settings import OutputSettings, add_store_flags
 
     add_settings_flags(p, IngestSettings, groups=FLAG_GROUPS, title="output")
     add_settings_flags(p, OutputSettings, title="output")
@@ -33,11 +33,11 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the ingest and print its summary; 0 when the run completed (rejects are listed)."""
+    from embedscope.flags import settings_from_args
     from embedscope.ingest.config import IngestSettings
     from embedscope.ingest.pipeline import run_ingest
     from embedscope.ingest.summary import IngestSummary
-    from embedscope.search.config import OutputSettings, store_settings
-    from embedscope.search.flags import settings_from_args
+    from embedscope.settings import OutputSettings, store_settings
 
     as_json = settings_from_args(OutputSettings, args).json_output
     printed = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from embedscope.search.errors import EmbedscopeError
+from embedscope.errors import EmbedscopeError
 
 
 class OfflineError(EmbedscopeError):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 
 from embedscope.ingest.summary import IngestSummary
-from embedscope.search.store import Store
+from embedscope.store import Store
 
 INDEX_MODES = ("after", "wait", "skip")
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.contract import CollectionMeta
+from embedscope.errors import UsageError
 from embedscope.ingest.errors import ModelError
-from embedscope.search.contract import CollectionMeta
-from embedscope.search.errors import UsageError
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from embedscope.contract import collection_name, now_iso
+from embedscope.errors import UsageError
 from embedscope.ingest.config import IngestSettings
 from embedscope.ingest.decode import Decoded
 from embedscope.ingest.index import build_index
@@ -28,10 +30,8 @@ from embedscope.ingest.sources import Dataset, open_source
 from embedscope.ingest.streams import prefetch
 from embedscope.ingest.summary import IngestSummary, Reject
 from embedscope.ingest.writer import Job, Writer
-from embedscope.search.config import QdrantSettings
-from embedscope.search.contract import collection_name, now_iso
-from embedscope.search.errors import UsageError
-from embedscope.search.store import Store, open_store
+from embedscope.settings import QdrantSettings
+from embedscope.store import Store, open_store
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import functools
 
 import numpy as np
 
+from embedscope.contract import CollectionMeta
 from embedscope.ingest.decode import ImageSource, decode
 from embedscope.ingest.models import Embedder, load_embedder
-from embedscope.search.contract import CollectionMeta
 
 
 @functools.lru_cache(maxsize=4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 
 
 def parse_shard(text: str) -> tuple[int, int]:

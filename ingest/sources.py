@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.contract import dataset_slug, file_point_id
 from embedscope.ingest.errors import DatasetError
 from embedscope.ingest.items import CHUNK, Item
-from embedscope.search.contract import dataset_slug, file_point_id
 
 log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}

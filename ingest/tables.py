@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.contract import file_point_id, row_point_id
 from embedscope.ingest.errors import DatasetError
 from embedscope.ingest.items import CHUNK, Item
-from embedscope.search.contract import file_point_id, row_point_id
 
 IMAGE_COLUMNS = ("image", "img", "picture", "photo", "jpg", "png", "pixel_values")
 LABEL_COLUMNS = ("label", "labels", "fine_label", "class", "target", "category", "coarse_label", "cls")

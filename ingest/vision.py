@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.errors import UsageError
 from embedscope.ingest.errors import ModelError
-from embedscope.search.errors import UsageError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -18,7 +18,7 @@ import numpy as np
 
 from embedscope.ingest.items import Item
 from embedscope.ingest.sources import Dataset
-from embedscope.search.store import Store
+from embedscope.store import Store
 
 
 @dataclass

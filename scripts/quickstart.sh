@@ -11,7 +11,7 @@ MODEL=${2:-facebook/dinov2-small}
 bash scripts/setup.sh
 . .venv/bin/activate
 embedscope ingest --dataset "$DATASET" --model "$MODEL"
-COLLECTION=$(python -c "import sys; from embedscope.search.contract import collection_name; print(collection_name(sys.argv[1], sys.argv[2]))" "$DATASET" "$MODEL")
+COLLECTION=$(python -c "import sys; from embedscope.contract import collection_name; print(collection_name(sys.argv[1], sys.argv[2]))" "$DATASET" "$MODEL")
 if embedscope analyze --help >/dev/null 2>&1; then
   embedscope analyze --collection "$COLLECTION"
 fi

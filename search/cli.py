@@ -1,4 +1,4 @@
-"""`embedscope collections | search | classify | evaluate`: parse, call search/, format."""
+"""`embedscope search | classify | evaluate`: parse, call search/, format."""
 
 from __future__ import annotations
 
@@ -10,27 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.errors import UsageError
-
-
-def _table(headers: list[str], rows: list[list[Any]], right: set[int] | None = None) -> str:
-    """Plain-text columns; ``right`` holds the indexes of right-aligned columns."""
-    right = right or set()
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                  for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-        for r in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+from embedscope.errors import UsageError
+from embedscope.text import text_table
 
 
 def _query_command(sub: Any, name: str, help_text: str, description: str, skip: set[str],
                    handler: Any) -> None:
-    from embedscope.search.config import OutputSettings, QuerySettings, add_store_flags
-    from embedscope.search.flags import add_settings_flags
+    from embedscope.flags import add_settings_flags
+    from embedscope.search.config import QuerySettings
+    from embedscope.settings import OutputSettings, add_store_flags
 
     p = sub.add_parser(name, help=help_text, description=description)
     add_settings_flags(p, QuerySettings, skip=skip)
@@ -40,14 +28,10 @@ def _query_command(sub: Any, name: str, help_text: str, description: str, skip: 
 
 
 def register(sub: Any) -> None:
-    """Add the `collections`, `search`, `classify` and `evaluate` subcommands."""
-    from embedscope.search.config import EvaluateSettings, OutputSettings, add_store_flags
-    from embedscope.search.flags import add_settings_flags
-
-    p = sub.add_parser("collections", help="list collections with size, model and classes")
-    add_settings_flags(p, OutputSettings)
-    add_store_flags(p)
-    p.set_defaults(handler=handle_collections)
+    """Add the `search`, `classify` and `evaluate` subcommands."""
+    from embedscope.flags import add_settings_flags
+    from embedscope.search.config import EvaluateSettings
+    from embedscope.settings import OutputSettings, add_store_flags
 
     _query_command(
         sub, "search", "top-k cosine neighbours of an image or a stored point",
@@ -72,15 +56,15 @@ def register(sub: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from embedscope.search.config import store_settings
-    from embedscope.search.store import open_store
+    from embedscope.settings import store_settings
+    from embedscope.store import open_store
 
     return open_store(store_settings(args))
 
 
 def _query(args: argparse.Namespace) -> Any:
+    from embedscope.flags import settings_from_args
     from embedscope.search.config import QuerySettings
-    from embedscope.search.flags import settings_from_args
 
     q = settings_from_args(QuerySettings, args)
     q.check()
@@ -88,8 +72,8 @@ def _query(args: argparse.Namespace) -> Any:
 
 
 def _json(args: argparse.Namespace) -> bool:
-    from embedscope.search.config import OutputSettings
-    from embedscope.search.flags import settings_from_args
+    from embedscope.flags import settings_from_args
+    from embedscope.settings import OutputSettings
 
     return settings_from_args(OutputSettings, args).json_output
 
@@ -103,12 +87,18 @@ def _query_vector(args: argparse.Namespace, q: Any, store: Any) -> np.ndarray | 
     if not path.is_file():
         raise UsageError(f"query image {q.image!r} is not a file; give the path of an "
                          "image (PNG, JPEG, …) or use --id to query by a stored point.")
-    return np.asarray(args.embed_query(meta, path), dtype=np.float32)
+    from embedscope.ingest.errors import BadImageError
+    from embedscope.ingest.query import embed_query
+
+    try:
+        return np.asarray(embed_query(meta, path), dtype=np.float32)
+    except BadImageError as exc:
+        raise BadImageError(f"query image {q.image!r} cannot be used: {exc}") from exc
 
 
 def _where(q: Any, store: Any, use_label: bool) -> Any:
     from embedscope.search.neighbors import resolve_label
-    from embedscope.search.store import Where
+    from embedscope.store import Where
 
     label = q.label if use_label else None
     if label is not None:
@@ -129,22 +119,6 @@ def _hit_rows(hits: list[Any]) -> list[list[Any]]:
 _HIT_HEADERS = ["#", "cosine", "label", "split", "source", "id"]
 
 
-def handle_collections(args: argparse.Namespace) -> int:
-    """List the collections."""
-    with _open(args) as store:
-        summaries = [store.summary(n).as_json() for n in store.list_collections()]
-        location = store.location
-    if _json(args):
-        print(json.dumps(summaries, indent=2))
-    elif not summaries:
-        print(f"no collections in {location}: run `embedscope ingest` first.")
-    else:
-        rows = [[s["name"], s["points"], s["model"] or "?", s["dimension"] or "?",
-                 ", ".join(s["labels"]) or "(unlabelled)"] for s in summaries]
-        print(_table(["name", "points", "model", "dim", "classes"], rows, {1, 3}))
-    return 0
-
-
 def handle_search(args: argparse.Namespace) -> int:
     """Print the top-k neighbours."""
     from embedscope.search.neighbors import hit_json, neighbours
@@ -157,7 +131,7 @@ def handle_search(args: argparse.Namespace) -> int:
     if _json(args):
         print(json.dumps([hit_json(h) for h in hits], indent=2))
     else:
-        print(_table(_HIT_HEADERS, _hit_rows(hits), {0, 1}))
+        print(text_table(_HIT_HEADERS, _hit_rows(hits), {0, 1}))
     return 0
 
 
@@ -178,9 +152,9 @@ def handle_classify(args: argparse.Namespace) -> int:
           "similarity-weighted)\n")
     rows = [[name, result.counts[name], f"{share:.3f}", f"{result.weighted[name]:.3f}"]
             for name, share in result.majority.items()]
-    print(_table(["class", "votes", "majority", "weighted"], rows, {1, 2, 3}))
+    print(text_table(["class", "votes", "majority", "weighted"], rows, {1, 2, 3}))
     print()
-    print(_table(_HIT_HEADERS, _hit_rows(result.hits), {0, 1}))
+    print(text_table(_HIT_HEADERS, _hit_rows(result.hits), {0, 1}))
     return 0
 
 
@@ -196,26 +170,26 @@ def _print_evaluation(ev: Any) -> None:
           f"{search}, {ev.seconds:.1f} s\n")
     rows = [[k, f"{r.accuracy:.4f}", f"{r.macro_f1:.4f}", f"{r.weighted_accuracy:.4f}",
              f"{r.weighted_macro_f1:.4f}"] for k, r in ev.results.items()]
-    print(_table(["k", "accuracy", "macro-F1", "weighted acc", "weighted F1"], rows,
+    print(text_table(["k", "accuracy", "macro-F1", "weighted acc", "weighted F1"], rows,
                  {0, 1, 2, 3, 4}))
     headers = ["class"] + [f"{m}@{k}" for k in ev.results for m in ("P", "R")]
     rows = [[name] + [f"{ev.results[k].per_class[i][m]:.3f}" for k in ev.results
                       for m in ("precision", "recall")]
             for i, name in enumerate(ev.class_names)]
     print("\nper-class precision (P) and recall (R)")
-    print(_table(headers, rows, set(range(1, len(headers)))))
+    print(text_table(headers, rows, set(range(1, len(headers)))))
     best = max(ev.results.values(), key=lambda r: (r.accuracy, -r.k))
     short = [n[:10] for n in ev.class_names]
     rows = [[name, *row] for name, row in zip(short, best.confusion, strict=True)]
     print(f"\nconfusion matrix at k={best.k} (rows: true, columns: predicted)")
-    print(_table(["true \\ pred", *short], rows, set(range(1, len(short) + 1))))
+    print(text_table(["true \\ pred", *short], rows, set(range(1, len(short) + 1))))
 
 
 def handle_evaluate(args: argparse.Namespace) -> int:
     """Print k-NN accuracy and the other figures for each k."""
+    from embedscope.flags import settings_from_args
     from embedscope.search.config import EvaluateSettings
     from embedscope.search.evaluate import evaluate, parse_ks
-    from embedscope.search.flags import settings_from_args
 
     e = settings_from_args(EvaluateSettings, args)
     e.check()

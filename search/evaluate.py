@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.errors import EmptyCollectionError, MissingLabelsError, UsageError
+from embedscope.errors import EmptyCollectionError, MissingLabelsError, UsageError
 from embedscope.search.neighbors import label_name, vote_arrays
-from embedscope.search.store import Store, Where
+from embedscope.store import Store, Where
 
 #: Split names tried, in order, as the query side when none is given.
 QUERY_SPLITS = ("test", "validation", "val", "valid")

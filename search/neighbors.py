@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.contract import CollectionMeta
-from embedscope.search.errors import EmptyCollectionError, MissingLabelsError, UsageError
-from embedscope.search.store import Hit, Store, Where, as_matrix
+from embedscope.contract import CollectionMeta
+from embedscope.errors import EmptyCollectionError, MissingLabelsError, UsageError
+from embedscope.store import Hit, Store, Where, as_matrix
 
 #: Payload fields a hit carries for display (the thumbnail is included for the UI).
 HIT_FIELDS = ("label", "label_name", "split", "index", "source", "dataset", "thumbnail")
@@ -147,6 +147,34 @@ def neighbours(
     )[0]
 
 
+def vote_counts(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Votes per query and class: the one k-NN count every vote in embedscope uses.
+
+    ``labels`` is n × k label ids (-1 for an unlabelled or missing neighbour).
+
+    Returns:
+        ``(classes, index, counts)``: the sorted label ids present, each vote's column in
+        ``counts`` (``len(classes)`` for the unlabelled), and the votes (n × C).
+    """
+    classes = np.unique(labels[labels >= 0])
+    n, c = len(labels), len(classes)
+    index = np.where(labels >= 0, np.searchsorted(classes, labels), c)
+    flat = (np.arange(n)[:, None] * (c + 1) + index).ravel()
+    counts = np.bincount(flat, minlength=n * (c + 1)).reshape(n, c + 1)[:, :c]
+    return classes, index, counts
+
+
+def majority_vote(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The majority label of each row of ``labels`` (n × k; ties: the smallest label id, as
+    scikit-learn's KNeighborsClassifier) and its vote count; -1 and 0 for a row with no vote."""
+    classes, _, counts = vote_counts(labels)
+    if not len(classes):
+        return np.full(len(labels), -1, np.int64), np.zeros(len(labels), np.int64)
+    best = np.argmax(counts, axis=1)
+    votes = counts[np.arange(len(counts)), best]
+    return np.where(votes > 0, classes[best], -1), votes
+
+
 def vote_arrays(
     labels: np.ndarray, scores: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -164,16 +192,11 @@ def vote_arrays(
         (label ids, -1 where a query had no labelled neighbour).
     """
     top, sims = labels[:, :k], scores[:, :k]
-    classes = np.unique(top[top >= 0])
+    classes, index, counts = vote_counts(top)
     n, c = len(top), len(classes)
-    index = np.searchsorted(classes, top)
-    index = np.where(top >= 0, index, c)  # column c collects the unlabelled
-    rows = np.repeat(np.arange(n), top.shape[1])
-    counts = np.zeros((n, c + 1), np.int64)
-    np.add.at(counts, (rows, index.ravel()), 1)
-    weights = np.zeros((n, c + 1), np.float64)
-    np.add.at(weights, (rows, index.ravel()), np.clip(sims, 0.0, None).ravel())
-    counts, weights = counts[:, :c], weights[:, :c]
+    flat = (np.arange(n)[:, None] * (c + 1) + index).ravel()
+    weights = np.bincount(flat, weights=np.clip(sims, 0.0, None).ravel().astype(np.float64),
+                          minlength=n * (c + 1)).reshape(n, c + 1)[:, :c]
     if c == 0:
         none = np.full(n, -1, np.int64)
         return classes, counts, weights, none, none.copy()

@@ -55,8 +55,8 @@ BACKENDS = ["embedded", "memory", pytest.param("server", marks=pytest.mark.docke
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     """The same test body against every Qdrant backend available here."""
-    from embedscope.search.edge import EdgeStore
-    from embedscope.search.remote import RemoteStore
+    from embedscope.store.edge import EdgeStore
+    from embedscope.store.remote import RemoteStore
 
     if request.param == "embedded":
         s: object = EdgeStore(tmp_path / "qdrant")

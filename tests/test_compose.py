@@ -115,7 +115,7 @@ def test_app_services_reach_qdrant_by_service_name_once_healthy(compose):
 
 def test_every_embedscope_variable_is_a_real_setting(compose):
     """A typo in an EMBEDSCOPE_* name would be silently ignored by pydantic-settings."""
-    from embedscope.search.flags import env_name
+    from embedscope.flags import env_name
     from embedscope.settings_doc import settings_classes
 
     known = {env_name(cls, f) for _, cls in settings_classes() for f in cls.model_fields}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from embedscope.search.flags import env_name
+from embedscope.flags import env_name
 from embedscope.settings_doc import markdown, settings_classes
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()

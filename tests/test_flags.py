@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from embedscope.cli import build_parser, main
-from embedscope.search.config import EvaluateSettings, OutputSettings, QdrantSettings, QuerySettings
-from embedscope.search.flags import flag_name
+from embedscope.flags import flag_name
+from embedscope.search.config import EvaluateSettings, QuerySettings
+from embedscope.settings import OutputSettings, QdrantSettings
 
 STORE_COMMANDS = ("ingest", "collections", "search", "classify", "evaluate", "analyze", "compare",
                   "ui", "push", "pull")
@@ -25,7 +26,7 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
 def _settings_of(command: str) -> list[type]:
     from embedscope.analysis.config import AnalysisSettings
     from embedscope.ingest.config import IngestSettings
-    from embedscope.search.transfer import TransferSettings
+    from embedscope.store.transfer import TransferSettings
     from embedscope.ui.config import UISettings
 
     return {
@@ -75,8 +76,8 @@ def test_a_flag_beats_its_variable_and_the_variable_beats_the_default(data_env: 
                                                                        monkeypatch):
     import numpy as np
 
-    from embedscope.search.contract import CollectionMeta, row_point_id
-    from embedscope.search.edge import EdgeStore
+    from embedscope.contract import CollectionMeta, row_point_id
+    from embedscope.store.edge import EdgeStore
 
     ids = [row_point_id("t", "s", i) for i in range(12)]
     with EdgeStore(data_env / "qdrant") as store:

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedscope.search.edge import EdgeStore
-from embedscope.search.remote import RemoteStore
-from embedscope.search.transfer import copy_collection
+from embedscope.store.edge import EdgeStore
+from embedscope.store.remote import RemoteStore
+from embedscope.store.transfer import copy_collection
 
 pytestmark = pytest.mark.docker
 
@@ -68,7 +68,7 @@ def test_ingest_search_analyze_against_a_server(qdrant_server_url, sample_dir, t
 
 
 def test_push_and_pull_through_a_real_server(qdrant_server_url, tmp_path):
-    from embedscope.search.contract import CollectionMeta, row_point_id
+    from embedscope.contract import CollectionMeta, row_point_id
 
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(500, 16)).astype(np.float32)
@@ -96,7 +96,7 @@ def test_push_and_pull_through_a_real_server(qdrant_server_url, tmp_path):
 
 def test_cluster_style_collection_options_reach_the_server(qdrant_server_url, tmp_path):
     with EdgeStore(tmp_path / "e") as src, RemoteStore(qdrant_server_url, retry_seconds=10) as dst:
-        from embedscope.search.contract import CollectionMeta
+        from embedscope.contract import CollectionMeta
 
         src.ensure_collection("s__fake", CollectionMeta(model="fake", dimension=4))
         src.upsert("s__fake", ["00000000-0000-0000-0000-000000000001"],

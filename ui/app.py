@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from embedscope.search.errors import EmbedscopeError
+from embedscope.errors import EmbedscopeError
 from embedscope.ui import explore_tab, report_tab, search_tab
 from embedscope.ui.config import UISettings
 from embedscope.ui.images import MB

@@ -8,8 +8,8 @@ from typing import Any
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Every UISettings field as a flag (also read from EMBEDSCOPE_UI_<NAME>), then the store's."""
-    from embedscope.search.config import add_store_flags
-    from embedscope.search.flags import add_settings_flags
+    from embedscope.flags import add_settings_flags
+    from embedscope.settings import add_store_flags
     from embedscope.ui.config import UISettings
 
     add_settings_flags(p, UISettings)
@@ -30,8 +30,8 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Serve the page until interrupted."""
-    from embedscope.search.config import store_settings
-    from embedscope.search.flags import settings_from_args
+    from embedscope.flags import settings_from_args
+    from embedscope.settings import store_settings
     from embedscope.ui.app import launch
     from embedscope.ui.config import UISettings
     from embedscope.ui.service import Session

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 
 
 class UISettings(BaseSettings):

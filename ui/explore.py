@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.errors import UsageError
-from embedscope.search.store import Store
+from embedscope.errors import UsageError
+from embedscope.store import Store
 
 PROJECTIONS = ("umap", "tsne", "pca")
 CLUSTER_PREFIX = "cluster_"

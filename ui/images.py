@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 
 #: A gallery entry: (PIL image, caption).
 Tile = tuple[Any, str]

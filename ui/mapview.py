@@ -8,7 +8,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 from embedscope.ui import explore, selection, webmap
 from embedscope.ui.explore import NONE
 from embedscope.ui.service import Session
@@ -192,7 +192,7 @@ class Maps:
 
 def cache_dir() -> Path | None:
     """Where loaded maps are saved between runs: ``<data dir>/maps`` (EMBEDSCOPE_DATA_DIR)."""
-    from embedscope.search.config import QdrantSettings
+    from embedscope.settings import QdrantSettings
 
     return QdrantSettings().data_dir / "maps"
 

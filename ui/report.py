@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from embedscope.search.errors import UsageError
-from embedscope.search.store import Store
+from embedscope.errors import UsageError
+from embedscope.store import Store
 from embedscope.ui.config import UISettings
 
 #: Report files shown as figures, in this order (others follow alphabetically).

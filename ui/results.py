@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from embedscope.search.store import Hit
+from embedscope.store import Hit
 from embedscope.ui.images import Tile
 
 #: The dropdown choice that means "no filter".

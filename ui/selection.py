@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 from embedscope.ui.explore import MapData
 from embedscope.ui.images import Tile
 from embedscope.ui.service import Session

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.errors import MissingLabelsError, UsageError
 from embedscope.ingest.errors import BadImageError
-from embedscope.search.config import QdrantSettings
-from embedscope.search.errors import MissingLabelsError, UsageError
-from embedscope.search.store import Store, Where
+from embedscope.settings import QdrantSettings
+from embedscope.store import Store, Where
 from embedscope.ui.config import UISettings
 from embedscope.ui.images import Tile, caption, check_image, check_upload, enlarged, not_usable, tiles
 from embedscope.ui.results import ALL, Filters, SearchResult, stale_note, vote_notes
@@ -24,8 +24,8 @@ PICK_MODES = ("random", "random of a class", "by id")
 
 
 def _store_from_settings(settings: UISettings, qdrant: QdrantSettings | None = None) -> Store:
-    from embedscope.search.config import QdrantSettings
-    from embedscope.search.store import open_store
+    from embedscope.settings import QdrantSettings
+    from embedscope.store import open_store
 
     qdrant = qdrant or QdrantSettings()
     retry = min(qdrant.qdrant_interactive_seconds, settings.qdrant_retry_seconds)
@@ -295,7 +295,7 @@ class Session:
             UsageError: an unknown mode, class or id.
             EmptyCollectionError: nothing to pick from.
         """
-        from embedscope.search.errors import EmptyCollectionError
+        from embedscope.errors import EmptyCollectionError
         from embedscope.search.knn import resolve_label
 
         rng = rng or random.Random()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from embedscope.search.errors import EmbedscopeError, UsageError
+from embedscope.errors import EmbedscopeError, UsageError
 from embedscope.ui.config import UISettings
 from embedscope.ui.service import Session
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 from embedscope.ui.explore import NONE, MapData, normalised
 
 log = logging.getLogger(__name__)

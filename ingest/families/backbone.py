@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.errors import UsageError
 from embedscope.ingest.errors import ModelError
 from embedscope.ingest.families import ModelSpec, register_family
 from embedscope.ingest.models import Embedder, pick_device
 from embedscope.ingest.vision import OnDevice, check_image_size, forward_kwargs, load_pretrained
-from embedscope.search.errors import UsageError
 
 #: config.json model types whose last hidden state is [CLS, registers…, patches…].
 MODEL_TYPES = ("dinov2", "dinov2_with_registers", "dinov3_vit", "vit", "vit_msn")

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.errors import UsageError
 from embedscope.ingest.errors import ModelError
 from embedscope.ingest.families import ModelSpec, register_family
 from embedscope.ingest.models import Embedder, pick_device
 from embedscope.ingest.vision import OnDevice, check_image_size, forward_kwargs, load_pretrained
-from embedscope.search.errors import UsageError
 
 #: Vision-only towers (forward → image_embeds or pooler_output) and full image–text checkpoints
 #: (get_image_features).

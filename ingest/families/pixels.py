@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from embedscope.errors import UsageError
 from embedscope.ingest.families import ModelSpec, register_family
 from embedscope.ingest.models import Embedder
-from embedscope.search.errors import UsageError
 
 
 class PixelsEmbedder(Embedder):

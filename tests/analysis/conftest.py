@@ -40,7 +40,7 @@ def build_collection(
     store: Any, name: str, sample: dict[str, Any], labelled: bool = True, n: int | None = None
 ) -> list[str]:
     """Upsert the sample as a `pixels` collection; returns the point ids in row order."""
-    from embedscope.search.contract import CollectionMeta, row_point_id
+    from embedscope.contract import CollectionMeta, row_point_id
 
     X = sample["X"][:n]
     meta = CollectionMeta(

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from embedscope.cli import main
-from embedscope.search.contract import CollectionMeta, row_point_id
-from embedscope.search.edge import EdgeStore
+from embedscope.contract import CollectionMeta, row_point_id
+from embedscope.store.edge import EdgeStore
 
 FAST = ["--projections", "pca", "--clusterers", "kmeans,kmedoids,hdbscan", "--no-progress"]
 

@@ -14,7 +14,7 @@ import pytest
 from embedscope.analysis.compare import default_dir
 from embedscope.analysis.config import AnalysisSettings
 from embedscope.analysis.job import default_out, run
-from embedscope.search.edge import EdgeStore
+from embedscope.store.edge import EdgeStore
 
 N = 600
 NAME = "fm__pixels"

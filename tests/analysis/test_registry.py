@@ -21,8 +21,8 @@ from embedscope.analysis.registry import (
     unregister_projection,
 )
 from embedscope.analysis.result import Analysis, Clustering
-from embedscope.search.edge import EdgeStore
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
+from embedscope.store.edge import EdgeStore
 
 N = 120
 NOTE = "halves: the sign of the first principal component."

@@ -18,8 +18,8 @@ from embedscope.analysis.device import resolve_device
 from embedscope.analysis.job import compute, run
 from embedscope.analysis.outputs import _graph_info, payload_updates
 from embedscope.analysis.torch_kmeans import kmeans_torch
-from embedscope.search.edge import EdgeStore
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
+from embedscope.store.edge import EdgeStore
 
 #: Stated tolerances of the sampled estimates (checked on 10k points below).
 SILHOUETTE_TOLERANCE = 0.02  # 2-D map silhouette, 2,000 sampled rows of 10,000

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from embedscope.errors import UsageError
 from embedscope.ingest import families
 from embedscope.ingest.errors import ModelError, OfflineError
 from embedscope.ingest.families import ModelSpec, register_family, unregister_family
 from embedscope.ingest.models import Embedder, load_embedder
-from embedscope.search.errors import UsageError
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -123,7 +123,7 @@ def test_ingest_and_query_round_trip_in_the_pooled_space(saved: dict[str, Path],
     from embedscope.ingest.config import IngestSettings
     from embedscope.ingest.pipeline import run_ingest
     from embedscope.ingest.query import embedder_for
-    from embedscope.search.remote import RemoteStore
+    from embedscope.store.remote import RemoteStore
 
     store = RemoteStore(":memory:")
     settings = IngestSettings(dataset=str(sample_dir / "test.parquet"), model=str(saved["clip-vision"]),

@@ -40,7 +40,7 @@ def test_nvjpeg_vectors_match_pil_vectors(tiny_model_dir: Path, tmp_path: Path):
     from embedscope.ingest.accel import gpu_jpeg_available
     from embedscope.ingest.config import IngestSettings
     from embedscope.ingest.pipeline import run_ingest
-    from embedscope.search.remote import RemoteStore
+    from embedscope.store.remote import RemoteStore
 
     assert gpu_jpeg_available("cuda")
     folder = _photos(tmp_path / "photos")

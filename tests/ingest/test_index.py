@@ -15,9 +15,9 @@ import numpy as np
 from embedscope.ingest.config import IngestSettings
 from embedscope.ingest.pipeline import run_ingest
 from embedscope.ingest.summary import IngestSummary
-from embedscope.search.config import QdrantSettings
-from embedscope.search.edge import EdgeStore
-from embedscope.search.remote import RemoteStore
+from embedscope.settings import QdrantSettings
+from embedscope.store.edge import EdgeStore
+from embedscope.store.remote import RemoteStore
 
 
 def _assert_exact_search(store, name: str, k: int = 5) -> None:
@@ -110,7 +110,7 @@ def test_a_full_disk_mid_run_ends_it_cleanly(sample_dir: Path):
     """DiskFullError from an upsert stops the writer, keeps what is stored and reaches the caller."""
     import threading
 
-    from embedscope.search.errors import DiskFullError
+    from embedscope.errors import DiskFullError
 
     class FillsUp(RemoteStore):
         calls = 0

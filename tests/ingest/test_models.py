@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embedscope.contract import row_point_id
 from embedscope.ingest.config import IngestSettings
 from embedscope.ingest.errors import ModelError
 from embedscope.ingest.pipeline import run_ingest
-from embedscope.search.contract import row_point_id
-from embedscope.search.remote import RemoteStore
+from embedscope.store.remote import RemoteStore
 
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 

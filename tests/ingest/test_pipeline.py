@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from embedscope.cli import main
+from embedscope.contract import row_point_id
+from embedscope.errors import MixedSpaceError
 from embedscope.ingest.config import IngestSettings
 from embedscope.ingest.pipeline import run_ingest
-from embedscope.search.config import QdrantSettings
-from embedscope.search.contract import row_point_id
-from embedscope.search.edge import EdgeStore
-from embedscope.search.errors import MixedSpaceError
-from embedscope.search.remote import RemoteStore
-from embedscope.search.store import Where
+from embedscope.settings import QdrantSettings
+from embedscope.store import Where
+from embedscope.store.edge import EdgeStore
+from embedscope.store.remote import RemoteStore
 from tests.ingest.badimages import EXPECTED, make_bad_folder
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from embedscope.search.edge import EdgeStore
+from embedscope.store.edge import EdgeStore
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

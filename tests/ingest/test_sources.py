@@ -11,14 +11,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from embedscope.contract import collection_name, dataset_slug, file_point_id, row_point_id
 from embedscope.ingest.config import IngestSettings
 from embedscope.ingest.errors import DatasetError, OfflineError
 from embedscope.ingest.items import Item
 from embedscope.ingest.pipeline import run_ingest
 from embedscope.ingest.selection import select, stratified
 from embedscope.ingest.sources import Dataset, open_source
-from embedscope.search.config import QdrantSettings
-from embedscope.search.contract import collection_name, dataset_slug, file_point_id, row_point_id
+from embedscope.settings import QdrantSettings
 from tests.ingest import sourcefixtures as fx
 
 

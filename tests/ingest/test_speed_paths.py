@@ -17,7 +17,7 @@ from embedscope.ingest.models import load_embedder
 from embedscope.ingest.pipeline import run_ingest
 from embedscope.ingest.reader import DecodeOptions, Encoded, batches, probe_jpeg, start_method
 from embedscope.ingest.sources import open_source
-from embedscope.search.remote import RemoteStore
+from embedscope.store.remote import RemoteStore
 from tests.ingest.badimages import make_bad_folder
 
 

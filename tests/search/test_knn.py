@@ -9,8 +9,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from embedscope.search.contract import CollectionMeta, row_point_id
-from embedscope.search.errors import (
+from embedscope.contract import CollectionMeta, row_point_id
+from embedscope.errors import (
     CollectionNotFoundError,
     EmptyCollectionError,
     MissingLabelsError,
@@ -26,7 +26,7 @@ from embedscope.search.knn import (
     vote,
     vote_arrays,
 )
-from embedscope.search.store import Hit, Where
+from embedscope.store import Hit, Where
 
 pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")
 
@@ -276,7 +276,7 @@ def _pixels(path):
 
 @pytest.fixture(scope="module")
 def sample_store(sample_dir, tmp_path_factory):
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
 
     xtr, ytr = _pixels(sample_dir / "train.parquet")
     xte, yte = _pixels(sample_dir / "test.parquet")
@@ -318,11 +318,11 @@ def test_sample_leave_one_out_equals_sklearn(sample_store):
 
 
 def test_unknown_split_lists_the_splits_present(tmp_path):
-    from embedscope.search.contract import CollectionMeta, row_point_id
-    from embedscope.search.edge import EdgeStore
-    from embedscope.search.errors import UsageError
+    from embedscope.contract import CollectionMeta, row_point_id
+    from embedscope.errors import UsageError
     from embedscope.search.knn import classify, neighbours
-    from embedscope.search.store import Where
+    from embedscope.store import Where
+    from embedscope.store.edge import EdgeStore
 
     with EdgeStore(tmp_path) as store:
         store.ensure_collection("c", CollectionMeta(model="fake", dimension=3, labels=["a", "b"]))

@@ -34,7 +34,7 @@ def built(sample_dir: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempP
     """150 train + 150 test Fashion-MNIST images embedded with the tiny random DINOv2 at 56 px."""
     from embedscope.ingest.config import IngestSettings
     from embedscope.ingest.pipeline import run_ingest
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
 
     data = tmp_path_factory.mktemp("ui-data")
     settings = IngestSettings(dataset=str(sample_dir), model=str(tiny_model_dir), image_size=56,
@@ -57,7 +57,7 @@ def fresh(built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Buil
 @pytest.fixture(scope="session")
 def analysed(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Built:
     """A copy of the collection after the page's quick analysis (PCA + k-means) ran on it."""
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
     from embedscope.ui.config import UISettings
     from embedscope.ui.report import run_quick
 
@@ -84,7 +84,7 @@ def query_png(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 @pytest.fixture
 def session_on(request: pytest.FixtureRequest) -> Iterator[object]:
     """A factory of ui sessions on a Built copy; every session is closed afterwards."""
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
     from embedscope.ui.config import UISettings
     from embedscope.ui.service import Session
 

@@ -74,7 +74,7 @@ def page_on(browser: Any, tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def app(fresh: Built) -> Iterator[tuple[str, Built]]:
     """The page on a private copy of the collection (max upload 1 MB)."""
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
     from embedscope.ui.service import Session
 
     session = Session(store=EdgeStore(fresh.qdrant_dir))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 from embedscope.ui.config import UISettings
 
 

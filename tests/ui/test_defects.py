@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from embedscope.errors import UsageError
 from embedscope.ingest.errors import BadImageError
-from embedscope.search.errors import UsageError
 from tests.ui.conftest import Built
 
 
@@ -148,7 +148,7 @@ def test_the_first_upload_says_the_model_loads(
 
 
 def test_tags_list_and_filter(built: Built, session_on, tmp_path: Path, query_png: Path) -> None:
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
 
     copy = built.copy(tmp_path / "data")
     with EdgeStore(copy.qdrant_dir) as store:
@@ -168,7 +168,7 @@ def test_tags_list_and_filter(built: Built, session_on, tmp_path: Path, query_pn
 def test_default_collection_is_the_latest_analysed(
     built: Built, analysed: Built, session_on, tmp_path: Path
 ) -> None:
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
 
     for b, expected in ((built, "aaa"), (analysed, "fashion")):
         copy = b.copy(tmp_path / f"data-{expected}")

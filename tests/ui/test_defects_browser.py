@@ -25,13 +25,13 @@ TAG = "bags-of-test"
 @pytest.fixture(scope="module")
 def tagged(analysed: Built, tmp_path_factory: pytest.TempPathFactory) -> Built:
     """The analysed collection, its test-split bags tagged, beside an unanalysed 'aaa'."""
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
 
     copy = analysed.copy(tmp_path_factory.mktemp("ui-tagged") / "data")
     with EdgeStore(copy.qdrant_dir) as store:
         store.ensure_collection("aaa", store.get_meta("fashion"))  # first by name, no analysis
         bag = store.get_meta("fashion").labels.index("Bag")
-        from embedscope.search.store import Where
+        from embedscope.store import Where
 
         bags = [r.id for r in store.scroll("fashion", Where(split="test", label=bag), False)]
         assert len(bags) >= 5
@@ -42,7 +42,7 @@ def tagged(analysed: Built, tmp_path_factory: pytest.TempPathFactory) -> Built:
 @pytest.fixture(scope="module")
 def site(tagged: Built) -> Iterator[tuple[str, Any]]:
     """One page server for the module (max upload 1 MB): (url, session)."""
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
     from embedscope.ui.service import Session
 
     session = Session(store=EdgeStore(tagged.qdrant_dir))

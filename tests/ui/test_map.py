@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from benchmarks.bench_map import CLASSES, build_collection
-from embedscope.search.errors import UsageError
-from embedscope.search.store import Where
+from embedscope.errors import UsageError
+from embedscope.store import Where
 from tests.ui.conftest import Built
 
 NAME = "synthetic__fake"

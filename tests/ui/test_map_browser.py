@@ -37,8 +37,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, np.ndarray]]:
     """The page on two collections: one with a 2,000-point map, one never analysed."""
-    from embedscope.search.contract import CollectionMeta
-    from embedscope.search.edge import EdgeStore
+    from embedscope.contract import CollectionMeta
+    from embedscope.store.edge import EdgeStore
     from embedscope.ui.app import launch
     from embedscope.ui.config import UISettings
     from embedscope.ui.service import Session
@@ -127,7 +127,7 @@ def test_map_draws_every_point_and_hover_shows_the_image(page: Any, tmp_path: Pa
 def test_box_selection_pages_tags_and_finds_similar(
     page: Any, served: tuple[str, Any, np.ndarray]
 ) -> None:
-    from embedscope.search.store import Where
+    from embedscope.store import Where
     from embedscope.ui import explore
     from embedscope.ui.explore import normalised
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from embedscope.errors import EmptyCollectionError, QdrantUnavailableError, UsageError
 from embedscope.ingest.errors import BadImageError
-from embedscope.search.errors import EmptyCollectionError, QdrantUnavailableError, UsageError
 from tests.ui.conftest import Built
 
 
@@ -77,7 +77,7 @@ def test_bad_uploads_say_what_is_wrong(built: Built, session_on, tmp_path: Path,
 
 def test_empty_collection_is_reported(built: Built, session_on, tmp_path: Path,
                                       query_png: Path) -> None:
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
 
     copy = built.copy(tmp_path / "data")
     with EdgeStore(copy.qdrant_dir) as store:

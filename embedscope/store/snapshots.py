@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-import embedscope.search.integrity as integrity
-from embedscope.search.contract import CollectionMeta, now_iso
-from embedscope.search.edge import EdgeStore
-from embedscope.search.errors import DamagedCollectionError, EmbedscopeError, UsageError
-from embedscope.search.points import check_name
-from embedscope.search.remote import RemoteStore
-from embedscope.search.store import Store
+import embedscope.store.integrity as integrity
+from embedscope.contract import CollectionMeta, now_iso
+from embedscope.errors import DamagedCollectionError, EmbedscopeError, UsageError
+from embedscope.store import Store
+from embedscope.store.edge import EdgeStore
+from embedscope.store.points import check_name
+from embedscope.store.remote import RemoteStore
 
 MANIFEST = "embedscope-snapshot.json"
 SERVER_FILE = "collection.snapshot"
@@ -246,7 +246,7 @@ def verify(store: Store, name: str, manifest: dict[str, Any]) -> int:
 
 def _restore_edge(store: EdgeStore, path: Path, manifest: dict[str, Any], name: str,
                   recreate: bool) -> None:
-    import embedscope.search.space as space
+    import embedscope.store.space as space
 
     store._lock(name, "open")
     if store.collection_exists(name) and not recreate:
@@ -315,7 +315,7 @@ def _restore_server(store: RemoteStore, path: Path, name: str, recreate: bool) -
 def _restore_edge_to_server(store: RemoteStore, path: Path, manifest: dict[str, Any], name: str,
                             recreate: bool) -> str:
     """An embedded (shard) snapshot into a server: unpack locally, then copy the points."""
-    from embedscope.search.transfer import copy_collection
+    from embedscope.store.transfer import copy_collection
 
     with tempfile.TemporaryDirectory() as tmpdir:
         local = EdgeStore(Path(tmpdir))

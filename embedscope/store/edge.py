@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-import embedscope.search.integrity as integrity
-import embedscope.search.space as space
-from embedscope.search.base import CollectionSummary, PayloadFields, Store, Where
-from embedscope.search.contract import INDEXED_FIELDS, CollectionMeta
-from embedscope.search.edge_query import edge_filter, payload_selector
-from embedscope.search.errors import DamagedCollectionError, EmbedscopeError
-from embedscope.search.locks import CollectionLock
-from embedscope.search.points import Hit, Record, as_matrix, check_name, to_hits, to_records
+import embedscope.store.integrity as integrity
+import embedscope.store.space as space
+from embedscope.contract import INDEXED_FIELDS, CollectionMeta
+from embedscope.errors import DamagedCollectionError, EmbedscopeError
+from embedscope.store.base import CollectionSummary, PayloadFields, Store, Where
+from embedscope.store.edge_query import edge_filter, payload_selector
+from embedscope.store.locks import CollectionLock
+from embedscope.store.points import Hit, Record, as_matrix, check_name, to_hits, to_records
 
 log = logging.getLogger(__name__)
 _UPSERT_CHUNK = 1024
@@ -51,7 +51,7 @@ class EdgeStore(Store):
 
     A collection is locked (``flock``) from the moment this store opens, creates or deletes it
     until `close`: a second process gets CollectionBusyError, never a half-made or vanished
-    collection. Opening compares the shard with its integrity record (see search/integrity.py).
+    collection. Opening compares the shard with its integrity record (see store/integrity.py).
     """
 
     backend = "embedded"

@@ -11,8 +11,8 @@ import numpy as np
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embedscope.search.errors import EmbedscopeError, TransferMismatchError, UsageError
-from embedscope.search.store import Record, Store
+from embedscope.errors import EmbedscopeError, TransferMismatchError, UsageError
+from embedscope.store import Record, Store
 
 #: Tolerance for vectors read back from the target (both engines store float32).
 VECTOR_ATOL = 1e-5

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from embedscope.cli import main
+from embedscope.contract import row_point_id
+from embedscope.errors import UsageError
 from embedscope.ingest.sharding import parse_shard, shard_of
-from embedscope.search.contract import row_point_id
-from embedscope.search.edge import EdgeStore
-from embedscope.search.errors import UsageError
+from embedscope.store.edge import EdgeStore
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SBATCH = REPO / "scripts" / "slurm" / "ingest_array.sbatch"
 
 

@@ -14,9 +14,9 @@ _EPILOG = (
 
 
 def _parser(sub: Any, name: str, url_flag: str, help_text: str, description: str, handler: Any) -> None:
-    from embedscope.search.config import OutputSettings, add_store_flags
-    from embedscope.search.flags import add_settings_flags
-    from embedscope.search.transfer import TransferSettings
+    from embedscope.flags import add_settings_flags
+    from embedscope.settings import OutputSettings, add_store_flags
+    from embedscope.store.transfer import TransferSettings
 
     p = sub.add_parser(name, help=help_text, description=description, epilog=_EPILOG)
     add_settings_flags(p, TransferSettings, flags={"remote_url": url_flag})
@@ -44,11 +44,11 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace, push: bool) -> int:
-    from embedscope.search.config import OutputSettings, store_settings
-    from embedscope.search.flags import settings_from_args
-    from embedscope.search.remote import RemoteStore
-    from embedscope.search.store import open_store
-    from embedscope.search.transfer import TransferSettings, copy_collection
+    from embedscope.flags import settings_from_args
+    from embedscope.settings import OutputSettings, store_settings
+    from embedscope.store import open_store
+    from embedscope.store.remote import RemoteStore
+    from embedscope.store.transfer import TransferSettings, copy_collection
 
     local_settings = store_settings(args)
     opts = settings_from_args(TransferSettings, args)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from embedscope.cli import main
-from embedscope.search.contract import CollectionMeta, collection_name, row_point_id
+from embedscope.contract import CollectionMeta, collection_name, row_point_id
 
 NAMES = ["zero", "one", "two"]
 ANGLES = [0, 15, 25, 45, 100, 180]
@@ -29,7 +29,7 @@ def _ids() -> list[str]:
 @pytest.fixture
 def toy(data_env: Path) -> list[str]:
     """`toy__fake` (six labelled points on a circle), `raw__fake` (unlabelled), `empty__fake`."""
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
 
     with EdgeStore(data_env / "qdrant") as store:
         store.ensure_collection("toy__fake", CollectionMeta(model="fake", dimension=3,

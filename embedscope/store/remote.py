@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from embedscope.search.base import PayloadFields, Store, Where
-from embedscope.search.contract import INDEXED_FIELDS, CollectionMeta
-from embedscope.search.errors import QdrantUnavailableError, UsageError
-from embedscope.search.points import Hit, Record, as_matrix, to_hits, to_records
+from embedscope.contract import INDEXED_FIELDS, CollectionMeta
+from embedscope.errors import QdrantUnavailableError, UsageError
+from embedscope.store.base import PayloadFields, Store, Where
+from embedscope.store.points import Hit, Record, as_matrix, to_hits, to_records
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from embedscope.search.errors import CollectionBusyError
+from embedscope.errors import CollectionBusyError
 
 #: Folder under the embedded root holding one lock file per collection. It lives outside the
 #: collection's own directory so that deleting or replacing the collection keeps the lock valid.

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.search.congruence import (
+from tests.store.congruence import (
     NAME,
     PAIRS,
     Pair,

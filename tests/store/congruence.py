@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from embedscope.search.contract import CollectionMeta, row_point_id
-from embedscope.search.edge import EdgeStore
-from embedscope.search.remote import RemoteStore
-from embedscope.search.store import Hit, Record, Store
+from embedscope.contract import CollectionMeta, row_point_id
+from embedscope.store import Hit, Record, Store
+from embedscope.store.edge import EdgeStore
+from embedscope.store.remote import RemoteStore
 from tests.conftest import BACKENDS
 
 N, DIM, NAME = 300, 24, "congruence__fake"

@@ -1,6 +1,6 @@
 """Congruence: the same operations on every store backend, the results compared pairwise.
 
-test_store.py checks each backend against numpy; here each pair of backends from
+test_backends_match_numpy.py checks each backend against numpy; here each pair of backends from
 ``tests.conftest.BACKENDS`` (embedded Qdrant Edge, qdrant-client in-memory, and a Qdrant
 server container where Docker answers) gets the same deterministic data and the same calls,
 and must return the same ids, scores, payloads, vectors, metadata and error types
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from embedscope.search.store import Record, Store, Where
-from tests.search.congruence import (
+from embedscope.store import Record, Store, Where
+from tests.store.congruence import (
     DIM,
     IDS,
     META,

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.errors import UsageError
+from embedscope.errors import UsageError
 
 
 @dataclass
@@ -75,7 +75,7 @@ def check_ids(ids: Sequence[str]) -> None:
         try:
             uuid.UUID(str(pid))
         except ValueError:
-            raise UsageError(f"point id {pid!r} is not a UUID (see search.contract.row_point_id)") from None
+            raise UsageError(f"point id {pid!r} is not a UUID (see embedscope.contract.row_point_id)") from None
 
 
 def check_name(name: str) -> None:

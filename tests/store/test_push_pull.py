@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from embedscope.cli import main
-from embedscope.search.contract import CollectionMeta, row_point_id
-from embedscope.search.edge import EdgeStore
-from embedscope.search.errors import CollectionNotFoundError, MixedSpaceError, TransferMismatchError
-from embedscope.search.remote import RemoteStore
-from embedscope.search.store import Store, Where
-from embedscope.search.transfer import copy_collection, verify_copy
+from embedscope.contract import CollectionMeta, row_point_id
+from embedscope.errors import CollectionNotFoundError, MixedSpaceError, TransferMismatchError
+from embedscope.store import Store, Where
+from embedscope.store.edge import EdgeStore
+from embedscope.store.remote import RemoteStore
+from embedscope.store.transfer import copy_collection, verify_copy
 
 NAME = "toy__fake"
 

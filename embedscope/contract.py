@@ -10,18 +10,50 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from embedscope.search.errors import MixedSpaceError
+from embedscope.errors import MixedSpaceError
 
 #: Namespace for point ids: uuid5(NAMESPACE, "<dataset>/<split>/<index>") or "<dataset>/file/<relpath>".
 NAMESPACE = uuid.UUID("6f1c2a4e-5b7d-4c1e-9a3f-2d8e7b6c5a41")
 
+
+
+class Payload:
+    """Payload field names: the one spelling that writers and readers (and other services) share."""
+
+    DATASET = "dataset"
+    SPLIT = "split"
+    INDEX = "index"
+    LABEL = "label"
+    LABEL_NAME = "label_name"
+    SOURCE = "source"
+    WIDTH = "width"
+    HEIGHT = "height"
+    THUMBNAIL = "thumbnail"
+    MODEL = "model"
+    INGESTED_AT = "ingested_at"
+    #: Tags a user gives points on the page (a list of keywords).
+    TAGS = "tags"
+    #: Prefix of a clusterer's ids: ``cluster_<clusterer name>``.
+    CLUSTER_PREFIX = "cluster_"
+
+    @staticmethod
+    def cluster(clusterer: str) -> str:
+        """The payload field holding the cluster ids of ``clusterer`` (``cluster_kmeans``)."""
+        return Payload.CLUSTER_PREFIX + clusterer
+
+    @staticmethod
+    def projection(projection: str) -> str:
+        """The payload field holding the [x, y] coordinates of ``projection`` (``umap``)."""
+        return projection
+
+
 #: Payload fields written at ingestion.
 PAYLOAD_FIELDS = (
-    "dataset", "split", "index", "label", "label_name", "source",
-    "width", "height", "thumbnail", "model", "ingested_at",
+    Payload.DATASET, Payload.SPLIT, Payload.INDEX, Payload.LABEL, Payload.LABEL_NAME, Payload.SOURCE,
+    Payload.WIDTH, Payload.HEIGHT, Payload.THUMBNAIL, Payload.MODEL, Payload.INGESTED_AT,
 )
 #: Fields that get payload indexes (keyword and integer).
-INDEXED_FIELDS = {"split": "keyword", "label": "integer", "tags": "keyword"}
+INDEXED_FIELDS = {Payload.SPLIT: "keyword", Payload.LABEL: "integer", Payload.TAGS: "keyword"}
 #: Metadata format version, bumped when the metadata layout changes incompatibly.
 CONTRACT_VERSION = 1
 

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from embedscope.search.errors import CollectionBusyError, DamagedCollectionError
-from embedscope.search.locks import busy_message
+from embedscope.errors import CollectionBusyError, DamagedCollectionError
+from embedscope.store.locks import busy_message
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def read_record(collection_dir: Path, name: str) -> IntegrityRecord | None:
 
 def write_record(collection_dir: Path, record: IntegrityRecord) -> None:
     """Replace the record atomically (temp file + rename)."""
-    from embedscope.search.contract import now_iso
+    from embedscope.contract import now_iso
 
     record.updated_at = now_iso()
     path = collection_dir / RECORD

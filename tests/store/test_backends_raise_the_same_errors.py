@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from embedscope.search.errors import CollectionNotFoundError, EmbedscopeError, MixedSpaceError, UsageError
-from embedscope.search.store import Store, Where
-from tests.search.congruence import (
+from embedscope.errors import CollectionNotFoundError, EmbedscopeError, MixedSpaceError, UsageError
+from embedscope.store import Store, Where
+from tests.store.congruence import (
     DIM,
     IDS,
     META,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedscope.search.edge import EdgeStore
+from embedscope.store.edge import EdgeStore
 
 NAME = "faults__pixels"
 LIMIT = "200"  # rows per split: 200 train + 200 test = 400 points of 784-d pixels
@@ -162,7 +162,7 @@ def test_garbled_meta_names_the_collection_and_the_file(
 # --- concurrency -----------------------------------------------------------------------------
 _HOLDER = textwrap.dedent("""
     import sys
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
     src, dst, name = sys.argv[1:4]
     with EdgeStore(src) as ref:
         meta = ref.get_meta(name)
@@ -219,7 +219,7 @@ def test_three_simultaneous_creators_one_wins_the_others_are_busy(
 # --- kill -9 ----------------------------------------------------------------------------------
 _WRITER = textwrap.dedent("""
     import sys
-    from embedscope.search.edge import EdgeStore
+    from embedscope.store.edge import EdgeStore
     src, dst, name, mode = sys.argv[1:5]
     with EdgeStore(src) as ref:
         meta = ref.get_meta(name)

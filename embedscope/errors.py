@@ -67,3 +67,7 @@ class TransferMismatchError(EmbedscopeError):
     """A copied collection does not match its source (count, ids, payloads, vectors or metadata)."""
 
     exit_code = 8
+
+
+class RegistrationError(UsageError, ValueError):
+    """A registry entry (model family, projection, tab, command, …) with a bad or taken name."""

@@ -1,4 +1,4 @@
-"""`embedscope check | snapshot | restore`: verify collections, back them up, bring them back."""
+"""`embedscope collections | check | snapshot | restore`: list, verify, back up and bring back collections."""
 
 from __future__ import annotations
 
@@ -15,9 +15,14 @@ _CHECK = (
 
 
 def register(sub: Any) -> None:
-    """Add the ``check``, ``snapshot`` and ``restore`` subcommands."""
-    from embedscope.search.config import BackupSettings, OutputSettings, add_store_flags
-    from embedscope.search.flags import add_settings_flags
+    """Add the ``collections``, ``check``, ``snapshot`` and ``restore`` subcommands."""
+    from embedscope.flags import add_settings_flags
+    from embedscope.settings import BackupSettings, OutputSettings, add_store_flags
+
+    p = sub.add_parser("collections", help="list collections with size, model and classes")
+    add_settings_flags(p, OutputSettings)
+    add_store_flags(p)
+    p.set_defaults(handler=handle_collections)
 
     p = sub.add_parser("check", help="verify counts, vectors and payloads of collections",
                        description=_CHECK)
@@ -49,9 +54,30 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=handle_restore)
 
 
+def handle_collections(args: argparse.Namespace) -> int:
+    """List the collections."""
+    from embedscope.flags import settings_from_args
+    from embedscope.settings import OutputSettings, store_settings
+    from embedscope.store import open_store
+    from embedscope.text import text_table
+
+    with open_store(store_settings(args)) as store:
+        summaries = [store.summary(n).as_json() for n in store.list_collections()]
+        location = store.location
+    if settings_from_args(OutputSettings, args).json_output:
+        print(json.dumps(summaries, indent=2))
+    elif not summaries:
+        print(f"no collections in {location}: run `embedscope ingest` first.")
+    else:
+        rows = [[s["name"], s["points"], s["model"] or "?", s["dimension"] or "?",
+                 ", ".join(s["labels"]) or "(unlabelled)"] for s in summaries]
+        print(text_table(["name", "points", "model", "dim", "classes"], rows, {1, 3}))
+    return 0
+
+
 def _settings(args: argparse.Namespace) -> tuple[Any, Any, bool]:
-    from embedscope.search.config import BackupSettings, OutputSettings, store_settings
-    from embedscope.search.flags import settings_from_args
+    from embedscope.flags import settings_from_args
+    from embedscope.settings import BackupSettings, OutputSettings, store_settings
 
     return (settings_from_args(BackupSettings, args), store_settings(args),
             settings_from_args(OutputSettings, args).json_output)
@@ -59,10 +85,10 @@ def _settings(args: argparse.Namespace) -> tuple[Any, Any, bool]:
 
 def handle_check(args: argparse.Namespace) -> int:
     """Check one or every collection; exit 10 when any is damaged."""
-    from embedscope.search.check import check_collection
-    from embedscope.search.errors import DamagedCollectionError
-    from embedscope.search.integrity import way_out
-    from embedscope.search.store import open_store
+    from embedscope.errors import DamagedCollectionError
+    from embedscope.store import open_store
+    from embedscope.store.check import check_collection
+    from embedscope.store.integrity import way_out
 
     opts, qdrant, as_json = _settings(args)
     with open_store(qdrant) as store:
@@ -90,9 +116,9 @@ def handle_check(args: argparse.Namespace) -> int:
 
 def handle_snapshot(args: argparse.Namespace) -> int:
     """Write a snapshot file of one collection."""
-    from embedscope.search.errors import UsageError
-    from embedscope.search.snapshots import default_path, snapshot
-    from embedscope.search.store import open_store
+    from embedscope.errors import UsageError
+    from embedscope.store import open_store
+    from embedscope.store.snapshots import default_path, snapshot
 
     opts, qdrant, as_json = _settings(args)
     if not opts.collection:
@@ -107,8 +133,8 @@ def handle_snapshot(args: argparse.Namespace) -> int:
 
 def handle_restore(args: argparse.Namespace) -> int:
     """Restore a snapshot file and verify it."""
-    from embedscope.search.snapshots import restore
-    from embedscope.search.store import open_store
+    from embedscope.store import open_store
+    from embedscope.store.snapshots import restore
 
     opts, qdrant, as_json = _settings(args)
     with open_store(qdrant) as store:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedscope.search.contract import CollectionMeta, row_point_id
-from embedscope.search.errors import CollectionNotFoundError, MixedSpaceError, UsageError
-from embedscope.search.store import Where
+from embedscope.contract import CollectionMeta, row_point_id
+from embedscope.errors import CollectionNotFoundError, MixedSpaceError, UsageError
+from embedscope.store import Where
 
 
 def _meta(dim: int = 4, model: str = "fake", labels: list[str] | None = None) -> CollectionMeta:
@@ -117,8 +117,8 @@ def test_wrong_dimension_vectors_are_refused(store):
 
 
 def test_embedded_collection_open_elsewhere_is_a_clear_error(tmp_path):
-    from embedscope.search.edge import EdgeStore
-    from embedscope.search.errors import CollectionBusyError
+    from embedscope.errors import CollectionBusyError
+    from embedscope.store.edge import EdgeStore
 
     with EdgeStore(tmp_path) as first:
         first.ensure_collection("toy__fake", _meta())

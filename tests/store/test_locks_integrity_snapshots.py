@@ -9,21 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedscope.search import space
-from embedscope.search.check import check_collection
-from embedscope.search.config import QdrantSettings
-from embedscope.search.contract import CollectionMeta, row_point_id
-from embedscope.search.edge import EdgeStore
-from embedscope.search.errors import (
+from embedscope.contract import CollectionMeta, row_point_id
+from embedscope.errors import (
     CollectionBusyError,
     DamagedCollectionError,
     DiskFullError,
     QdrantUnavailableError,
     UsageError,
 )
-from embedscope.search.remote import RemoteStore
-from embedscope.search.snapshots import restore, snapshot
-from embedscope.search.store import Store, open_store
+from embedscope.settings import QdrantSettings
+from embedscope.store import Store, open_store, space
+from embedscope.store.check import check_collection
+from embedscope.store.edge import EdgeStore
+from embedscope.store.remote import RemoteStore
+from embedscope.store.snapshots import restore, snapshot
 
 DIM, NAME = 8, "trust__fake"
 META = CollectionMeta(model="fake", dimension=DIM, dataset="trust", labels=["a", "b"])
@@ -165,7 +164,7 @@ def test_embedded_snapshot_round_trip_and_into_the_in_memory_client(tmp_path: Pa
     assert report.verified_sample == 32
     got_ids, got_vecs, _ = dst.fetch_all(NAME)
     assert got_ids == ids and np.allclose(got_vecs, vecs, atol=1e-6)
-    from embedscope.search.store import Where
+    from embedscope.store import Where
 
     assert dst.count(NAME, Where(tag="kept")) == 1
     with pytest.raises(UsageError, match="already exists"):

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.errors import DamagedCollectionError
-from embedscope.search.store import Store
+from embedscope.errors import DamagedCollectionError
+from embedscope.store import Store
 
 #: |‖v‖ − 1| above this is a damaged vector (cosine collections store unit vectors).
 NORM_TOL = 1e-3

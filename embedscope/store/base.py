@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.search.contract import CollectionMeta
-from embedscope.search.errors import CollectionBusyError, CollectionNotFoundError, UsageError
-from embedscope.search.points import Hit, Record, as_matrix, check_ids, check_name
+from embedscope.contract import CollectionMeta
+from embedscope.errors import CollectionBusyError, CollectionNotFoundError, UsageError
+from embedscope.store.points import Hit, Record, as_matrix, check_ids, check_name
 
 
 @dataclass(frozen=True)

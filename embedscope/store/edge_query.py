@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from embedscope.search.base import PayloadFields, Where
+from embedscope.store.base import PayloadFields, Where
 
 
 def edge_filter(q: Any, where: Where | None, exclude: str | None = None) -> Any:

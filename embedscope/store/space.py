@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from embedscope.search.errors import DiskFullError
+from embedscope.errors import DiskFullError
 
 MB = 2**20
 #: Bytes a point costs beyond its vector and payload (ids, versions, index links).

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from embedscope.cli import main
-from embedscope.search.contract import CollectionMeta
-from embedscope.search.edge import EdgeStore
-from embedscope.search.errors import QdrantUnavailableError
-from embedscope.search.remote import RemoteStore
+from embedscope.contract import CollectionMeta
+from embedscope.errors import QdrantUnavailableError
+from embedscope.store.edge import EdgeStore
+from embedscope.store.remote import RemoteStore
 
 #: Nothing listens on port 1 of the loopback interface: connections are refused at once.
 DEAD_URL = "http://127.0.0.1:1"
@@ -74,8 +74,8 @@ def test_console_command_with_unreachable_server_url_exits_6(tmp_path: Path):
 
 
 def test_a_url_without_scheme_is_refused_at_once():
-    from embedscope.search.errors import UsageError
-    from embedscope.search.remote import RemoteStore
+    from embedscope.errors import UsageError
+    from embedscope.store.remote import RemoteStore
 
     with pytest.raises(UsageError, match="no http:// or https:// scheme"):
         RemoteStore("notaurl", retry_seconds=60)

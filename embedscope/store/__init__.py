@@ -1,14 +1,14 @@
-"""The store: one interface (search.base) and the factory that opens the backend the settings name.
+"""The store: one interface (store.base) and the factory that opens the backend the settings name.
 
-Everything outside search/ imports from here: ``from embedscope.search.store import Store, open_store``.
+Everything outside the store imports from here: ``from embedscope.store import Store, open_store``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from embedscope.search.base import CollectionSummary, PayloadFields, Store, Where
-from embedscope.search.points import Hit, Record, as_matrix
+from embedscope.store.base import CollectionSummary, PayloadFields, Store, Where
+from embedscope.store.points import Hit, Record, as_matrix
 
 
 def open_store(settings: Any = None, batch: bool = False) -> Store:
@@ -20,9 +20,9 @@ def open_store(settings: Any = None, batch: bool = False) -> Store:
             for ``qdrant_retry_seconds``. Otherwise (interactive commands, the UI) the command
             fails after ``qdrant_interactive_seconds``.
     """
-    from embedscope.search.config import QdrantSettings
-    from embedscope.search.edge import EdgeStore
-    from embedscope.search.remote import RemoteStore
+    from embedscope.settings import QdrantSettings
+    from embedscope.store.edge import EdgeStore
+    from embedscope.store.remote import RemoteStore
 
     settings = settings or QdrantSettings()
     if settings.qdrant_url:
