@@ -1,4 +1,4 @@
-"""`python -m embedscope.analysis`: the analysis job as a service; flags or EMBEDSCOPE_* variables configure it."""
+"""`python -m embedscope.analysis`: the analysis job as a service; flags or EMBEDSCOPE_ANALYSIS_* configure it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m embedscope.analysis",
         description="embedscope analysis job: maps, clusters and a report for one collection "
-        "(EMBEDSCOPE_COLLECTION or --collection).",
+        "(EMBEDSCOPE_ANALYSIS_COLLECTION or --collection).",
     )
     add_arguments(parser)
     parser.set_defaults(handler=analyze)

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser, skip: set[str] | None = None)
     from embedscope.settings import add_store_flags
 
     add_settings_flags(parser, AnalysisSettings, skip=skip or set())
-    add_store_flags(parser)
+    add_store_flags(parser, batch=True)
 
 
 def register(sub: Any) -> None:
@@ -62,10 +62,10 @@ def analyze(args: argparse.Namespace) -> int:
 
 
 def _headline(report: dict[str, Any]) -> list[str]:
-    from embedscope.analysis.report import summary_rows
+    from embedscope.analysis.report_model import Report
 
-    return [f"{r['figure']}: {'–' if r['value'] is None else format(r['value'], '.4f')}"
-            for r in summary_rows(report)]
+    return [f"{r.figure}: {'–' if r.value is None else format(r.value, '.4f')}"
+            for r in Report.model_validate(report).summary_rows()]
 
 
 def _compare(args: argparse.Namespace) -> int:

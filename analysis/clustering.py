@@ -24,7 +24,7 @@ def _need(n: int, k: int, method: str) -> None:
     if n < k:
         raise TooFewPointsError(
             f"{method} with k={k} needs at least {k} points; the data has {n}. "
-            "Pass a smaller --k or analyse a larger collection."
+            "Pass a smaller --clusters or analyse a larger collection."
         )
 
 
@@ -150,8 +150,8 @@ def choose_k(
     hi = min(k_max, len(X) - 1)
     if hi < k_min:
         raise TooFewPointsError(
-            f"--k auto tries k from {k_min}; the data has only {len(X)} points. "
-            "Pass an explicit --k or analyse a larger collection."
+            f"--clusters auto tries k from {k_min}; the data has only {len(X)} points. "
+            "Pass an explicit --clusters or analyse a larger collection."
         )
     curve = []
     for k in range(k_min, hi + 1):
@@ -166,12 +166,12 @@ def choose_k(
 
 
 def _needs_k_points(name: str) -> Callable[[int, int, AnalysisSettings], str | None]:
-    """The size check of a method that makes k clusters (k = 0: --k auto, not chosen yet)."""
+    """The size check of a method that makes k clusters (k = 0: --clusters auto, not chosen yet)."""
 
     def check(n: int, k: int, s: AnalysisSettings) -> str | None:
         if k and n < k:
             return (f"{name} with k={k} needs at least {k} points; there are {n}. "
-                    "Pass a smaller --k.")
+                    "Pass a smaller --clusters.")
         return None
 
     return check

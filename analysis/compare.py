@@ -6,10 +6,10 @@ import csv
 import html
 import json
 from pathlib import Path
-from typing import Any
 
 from embedscope.analysis.config import AnalysisSettings
-from embedscope.analysis.report import _data_uri, summary_rows
+from embedscope.analysis.report import _data_uri
+from embedscope.analysis.report_model import Report
 from embedscope.errors import UsageError
 from embedscope.store import Store
 
@@ -33,12 +33,12 @@ def default_dir(
     return Path(data_dir) / "reports" / ("compare__" + "__".join(collections))
 
 
-def table(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+def table(reports: dict[str, Report]) -> dict[str, dict[str, float | None]]:
     """{figure: {collection: value}} over the headline figures of every report."""
     out: dict[str, dict[str, float | None]] = {}
     for name, report in reports.items():
-        for row in summary_rows(report):
-            out.setdefault(row["figure"], {})[name] = row["value"]
+        for row in report.summary_rows():
+            out.setdefault(row.figure, {})[name] = row.value
     return out
 
 
@@ -67,10 +67,10 @@ def run_compare(
     datasets = {name: store.get_meta(name).dataset for name in collections}
     out = default_dir(s, collections, data_dir)
     out.mkdir(parents=True, exist_ok=True)
-    reports: dict[str, dict[str, Any]] = {}
+    reports: dict[str, Report] = {}
     for name in collections:
         sub = s.model_copy(update={"collection": name, "out": out / name})
-        reports[name], _ = run(store, sub, data_dir)
+        reports[name] = Report.model_validate(run(store, sub, data_dir)[0])
     figures = table(reports)
     notes = []
     if len({d for d in datasets.values() if d}) > 1:
@@ -83,8 +83,8 @@ def run_compare(
             writer.writerow([fig, *[per.get(c) for c in collections]])
     summary = {
         "collections": collections, "datasets": datasets, "notes": notes,
-        "models": {c: reports[c]["model"]["model"] for c in collections},
-        "points": {c: reports[c]["data"]["points_analysed"] for c in collections},
+        "models": {c: reports[c].model.get("model") for c in collections},
+        "points": {c: reports[c].data.points_analysed for c in collections},
         "figures": figures, "reports": {c: str(out / c / "report.html") for c in collections},
         "parameters": s.model_dump(mode="json", exclude={"collection", "out"}),
     }
@@ -94,13 +94,13 @@ def run_compare(
     return out, figures
 
 
-def _html(out: Path, collections: list[str], reports: dict[str, dict[str, Any]],
+def _html(out: Path, collections: list[str], reports: dict[str, Report],
           figures: dict[str, dict[str, float | None]], notes: list[str]) -> None:
     def cell(v: float | None) -> str:
         return "–" if v is None else f"{v:.4f}"
 
     head = "".join(
-        f"<th>{html.escape(c)}<br><small>{html.escape(str(reports[c]['model']['model']))}"
+        f"<th>{html.escape(c)}<br><small>{html.escape(str(reports[c].model.get('model')))}"
         "</small></th>" for c in collections
     )
     rows = "".join(
@@ -111,12 +111,12 @@ def _html(out: Path, collections: list[str], reports: dict[str, dict[str, Any]],
     parts = [f"<h1>embedscope compare</h1><table><tr><th>figure</th>{head}</tr>{rows}</table>"]
     parts += [f"<p><b>note:</b> {html.escape(n)}</p>" for n in notes]
     parts.append(f"<img src='{_data_uri(out / 'comparison.png')}'>")
-    keys = sorted({k for r in reports.values() for k in r["files"]
+    keys = sorted({k for r in reports.values() for k in r.files
                    if k.startswith(("map_", "per_class", "contingency_kmeans"))})
     for key in keys:
         parts.append(f"<h2>{html.escape(key)}</h2><div style='display:flex;gap:8px'>")
         for c in collections:
-            file = reports[c]["files"].get(key)
+            file = reports[c].files.get(key)
             if file:
                 uri = _data_uri(out / c / file)
                 parts.append(f"<figure style='flex:1'><figcaption>{html.escape(c)}</figcaption>"

@@ -1,4 +1,4 @@
-"""Settings of the analysis job: one pydantic-settings class, fed by EMBEDSCOPE_* and CLI flags.
+"""Settings of the analysis job: one pydantic-settings class, fed by EMBEDSCOPE_ANALYSIS_* and flags.
 
 --projections and --clusterers are checked against the registries (embedscope.analysis.registry,
 a light module; the package's ``__init__`` registers the built-ins), so a newly registered
@@ -43,9 +43,9 @@ def parse_list(value: str, allowed: Iterable[str], what: str) -> list[str]:
 
 
 class AnalysisSettings(BaseSettings):
-    """Everything `embedscope analyze` and `python -m embedscope.analysis` can be told."""
+    """Everything `embedscope analyze`, `compare` and `python -m embedscope.analysis` can be told."""
 
-    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_ANALYSIS_", extra="ignore")
 
     collection: str | None = Field(default=None, description="Collection to analyse (required).")
     sample: int = Field(
@@ -63,14 +63,14 @@ class AnalysisSettings(BaseSettings):
         default="kmeans,kmedoids,hdbscan",
         description="Clusterings to compute, comma-separated: kmeans,kmedoids,hdbscan.",
     )
-    k: str = Field(
+    clusters: str = Field(
         default="labels",
         description="Number of clusters for k-means/k-medoids: an integer, 'labels' (the number "
         "of classes; 10 when unlabelled) or 'auto' (best cosine silhouette of k-means over "
-        "--k-min..--k-max).",
+        "--clusters-min..--clusters-max).",
     )
-    k_min: int = Field(default=2, ge=2, description="Smallest k tried by --k auto.")
-    k_max: int = Field(default=20, ge=2, description="Largest k tried by --k auto.")
+    clusters_min: int = Field(default=2, ge=2, description="Fewest clusters tried by --clusters auto.")
+    clusters_max: int = Field(default=20, ge=2, description="Most clusters tried by --clusters auto.")
     umap_neighbors: int = Field(default=15, ge=2, description="UMAP n_neighbors.")
     umap_min_dist: float = Field(default=0.1, ge=0.0, description="UMAP min_dist.")
     tsne_perplexity: float = Field(default=30.0, gt=0, description="t-SNE perplexity.")
@@ -197,16 +197,18 @@ class AnalysisSettings(BaseSettings):
         return ks
 
     def k_choice(self) -> int | str:
-        """An int, 'labels' or 'auto'."""
-        value = self.k.strip().lower()
+        """The cluster count of k-means / k-medoids: an int, 'labels' or 'auto'."""
+        value = self.clusters.strip().lower()
         if value in ("labels", "auto"):
             return value
         try:
             k = int(value)
         except ValueError as exc:
-            raise UsageError(f"--k {self.k!r}: expected an integer, 'labels' or 'auto'") from exc
+            raise UsageError(
+                f"--clusters {self.clusters!r}: expected an integer, 'labels' or 'auto'"
+            ) from exc
         if k < 2:
-            raise UsageError(f"--k {k}: a clustering needs at least 2 clusters")
+            raise UsageError(f"--clusters {k}: a clustering needs at least 2 clusters")
         return k
 
     def check(self) -> None:
@@ -215,8 +217,10 @@ class AnalysisSettings(BaseSettings):
         self.clusterer_list()
         self.knn_k_list()
         self.k_choice()
-        if self.k_max < self.k_min:
-            raise UsageError(f"--k-max {self.k_max} is below --k-min {self.k_min}")
+        if self.clusters_max < self.clusters_min:
+            raise UsageError(
+                f"--clusters-max {self.clusters_max} is below --clusters-min {self.clusters_min}"
+            )
         if self.graph not in ("exact", "approximate"):
             raise UsageError(f"--graph {self.graph!r}: choose exact or approximate")
         if self.hdbscan_space not in ("pca", "vectors", "umap"):
@@ -229,6 +233,6 @@ class AnalysisSettings(BaseSettings):
             raise UsageError(f"--device {self.device!r}: choose auto, cpu or cuda")
         if not self.collection:
             raise UsageError(
-                "no collection given: pass --collection NAME or set EMBEDSCOPE_COLLECTION "
+                "no collection given: pass --collection NAME or set EMBEDSCOPE_ANALYSIS_COLLECTION "
                 "(`embedscope collections` lists them)"
             )

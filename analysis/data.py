@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.contract import CollectionMeta
+from embedscope.contract import CollectionMeta, Payload
 from embedscope.errors import EmptyCollectionError, UsageError
 from embedscope.store import Store
 
@@ -84,14 +84,14 @@ def fetch(
     raw: list[Any] = []
     X = np.empty((total, meta.dimension), dtype=np.float32)
     bar = tqdm(total=total, desc="fetch vectors", unit="pt", disable=not progress, leave=False)
-    for rec in store.scroll(collection, None, ["label"], True, 2048):
+    for rec in store.scroll(collection, None, [Payload.LABEL], True, 2048):
         if rec.vector is None:
             raise UsageError(f"point {rec.id} of {collection!r} has no vector")
         if len(ids) == len(X):  # points added since the count
             X = np.concatenate([X, np.empty((max(1024, len(X) // 4), X.shape[1]), X.dtype)])
         X[len(ids)] = rec.vector
         ids.append(rec.id)
-        raw.append(rec.payload.get("label"))
+        raw.append(rec.payload.get(Payload.LABEL))
         bar.update(1)
     bar.close()
     X = X[:len(ids)]
@@ -128,8 +128,8 @@ def thumbnails(store: Store, collection: str, ids: list[str]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for start in range(0, len(ids), 256):
-        for rec in store.retrieve(collection, ids[start:start + 256], ["thumbnail"]):
-            raw = rec.payload.get("thumbnail")
+        for rec in store.retrieve(collection, ids[start:start + 256], [Payload.THUMBNAIL]):
+            raw = rec.payload.get(Payload.THUMBNAIL)
             if not raw:
                 continue
             try:

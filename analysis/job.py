@@ -20,7 +20,7 @@ from embedscope.analysis.errors import TooFewPointsError
 from embedscope.analysis.graph import approximate_graph, graph_recall, knn_graph
 from embedscope.analysis.outputs import write_outputs
 from embedscope.analysis.projections import pca
-from embedscope.analysis.registry import CLUSTERERS, METRICS, PROJECTIONS
+from embedscope.analysis.registry import CLUSTERERS, METRICS, PROJECTIONS, SCORES
 from embedscope.analysis.result import Analysis, Stages
 from embedscope.contract import now_iso
 from embedscope.store import Store
@@ -30,7 +30,7 @@ __all__ = ["Analysis", "Stages", "build_graph", "check_sizes", "compute", "defau
 
 
 def resolve_k(data: Vectors, s: AnalysisSettings) -> tuple[int, str, list[str]]:
-    """The k for k-means / k-medoids and how it was chosen (before --k auto's search)."""
+    """The k for k-means / k-medoids and how it was chosen (before --clusters auto's search)."""
     choice = s.k_choice()
     notes: list[str] = []
     if isinstance(choice, int):
@@ -40,7 +40,7 @@ def resolve_k(data: Vectors, s: AnalysisSettings) -> tuple[int, str, list[str]]:
     if data.labels is not None:
         k = max(len(data.label_names), int(len(np.unique(data.labels))))
         return max(k, 2), "labels", notes
-    notes.append("no labels to count: k defaults to 10 (pass --k N or --k auto).")
+    notes.append("no labels to count: k defaults to 10 (pass --clusters N or --clusters auto).")
     return 10, "default", notes
 
 
@@ -90,7 +90,8 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
     clus = s.clusterer_list()
     if mode == "auto" and any(CLUSTERERS[name].uses_k for name in clus):
         with stages.stage("choose k by silhouette"):
-            a.k, a.k_curve = choose_k(X, s.k_min, s.k_max, s.seed, s.kmeans_n_init, s.chunk_size)
+            a.k, a.k_curve = choose_k(X, s.clusters_min, s.clusters_max, s.seed, s.kmeans_n_init,
+                                      s.chunk_size)
     elif mode == "auto":
         a.k = 10
     with stages.stage("pca"):
@@ -105,6 +106,11 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
             a.clusterings[name] = CLUSTERERS[name].run(X, s, a)
     for metric in METRICS.values():
         metric(a, store, stages)
+    with stages.stage("per-point scores"):
+        for score in SCORES.values():
+            values = score.run(a)
+            if values is not None:
+                a.point_fields[score.name] = np.asarray(values)
     if data.labels is None:
         a.notes.append("no labels: silhouette of the labels, per-class silhouette, ARI/NMI, "
                        "contingency tables, k-NN accuracy and label errors are omitted.")

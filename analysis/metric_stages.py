@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from embedscope.analysis.config import AnalysisSettings
-from embedscope.analysis.findings import knn_fields, knn_graph_accuracy, label_errors
+from embedscope.analysis.findings import knn_graph_accuracy, label_errors
 from embedscope.analysis.metrics import (
     agreement,
     cosine_silhouette_samples,
@@ -100,11 +100,11 @@ def _row(a: Analysis, graph_row: int) -> int:
 
 @register_metric("neighbours")
 def neighbour_lists(a: Analysis, store: Store, stages: Stages) -> None:
-    """Near-duplicate pairs, likely label errors and the per-point k-NN fields, from the graph."""
+    """Near-duplicate pairs and likely label errors, from the graph."""
     s, data, nb = a.settings, a.data, a.graph
     if nb is None:
         return
-    with stages.stage("label errors, near-duplicates, k-NN fields"):
+    with stages.stage("label errors, near-duplicates"):
         a.duplicates = {"threshold": s.duplicate_threshold, "total": nb.dup_total,
                         "pairs": [{"row_a": _row(a, i), "row_b": _row(a, j),
                                    "similarity": float(v)}
@@ -115,7 +115,6 @@ def neighbour_lists(a: Analysis, store: Store, stages: Stages) -> None:
         errors = label_errors(nb, labels, s.label_error_k, s.label_error_max_agreement,
                               s.max_list)
         a.label_errors = [{**e, "row": _row(a, int(e["row"]))} for e in errors]
-        a.point_fields = knn_fields(nb, labels, s.label_error_k)
 
 
 @register_metric("knn_accuracy")

@@ -10,13 +10,12 @@ import numpy as np
 
 from embedscope.analysis import plots
 from embedscope.analysis.data import thumbnails
-from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS
+from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS, SCORES
 from embedscope.analysis.report import versions, write_html, write_json
+from embedscope.analysis.report_model import Report, ScoreInfo
 from embedscope.analysis.result import Analysis, Stages
+from embedscope.contract import Payload
 from embedscope.store import Store
-
-#: Payload field of each clustering's cluster id.
-CLUSTER_FIELD = "cluster_{}"
 
 
 def _title(name: str) -> str:
@@ -47,10 +46,11 @@ def payload_updates(
         updates: dict[str, dict[str, Any]] = {}
         for row in range(start, min(a.data.n, start + chunk)):
             item: dict[str, Any] = {
-                proj: [float(Y[row, 0]), float(Y[row, 1])] for proj, Y in a.maps.items()
+                Payload.projection(proj): [float(Y[row, 0]), float(Y[row, 1])]
+                for proj, Y in a.maps.items()
             }
             for name, c in a.clusterings.items():
-                item[CLUSTER_FIELD.format(name)] = int(c.labels[row])
+                item[Payload.cluster(name)] = int(c.labels[row])
             g = row if graph_row is None else int(graph_row[row])
             if g >= 0:
                 for name, values in a.point_fields.items():
@@ -66,13 +66,13 @@ def _rows_to_points(store: Store, a: Analysis, rows: list[int]) -> dict[int, dic
         rec.id: rec.payload
         for start in range(0, len(ids), 256)
         for rec in store.retrieve(
-            str(a.settings.collection), ids[start:start + 256], ["split", "index", "label_name"]
+            str(a.settings.collection), ids[start:start + 256], [Payload.SPLIT, Payload.INDEX, Payload.LABEL_NAME]
         )
     }
     out = {}
     for r, pid in zip(rows, ids, strict=True):
         p = found.get(pid, {})
-        out[r] = {"id": pid, "split": p.get("split"), "index": p.get("index")}
+        out[r] = {"id": pid, "split": p.get(Payload.SPLIT), "index": p.get(Payload.INDEX)}
     return out
 
 
@@ -163,8 +163,8 @@ def _thumbnail_grids(store: Store, a: Analysis, out: Path) -> dict[str, str]:
 
 
 def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any, Any],
-                 extra: dict[str, Any]) -> dict[str, Any]:
-    """The report.json document."""
+                 extra: dict[str, Any]) -> Report:
+    """The report.json document, typed."""
     s, d = a.settings, a.data
     clusterings = {
         name: {"params": c.params, **c.info,
@@ -172,7 +172,10 @@ def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any
                **a.agreement.get(name, {})}
         for name, c in a.clusterings.items()
     }
-    return {
+    scores = {name: ScoreInfo(title=SCORES[name].title, description=SCORES[name].description,
+                              kind=SCORES[name].kind)
+              for name in a.point_fields if name in SCORES}
+    return Report.model_validate({
         "run_id": a.run_id, "created_at": a.created_at, "collection": s.collection,
         "report_dir": str(out),
         "parameters": s.model_dump(mode="json"),
@@ -196,12 +199,13 @@ def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any
                 if a.pca is not None else []},
         "label_errors": lists[0],
         "near_duplicates": lists[1],
+        "point_scores": scores,
         "payload_fields": payload_fields(a) if s.write_back else [],
         "timings": a.timings,
         "peak_rss_gb": a.peak_rss_gb,
         "files": files,
         **extra,
-    }
+    })
 
 
 def _graph_info(a: Analysis) -> dict[str, Any]:
@@ -219,7 +223,8 @@ def _graph_info(a: Analysis) -> dict[str, Any]:
 
 def payload_fields(a: Analysis) -> list[str]:
     """The payload fields the write-back sets."""
-    return list(a.maps) + [CLUSTER_FIELD.format(n) for n in a.clusterings] + list(a.point_fields)
+    return ([Payload.projection(p) for p in a.maps] + [Payload.cluster(n) for n in a.clusterings]
+            + list(a.point_fields))
 
 
 def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[str, Any]:
@@ -238,20 +243,21 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
         with stages.stage("write back payloads"):
             for updates in payload_updates(a):
                 store.set_payloads(str(s.collection), updates)
+    files["report_json"] = "report.json"
+    files["report_html"] = "report.html"
     report = build_report(a, out, files, lists, extra)
-    report["written_back"] = bool(s.write_back and fields)
+    report.written_back = bool(s.write_back and fields)
     with stages.stage("report"):
-        files["report_json"] = "report.json"
-        files["report_html"] = "report.html"
-        write_json(report, out / "report.json")
+        document = report.model_dump()
+        write_json(document, out / "report.json")
         write_html(report, out, out / "report.html")
     if s.write_back and fields:
         store.update_meta(str(s.collection), analysis={
             "run_id": a.run_id, "created_at": a.created_at, "fields": fields,
-            "points": a.data.n, "parameters": report["parameters"],
+            "points": a.data.n, "parameters": report.parameters,
             "report": str((out / "report.json").resolve()),
         })
-    return report
+    return document
 
 
 def _animate(a: Analysis, out: Path, files: dict[str, str]) -> dict[str, Any]:

@@ -158,7 +158,7 @@ def pca_strip(
 
 
 def k_curve(curve: list[dict[str, float]], chosen: int, path: Path) -> Path:
-    """Cosine silhouette of k-means against k (the --k auto search)."""
+    """Cosine silhouette of k-means against k (the --clusters auto search)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot([c["k"] for c in curve], [c["silhouette"] for c in curve], marker="o")

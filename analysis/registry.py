@@ -1,4 +1,4 @@
-"""Name → function registries: the projections, clusterers and metric stages a run can use.
+"""Name → function registries: the projections, clusterers, metric stages and per-point scores.
 
 A new method is one function plus one registration, next to each other in one module::
 
@@ -6,12 +6,16 @@ A new method is one function plus one registration, next to each other in one mo
     def _umap(X, s, a):
         return umap_map(X, s.umap_neighbors, s.umap_min_dist, s.seed)
 
-The settings check --projections / --clusterers against these tables, the job runs what they
-hold, and the outputs take plot titles from them: nothing else lists the names.
+The settings check --projections / --clusterers against these registries, the job runs what they
+hold, the outputs take plot titles from them, and the report, the payloads and the page list what
+they hold: nothing else lists the names. Each is an :class:`embedscope.registry.Registry`, so the
+rule is the one of every extension point: a name registers once (a second registration raises),
+and plugins come in through the entry-point groups ``embedscope.projections``,
+``embedscope.clusterers``, ``embedscope.metrics`` and ``embedscope.scores``.
 
-The tables hold plain functions (umap, scikit-learn and kmedoids load inside them), and this
-module imports nothing else of the package, so the settings can read it and `embedscope --help`
-stays instant. Settings and analysis arguments are typed ``Any`` here for that reason; the
+The registries hold plain functions (umap, scikit-learn and kmedoids load inside them), and this
+module imports nothing else of the package but the core, so the settings can read it and
+`embedscope --help` stays instant. Settings and analysis arguments are typed ``Any`` here for that reason; the
 registered functions are typed fully where they are defined. The built-ins register when their
 modules are imported, which the package's ``__init__`` does: every ``embedscope.analysis.*``
 import sees them.
@@ -19,12 +23,14 @@ import sees them.
 
 from __future__ import annotations
 
-import re
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+
+from embedscope.registry import IDENTIFIER, Registry
 
 #: ``run(X, settings, analysis) -> (n, 2) float array``; ``analysis`` holds the earlier stages.
 ProjectionFn = Callable[[np.ndarray, Any, Any], np.ndarray]
@@ -34,11 +40,14 @@ ClustererFn = Callable[[np.ndarray, Any, Any], Any]
 SizeCheck = Callable[[int, int, Any], str | None]
 #: ``stage(analysis, store, stages)``: fills fields of the analysis, timed with ``stages.stage``.
 MetricFn = Callable[[Any, Any, Any], None]
+#: ``score(analysis) -> (m,) array or None``: one value per row of the shared k-NN graph
+#: (``analysis.graph_rows``, every analysed point when None); None when it does not apply.
+ScoreFn = Callable[[Any], "np.ndarray | None"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Names become payload fields (``umap``, ``cluster_kmeans``) and file names (``map_umap.png``).
-_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_HINT = ("use lower-case letters, digits and '_', starting with a letter (the name becomes a "
+         "payload field and part of file names)")
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ class Projection:
 
 @dataclass(frozen=True)
 class Clusterer:
-    """A registered clustering: function, plot title, size check, use of --k, report note."""
+    """A registered clustering: function, plot title, size check, use of --clusters, report note."""
 
     name: str
     run: ClustererFn
@@ -63,23 +72,42 @@ class Clusterer:
     note: str | None = None
 
 
+@dataclass(frozen=True)
+class Score:
+    """A registered per-point score: written to the payload field ``name`` of every labelled point
+    the shared k-NN graph covers, offered as a colouring on the map, described in the report.
+
+    Attributes:
+        name: The payload field.
+        run: ``score(analysis) -> (m,) array | None``.
+        title: How legends and the report name it.
+        description: One line: what a high value means.
+        kind: ``"binary"`` (0/1, e.g. right/wrong) or ``"continuous"``.
+    """
+
+    name: str
+    run: ScoreFn
+    title: str
+    description: str = ""
+    kind: str = "continuous"
+
+
+def _builtins() -> None:
+    importlib.import_module("embedscope.analysis")  # its __init__ imports the built-in methods
+
+
 #: --projections names → projections, in registration order (the order of error messages).
-PROJECTIONS: dict[str, Projection] = {}
+PROJECTIONS: Registry[Projection] = Registry(
+    "projection", "embedscope.projections", builtins=_builtins, pattern=IDENTIFIER, pattern_hint=_HINT)
 #: --clusterers names → clusterers, in registration order.
-CLUSTERERS: dict[str, Clusterer] = {}
+CLUSTERERS: Registry[Clusterer] = Registry(
+    "clusterer", "embedscope.clusterers", builtins=_builtins, pattern=IDENTIFIER, pattern_hint=_HINT)
 #: Metric stages, run in registration order after the maps and clusterings.
-METRICS: dict[str, MetricFn] = {}
-
-
-def _add(table: dict[str, Any], kind: str, name: str, entry: Any) -> None:
-    if not _NAME.fullmatch(name):
-        raise ValueError(
-            f"{kind} name {name!r}: use lower-case letters, digits and '_', starting with a "
-            "letter (the name becomes a payload field and part of file names)"
-        )
-    if name in table:
-        raise ValueError(f"{kind} {name!r} is already registered: unregister it first")
-    table[name] = entry
+METRICS: Registry[MetricFn] = Registry(
+    "metric stage", "embedscope.metrics", builtins=_builtins, pattern=IDENTIFIER, pattern_hint=_HINT)
+#: Per-point scores, computed after the metric stages and written back as payload fields.
+SCORES: Registry[Score] = Registry(
+    "per-point score", "embedscope.scores", builtins=_builtins, pattern=IDENTIFIER, pattern_hint=_HINT)
 
 
 def register_projection(
@@ -97,11 +125,11 @@ def register_projection(
         A decorator that registers the function and returns it unchanged.
 
     Raises:
-        ValueError: The name is malformed or already registered.
+        RegistrationError: The name is malformed or already registered.
     """
 
     def add(fn: F) -> F:
-        _add(PROJECTIONS, "projection", name, Projection(name, fn, title or name.upper(), check))
+        PROJECTIONS.add(name, Projection(name, fn, title or name.upper(), check))
         return fn
 
     return add
@@ -117,19 +145,19 @@ def register_clusterer(
         name: The --clusterers name; its cluster ids go to the payload field ``cluster_<name>``.
         title: Name in plot titles and notes (default: the name).
         check: ``check(n, k, settings)`` returning why ``n`` points are too few, or None.
-        uses_k: The method reads ``analysis.k``, so --k auto searches for one.
+        uses_k: The method reads ``analysis.k``, so --clusters auto searches for one.
         note: A line added to the report's notes whenever the clusterer ran.
 
     Returns:
         A decorator that registers the function and returns it unchanged.
 
     Raises:
-        ValueError: The name is malformed or already registered.
+        RegistrationError: The name is malformed or already registered.
     """
 
     def add(fn: F) -> F:
         entry = Clusterer(name, fn, title or name, check, uses_k, note)
-        _add(CLUSTERERS, "clusterer", name, entry)
+        CLUSTERERS.add(name, entry)
         return fn
 
     return add
@@ -145,11 +173,36 @@ def register_metric(name: str) -> Callable[[F], F]:
         A decorator that registers the function and returns it unchanged.
 
     Raises:
-        ValueError: The name is malformed or already registered.
+        RegistrationError: The name is malformed or already registered.
     """
 
     def add(fn: F) -> F:
-        _add(METRICS, "metric stage", name, fn)
+        METRICS.add(name, fn)
+        return fn
+
+    return add
+
+
+def register_score(
+    name: str, *, title: str | None = None, description: str = "", kind: str = "continuous"
+) -> Callable[[F], F]:
+    """Decorator: add ``fn(analysis) -> (m,) array | None`` as the per-point score ``name``.
+
+    Args:
+        name: The payload field the score is written to (one value per labelled point).
+        title: How legends and the report name it (default: the name).
+        description: One line: what a high value means.
+        kind: ``"binary"`` (0/1) or ``"continuous"``.
+
+    Returns:
+        A decorator that registers the function and returns it unchanged.
+
+    Raises:
+        RegistrationError: The name is malformed or already registered.
+    """
+
+    def add(fn: F) -> F:
+        SCORES.add(name, Score(name, fn, title or name, description, kind))
         return fn
 
     return add
@@ -157,14 +210,19 @@ def register_metric(name: str) -> Callable[[F], F]:
 
 def unregister_projection(name: str) -> None:
     """Remove the projection ``name`` (KeyError when it is not registered)."""
-    del PROJECTIONS[name]
+    PROJECTIONS.remove(name)
 
 
 def unregister_clusterer(name: str) -> None:
     """Remove the clusterer ``name`` (KeyError when it is not registered)."""
-    del CLUSTERERS[name]
+    CLUSTERERS.remove(name)
 
 
 def unregister_metric(name: str) -> None:
     """Remove the metric stage ``name`` (KeyError when it is not registered)."""
-    del METRICS[name]
+    METRICS.remove(name)
+
+
+def unregister_score(name: str) -> None:
+    """Remove the per-point score ``name`` (KeyError when it is not registered)."""
+    SCORES.remove(name)

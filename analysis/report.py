@@ -9,6 +9,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from embedscope.analysis.report_model import Report
+
 MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg"}
 
 
@@ -69,44 +71,30 @@ def _table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The headline figures as (figure, value) rows; also used by `compare`."""
-    rows: list[dict[str, Any]] = []
-    for name, value in report.get("silhouette", {}).get("embedding", {}).items():
-        rows.append({"figure": f"silhouette cosine ({name})", "value": value})
-    for proj, per in report.get("silhouette", {}).get("maps", {}).items():
-        for name, value in per.items():
-            rows.append({"figure": f"silhouette {proj} map ({name})", "value": value})
-    for proj, value in report.get("trustworthiness", {}).items():
-        rows.append({"figure": f"trustworthiness {proj}", "value": value})
-    for name, c in report.get("clusterings", {}).items():
-        for key in ("ari", "nmi"):
-            if key in c:
-                rows.append({"figure": f"{key.upper()} {name}", "value": c[key]})
-    for k, acc in (report.get("knn_accuracy", {}).get("accuracy") or {}).items():
-        rows.append({"figure": f"{k}-NN accuracy", "value": acc})
-    return rows
-
-
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;
 font-size:13px;text-align:left}img{max-width:100%;border:1px solid #eee;margin:.3em 0}
 .note{background:#fff6d6;padding:.4em .8em;border-left:4px solid #e0b000}"""
 
 
-def write_html(report: dict[str, Any], out_dir: Path, path: Path) -> Path:
+def write_html(report: Report, out_dir: Path, path: Path) -> Path:
     """One self-contained page: tables and every plot embedded as a data URI."""
-    parts = [f"<h1>embedscope analysis: {html.escape(report['collection'])}</h1>"]
-    data = report["data"]
+    parts = [f"<h1>embedscope analysis: {html.escape(report.collection)}</h1>"]
+    data = report.data
     parts.append(
-        f"<p>run <code>{report['run_id']}</code> at {report['created_at']}; model "
-        f"<b>{html.escape(str(report['model'].get('model')))}</b> "
-        f"({report['model'].get('dimension')}-d); {data['points_analysed']} of "
-        f"{data['points_total']} points; seed {report['parameters'].get('seed')}.</p>"
+        f"<p>run <code>{report.run_id}</code> at {report.created_at}; model "
+        f"<b>{html.escape(str(report.model.get('model')))}</b> "
+        f"({report.model.get('dimension')}-d); {data.points_analysed} of "
+        f"{data.points_total} points; seed {report.parameters.get('seed')}.</p>"
     )
-    parts += [f"<p class='note'>{html.escape(n)}</p>" for n in report.get("notes", [])]
-    parts.append("<h2>Summary</h2>" + _table(summary_rows(report)))
-    figures = report.get("files", {})
+    parts += [f"<p class='note'>{html.escape(n)}</p>" for n in report.notes]
+    parts.append("<h2>Summary</h2>" + _table(
+        [r.model_dump() for r in report.summary_rows() + report.count_rows()]))
+    if report.point_scores:
+        parts.append("<h2>Per-point scores (payload fields)</h2>" + _table(
+            [{"field": name, "title": info.title, "meaning": info.description}
+             for name, info in report.point_scores.items()]))
+    figures = report.files
     for title, key_prefix in (
         ("Maps", "map_"), ("Silhouette per class", "per_class"), ("Choosing k", "k_curve"),
         ("Contingency tables", "contingency_"), ("Thumbnails per cluster", "thumbnails_"),
@@ -120,23 +108,24 @@ def write_html(report: dict[str, Any], out_dir: Path, path: Path) -> Path:
             file = out_dir / figures[key]
             parts.append(f"<h3>{html.escape(key)}</h3><img alt='{html.escape(key)}' "
                          f"src='{_data_uri(file)}'>")
-    if report.get("per_class_silhouette"):
-        parts.append("<h2>Per-class silhouette</h2>" + _table(report["per_class_silhouette"]))
-    errors = report.get("label_errors")
+    if report.per_class_silhouette:
+        parts.append("<h2>Per-class silhouette</h2>" + _table(report.per_class_silhouette))
+    errors = report.label_errors
     if errors is not None:
-        parts.append(f"<h2>Likely label errors ({len(errors)})</h2>" + _table(errors[:100]))
-    dups = report.get("near_duplicates", {})
-    if dups:
+        parts.append(f"<h2>Likely label errors ({len(errors)})</h2>"
+                     + _table([e.model_dump() for e in errors[:100]]))
+    dups = report.near_duplicates
+    if dups.threshold is not None:
         parts.append(
-            f"<h2>Near-duplicates (cosine ≥ {dups['threshold']}; {dups['total']} pairs)</h2>"
-            + _table(dups["pairs"][:100])
+            f"<h2>Near-duplicates (cosine ≥ {dups.threshold}; {dups.total} pairs)</h2>"
+            + _table([p.model_dump() for p in dups.pairs[:100]])
         )
     parts.append("<h2>Parameters and versions</h2><pre>" + html.escape(json.dumps(
-        {"parameters": report["parameters"], "versions": report["versions"],
-         "model": report["model"], "timings_s": report.get("timings", {})},
+        {"parameters": report.parameters, "versions": report.versions,
+         "model": report.model, "timings_s": report.timings},
         indent=2, default=str)) + "</pre>")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>embedscope "
-            f"{html.escape(report['collection'])}</title><style>{CSS}</style></head><body>"
+            f"{html.escape(report.collection)}</title><style>{CSS}</style></head><body>"
             + "\n".join(parts) + "</body></html>")
     path.write_text(page, encoding="utf-8")
     return path

@@ -86,7 +86,7 @@ def free_port() -> int:
 
 def box_for(xy: np.ndarray, target: int) -> tuple[float, float, float, float]:
     """A square around the map's centre (map coordinates) holding about ``target`` points."""
-    from embedscope.ui.explore import normalised
+    from embedscope.ui.map.points import normalised
 
     norm = normalised(xy)
     centre = np.median(norm, axis=0)
@@ -101,9 +101,10 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from embedscope.store.edge import EdgeStore
-    from embedscope.ui import explore, webmap
     from embedscope.ui.app import launch
     from embedscope.ui.config import UISettings
+    from embedscope.ui.map import cache as map_cache
+    from embedscope.ui.map import points
     from embedscope.ui.service import Session
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -121,10 +122,10 @@ def main() -> None:
         print(f"built {args.points:,} points in {time.perf_counter() - started:.1f} s")
         with EdgeStore(root) as store:
             started = time.perf_counter()
-            data = explore.load_map(store, "synthetic__fake", "umap")
+            data = points.load_map(store, "synthetic__fake", "umap")
             read_s = time.perf_counter() - started
-            key = webmap.map_key(store, "synthetic__fake", "umap")
-        cache = webmap.DiskCache(Path(tmp) / "cache")
+            key = map_cache.map_key(store, "synthetic__fake", "umap")
+        cache = map_cache.DiskCache(Path(tmp) / "cache")
         cache.save(data, key)
         started = time.perf_counter()
         cache.load(key)

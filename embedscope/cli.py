@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
 from embedscope import __version__
-
-#: Modules that contribute subcommands through ``register(subparsers)``. Each must keep heavy
-#: imports (torch, transformers, umap, gradio) inside its handlers so `--help` stays instant.
-COMMAND_MODULES = (
-    "embedscope.ingest.cli", "embedscope.store.commands", "embedscope.search.cli",
-    "embedscope.store.transfer_commands", "embedscope.analysis.cli", "embedscope.ui.cli",
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,15 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"embedscope {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+    from embedscope.commands import add_commands
+
+    add_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
     return parser
 
 

@@ -92,11 +92,23 @@ class BackupSettings(BaseSettings):
     )
 
 
-def add_store_flags(parser: Any) -> None:
-    """--qdrant-url, --data-dir and the other Qdrant settings, for a command that opens the store."""
+#: The wait for an unreachable server that each kind of command does not read: a batch
+#: command (ingest, analyze, compare, push, pull) retries for --qdrant-retry-seconds, an
+#: interactive one (and the UI) gives up after --qdrant-interactive-seconds.
+_OTHER_WAIT = {True: "qdrant_interactive_seconds", False: "qdrant_retry_seconds"}
+
+
+def add_store_flags(parser: Any, batch: bool = False) -> None:
+    """--qdrant-url, --data-dir and the other Qdrant settings, for a command that opens the store.
+
+    Args:
+        parser: The command's parser.
+        batch: The command opens the store with ``open_store(..., batch=True)``: it offers (and
+            reads) --qdrant-retry-seconds, an interactive one --qdrant-interactive-seconds.
+    """
     from embedscope.flags import add_settings_flags
 
-    add_settings_flags(parser, QdrantSettings, title="Qdrant and storage")
+    add_settings_flags(parser, QdrantSettings, title="Qdrant and storage", skip={_OTHER_WAIT[batch]})
 
 
 def store_settings(args: Any) -> QdrantSettings:

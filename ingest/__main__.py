@@ -1,4 +1,4 @@
-"""`python -m embedscope.ingest`: the ingestion worker as a service (settings from EMBEDSCOPE_* and flags)."""
+"""`python -m embedscope.ingest`: the ingestion worker as a service (settings from EMBEDSCOPE_INGEST_* and flags)."""
 
 import argparse
 import sys

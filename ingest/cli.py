@@ -9,14 +9,14 @@ from typing import Any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ingest flags, from IngestSettings (each also read from EMBEDSCOPE_<NAME>)."""
+    """The ingest flags, from IngestSettings (each also read from EMBEDSCOPE_INGEST_<NAME>)."""
     from embedscope.flags import add_settings_flags
     from embedscope.ingest.config import FLAG_GROUPS, IngestSettings
     from embedscope.settings import OutputSettings, add_store_flags
 
     add_settings_flags(p, IngestSettings, groups=FLAG_GROUPS, title="output")
     add_settings_flags(p, OutputSettings, title="output")
-    add_store_flags(p)
+    add_store_flags(p, batch=True)
 
 
 def register(sub: Any) -> None:

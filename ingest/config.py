@@ -1,4 +1,4 @@
-"""Ingestion settings: one object fed by defaults, EMBEDSCOPE_* variables and CLI flags."""
+"""Ingestion settings: one object fed by defaults, EMBEDSCOPE_INGEST_* variables and CLI flags."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class IngestSettings(BaseSettings):
     """What to embed, with which model, and how."""
 
-    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_INGEST_", extra="ignore")
 
     dataset: str | None = Field(
         default=None,

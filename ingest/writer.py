@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.contract import Payload
 from embedscope.ingest.items import Item
 from embedscope.ingest.sources import Dataset
 from embedscope.store import Store
@@ -34,14 +35,16 @@ class Job:
 def payload(item: Item, width: int, height: int, thumbnail: str, dataset: Dataset, model: str,
             when: str) -> dict[str, Any]:
     """The point's payload, as the collection contract names it."""
-    out: dict[str, Any] = {"dataset": dataset.name, "split": item.split, "index": item.index}
+    out: dict[str, Any] = {Payload.DATASET: dataset.name, Payload.SPLIT: item.split,
+                           Payload.INDEX: item.index}
     if item.label is not None:
-        out["label"] = item.label
+        out[Payload.LABEL] = item.label
         if 0 <= item.label < len(dataset.labels):
-            out["label_name"] = dataset.labels[item.label]
+            out[Payload.LABEL_NAME] = dataset.labels[item.label]
     if item.source is not None:
-        out["source"] = item.source
-    out.update(width=width, height=height, thumbnail=thumbnail, model=model, ingested_at=when)
+        out[Payload.SOURCE] = item.source
+    out.update({Payload.WIDTH: width, Payload.HEIGHT: height, Payload.THUMBNAIL: thumbnail,
+                Payload.MODEL: model, Payload.INGESTED_AT: when})
     return out
 
 

@@ -68,7 +68,7 @@ class EvaluateSettings(_OneCollection):
         default=None, description="Split to classify (default: test, else validation)."
     )
     reference_split: str | None = Field(default=None, description="Split that votes (default: train).")
-    ks: str = Field(default="1,5,10,20", description="k values, comma-separated.",
+    ks: str = Field(default="1,5,10,20", description="Numbers of neighbours k to evaluate, comma-separated.",
                     json_schema_extra={"flag": "-k"})
     approximate: bool = Field(
         default=False, description="HNSW search instead of exact; also measures HNSW recall."

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.contract import Payload
 from embedscope.errors import EmptyCollectionError, MissingLabelsError, UsageError
 from embedscope.search.neighbors import label_name, vote_arrays
 from embedscope.store import Store, Where
@@ -134,8 +135,8 @@ def choose_splits(
 
 def _labelled_splits(store: Store, collection: str) -> Counter[str | None]:
     return Counter(
-        rec.payload.get("split")
-        for rec in store.scroll(collection, Where(has_label=True), ["split"], False, 4096)
+        rec.payload.get(Payload.SPLIT)
+        for rec in store.scroll(collection, Where(has_label=True), [Payload.SPLIT], False, 4096)
     )
 
 
@@ -177,12 +178,12 @@ def _run_queries(
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             batch = store.query_batch(
-                collection, vectors[start:stop], k, reference, exact, ["label"], False,
+                collection, vectors[start:stop], k, reference, exact, [Payload.LABEL], False,
                 list(ids[start:stop]) if ids is not None else None,
             )
             for row, hits in enumerate(batch, start):
                 for col, hit in enumerate(hits[:k]):
-                    label = hit.payload.get("label")
+                    label = hit.payload.get(Payload.LABEL)
                     labels[row, col] = -1 if label is None else int(label)
                     scores[row, col] = hit.score
                 hit_ids.append([h.id for h in hits])
@@ -246,8 +247,8 @@ def evaluate(
             f"({'leave-one-out on' if loo else 'split'} {rsplit!r}); use -k values up to "
             f"{available}."
         )
-    ids, vectors, payloads = store.fetch_all(collection, query_where, ("label",))
-    y_true = np.array([int(p["label"]) for p in payloads], np.int64)
+    ids, vectors, payloads = store.fetch_all(collection, query_where, (Payload.LABEL,))
+    y_true = np.array([int(p[Payload.LABEL]) for p in payloads], np.int64)
     labels, scores, hit_ids = _run_queries(
         store, collection, vectors, ids if loo else None, kmax, reference, exact, batch_size,
         progress, f"{'exact' if exact else 'hnsw'} {kmax}-NN",

@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.contract import CollectionMeta
+from embedscope.contract import CollectionMeta, Payload
 from embedscope.errors import EmptyCollectionError, MissingLabelsError, UsageError
 from embedscope.store import Hit, Store, Where, as_matrix
 
 #: Payload fields a hit carries for display (the thumbnail is included for the UI).
-HIT_FIELDS = ("label", "label_name", "split", "index", "source", "dataset", "thumbnail")
+HIT_FIELDS = (Payload.LABEL, Payload.LABEL_NAME, Payload.SPLIT, Payload.INDEX, Payload.SOURCE,
+              Payload.DATASET, Payload.THUMBNAIL)
 
 
 def describe_where(where: Where | None) -> str:
@@ -61,7 +62,8 @@ def check_split(store: Store, collection: str, where: Where | None) -> None:
         return
     from collections import Counter
 
-    present = Counter(r.payload.get("split") for r in store.scroll(collection, None, ["split"], False, 4096))
+    present = Counter(r.payload.get(Payload.SPLIT)
+                      for r in store.scroll(collection, None, [Payload.SPLIT], False, 4096))
     known = ", ".join(f"{s} ({n})" for s, n in sorted(present.items(), key=lambda x: str(x[0]))) or "none"
     raise UsageError(f"no split {where.split!r} in collection {collection!r}; splits present: {known}.")
 
@@ -242,7 +244,7 @@ class Vote:
 def hit_json(hit: Hit) -> dict[str, Any]:
     """A hit as a JSON-ready dict: id, score and the payload fields other than the thumbnail."""
     out: dict[str, Any] = {"id": hit.id, "score": round(hit.score, 6)}
-    out.update({k: v for k, v in hit.payload.items() if k != "thumbnail"})
+    out.update({k: v for k, v in hit.payload.items() if k != Payload.THUMBNAIL})
     return out
 
 

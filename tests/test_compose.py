@@ -123,6 +123,39 @@ def test_every_embedscope_variable_is_a_real_setting(compose):
     assert used and used <= known, used - known
 
 
+def _variables_read(entrypoint: list[str]) -> set[str]:
+    """The EMBEDSCOPE_* variables that `python -m embedscope.X` reads (the flags it offers)."""
+    import argparse
+    import importlib
+
+    from embedscope.flags import variables_read
+
+    assert entrypoint[:2] == ["python", "-m"], entrypoint
+    parser = argparse.ArgumentParser()
+    importlib.import_module(f"{entrypoint[2]}.cli").add_arguments(parser)
+    return variables_read(parser)
+
+
+def test_each_service_is_given_only_the_variables_its_command_reads(compose):
+    """A setting meant for one job never reaches another through the shared environment."""
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        given = {k for k in _env(service) if k.startswith("EMBEDSCOPE_")}
+        unread = given - _variables_read(service["entrypoint"])
+        assert not unread, f"{name} is given {sorted(unread)}, which its command does not read"
+    services = compose["services"]
+    assert "EMBEDSCOPE_QDRANT_RETRY_SECONDS" not in _env(services["ui"])  # the page waits briefly
+    for name in ("ingest", "analysis", "ingest-gpu"):  # batch jobs wait out a restarting server
+        assert float(_env(services[name])["EMBEDSCOPE_QDRANT_RETRY_SECONDS"]) >= 60
+
+
+def test_the_variables_check_catches_a_misplaced_setting(compose):
+    """The check above is not vacuous: an ingest setting given to the analysis job fails it."""
+    assert "EMBEDSCOPE_INGEST_DEVICE" not in _variables_read(compose["services"]["analysis"]["entrypoint"])
+    assert "EMBEDSCOPE_ANALYSIS_DEVICE" not in _variables_read(["python", "-m", "embedscope.ingest"])
+    assert "EMBEDSCOPE_UI_PORT" in _variables_read(compose["services"]["ui"]["entrypoint"])
+
+
 def test_commands_run_the_right_entry_points(compose):
     services = compose["services"]
     ui = services["ui"]
@@ -141,7 +174,7 @@ def test_gpu_profile_reserves_nvidia_gpus_and_builds_cuda_torch(compose):
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     assert re.search(r"/whl/cu\d+$", gpu["build"]["args"]["TORCH_INDEX_URL"])
-    assert _env(gpu)["EMBEDSCOPE_DEVICE"] == "cuda" and gpu["image"] != "embedscope:cpu"
+    assert _env(gpu)["EMBEDSCOPE_INGEST_DEVICE"] == "cuda" and gpu["image"] != "embedscope:cpu"
     cpu = compose["services"]["ui"]["build"]["args"]["TORCH_INDEX_URL"]
     assert cpu.endswith("/whl/cpu")
 

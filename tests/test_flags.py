@@ -43,9 +43,16 @@ def _settings_of(command: str) -> list[type]:
     }[command]
 
 
-#: Settings a command fills itself, or offers under another flag name.
+#: Commands that open the store with open_store(..., batch=True): they retry an unreachable server
+#: for --qdrant-retry-seconds; the others (interactive) give up after --qdrant-interactive-seconds.
+BATCH = ("ingest", "analyze", "compare", "push", "pull")
+
+#: Settings a command fills itself, offers under another flag name, or does not read (the other
+#: kind of command's wait for Qdrant).
 NOT_FLAGS = {("classify", "label"), ("compare", "collection"), ("push", "remote_url"),
-             ("pull", "remote_url")}
+             ("pull", "remote_url"),
+             *((c, "qdrant_interactive_seconds" if c in BATCH else "qdrant_retry_seconds")
+               for c in STORE_COMMANDS)}
 
 
 @pytest.mark.parametrize("command", STORE_COMMANDS)

@@ -23,7 +23,7 @@ ALLOWED = {
     "ui": {"search", "ingest", "analysis"},
 }
 #: The console command and its dispatch: the only core modules that reach the services.
-DISPATCH = {"embedscope.cli", "embedscope.settings_doc", "embedscope.__main__"}
+DISPATCH = {"embedscope.cli", "embedscope.commands", "embedscope.settings_doc", "embedscope.__main__"}
 
 
 def _module_name(path: Path) -> str:

@@ -1,18 +1,18 @@
 """The Gradio page: header, collection row, the registered tabs and the wiring between them."""
 
-# No `from __future__ import annotations` here nor in the tab modules: Gradio reads the
-# handlers' type hints (gr.SelectData) at run time, and `gr` is imported inside the builders.
+# Handlers are plain top-level functions (here, in ui/search_handlers.py, ui/map/handlers.py);
+# ui/binding.py ``bind`` turns each into a Gradio event handler. `gr` is imported inside the builders.
+
+from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
-from embedscope.errors import EmbedscopeError
-from embedscope.ui import explore_tab, report_tab, search_tab
+from embedscope.ui.binding import bind, guarded, update
 from embedscope.ui.config import UISettings
 from embedscope.ui.images import MB
 from embedscope.ui.service import Session
-from embedscope.ui.tabs import CollectionSync, TabBuilder, TabContext, TabHandles
+from embedscope.ui.tabs import CollectionSync, TabContext, TabHandles, page_tabs
 
 CSS = """
 #status p { color: #b42318; font-weight: 600; }
@@ -64,48 +64,12 @@ UPLOAD_JS = """
 """
 
 
-def guarded(status: Any) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
-    """The one place the page turns an EmbedscopeError into a message.
-
-    The handler returns ``{component: value}``; on an EmbedscopeError only ``status`` changes
-    (to the message, also raised as a toast) and the page keeps serving.
-    """
-    import gradio as gr
-
-    def wrap(fn: Callable[..., dict]) -> Callable[..., dict]:
-        @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> dict:
-            try:
-                out = fn(*args, **kwargs)
-            except EmbedscopeError as exc:
-                gr.Warning(str(exc))
-                return {status: "⚠️ " + _escape(str(exc))}
-            out.setdefault(status, "")
-            return out
-
-        return inner
-
-    return wrap
-
-
-def _escape(text: str) -> str:
-    """Text shown literally in Markdown (file names and settings often hold _ and *)."""
-    return "".join("\\" + c if c in "\\`*_{}[]<>#|" else c for c in text)
-
-
-#: The page's tabs in order, by id. A new tab is one module with ``build(ctx) -> TabHandles``
-#: (see ui/tabs.py) and one line here.
-TABS: dict[str, TabBuilder] = {
-    "search": search_tab.build,
-    "explore": explore_tab.build,
-    "report": report_tab.build,
-}
-
 NO_COLLECTION = "No collection yet: run `embedscope ingest --dataset …` first."
 
 
 def build_app(session: Session | None = None, settings: UISettings | None = None) -> Any:
-    """The page as a gr.Blocks (not launched).
+    """The page as a gr.Blocks (not launched): the header, the collection row, then every
+    registered tab (see ui/tabs.py ``TABS``) in its place.
 
     Args:
         session: The store and model session to use (default: one from ``settings``).
@@ -132,23 +96,15 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
 
         with gr.Tabs(elem_id="tabs") as tab_set:
             ctx.shared["tabs"] = tab_set
-            tabs = [build(ctx) for build in TABS.values()]
+            tabs = [tab.build(ctx) for tab in page_tabs()]
         sync = _collection_sync(ctx, info, tabs)
-
-        @ctx.guard
-        def refresh() -> dict:
-            names = session.collections()
-            chosen = session.default_collection(names)
-            return {**sync.values(chosen), collection: gr.update(choices=names, value=chosen)}
-
-        @ctx.guard
-        def on_collection(name: str | None) -> dict:
-            return sync.values(name)
-
+        components = {"collection": collection, "status": status}
+        outputs = [collection, *sync.outputs]
         busy = [info]  # progress shows there: the status banner shows messages, not timers
-        demo.load(refresh, None, [collection, *sync.outputs], show_progress_on=busy)
-        reload.click(refresh, None, [collection, *sync.outputs], show_progress_on=busy)
-        collection.input(on_collection, collection, sync.outputs, show_progress_on=busy)
+        demo.load(bind(refresh, components, session, sync), None, outputs, show_progress_on=busy)
+        reload.click(bind(refresh, components, session, sync), None, outputs, show_progress_on=busy)
+        collection.input(bind(on_collection, components, sync), collection, sync.outputs,
+                         show_progress_on=busy)
         for tab in tabs:
             if tab.wire is not None:
                 tab.wire(sync)
@@ -156,19 +112,31 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
     return demo
 
 
+def refresh(session: Session, sync: CollectionSync) -> dict:
+    """Page load and "Reload collections": the list of collections, and the chosen one shown."""
+    names = session.collections()
+    chosen = session.default_collection(names)
+    return {**sync.values(chosen), "collection": update(choices=names, value=chosen)}
+
+
+def on_collection(sync: CollectionSync, name: str | None) -> dict:
+    """Another collection chosen: every tab shows it."""
+    return sync.values(name)
+
+
 def _collection_sync(ctx: TabContext, info: Any, tabs: list[TabHandles]) -> CollectionSync:
     """The page's answer to a collection change: the info line, then each tab's hook."""
     hooks = [tab.on_collection for tab in tabs if tab.on_collection is not None]
-
-    def values(name: str | None) -> dict:
-        out: dict = {}
-        for hook in hooks:
-            out.update(hook(name))
-        out[info] = ctx.session.describe(name) if name else NO_COLLECTION
-        return out
-
     outputs = [info, *(c for tab in tabs for c in tab.outputs), ctx.status]
-    return CollectionSync(outputs, values)
+    return CollectionSync(outputs, functools.partial(_collection_values, ctx.session, info, hooks))
+
+
+def _collection_values(session: Session, info: Any, hooks: list[Any], name: str | None) -> dict:
+    out: dict = {}
+    for hook in hooks:
+        out.update(hook(name))
+    out[info] = session.describe(name) if name else NO_COLLECTION
+    return out
 
 
 def launch(settings: UISettings | None = None, session: Session | None = None,

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from embedscope.ui.config import UISettings
 
     add_settings_flags(p, UISettings)
-    add_store_flags(p)  # --qdrant-retry-seconds is the page's own (shorter) setting
+    add_store_flags(p)  # interactive: a page action waits --qdrant-interactive-seconds
 
 
 def register(sub: Any) -> None:

@@ -38,8 +38,8 @@ class UISettings(BaseSettings):
     max_k: int = Field(default=50, ge=1, description="Largest k the slider offers.")
     analysis_projections: str = Field(
         default="pca",
-        description="Maps computed by the page's 'Run analysis' button (umap,tsne,pca; pca is "
-        "fast). `embedscope analyze` runs the full analysis.",
+        description="Maps computed by the page's 'Run analysis' button, comma-separated names of "
+        "registered projections (pca is fast). `embedscope analyze` runs the full analysis.",
     )
     analysis_clusterers: str = Field(
         default="kmeans", description="Clusterings computed by the page's 'Run analysis' button."
@@ -47,11 +47,6 @@ class UISettings(BaseSettings):
     analysis_sample: int = Field(
         default=20000, ge=0,
         description="The 'Run analysis' button analyses at most this many points (0 = all).",
-    )
-    qdrant_retry_seconds: float = Field(
-        default=3.0, ge=0,
-        description="How long a page action retries an unreachable Qdrant server before it "
-        "shows an error (short, so the page answers quickly).",
     )
     device: str = Field(default="auto", description="Device of the query model: auto | cpu | cuda.")
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from embedscope.contract import Payload
 from embedscope.errors import UsageError
 
 #: A gallery entry: (PIL image, caption).
@@ -141,15 +142,15 @@ def placeholder(text: str = "no thumbnail") -> Any:
 def caption(payload: dict[str, Any], score: float | None = None) -> str:
     """'Dress · 0.93 · test #12': class, similarity (for hits), split and row."""
     parts = []
-    name = payload.get("label_name")
-    if name is None and payload.get("label") is not None:
-        name = str(payload["label"])
+    name = payload.get(Payload.LABEL_NAME)
+    if name is None and payload.get(Payload.LABEL) is not None:
+        name = str(payload[Payload.LABEL])
     parts.append(str(name) if name is not None else "unlabelled")
     if score is not None:
         parts.append(f"{score:.3f}")
     where = " ".join(
-        str(v) for v in (payload.get("split"), f"#{payload['index']}"
-                         if payload.get("index") is not None else None) if v is not None
+        str(v) for v in (payload.get(Payload.SPLIT), f"#{payload[Payload.INDEX]}"
+                         if payload.get(Payload.INDEX) is not None else None) if v is not None
     )
     if where:
         parts.append(where)
@@ -160,7 +161,7 @@ def tiles(points: Sequence[Any]) -> list[Tile]:
     """Gallery tiles of hits or records (anything with ``payload`` and maybe ``score``)."""
     out: list[Tile] = []
     for p in points:
-        img = decode_thumbnail(p.payload.get("thumbnail")) or placeholder()
+        img = decode_thumbnail(p.payload.get(Payload.THUMBNAIL)) or placeholder()
         out.append((img, caption(p.payload, getattr(p, "score", None))))
     return out
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embedscope.analysis.registry import PROJECTIONS
+from embedscope.analysis.report_model import Report
 from embedscope.errors import UsageError
 from embedscope.store import Store
 from embedscope.ui.config import UISettings
 
-#: Report files shown as figures, in this order (others follow alphabetically).
-FIRST = ("map_umap", "map_tsne", "map_pca", "per_class_silhouette", "k_curve")
+#: Report figures shown right after the maps, in this order (others follow alphabetically).
+FIRST = ("per_class_silhouette", "k_curve")
 
 
 @dataclass
@@ -56,58 +57,48 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else ("—" if value is None else str(value))
 
 
-def summary_markdown(report: dict[str, Any]) -> str:
-    """The headline figures of a report.json as Markdown."""
-    data = report.get("data", {})
+def summary_markdown(report: Report) -> str:
+    """The headline figures of a report as Markdown."""
+    data = report.data
     lines = [
-        f"### Analysis {report.get('run_id', '?')} of {report.get('collection', '?')} "
-        f"({report.get('created_at', '?')})",
-        f"{data.get('points_analysed', '?')} of {data.get('points_total', '?')} points, "
-        f"{data.get('dimension', '?')}-d; k = {report.get('k', {}).get('value', '?')} "
-        f"({report.get('k', {}).get('mode', '?')}).",
+        f"### Analysis {report.run_id} of {report.collection} ({report.created_at})",
+        f"{data.points_analysed} of {data.points_total} points, {data.dimension}-d; "
+        f"k = {report.k.value} ({report.k.mode}).",
         "",
         "| figure | value |",
         "|---|---|",
     ]
-    for name, value in report.get("silhouette", {}).get("embedding", {}).items():
-        lines.append(f"| silhouette of {name} (cosine, embedding) | {_fmt(value)} |")
-    for proj, value in report.get("trustworthiness", {}).items():
-        lines.append(f"| trustworthiness of the {proj} map | {_fmt(value)} |")
-    for name, info in report.get("clusterings", {}).items():
-        for metric in ("ari", "nmi"):
-            if metric in info:
-                lines.append(f"| {name} vs labels: {metric.upper()} | {_fmt(info[metric])} |")
-    for k, acc in (report.get("knn_accuracy") or {}).get("accuracy", {}).items():
-        lines.append(f"| {k}-NN accuracy | {_fmt(acc)} |")
-    errors = report.get("label_errors")
-    if errors is not None:
-        lines.append(f"| likely label errors listed | {len(errors)} |")
-    dups = report.get("near_duplicates") or {}
-    if dups:
-        lines.append(f"| near-duplicate pairs (cosine ≥ {_fmt(dups.get('threshold'))}) | "
-                     f"{dups.get('total', len(dups.get('pairs', [])))} |")
-    lines += [f"\n> {note}" for note in report.get("notes", [])]
+    lines += [f"| {row.figure} | {_fmt(row.value)} |"
+              for row in report.summary_rows() + report.count_rows()]
+    if report.point_scores:
+        lines += ["", "Per-point scores (colour the map by them on the Explore tab): "
+                  + "; ".join(f"**{info.title}** (`{name}`): {info.description}"
+                              for name, info in report.point_scores.items())]
+    lines += [f"\n> {note}" for note in report.notes]
     return "\n".join(lines)
 
 
 def load(store: Store, collection: str, max_items: int = 48) -> ReportView:
     """The latest report of ``collection``: summary, figure files and the two lists."""
     path = report_path(store, collection)
-    report = json.loads(path.read_text(encoding="utf-8"))
+    report = Report.read(path)
     folder = path.parent
-    files: dict[str, str] = report.get("files", {})
-    order = [k for k in FIRST if k in files] + sorted(k for k in files if k not in FIRST)
+    files = report.files
+    # Maps first, in the order the projections are registered, then the other figures.
+    maps = [f"map_{name}" for name in PROJECTIONS.names()]
+    first = [k for k in (*maps, *FIRST) if k in files]
+    order = first + sorted(k for k in files if k not in first)
     plots = [(folder / files[k], k.replace("_", " ")) for k in order
              if files[k].lower().endswith((".png", ".gif")) and (folder / files[k]).is_file()]
     errors = [
-        (e["id"], f"labelled {e.get('label_name')} → looks like {e.get('suggested_name')} "
-                  f"({e.get('vote_share', 0):.0%} of votes)")
-        for e in (report.get("label_errors") or [])[:max_items] if e.get("id")
+        (e.id, f"labelled {e.label_name} → looks like {e.suggested_name} "
+               f"({e.vote_share:.0%} of votes)")
+        for e in (report.label_errors or [])[:max_items] if e.id
     ]
     dups: list[tuple[str, str]] = []
-    for n, p in enumerate((report.get("near_duplicates") or {}).get("pairs", [])[:max_items // 2]):
-        for side in ("a", "b"):
-            dups.append((p[f"id_{side}"], f"pair {n + 1}{side} · cos {p['similarity']:.3f}"))
+    for n, p in enumerate(report.near_duplicates.pairs[:max_items // 2]):
+        dups.append((p.id_a, f"pair {n + 1}a · cos {p.similarity:.3f}"))
+        dups.append((p.id_b, f"pair {n + 1}b · cos {p.similarity:.3f}"))
     html = folder / files.get("report_html", "report.html")
     return ReportView(summary_markdown(report), plots, errors, dups,
                       html if html.is_file() else None)
@@ -128,14 +119,17 @@ def run_quick(store: Store, collection: str, settings: UISettings) -> str:
     """Run the analysis job with the page's fast configuration; returns a status line."""
     from embedscope.analysis.config import AnalysisSettings
     from embedscope.analysis.job import run
+    from embedscope.flags import settings_without_env
 
     points = store.count(collection)
     sample = settings.analysis_sample if points > settings.analysis_sample else 0
-    s = AnalysisSettings(
-        collection=collection, projections=settings.analysis_projections,
+    # The page's own settings, not `embedscope analyze`'s EMBEDSCOPE_ANALYSIS_* variables.
+    s = settings_without_env(
+        AnalysisSettings, collection=collection, projections=settings.analysis_projections,
         clusterers=settings.analysis_clusterers, sample=sample, progress=False, write_back=True,
     )
-    report, out = run(store, s)
-    took = sum(report.get("timings", {}).values())
-    fields = ", ".join(report.get("payload_fields", []))
-    return f"Analysis {report.get('run_id')} done in {took:.1f} s ({fields}); report in {out}."
+    document, out = run(store, s)
+    report = Report.model_validate(document)
+    took = sum(report.timings.values())
+    return (f"Analysis {report.run_id} done in {took:.1f} s ({', '.join(report.payload_fields)}); "
+            f"report in {out}.")

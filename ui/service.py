@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.contract import Payload
 from embedscope.errors import MissingLabelsError, UsageError
 from embedscope.ingest.errors import BadImageError
 from embedscope.settings import QdrantSettings
@@ -21,15 +22,17 @@ from embedscope.ui.results import ALL, Filters, SearchResult, stale_note, vote_n
 
 #: Ways of choosing a stored query point.
 PICK_MODES = ("random", "random of a class", "by id")
+#: The payload fields a gallery tile shows (thumbnail and caption).
+TILE_FIELDS = [Payload.THUMBNAIL, Payload.LABEL, Payload.LABEL_NAME, Payload.SPLIT, Payload.INDEX]
 
 
 def _store_from_settings(settings: UISettings, qdrant: QdrantSettings | None = None) -> Store:
     from embedscope.settings import QdrantSettings
     from embedscope.store import open_store
 
-    qdrant = qdrant or QdrantSettings()
-    retry = min(qdrant.qdrant_interactive_seconds, settings.qdrant_retry_seconds)
-    return open_store(qdrant.model_copy(update={"qdrant_interactive_seconds": retry}))
+    # A page action waits --qdrant-interactive-seconds for an unreachable server, as every
+    # interactive command does.
+    return open_store(qdrant or QdrantSettings())
 
 
 class Session:
@@ -132,7 +135,7 @@ class Session:
     def splits(self, collection: str) -> list[str]:
         """The splits present in the collection, sorted."""
         with self.store() as s:
-            found = {r.payload.get("split") for r in s.scroll(collection, None, ["split"])}
+            found = {r.payload.get(Payload.SPLIT) for r in s.scroll(collection, None, [Payload.SPLIT])}
         return sorted(str(v) for v in found if v is not None)
 
     def tags(self, collection: str) -> list[str]:
@@ -144,8 +147,8 @@ class Session:
             if collection not in self._tags:
                 found: set[str] = set()
                 with self.store() as s:
-                    for r in s.scroll(collection, None, ["tags"]):
-                        value = r.payload.get("tags")
+                    for r in s.scroll(collection, None, [Payload.TAGS]):
+                        value = r.payload.get(Payload.TAGS)
                         if isinstance(value, str):
                             found.add(value)
                         elif isinstance(value, list):
@@ -247,9 +250,7 @@ class Session:
         point_id = point_id.strip()
         where = self.where(collection, split, label, tag)
         with self.store() as s:
-            found = s.retrieve(collection, [point_id],
-                               ["thumbnail", "label", "label_name", "split", "index"]) \
-                if _is_uuid(point_id) else []
+            found = s.retrieve(collection, [point_id], list(TILE_FIELDS)) if _is_uuid(point_id) else []
         if not found:
             raise UsageError(f"no point with id {point_id!r} in {collection!r}.")
         query, text = tiles(found)[0]
@@ -327,8 +328,7 @@ class Session:
     def tiles_by_id(self, collection: str, ids: Sequence[str]) -> dict[str, Tile]:
         """Gallery tiles of the stored points among ``ids`` (missing ones are left out)."""
         with self.store() as s:
-            found = s.retrieve(collection, list(dict.fromkeys(ids)),
-                               ["thumbnail", "label_name", "label", "split", "index"])
+            found = s.retrieve(collection, list(dict.fromkeys(ids)), list(TILE_FIELDS))
         return {r.id: t for r, t in zip(found, tiles(found), strict=True)}
 
     def thumbnails(self, collection: str, ids: Sequence[str],

@@ -1,17 +1,17 @@
-"""What the page's tabs share: the context they build from and the handles they give back."""
+"""What the page's tabs share: the tab registry, the context tabs build from, what they give back."""
 
-# No `from __future__ import annotations` (see ui/app.py), like the tab modules built on it.
-
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from embedscope.errors import EmbedscopeError, UsageError
+from embedscope.registry import IDENTIFIER, Registry
+from embedscope.ui.binding import Guard, usage
 from embedscope.ui.config import UISettings
 from embedscope.ui.service import Session
 
-Handler = Callable[..., dict]
-Guard = Callable[[Handler], Handler]
+__all__ = ["TABS", "CollectionSync", "Tab", "TabBuilder", "TabContext", "TabHandles", "page_tabs",
+           "register_tab", "usage"]
 
 
 @dataclass
@@ -74,13 +74,54 @@ class TabHandles:
 TabBuilder = Callable[[TabContext], TabHandles]
 
 
-def usage(message: str) -> EmbedscopeError:
-    """A UsageError for a handler to raise (the guard shows it in the status line).
+# --- the tab registry ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tab:
+    """A registered page tab.
+
+    Attributes:
+        name: The tab's id (``gr.Tab(id=…)``).
+        build: Lays the tab out inside the page's ``gr.Tabs`` and wires its events.
+        place: Tabs show in increasing ``place`` (the built-ins: search 10, explore 20, report
+            30), ties in registration order. A tab is built after the tabs before it, so it can
+            read what they put in ``TabContext.shared``.
+    """
+
+    name: str
+    build: TabBuilder
+    place: int = 100
+
+
+def _builtin_tabs() -> None:
+    for module in ("embedscope.ui.search_tab", "embedscope.ui.map.tab", "embedscope.ui.report_tab"):
+        importlib.import_module(module)  # each registers itself on import
+
+
+#: The page's tabs by id: one registration per tab module (``register_tab``); plugins add tabs
+#: through the entry-point group ``embedscope.ui_tabs``.
+TABS: Registry[Tab] = Registry("page tab", "embedscope.ui_tabs", builtins=_builtin_tabs,
+                               pattern=IDENTIFIER, pattern_hint="a lower-case identifier")
+
+
+def register_tab(name: str, place: int = 100) -> Callable[[TabBuilder], TabBuilder]:
+    """Decorator: add ``build(ctx) -> TabHandles`` as the page tab ``name``.
 
     Args:
-        message: What the user should do, e.g. "choose a collection first.".
+        name: The tab's id (lower-case identifier).
+        place: Where the tab shows among the others (see ``Tab.place``).
 
-    Returns:
-        The error, to be raised.
+    Raises:
+        RegistrationError: the name is malformed or already registered.
     """
-    return UsageError(message)
+
+    def add(build: TabBuilder) -> TabBuilder:
+        TABS.add(name, Tab(name, build, place))
+        return build
+
+    return add
+
+
+def page_tabs() -> list[Tab]:
+    """The registered tabs in the order the page shows them."""
+    return sorted(TABS.values(), key=lambda tab: tab.place)

@@ -10,17 +10,20 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.contract import Payload
 from embedscope.errors import DamagedCollectionError
 from embedscope.store import Store
 
 #: |‖v‖ − 1| above this is a damaged vector (cosine collections store unit vectors).
 NORM_TOL = 1e-3
 #: Payload fields every ingested point carries, and their types.
-REQUIRED: dict[str, type] = {"dataset": str, "split": str}
+REQUIRED: dict[str, type] = {Payload.DATASET: str, Payload.SPLIT: str}
 #: Fields that, when present, must have these types (None allowed for label).
-TYPED: dict[str, type | tuple[type, ...]] = {"index": int, "label": (int, type(None)), "label_name": str, "source": str,
-         "width": int, "height": int, "thumbnail": str, "model": str, "ingested_at": str,
-         "tags": list}
+TYPED: dict[str, type | tuple[type, ...]] = {
+    Payload.INDEX: int, Payload.LABEL: (int, type(None)), Payload.LABEL_NAME: str, Payload.SOURCE: str,
+    Payload.WIDTH: int, Payload.HEIGHT: int, Payload.THUMBNAIL: str, Payload.MODEL: str,
+    Payload.INGESTED_AT: str, Payload.TAGS: list,
+}
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM")
 #: Problems listed per kind before "… and N more".
 _SHOW = 5
@@ -77,9 +80,9 @@ def _check_payload(report: CheckReport, pid: str, payload: dict[str, Any]) -> No
     for key, kinds in TYPED.items():
         if key in payload and not isinstance(payload[key], kinds):
             report.add("payload", f"{pid}: {key!r} is {type(payload[key]).__name__}")
-    if isinstance(payload.get("index"), bool):
+    if isinstance(payload.get(Payload.INDEX), bool):
         report.add("payload", f"{pid}: 'index' is a bool")
-    thumb = payload.get("thumbnail")
+    thumb = payload.get(Payload.THUMBNAIL)
     if isinstance(thumb, str):
         try:
             raw = base64.b64decode(thumb, validate=True)

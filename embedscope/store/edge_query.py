@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from embedscope.contract import Payload
 from embedscope.store.base import PayloadFields, Where
 
 
@@ -13,13 +14,13 @@ def edge_filter(q: Any, where: Where | None, exclude: str | None = None) -> Any:
     must_not: list[Any] = []
     if where is not None:
         if where.split is not None:
-            must.append(q.FieldCondition(key="split", match=q.MatchValue(where.split)))
+            must.append(q.FieldCondition(key=Payload.SPLIT, match=q.MatchValue(where.split)))
         if where.label is not None:
-            must.append(q.FieldCondition(key="label", match=q.MatchValue(int(where.label))))
+            must.append(q.FieldCondition(key=Payload.LABEL, match=q.MatchValue(int(where.label))))
         if where.tag is not None:  # matches when the ``tags`` list holds the tag
-            must.append(q.FieldCondition(key="tags", match=q.MatchValue(str(where.tag))))
+            must.append(q.FieldCondition(key=Payload.TAGS, match=q.MatchValue(str(where.tag))))
         if where.has_label:
-            must_not.append(q.IsEmptyCondition("label"))
+            must_not.append(q.IsEmptyCondition(Payload.LABEL))
         if where.exclude_ids:
             must_not.append(q.HasIdCondition(set(where.exclude_ids)))
     if exclude is not None:

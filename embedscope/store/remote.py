@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from embedscope.contract import INDEXED_FIELDS, CollectionMeta
+from embedscope.contract import INDEXED_FIELDS, CollectionMeta, Payload
 from embedscope.errors import QdrantUnavailableError, UsageError
 from embedscope.store.base import PayloadFields, Store, Where
 from embedscope.store.points import Hit, Record, as_matrix, to_hits, to_records
@@ -141,13 +141,13 @@ class RemoteStore(Store):
         must_not: list[Any] = []
         if where is not None:
             if where.split is not None:
-                must.append(m.FieldCondition(key="split", match=m.MatchValue(value=where.split)))
+                must.append(m.FieldCondition(key=Payload.SPLIT, match=m.MatchValue(value=where.split)))
             if where.label is not None:
-                must.append(m.FieldCondition(key="label", match=m.MatchValue(value=int(where.label))))
+                must.append(m.FieldCondition(key=Payload.LABEL, match=m.MatchValue(value=int(where.label))))
             if where.tag is not None:  # matches when the ``tags`` list holds the tag
-                must.append(m.FieldCondition(key="tags", match=m.MatchValue(value=str(where.tag))))
+                must.append(m.FieldCondition(key=Payload.TAGS, match=m.MatchValue(value=str(where.tag))))
             if where.has_label:
-                must_not.append(m.IsEmptyCondition(is_empty=m.PayloadField(key="label")))
+                must_not.append(m.IsEmptyCondition(is_empty=m.PayloadField(key=Payload.LABEL)))
             if where.exclude_ids:
                 must_not.append(m.HasIdCondition(has_id=list(where.exclude_ids)))
         if exclude is not None:

@@ -21,7 +21,7 @@ def _parser(sub: Any, name: str, url_flag: str, help_text: str, description: str
     p = sub.add_parser(name, help=help_text, description=description, epilog=_EPILOG)
     add_settings_flags(p, TransferSettings, flags={"remote_url": url_flag})
     add_settings_flags(p, OutputSettings)
-    add_store_flags(p)
+    add_store_flags(p, batch=True)
     p.set_defaults(handler=handler)
 
 

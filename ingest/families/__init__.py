@@ -12,26 +12,25 @@ Adding a family is one new file here::
 Nothing else changes: `discover` imports every module of this package (names starting with
 ``_`` excepted), then every ``embedscope.model_families`` entry point, so a third-party
 package can add families too (``[project.entry-points."embedscope.model_families"]
-myfam = "my_package.my_family"``). Importing this package stays light: torch and transformers
-load only inside the families' factories.
+myfam = "my_package.my_family"``). The families are an :class:`embedscope.registry.Registry`:
+a name registers once, and a second registration of it raises. Importing this package stays
+light: torch and transformers load only inside the families' factories.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
-import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from embedscope.ingest.errors import ModelError
+from embedscope.registry import Registry
 
 if TYPE_CHECKING:
     from embedscope.ingest.models import Embedder
 
-log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "embedscope.model_families"
 Factory = Callable[["ModelSpec"], "Embedder"]
 F = TypeVar("F", bound=Factory)
@@ -95,9 +94,15 @@ class Family:
         return f"{self.name} ({what})" if what else self.name
 
 
-_FAMILIES: dict[str, Family] = {}
-_LOCK = threading.RLock()
-_discovered = False
+def _import_builtins() -> None:
+    """Import every family module of this package (their import registers them)."""
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+#: The registered families by name (built-ins first, then ``embedscope.model_families`` plugins).
+FAMILIES: Registry[Family] = Registry("model family", ENTRY_POINT_GROUP, builtins=_import_builtins)
 
 
 def register_family(name: str, matches: Callable[[ModelSpec], bool] | Collection[str], *,
@@ -105,7 +110,8 @@ def register_family(name: str, matches: Callable[[ModelSpec], bool] | Collection
     """Decorator: register ``factory(spec) -> Embedder`` as model family ``name``.
 
     Args:
-        name: the family's name (listed in errors and help; re-registering replaces).
+        name: the family's name (listed in errors and help; registered once: a second
+            registration raises RegistrationError).
         matches: config.json ``model_type`` values this family handles, or a predicate on the
             `ModelSpec` (read ``spec.config`` only when needed: it may load config.json).
         priority: higher is asked first; ties in registration order.
@@ -124,10 +130,7 @@ def register_family(name: str, matches: Callable[[ModelSpec], bool] | Collection
     predicate = matches if callable(matches) else by_type
 
     def decorator(factory: F) -> F:
-        with _LOCK:
-            if name in _FAMILIES and _FAMILIES[name].factory is not factory:
-                log.debug("model family %s: replacing %r with %r", name, _FAMILIES[name].factory, factory)
-            _FAMILIES[name] = Family(name, factory, predicate, priority, model_types, description)
+        FAMILIES.add(name, Family(name, factory, predicate, priority, model_types, description))
         return factory
 
     return decorator
@@ -135,8 +138,8 @@ def register_family(name: str, matches: Callable[[ModelSpec], bool] | Collection
 
 def unregister_family(name: str) -> None:
     """Forget family ``name`` (no error when it is not registered)."""
-    with _LOCK:
-        _FAMILIES.pop(name, None)
+    if name in FAMILIES:
+        FAMILIES.remove(name)
 
 
 def discover(*, refresh: bool = False) -> None:
@@ -145,28 +148,12 @@ def discover(*, refresh: bool = False) -> None:
     Runs once per process; ``refresh`` scans again (new files, new plugins). A built-in module
     that fails to import is an error; a broken plugin is logged and skipped.
     """
-    global _discovered
-    with _LOCK:
-        if _discovered and not refresh:
-            return
-        for info in pkgutil.iter_modules(__path__):
-            if not info.name.startswith("_"):
-                importlib.import_module(f"{__name__}.{info.name}")
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                ep.load()  # the plugin module registers its families on import
-            except Exception as exc:  # a third-party plugin must not break the built-in families
-                log.warning("model family plugin %s (%s) failed to load: %s", ep.name, ep.value, exc)
-        _discovered = True
+    FAMILIES.load(refresh=refresh)
 
 
 def families() -> list[Family]:
     """Every registered family, in the order `select_family` asks them."""
-    discover()
-    with _LOCK:
-        return sorted(_FAMILIES.values(), key=lambda f: -f.priority)
+    return sorted(FAMILIES.values(), key=lambda f: -f.priority)
 
 
 def family_names() -> list[str]:
@@ -199,8 +186,8 @@ def select_family(spec: ModelSpec) -> Family:
     raise ModelError(
         f"no model family handles {spec.model!r} (config.json model_type {spec.model_type!r}, "
         f"architectures {spec.architectures}); registered families: {_listing()}. "
-        "To support it, add one module to embedscope/ingest/families/ with @register_family, "
-        f"or install a plugin with an {ENTRY_POINT_GROUP!r} entry point."
+        "To support it, install a plugin package whose module registers the family with "
+        f"@register_family through an {ENTRY_POINT_GROUP!r} entry point (docs/extending.md)."
     )
 
 

@@ -28,7 +28,7 @@ def test_analyze_cli_sample_and_auto_k(
 ) -> None:
     _build(data_env, "fm__pixels", sample800, make_collection, n=400)
     rc = main(["analyze", "--collection", "fm__pixels", "--sample", "200", "--seed", "1",
-               "--k", "auto", "--k-max", "6", *FAST])
+               "--clusters", "auto", "--clusters-max", "6", *FAST])
     assert rc == 0, capsys.readouterr().err
     out_dir = data_env / "reports" / "fm__pixels"
     rep = json.loads((out_dir / "report.json").read_text())
@@ -102,13 +102,13 @@ def test_compare_and_service(
 
     from embedscope.analysis.__main__ import main as service
 
-    monkeypatch.setenv("EMBEDSCOPE_COLLECTION", "fm__sqrt")
-    monkeypatch.setenv("EMBEDSCOPE_PROJECTIONS", "pca")
-    monkeypatch.setenv("EMBEDSCOPE_CLUSTERERS", "kmeans")
-    monkeypatch.setenv("EMBEDSCOPE_PROGRESS", "false")
+    monkeypatch.setenv("EMBEDSCOPE_ANALYSIS_COLLECTION", "fm__sqrt")
+    monkeypatch.setenv("EMBEDSCOPE_ANALYSIS_PROJECTIONS", "pca")
+    monkeypatch.setenv("EMBEDSCOPE_ANALYSIS_CLUSTERERS", "kmeans")
+    monkeypatch.setenv("EMBEDSCOPE_ANALYSIS_PROGRESS", "false")
     assert service([]) == 0
     assert (data_env / "reports" / "fm__sqrt" / "report.html").exists()
-    monkeypatch.setenv("EMBEDSCOPE_COLLECTION", "missing")
+    monkeypatch.setenv("EMBEDSCOPE_ANALYSIS_COLLECTION", "missing")
     assert service([]) == 3
     # flags win over the environment, as in `embedscope analyze`
     assert service(["--collection", "fm__sqrt", "--out", str(data_env / "svc")]) == 0

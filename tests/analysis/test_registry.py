@@ -119,3 +119,43 @@ def test_unregistered_names_are_gone_and_bad_names_refused() -> None:
     with pytest.raises(ValueError, match="lower-case"):
         register_clusterer("K-Means")(_halves)
     assert PROJECTIONS["umap"].run is not _moments
+
+
+def _distance_to_centroid(a: Analysis) -> np.ndarray:
+    centre = a.data.X.mean(axis=0)
+    return 1.0 - a.data.X @ (centre / np.linalg.norm(centre))
+
+
+def test_a_registered_score_reaches_payloads_report_and_html(
+    reg_store: EdgeStore, tmp_path: Path
+) -> None:
+    from embedscope.analysis.registry import SCORES, register_score, unregister_score
+    from embedscope.analysis.report_model import Report
+
+    register_score("atypical", title="distance to the mean",
+                   description="cosine distance to the mean direction")(_distance_to_centroid)
+    try:
+        document, out = run(reg_store, _settings(tmp_path, projections="pca", clusterers=""))
+    finally:
+        unregister_score("atypical")
+    assert "atypical" not in SCORES
+    report = Report.read(out / "report.json")
+    assert report.payload_fields[-1] == "atypical" and document["payload_fields"] == report.payload_fields
+    assert report.point_scores["atypical"].title == "distance to the mean"
+    assert "distance to the mean" in (out / "report.html").read_text()
+    X = np.vstack([p.vector for p in reg_store.scroll("reg", with_vectors=True)])
+    stored = {p.id: p.payload["atypical"] for p in reg_store.scroll("reg", with_payload=["atypical"])}
+    ids = [p.id for p in reg_store.scroll("reg")]
+    centre = X.mean(axis=0)
+    expected = 1.0 - X @ (centre / np.linalg.norm(centre))
+    np.testing.assert_allclose([stored[i] for i in ids], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_every_extension_point_refuses_a_second_registration() -> None:
+    from embedscope.analysis.registry import METRICS, SCORES, register_metric, register_score
+    from embedscope.errors import RegistrationError
+
+    with pytest.raises(RegistrationError, match="already registered"):
+        register_metric(METRICS.names()[0])(lambda a, s, st: None)
+    with pytest.raises(RegistrationError, match="already registered"):
+        register_score(SCORES.names()[0])(_distance_to_centroid)

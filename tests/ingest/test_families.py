@@ -304,3 +304,12 @@ def test_importing_the_registry_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_a_second_registration_of_a_family_name_raises():
+    from embedscope.errors import RegistrationError
+
+    taken = families.family_names()[0]
+    with pytest.raises(RegistrationError, match=f"model family '{taken}' is already registered"):
+        register_family(taken, ("other_type",))(lambda spec: _Constant())
+    assert families.get_family(taken).model_types != ("other_type",)

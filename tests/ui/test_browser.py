@@ -176,8 +176,9 @@ def test_qdrant_down_shows_a_message(page_on: Any, tmp_path: Path,
     from embedscope.ui.service import Session
 
     monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", f"http://127.0.0.1:{free_port()}")
-    session = Session(UISettings(qdrant_retry_seconds=0.5))
-    demo, url = serve(session, qdrant_retry_seconds=0.5)
+    monkeypatch.setenv("EMBEDSCOPE_QDRANT_INTERACTIVE_SECONDS", "0.5")
+    session = Session(UISettings())
+    demo, url = serve(session)
     try:
         page = page_on(url)
         page.locator("#status").get_by_text("cannot reach the Qdrant server").wait_for()

@@ -99,7 +99,8 @@ def test_qdrant_down_fails_fast_with_a_message(monkeypatch: pytest.MonkeyPatch) 
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", f"http://127.0.0.1:{port}")
-    session = Session(UISettings(qdrant_retry_seconds=0.5))
+    monkeypatch.setenv("EMBEDSCOPE_QDRANT_INTERACTIVE_SECONDS", "0.5")
+    session = Session(UISettings())
     started = time.monotonic()
     with pytest.raises(QdrantUnavailableError, match="cannot reach the Qdrant server"):
         session.collections()

@@ -1,6 +1,6 @@
 // The Explore tab's embedding map: a regl-scatterplot (WebGL) inside a Gradio gr.HTML block.
 //
-// Python sends a small JSON descriptor as the block's value (ui/webmap.py); the points come as
+// Python sends a small JSON descriptor as the block's value (ui/map/published.py); the points come as
 // binary files (float32 x/y in [-1, 1], uint16 category codes or uint8 continuous values) that
 // this code fetches by URL. Selections go back with trigger('selection', …) as base64 uint32
 // row indices; hover asks the server for the point's thumbnail and caption.

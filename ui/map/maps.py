@@ -1,4 +1,4 @@
-"""The Explore tab's decisions, without the page: open a map, restyle it, select, tag, mark."""
+"""The maps a page serves, without the page: open a map, restyle it, select, tag, mark."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from embedscope.contract import Payload
 from embedscope.errors import UsageError
-from embedscope.ui import explore, selection, webmap
-from embedscope.ui.explore import NONE
-from embedscope.ui.service import Session
+from embedscope.ui.map import points, selection
+from embedscope.ui.map.cache import DiskCache, map_key
+from embedscope.ui.map.colours import NONE, TAG_PREFIX
+from embedscope.ui.map.published import MapView, PublishedMaps, descriptor
+from embedscope.ui.service import TILE_FIELDS, Session
 
 NO_MAP = ("No 2-D map stored for **{name}** yet: press **Run analysis** (or run "
           "`embedscope analyze --collection {name}`).")
@@ -23,24 +26,24 @@ KEEP_SELECTIONS = 256
 class Maps:
     """The maps a page shows, loaded once per process and shared by every visitor."""
 
-    def __init__(self, session: Session, registry: webmap.Registry | None = None,
+    def __init__(self, session: Session, published: PublishedMaps | None = None,
                  cache: Path | None = None) -> None:
         """Create the map service of a session.
 
         Args:
             session: The page's session.
-            registry: Where maps are published (default: a new temp folder).
+            published: Where maps are published (default: a new temp folder).
             cache: Folder of the maps saved between runs (None: none).
         """
         self.session = session
-        self.registry = registry or webmap.Registry()
-        self.cache = webmap.DiskCache(cache)
+        self.published = published or PublishedMaps()
+        self.cache = DiskCache(cache)
         self._selections: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
     # --- opening ---------------------------------------------------------------------------
-    def open(self, name: str | None, projection: str | None, current: webmap.MapView | None,
-             reload: bool = False) -> tuple[webmap.MapView, list[str], str]:
+    def open(self, name: str | None, projection: str | None, current: MapView | None,
+             reload: bool = False) -> tuple[MapView, list[str], str]:
         """The view of a collection's map, the projections it has and a note for the page.
 
         The colouring and Highlight carry over when the same collection is shown again
@@ -53,28 +56,28 @@ class Maps:
             reload: Read the points again even when the map is loaded.
         """
         if not name:
-            return webmap.MapView(message=NO_COLLECTION), [], NO_COLLECTION
+            return MapView(message=NO_COLLECTION), [], NO_COLLECTION
         with self.session.store() as s:
-            projections, _ = explore.available(s, name)
+            projections, _ = points.available(s, name)
             if not projections:
                 note = NO_MAP.format(name=name)
-                return webmap.MapView(collection=name, message=note), [], note
+                return MapView(collection=name, message=note), [], note
             proj = projection if projection in projections else projections[0]
-            key = webmap.map_key(s, name, proj)
-        pub = None if reload else self.registry.find(key)
+            key = map_key(s, name, proj)
+        pub = None if reload else self.published.find(key)
         if pub is None:
             data = None if reload else self.cache.load(key)
             if data is None:
                 # page by page, so other visitors get the store in between
-                data = explore.load_map(self.session.store, name, proj)
+                data = points.load_map(self.session.store, name, proj)
                 self.cache.save(data, key)
-            pub = self.registry.publish(data, key)
+            pub = self.published.publish(data, key)
         data = pub.data
         same = current is not None and current.collection == name
         colour = current.colour_by if same and current else NONE
         if colour not in data.colourings():
             colour = data.default_colouring()
-        v = webmap.MapView(pub.token, name, proj, colour)
+        v = MapView(pub.token, name, proj, colour)
         if same and current is not None and current.highlight in data.groups(colour):
             v.highlight = current.highlight
         if same and current is not None:
@@ -86,29 +89,29 @@ class Maps:
 
     def forget(self, name: str) -> None:
         """Drop a collection's loaded maps (its analysis changed)."""
-        self.registry.drop(name)
+        self.published.drop(name)
 
     # --- what the page shows ---------------------------------------------------------------
-    def descriptor(self, v: webmap.MapView | None) -> str:
+    def descriptor(self, v: MapView | None) -> str:
         """The JSON the map block reads."""
-        return webmap.descriptor(self.registry, v)
+        return descriptor(self.published, v)
 
-    def colourings(self, v: webmap.MapView | None) -> list[str]:
+    def colourings(self, v: MapView | None) -> list[str]:
         """The colourings offered for the map shown."""
         if v is None or v.token is None:
             return []
-        return self.registry.get(v.token).data.colourings()
+        return self.published.get(v.token).data.colourings()
 
-    def groups(self, v: webmap.MapView | None) -> list[str]:
+    def groups(self, v: MapView | None) -> list[str]:
         """The groups Highlight offers for the map's colouring."""
         if v is None or v.token is None:
             return []
-        return self.registry.get(v.token).data.groups(v.colour_by)
+        return self.published.get(v.token).data.groups(v.colour_by)
 
-    def restyle(self, v: webmap.MapView, colour: str | None, light: str | None) -> webmap.MapView:
+    def restyle(self, v: MapView, colour: str | None, light: str | None) -> MapView:
         """The view with another colouring or highlighted group (Highlight resets when the
         group is not in the new colouring)."""
-        data = self.registry.get(v.token).data
+        data = self.published.get(v.token).data
         v.colour_by = colour if colour in data.colourings() else data.default_colouring()
         groups = data.groups(v.colour_by)
         v.highlight = str(light) if light in groups else NONE
@@ -116,16 +119,15 @@ class Maps:
 
     def point_info(self, token: str, row: int) -> dict[str, Any]:
         """What the hover tooltip shows: the thumbnail (data URL) and "label · split #row"."""
-        data = self.registry.get(token).data
+        data = self.published.get(token).data
         point = data.id_of(row)
         with self.session.store() as s:
-            found = s.retrieve(data.collection, [point],
-                               ["thumbnail", "label_name", "label", "split", "index"])
+            found = s.retrieve(data.collection, [point], list(TILE_FIELDS))
         if not found:
             return {"src": None, "caption": f"point {point} is gone"}
         payload = found[0].payload
-        return {"src": data_url(payload.get("thumbnail")), "caption": explore.point_caption(payload),
-                "id": point}
+        return {"src": data_url(payload.get(Payload.THUMBNAIL)),
+                "caption": points.point_caption(payload), "id": point}
 
     # --- acting on points ------------------------------------------------------------------
     def put_selection(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -146,41 +148,41 @@ class Maps:
                 self._selections.popitem(last=False)
         return {"kept": True}
 
-    def select(self, v: webmap.MapView, event: dict[str, Any] | None) -> selection.Selection:
+    def select(self, v: MapView, event: dict[str, Any] | None) -> selection.Selection:
         """The selection of a map event: the latest one its page handed over with
         ``put_selection``, or the rows the event carries itself; checked against the map."""
-        pub = self.registry.get(v.token)
+        pub = self.published.get(v.token)
         if event and event.get("page"):
             with self._lock:
                 event = self._selections.get(str(event["page"]), event)
         if event and event.get("token") not in (None, v.token):
             raise UsageError("the map changed while you selected: select again.")
-        rows = webmap.decode_rows(event, pub.data.n)
+        rows = selection.decode_rows(event, pub.data.n)
         return selection.from_rows(pub.data, rows)
 
-    def tag(self, v: webmap.MapView, s: selection.Selection | None,
-            text: str | None) -> tuple[webmap.MapView, str]:
+    def tag(self, v: MapView, s: selection.Selection | None,
+            text: str | None) -> tuple[MapView, str]:
         """Tag the selection in the store, show the tag as the map's colouring, and say so."""
         tag = selection.check_tag(text)
         if s is None or not s.ids:
             raise UsageError("nothing selected to tag: draw a lasso or a box on the map first.")
-        pub = self.registry.get(v.token)
+        pub = self.published.get(v.token)
         added, already = selection.tag_points(self.session, s.collection, s.ids, tag)
         if pub.data.collection == s.collection:
             pub.data.add_tag(tag, pub.data.rows_of(s.ids))
-            pub.changed(explore.TAG_PREFIX + tag)
+            pub.changed(TAG_PREFIX + tag)
             self.cache.save(pub.data, pub.key)
-            v.colour_by, v.highlight = explore.TAG_PREFIX + tag, NONE
+            v.colour_by, v.highlight = TAG_PREFIX + tag, NONE
         more = f" ({already:,} already had it)" if already else ""
         return v, (f"Tagged **{added:,}** points with `{tag}`{more}. The map is coloured by "
                    f"it; other services find them with the filter `tags = {tag}`.")
 
-    def mark(self, v: webmap.MapView, result: dict[str, Any] | None) -> webmap.MapView:
+    def mark(self, v: MapView, result: dict[str, Any] | None) -> MapView:
         """Mark a search's query and neighbours on the map (when it maps that collection)."""
         v.query, v.neighbours = None, []
         if not result or result.get("collection") != v.collection:
             return v
-        data = self.registry.get(v.token).data
+        data = self.published.get(v.token).data
         query = result.get("query_id")
         if query:
             rows = data.rows_of([str(query)])
@@ -188,13 +190,6 @@ class Maps:
         v.neighbours = [int(r) for r in data.rows_of([str(i) for i in
                                                       result.get("neighbour_ids") or []])]
         return v
-
-
-def cache_dir() -> Path | None:
-    """Where loaded maps are saved between runs: ``<data dir>/maps`` (EMBEDSCOPE_DATA_DIR)."""
-    from embedscope.settings import QdrantSettings
-
-    return QdrantSettings().data_dir / "maps"
 
 
 def data_url(raw: str | None) -> str | None:

@@ -10,44 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.contract import Payload
 from embedscope.errors import UsageError
 from embedscope.store import Store
+from embedscope.ui.map import colours, methods
+from embedscope.ui.map.colours import NONE, TAG_PREFIX, Colouring
 
-PROJECTIONS = ("umap", "tsne", "pca")
-CLUSTER_PREFIX = "cluster_"
-NONE = "(none)"
-#: Per-point scores the analysis may write back: colourings when present.
-KNN_CORRECT, KNN_CONFIDENCE, LABEL_ERROR = "knn_correct", "knn_confidence", "label_error"
-SCORES = (KNN_CORRECT, KNN_CONFIDENCE, LABEL_ERROR)
-#: Colouring of the points carrying one tag: "tag: <name>".
-TAG_PREFIX = "tag: "
 #: Points read per scroll page when a map loads.
 PAGE = 4096
-
-
-@dataclass
-class Colouring:
-    """One way of colouring the map.
-
-    Attributes:
-        name: As offered in the page ("label", "cluster_kmeans", "tag: keep" …).
-        kind: "category" (codes index ``names``) or "continuous" (values in [0, 1]).
-        codes: uint16 category codes, or float32 values scaled to [0, 1] (n each).
-        names: Category names by code; for "continuous", the low and high ends' labels.
-        noise: Code drawn in grey (unlabelled, noise, not scored), or None.
-    """
-
-    name: str
-    kind: str
-    codes: np.ndarray
-    names: list[str]
-    noise: int | None = None
-
-    def counts(self) -> list[int]:
-        """Points per category (empty for a continuous colouring)."""
-        if self.kind != "category":
-            return []
-        return [int(c) for c in np.bincount(self.codes, minlength=len(self.names))]
 
 
 @dataclass
@@ -96,16 +66,10 @@ class MapData:
         found = sorted_ids[pos] == keys
         return self._order[pos[found]].astype(np.int64)
 
-    # --- colourings ---------------------------------------------------------------------------
+    # --- colourings (see colours.py) -----------------------------------------------------
     def colourings(self) -> list[str]:
-        """What the map can be coloured by: label, split, clusterings, k-NN scores, tags."""
-        out = ["label"] if (self.labels >= 0).any() else []
-        if len(self.split_names) > 1:
-            out.append("split")
-        out += sorted(self.clusters)
-        out += [s for s in SCORES if s in self.scores]
-        out += [TAG_PREFIX + t for t in sorted(self.tags)]
-        return out
+        """What the map can be coloured by: label, split, clusterings, per-point scores, tags."""
+        return colours.offered(self)
 
     def default_colouring(self) -> str:
         """The colouring a new map opens with."""
@@ -117,35 +81,11 @@ class MapData:
         Raises:
             UsageError: the map has no such colouring.
         """
-        if name in ("", NONE):
-            return Colouring(NONE, "category", np.zeros(self.n, np.uint16), ["points"])
-        if name == "label":
-            names = {v: self.label_names[v] if 0 <= v < len(self.label_names) else str(v)
-                     for v in np.unique(self.labels).tolist() if v >= 0}
-            return _categorical(name, self.labels, names, -1, "unlabelled")
-        if name == "split":
-            return Colouring(name, "category", self.splits.astype(np.uint16), list(self.split_names))
-        if name in self.clusters:
-            values = self.clusters[name]
-            names = {v: f"cluster {v}" for v in np.unique(values).tolist() if v >= 0}
-            return _categorical(name, values, names, -1, "noise")
-        if name == KNN_CORRECT and name in self.scores:
-            raw = self.scores[name]
-            codes = np.where(np.isnan(raw), 2, np.where(raw >= 0.5, 1, 0)).astype(np.uint16)
-            return Colouring(name, "category", codes, ["wrong", "correct", "not scored"], 2)
-        if name in self.scores:
-            return _continuous(name, self.scores[name])
-        if name.startswith(TAG_PREFIX) and name.removeprefix(TAG_PREFIX) in self.tags:
-            tag = name.removeprefix(TAG_PREFIX)
-            return Colouring(name, "category", self.tags[tag].astype(np.uint16),
-                             ["untagged", tag], 0)
-        raise UsageError(f"cannot colour the map by {name!r}: choose "
-                         f"{', '.join(self.colourings()) or NONE}.")
+        return colours.colouring(self, name)
 
     def groups(self, colour_by: str) -> list[str]:
         """The groups a colouring's Highlight can pick (none for a continuous one)."""
-        c = self.colouring(colour_by)
-        return list(c.names) if c.kind == "category" else []
+        return colours.groups(self, colour_by)
 
     def group_rows(self, colour_by: str, name: str) -> np.ndarray:
         """Map rows of the group ``name`` of a colouring.
@@ -153,10 +93,7 @@ class MapData:
         Raises:
             UsageError: the colouring has no such group.
         """
-        c = self.colouring(colour_by)
-        if c.kind != "category" or name not in c.names:
-            raise UsageError(f"no group {name!r} in the {colour_by} colouring.")
-        return np.flatnonzero(c.codes == c.names.index(name))
+        return colours.group_rows(self, colour_by, name)
 
     def add_tag(self, tag: str, rows: np.ndarray) -> None:
         """Record that the points at ``rows`` now carry ``tag`` (after it was stored)."""
@@ -176,37 +113,15 @@ def _uuid_bytes(text: str) -> bytes:
     return uuid.UUID(str(text)).bytes
 
 
-def _categorical(name: str, values: np.ndarray, names: dict[int, str], missing: int,
-                 missing_name: str) -> Colouring:
-    """Codes 0…k-1 for the sorted values present, then ``missing_name`` for ``missing``."""
-    present = sorted(names)
-    lookup = np.asarray(present, dtype=np.int64)
-    codes = np.searchsorted(lookup, values).astype(np.int64)
-    labels = [names[v] for v in present]
-    noise = None
-    absent = values == missing
-    if absent.any():
-        noise = len(labels)
-        labels.append(missing_name)
-        codes[absent] = noise
-    return Colouring(name, "category", codes.astype(np.uint16), labels, noise)
-
-
-def _continuous(name: str, values: np.ndarray) -> Colouring:
-    """Values scaled to [0, 1] between their finite minimum and maximum (absent: the minimum)."""
-    finite = values[np.isfinite(values)]
-    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-    span = high - low if high > low else 1.0
-    scaled = np.nan_to_num((values - low) / span, nan=0.0, posinf=1.0, neginf=0.0)
-    return Colouring(name, "continuous", np.clip(scaled, 0, 1).astype(np.float32),
-                     [f"{low:.3g}", f"{high:.3g}"])
-
-
 def available(store: Store, collection: str) -> tuple[list[str], list[str]]:
-    """The 2-D maps and clusterings stored in the collection's payloads (by the analysis)."""
-    fields = _fields(store, collection)
-    maps = [f for f in PROJECTIONS if f in fields]
-    clusters = sorted(f for f in fields if f.startswith(CLUSTER_PREFIX))
+    """The 2-D maps and clusterings the analysis stored in the collection's payloads.
+
+    Both are the payload fields of registered methods (embedscope.analysis.registry): maps in
+    registration order, clusterings by field name.
+    """
+    fields = set(_fields(store, collection))
+    maps = [f for f in methods.projections() if f in fields]
+    clusters = sorted(f for f in methods.cluster_fields() if f in fields)
     return maps, clusters
 
 
@@ -223,15 +138,15 @@ def load_map(store: Store | Callable[[], AbstractContextManager[Store]], collect
              projection: str, limit: int | None = None) -> MapData:
     """Every point's coordinates in ``projection`` with the fields the map is coloured by.
 
-    Scrolls only the small payload fields (coordinates, label, split, clusterings, k-NN scores,
-    tags; never thumbnails) page by page into compact arrays (~40 bytes a point, so a million
+    Scrolls only the small payload fields (coordinates, label, split, clusterings, per-point
+    scores, tags; never thumbnails) page by page into compact arrays (~40 bytes a point, so a million
     points take ~40 MB).
 
     Args:
         store: The open store, or a callable giving it as a context manager per page (e.g.
             ``Session.store``, so that other requests get the store between pages).
         collection: The collection.
-        projection: "umap", "tsne" or "pca".
+        projection: The payload field of a registered projection (``umap`` …).
         limit: Read at most this many points (None: all).
 
     Raises:
@@ -250,7 +165,8 @@ def load_map(store: Store | Callable[[], AbstractContextManager[Store]], collect
         label_names = list(s.get_meta(collection).labels)
         total = s.count(collection)
     cap = total if limit is None else min(total, int(limit))
-    fields = [projection, "label", "split", *clusters, *SCORES, "tags"]
+    scores = methods.score_fields()
+    fields = [projection, Payload.LABEL, Payload.SPLIT, *clusters, *scores, Payload.TAGS]
     chunks: dict[str, list[np.ndarray]] = {}
     split_codes: dict[str, int] = {}
     tags: dict[str, list[np.ndarray]] = {}
@@ -259,7 +175,7 @@ def load_map(store: Store | Callable[[], AbstractContextManager[Store]], collect
     while n < cap:
         with opener() as s:
             records, offset = s.scroll_page(collection, offset, PAGE, None, fields, False)
-        page = _page(records, projection, clusters, split_codes)
+        page = _page(records, projection, clusters, scores, split_codes)
         if page is not None:
             keep = min(len(page["ids"]), cap - n)
             for key, values in page.items():
@@ -283,13 +199,13 @@ def load_map(store: Store | Callable[[], AbstractContextManager[Store]], collect
         mask = np.zeros(n, bool)
         mask[np.concatenate(rows)] = True
         tag_masks[tag] = mask
-    scores = {s: col[s] for s in SCORES if not np.isnan(col[s]).all()}
+    scored = {s: col[s] for s in scores if not np.isnan(col[s]).all()}
     return MapData(collection, projection, col["ids"], col["xy"], col["label"], label_names,
-                   remap[col["split"]], names, {c: col[c] for c in clusters}, scores, tag_masks,
+                   remap[col["split"]], names, {c: col[c] for c in clusters}, scored, tag_masks,
                    total)
 
 
-def _page(records: Sequence[Any], projection: str, clusters: Sequence[str],
+def _page(records: Sequence[Any], projection: str, clusters: Sequence[str], scores: Sequence[str],
           split_codes: dict[str, int]) -> dict[str, np.ndarray] | None:
     """One scroll page as arrays (points without coordinates are left out; None if none)."""
     recs = [r for r in records if isinstance(r.payload.get(projection), (list, tuple))
@@ -301,21 +217,21 @@ def _page(records: Sequence[Any], projection: str, clusters: Sequence[str],
     out: dict[str, np.ndarray] = {
         "ids": np.frombuffer(bytes.fromhex(hexes), "S16").copy(),
         "xy": np.asarray([p[projection] for p in payloads], np.float32),
-        "label": np.fromiter((_int(p.get("label")) for p in payloads), np.int32, len(recs)),
-        "split": np.fromiter((-1 if p.get("split") is None else
-                              split_codes.setdefault(str(p["split"]), len(split_codes))
+        "label": np.fromiter((_int(p.get(Payload.LABEL)) for p in payloads), np.int32, len(recs)),
+        "split": np.fromiter((-1 if p.get(Payload.SPLIT) is None else
+                              split_codes.setdefault(str(p[Payload.SPLIT]), len(split_codes))
                               for p in payloads), np.int16, len(recs)),
     }
     if (out["split"] < 0).any():  # points without a split: their own group
         out["split"][out["split"] < 0] = split_codes.setdefault("(no split)", len(split_codes))
     for c in clusters:
         out[c] = np.fromiter((_int(p.get(c)) for p in payloads), np.int32, len(recs))
-    for s in SCORES:
+    for s in scores:
         out[s] = np.fromiter((np.nan if p.get(s) is None else float(p[s]) for p in payloads),
                              np.float32, len(recs))
     tagged: dict[str, list[int]] = {}
     for row, p in enumerate(payloads):
-        for tag in p.get("tags") or ():
+        for tag in p.get(Payload.TAGS) or ():
             tagged.setdefault(TAG_PREFIX + str(tag), []).append(row)
     out.update({key: np.asarray(rows, np.int64) for key, rows in tagged.items()})
     return out

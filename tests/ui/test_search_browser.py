@@ -1,4 +1,5 @@
-"""The Search tab's fixes in headless Chromium: uploads, pivots, stale marks, tags, readability."""
+"""The Search tab in headless Chromium: uploads and their refusals, pivots (from its neighbours,
+another tab, the report's findings), stale marks and vote notes, tag filters, readable captions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from tests.ui.conftest import Built
 from tests.ui.test_browser import CHROMIUM, TIMEOUT_MS, serve
-from tests.ui.test_defects import bomb_png, tiny_png
+from tests.ui.test_query_uploads import bomb_png, tiny_png
 
 pytestmark = [
     pytest.mark.browser,

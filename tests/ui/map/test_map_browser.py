@@ -1,5 +1,5 @@
 """The WebGL map in headless Chromium: load, hover, box selection → gallery, tags, find-similar,
-linked marks, and defect 5 (Highlight kept by "Show map", reset by another collection)."""
+linked marks, and Highlight (kept by "Show map", reset by another collection)."""
 
 from __future__ import annotations
 
@@ -128,8 +128,8 @@ def test_box_selection_pages_tags_and_finds_similar(
     page: Any, served: tuple[str, Any, np.ndarray]
 ) -> None:
     from embedscope.store import Where
-    from embedscope.ui import explore
-    from embedscope.ui.explore import normalised
+    from embedscope.ui.map import points
+    from embedscope.ui.map.points import normalised
 
     _, session, xy = served
     norm = normalised(xy)
@@ -162,7 +162,7 @@ def test_box_selection_pages_tags_and_finds_similar(
     with session.store() as s:
         tagged = {r.id for r in s.scroll(MAPPED, Where(tag="keep"), False)}
     with session.store() as s:
-        stored = explore.load_map(s, MAPPED, "umap")
+        stored = points.load_map(s, MAPPED, "umap")
     expected = set(stored.ids_of(np.flatnonzero((normalised(stored.xy)[:, 0] <= 0)
                                                 & (normalised(stored.xy)[:, 1] <= 0))))
     assert tagged == expected
@@ -203,3 +203,42 @@ def test_show_map_keeps_highlight_and_another_collection_resets_it(page: Any) ->
     choose(page, "collection", MAPPED)
     page.wait_for_function(READY, arg=POINTS)
     assert page.locator("#highlight input").input_value() == "(none)"
+
+
+def test_a_projection_registered_here_is_offered_and_drawn(
+    page: Any, served: tuple[str, Any, np.ndarray]
+) -> None:
+    from embedscope.analysis.registry import register_projection, unregister_projection
+    from embedscope.ui.map import points
+    from embedscope.ui.map.points import normalised
+
+    _, session, xy = served
+    name = "seeded_random"
+    rotated = xy @ np.random.default_rng(7).normal(size=(2, 2))  # what the analysis would write
+    with session.store() as s:
+        index = {r.id: r.payload["index"] for r in s.scroll(MAPPED, None, ["index"])}
+        s.set_payloads(MAPPED, {i: {name: [float(v) for v in rotated[row]]} for i, row in index.items()})
+        analysis = dict(s.get_meta(MAPPED).analysis)
+        s.update_meta(MAPPED, analysis={**analysis, "fields": [*analysis["fields"], name]})
+    register_projection(name)(lambda X, s, a: X[:, :2])
+    try:
+        before = js(page, "m.state.token")
+        page.locator("#show-map").click()  # the Map dropdown is filled when the map is shown
+        page.wait_for_function("t => { const m = window.embedscopeMaps.at(-1);"
+                               " return m.state.ready && m.state.token && m.state.token !== t; }",
+                               arg=before, polling=50)
+        choose(page, "projection", name)
+        page.wait_for_function(
+            "([p, n]) => { const m = window.embedscopeMaps.at(-1);"
+            " return m.state.ready && m.state.n === n && m.state.desc.projection === p; }",
+            arg=[name, POINTS], polling=50)
+        with session.store() as s:
+            wrote = points.load_map(s, MAPPED, name)  # in map order
+        drawn = np.asarray(js(page, "[Array.from(m.state.x), Array.from(m.state.y)]"), np.float32).T
+        assert np.allclose(drawn, normalised(wrote.xy), atol=1e-6)
+        assert page.locator("#colour-by input").input_value() == "label"
+        assert all(c in page.locator("#webmap .es-legend").inner_text() for c in CLASSES)
+    finally:
+        unregister_projection(name)
+        with session.store() as s:
+            s.update_meta(MAPPED, analysis=analysis)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import json
 import re
@@ -12,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.contract import Payload
 from embedscope.errors import UsageError
-from embedscope.ui.explore import MapData
 from embedscope.ui.images import Tile
+from embedscope.ui.map.points import MapData
 from embedscope.ui.service import Session
 
 #: Images per page of the selection gallery.
@@ -47,6 +50,27 @@ class Selection:
         return self.ids[p * PAGE_SIZE:(p + 1) * PAGE_SIZE]
 
 
+def decode_rows(payload: dict[str, Any] | None, n: int) -> np.ndarray:
+    """The map rows a selection event carries (base64 little-endian uint32), checked.
+
+    Raises:
+        UsageError: the payload is malformed or names rows outside the map.
+    """
+    if not payload:
+        return np.zeros(0, np.int64)
+    try:
+        raw = base64.b64decode(str(payload.get("rows") or ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise UsageError("the map sent a selection the server cannot read; select again.") from None
+    if len(raw) % 4:
+        raise UsageError("the map sent a selection the server cannot read; select again.")
+    rows = np.frombuffer(raw, "<u4").astype(np.int64)
+    if len(rows) and (rows.max() >= n):
+        raise UsageError(f"the selection names row {int(rows.max())} of a {n}-point map: "
+                         "press 'Show map' and select again.")
+    return np.unique(rows)
+
+
 def from_rows(data: MapData, rows: np.ndarray) -> Selection:
     """The selection of map ``rows`` with its counts per label."""
     rows = np.asarray(rows, np.int64)
@@ -57,7 +81,7 @@ def label_counts(data: MapData, rows: np.ndarray) -> list[tuple[str, int]]:
     """Points per label among ``rows``, largest first (ties by name)."""
     if not len(rows):
         return []
-    colouring = data.colouring("label") if (data.labels >= 0).any() else None
+    colouring = data.colouring(Payload.LABEL) if (data.labels >= 0).any() else None
     if colouring is None:
         return [("unlabelled", len(rows))]
     counts = np.bincount(colouring.codes[rows], minlength=len(colouring.names))
@@ -121,7 +145,7 @@ def _payloads(session: Session, collection: str, ids: list[str]) -> list[tuple[s
             found = {r.id: r.payload for r in s.retrieve(collection, chunk, True)}
         for pid in chunk:
             if pid in found:
-                payload = {k: v for k, v in found[pid].items() if k != "thumbnail"}
+                payload = {k: v for k, v in found[pid].items() if k != Payload.THUMBNAIL}
                 out.append((pid, payload))
     return out
 
@@ -200,14 +224,15 @@ def tag_points(session: Session, collection: str, ids: list[str], tag: str) -> t
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
         with session.store() as s:
-            current = {r.id: r.payload.get("tags") for r in s.retrieve(collection, chunk, ["tags"])}
+            current = {r.id: r.payload.get(Payload.TAGS)
+                       for r in s.retrieve(collection, chunk, [Payload.TAGS])}
             updates: dict[str, dict[str, Any]] = {}
             for pid, tags in current.items():
                 have = [str(t) for t in tags] if isinstance(tags, list) else []
                 if tag in have:
                     already += 1
                 else:
-                    updates[pid] = {"tags": [*have, tag]}
+                    updates[pid] = {Payload.TAGS: [*have, tag]}
             if updates:
                 s.set_payloads(collection, updates)
         added += len(updates)

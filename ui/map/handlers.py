@@ -1,0 +1,173 @@
+"""The Explore tab's event handlers: values in, ``{component name: value}`` out.
+
+Each takes what it works with first (the map service, the session, bound by ui/map/tab.py), then
+the event's inputs; ui/binding.py ``bind`` turns it into a Gradio handler. Names of the outputs are
+the tab's component names (see ui/map/tab.py ``layout``); ``"status"`` is the page's banner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from embedscope.ui import report as reports
+from embedscope.ui.binding import STATUS, Event, Selected, update, usage
+from embedscope.ui.config import UISettings
+from embedscope.ui.map import selection as sel
+from embedscope.ui.map.colours import NONE
+from embedscope.ui.map.maps import Maps
+from embedscope.ui.map.published import MapView
+from embedscope.ui.service import Session
+from embedscope.ui.tabs import CollectionSync
+
+NO_MAP_SHOWN = "no map shown: choose a collection with a map first."
+
+
+# --- what several handlers show ----------------------------------------------------------------
+
+def shown(maps: Maps, v: MapView | None, note: str | None = None) -> dict:
+    """The view kept in the page's state and the map block's descriptor (and a note)."""
+    out: dict = {"view": v, "map": maps.descriptor(v)}
+    if note is not None:
+        out["map_note"] = note
+    return out
+
+
+def pickers(maps: Maps, v: MapView | None, projections: list[str]) -> dict:
+    """The Map, Colour by and Highlight choices for the view shown."""
+    return {
+        "projection": update(choices=projections,
+                             value=v.projection if v and v.token else
+                             (projections[0] if projections else None)),
+        "colour_by": update(choices=maps.colourings(v), value=v.colour_by if v and v.token else None),
+        "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight if v else NONE),
+    }
+
+
+def cleared(session: Session) -> dict:
+    """No selection: an empty gallery, counts, clicked point, notes and export."""
+    tiles, line = sel.page_tiles(session, None)
+    return {"chosen": None, "gallery": tiles, "page_note": line, "counts": "", "picked": None,
+            "similar": update(visible=False), "clicked_note": "", "tag_note": "",
+            "export_file": None}
+
+
+# --- the map ---------------------------------------------------------------------------------
+
+def follow(maps: Maps, name: str | None, current: MapView | None, proj: str | None) -> dict:
+    """The collection changed (page load, the dropdown, Reload): its map, or a hint."""
+    v, projections, note = maps.open(name, proj, current, reload=False)
+    return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session)}
+
+
+def reload_map(maps: Maps, name: str | None, current: MapView | None, proj: str | None) -> dict:
+    """"Show map (reload)" or another projection: the map read from the store again."""
+    v, projections, note = maps.open(name, proj, current, reload=True)
+    return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session)}
+
+
+def restyle(maps: Maps, v: MapView | None, colour: str | None, light: str | None) -> dict:
+    """Another colouring or highlighted group."""
+    if v is None or v.token is None:
+        return {}
+    v = maps.restyle(v, colour, light)
+    return {**shown(maps, v), "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
+
+
+def mark(maps: Maps, v: MapView | None, result: dict | None) -> dict:
+    """A search ran: its query and neighbours marked on the map.
+
+    The banner stays as it is: this follows every search, including a refused one whose message
+    the banner is showing.
+    """
+    keep = {STATUS: update()}
+    if v is None or v.token is None:
+        return keep
+    return {**shown(maps, maps.mark(v, result)), **keep}
+
+
+def hover(maps: Maps, query: dict) -> dict:
+    """What the map's tooltip shows for ``{"token": …, "row": …}`` (the map calls it on hover)."""
+    return maps.point_info(str(query.get("token")), int(query.get("row", -1)))
+
+
+def server_functions(maps: Maps) -> list[Callable[[dict], dict]]:
+    """The functions the map block calls by name: ``server.point_info``, ``server.put_selection``.
+
+    Gradio calls them with one argument and finds them by ``__name__``.
+    """
+
+    def point_info(query: dict) -> dict:
+        return hover(maps, query)
+
+    def put_selection(payload: dict) -> dict:
+        # The map hands its selection over here first, then triggers 'selection': Gradio may
+        # run a queued event with an earlier trigger's data, the store here is always the latest.
+        return maps.put_selection(payload)
+
+    return [point_info, put_selection]
+
+
+# --- the selection ---------------------------------------------------------------------------
+
+def on_selection(maps: Maps, v: MapView | None, evt: Event) -> dict:
+    """The map's 'selection' event: the selection's first gallery page and counts."""
+    if v is None or v.token is None:
+        raise usage(NO_MAP_SHOWN)
+    s = maps.select(v, getattr(evt, "_data", None))
+    tiles, line = sel.page_tiles(maps.session, s)
+    return {**cleared(maps.session), "chosen": s, "gallery": tiles, "page_note": line,
+            "counts": sel.counts_markdown(s)}
+
+
+def turn(session: Session, step: int, s: sel.Selection | None) -> dict:
+    """◀ Previous / Next ▶: another page of the selection."""
+    s = sel.turn(s, step)
+    tiles, line = sel.page_tiles(session, s)
+    return {"chosen": s, "gallery": tiles, "page_note": line, "picked": None,
+            "similar": update(visible=False), "clicked_note": ""}
+
+
+def on_click(linked: bool, s: sel.Selection | None, evt: Selected) -> dict:
+    """An image of the selection clicked: its id, and "Find similar" when the page links tabs."""
+    point = sel.clicked_id(s, evt.index)
+    caption = evt.value.get("caption") if isinstance(evt.value, dict) else None
+    hint = "" if linked else " (search by it in the Search tab: pick 'by id')"
+    return {"picked": point, "similar": update(visible=linked),
+            "clicked_note": f"`{point}` · {caption or ''}{hint}"}
+
+
+def pivot(point: str | None) -> dict:
+    """"Find similar": ask the Search tab to search by the clicked point."""
+    return {"find_similar": sel.find_similar_value(point) if point else update()}
+
+
+def tag(maps: Maps, v: MapView | None, s: sel.Selection | None, text: str) -> dict:
+    """"Tag selection": stored, then shown as the map's colouring."""
+    if v is None or v.token is None:
+        raise usage(NO_MAP_SHOWN)
+    v, note = maps.tag(v, s, text)
+    return {**shown(maps, v), "tag_note": note,
+            "colour_by": update(choices=maps.colourings(v), value=v.colour_by),
+            "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
+
+
+def export(session: Session, folder: Path, s: sel.Selection | None, fmt: str) -> dict:
+    """"Export selection": a CSV or JSON file of the selected points."""
+    return {"export_file": str(sel.export(session, s, fmt, folder))}
+
+
+# --- the quick analysis ----------------------------------------------------------------------
+
+def run_analysis(maps: Maps, settings: UISettings, sync: CollectionSync, name: str) -> dict:
+    """"Run analysis": the page's fast analysis, then the whole page shows the collection again."""
+    if not name:
+        raise usage("choose a collection first.")
+    with maps.session.store() as s:
+        note = reports.run_quick(s, name, settings)
+    maps.session.forget(name)
+    maps.forget(name)
+    out: dict[Any, Any] = sync.values(name)
+    out["map_note"] = note
+    return out

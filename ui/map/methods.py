@@ -1,0 +1,72 @@
+"""What the analysis registries put on the map: projections, clusterings and per-point scores.
+
+The page lists no method of its own: a projection, clusterer or score registered with
+embedscope.analysis.registry (built in, or a plugin through its entry-point group) is offered on
+the map as soon as a run has written its payload field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from embedscope.contract import Payload
+
+#: How a binary score's 0 and 1 are named in the legend unless its registration gives ``labels``
+#: (a binary score is "0/1, e.g. right/wrong": see embedscope.analysis.registry.Score).
+BINARY = ("wrong", "correct")
+
+
+@dataclass(frozen=True)
+class Score:
+    """A per-point score as the map colours it.
+
+    Attributes:
+        field: The payload field (the score's registered name).
+        binary: Two categories (0 and 1) rather than a colour ramp.
+        labels: The names of 0 and 1 in the legend of a binary score.
+    """
+
+    field: str
+    binary: bool = False
+    labels: tuple[str, str] = BINARY
+
+
+def _registry() -> Any:
+    from embedscope.analysis import registry
+
+    return registry
+
+
+def _names(table: Iterable[str]) -> list[str]:
+    # A Registry iterates its names in registration order, as a dict does its keys.
+    return list(table)
+
+
+def projections() -> list[str]:
+    """The payload fields of every registered projection, in registration order."""
+    return [Payload.projection(name) for name in _names(_registry().PROJECTIONS)]
+
+
+def cluster_fields() -> list[str]:
+    """The payload fields of every registered clusterer (``cluster_<name>``)."""
+    return [Payload.cluster(name) for name in _names(_registry().CLUSTERERS)]
+
+
+def scores() -> list[Score]:
+    """Every registered per-point score, in registration order."""
+    table = getattr(_registry(), "SCORES", None)
+    if table is None:
+        return []
+    out = []
+    for name, entry in table.items():
+        binary = getattr(entry, "kind", "continuous") == "binary"
+        labels = tuple(getattr(entry, "labels", None) or BINARY)
+        out.append(Score(name, binary, (str(labels[0]), str(labels[1]))))
+    return out
+
+
+def score_fields() -> list[str]:
+    """The payload fields of every registered per-point score."""
+    return [s.field for s in scores()]

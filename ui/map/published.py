@@ -1,0 +1,154 @@
+"""Maps served to the page: their binary files, what one page shows of a map, the JSON it reads."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedscope.errors import UsageError
+from embedscope.ui.map.colours import NONE
+from embedscope.ui.map.points import MapData, normalised
+
+#: Maps kept published per process (the oldest is dropped, with its files).
+KEEP = 6
+
+
+def file_url(path: Path) -> str:
+    """The page-relative URL Gradio serves a static file at."""
+    return f"gradio_api/file={path.resolve()}"
+
+
+@dataclass
+class Published:
+    """A map served to the page: its data, its files and the versions of its tag colourings."""
+
+    token: str
+    data: MapData
+    folder: Path
+    key: tuple[Any, ...]
+    versions: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def colour_file(self, name: str) -> tuple[Path, dict[str, Any]]:
+        """The binary file of a colouring (written once per version) and its legend entry."""
+        c = self.data.colouring(name)
+        version = self.versions.get(name, 0)
+        safe = uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:12]
+        path = self.folder / f"{self.token}-{safe}-v{version}.bin"
+        with self.lock:
+            if not path.exists():
+                raw = (np.round(c.codes * 255).astype(np.uint8) if c.kind == "continuous"
+                       else c.codes.astype("<u2"))
+                _write(path, raw.tobytes())
+        entry: dict[str, Any] = {"title": name, "kind": c.kind, "url": file_url(path),
+                                 "version": version}
+        if c.kind == "continuous":
+            entry.update(low=c.names[0], high=c.names[1])
+        else:
+            entry.update(names=c.names, counts=c.counts(), noise=c.noise)
+        return path, entry
+
+    def changed(self, name: str) -> None:
+        """A colouring's data changed (a new tag): its next file gets a new version."""
+        self.versions[name] = self.versions.get(name, 0) + 1
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+class PublishedMaps:
+    """The maps this process has published, by token (shared by every visitor of the page)."""
+
+    def __init__(self, folder: Path | None = None, keep: int = KEEP) -> None:
+        """Publish maps as files under ``folder`` (default: a new temp dir)."""
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="embedscope-map-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.keep = keep
+        self._maps: OrderedDict[str, Published] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def find(self, key: tuple[Any, ...]) -> Published | None:
+        """The map published for ``key`` (collection, projection, points, analysis run)."""
+        with self._lock:
+            for pub in self._maps.values():
+                if pub.key == key:
+                    self._maps.move_to_end(pub.token)
+                    return pub
+        return None
+
+    def publish(self, data: MapData, key: tuple[Any, ...]) -> Published:
+        """Write the map's coordinates (float32 x column then y column) and register it."""
+        token = uuid.uuid4().hex
+        xy = normalised(data.xy)
+        _write(self.folder / f"{token}-xy.bin",
+               np.ascontiguousarray(xy.T).astype("<f4").tobytes())
+        pub = Published(token, data, self.folder, key)
+        with self._lock:
+            self._maps[token] = pub
+            while len(self._maps) > self.keep:
+                _, old = self._maps.popitem(last=False)
+                for f in self.folder.glob(f"{old.token}-*"):
+                    f.unlink(missing_ok=True)
+        return pub
+
+    def get(self, token: str | None) -> Published:
+        """The published map of a token.
+
+        Raises:
+            UsageError: unknown token (the page outlived the map: press "Show map").
+        """
+        with self._lock:
+            pub = self._maps.get(str(token))
+        if pub is None:
+            raise UsageError("this map is no longer loaded on the server: press 'Show map'.")
+        return pub
+
+    def drop(self, collection: str) -> None:
+        """Forget every map of a collection (after its analysis changed)."""
+        with self._lock:
+            for token in [t for t, p in self._maps.items() if p.data.collection == collection]:
+                del self._maps[token]
+
+
+@dataclass
+class MapView:
+    """What one page shows of a map: its token, colouring, highlighted group and search marks."""
+
+    token: str | None = None
+    collection: str | None = None
+    projection: str | None = None
+    colour_by: str = NONE
+    highlight: str = NONE
+    query: int | None = None
+    neighbours: list[int] = field(default_factory=list)
+    message: str = ""
+
+
+def descriptor(published: PublishedMaps, view: MapView | None) -> str:
+    """The JSON the map block reads: URLs of the binary files, legend, highlight and marks."""
+    if view is None or view.token is None:
+        return json.dumps({"token": None, "message": view.message if view else ""})
+    pub = published.get(view.token)
+    data = pub.data
+    colour = view.colour_by if view.colour_by in data.colourings() else NONE
+    _, entry = pub.colour_file(colour)
+    highlight = None
+    if view.highlight != NONE and entry.get("kind") == "category" and view.highlight in entry["names"]:
+        highlight = entry["names"].index(view.highlight)
+    return json.dumps({
+        "token": pub.token, "n": data.n, "collection": data.collection,
+        "projection": data.projection, "xy_url": file_url(pub.folder / f"{pub.token}-xy.bin"),
+        "colour_by": colour, "colourings": {colour: entry}, "highlight": highlight,
+        "marks": {"query": view.query, "neighbours": view.neighbours},
+    })
