@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic_settings import BaseSettings
@@ -115,7 +115,7 @@ def _warn(old: str, line: str) -> None:
 
 
 def legacy_values(
-    cls: type[BaseSettings], reads: dict[type[BaseSettings], Iterable[str]]
+    cls: type[BaseSettings], reads: Mapping[type[BaseSettings], Iterable[str]]
 ) -> dict[str, Any]:
     """Values of ``cls`` from old variable names that the command still honours.
 
