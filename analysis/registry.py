@@ -83,6 +83,7 @@ class Score:
         title: How legends and the report name it.
         description: One line: what a high value means.
         kind: ``"binary"`` (0/1, e.g. right/wrong) or ``"continuous"``.
+        labels: What 0 and 1 mean, for the legend of a binary score.
     """
 
     name: str
@@ -90,6 +91,7 @@ class Score:
     title: str
     description: str = ""
     kind: str = "continuous"
+    labels: tuple[str, str] = ("0", "1")
 
 
 def _builtins() -> None:
@@ -184,7 +186,8 @@ def register_metric(name: str) -> Callable[[F], F]:
 
 
 def register_score(
-    name: str, *, title: str | None = None, description: str = "", kind: str = "continuous"
+    name: str, *, title: str | None = None, description: str = "", kind: str = "continuous",
+    labels: tuple[str, str] = ("0", "1"),
 ) -> Callable[[F], F]:
     """Decorator: add ``fn(analysis) -> (m,) array | None`` as the per-point score ``name``.
 
@@ -193,6 +196,7 @@ def register_score(
         title: How legends and the report name it (default: the name).
         description: One line: what a high value means.
         kind: ``"binary"`` (0/1) or ``"continuous"``.
+        labels: What 0 and 1 mean in the legend of a binary score.
 
     Returns:
         A decorator that registers the function and returns it unchanged.
@@ -202,7 +206,7 @@ def register_score(
     """
 
     def add(fn: F) -> F:
-        SCORES.add(name, Score(name, fn, title or name, description, kind))
+        SCORES.add(name, Score(name, fn, title or name, description, kind, labels))
         return fn
 
     return add

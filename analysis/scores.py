@@ -22,7 +22,7 @@ def _knn_fields(a: Analysis) -> dict[str, np.ndarray] | None:
     return knn_fields(a.graph, labels, a.settings.label_error_k)
 
 
-@register_score("knn_correct", title="k-NN vote right", kind="binary",
+@register_score("knn_correct", title="k-NN vote right", kind="binary", labels=("wrong", "correct"),
                 description="1 when the majority of the k nearest other points votes the "
                 "point's own label, else 0")
 def knn_correct(a: Analysis) -> np.ndarray | None:

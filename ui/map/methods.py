@@ -13,10 +13,6 @@ from typing import Any
 
 from embedscope.contract import Payload
 
-#: How a binary score's 0 and 1 are named in the legend unless its registration gives ``labels``
-#: (a binary score is "0/1, e.g. right/wrong": see embedscope.analysis.registry.Score).
-BINARY = ("wrong", "correct")
-
 
 @dataclass(frozen=True)
 class Score:
@@ -30,7 +26,7 @@ class Score:
 
     field: str
     binary: bool = False
-    labels: tuple[str, str] = BINARY
+    labels: tuple[str, str] = ("0", "1")
 
 
 def _registry() -> Any:
@@ -56,15 +52,8 @@ def cluster_fields() -> list[str]:
 
 def scores() -> list[Score]:
     """Every registered per-point score, in registration order."""
-    table = getattr(_registry(), "SCORES", None)
-    if table is None:
-        return []
-    out = []
-    for name, entry in table.items():
-        binary = getattr(entry, "kind", "continuous") == "binary"
-        labels = tuple(getattr(entry, "labels", None) or BINARY)
-        out.append(Score(name, binary, (str(labels[0]), str(labels[1]))))
-    return out
+    return [Score(name, entry.kind == "binary", entry.labels)
+            for name, entry in _registry().SCORES.items()]
 
 
 def score_fields() -> list[str]:
