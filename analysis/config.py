@@ -157,6 +157,23 @@ class AnalysisSettings(BaseSettings):
         default=0.98, gt=-1.0, le=1.0, description="Cosine similarity above which two points "
         "are near-duplicates.",
     )
+    leak_threshold: float | None = Field(
+        default=None, gt=-1.0, le=1.0,
+        description="Leaks between splits: a query-split point leaks when its nearest "
+        "reference-split point is at cosine ≥ this (unset: --duplicate-threshold).",
+    )
+    leak_reference_split: str = Field(
+        default="train", description="Leaks between splits: the split leaked into (searched "
+        "exactly for each query point's nearest neighbour).",
+    )
+    leak_query_splits: str = Field(
+        default="", description="Leaks between splits: the splits checked, comma-separated "
+        "(empty: every split but --leak-reference-split, e.g. test and validation).",
+    )
+    uniqueness_k: int = Field(
+        default=10, ge=1, description="Neighbours of the uniqueness score (1 − the mean cosine "
+        "of the k nearest other points).",
+    )
     max_list: int = Field(
         default=200, ge=1, description="Longest label-error / duplicate list kept."
     )
@@ -185,6 +202,14 @@ class AnalysisSettings(BaseSettings):
     def clusterer_list(self) -> list[str]:
         """The chosen clusterings (registered clusterer names)."""
         return parse_list(self.clusterers, CLUSTERERS, "clusterers")
+
+    def effective_leak_threshold(self) -> float:
+        """The leak threshold: --leak-threshold, else --duplicate-threshold."""
+        return self.duplicate_threshold if self.leak_threshold is None else self.leak_threshold
+
+    def leak_query_list(self) -> list[str]:
+        """The query splits of the leak search (empty: every split but the reference one)."""
+        return [v.strip() for v in self.leak_query_splits.split(",") if v.strip()]
 
     def knn_k_list(self) -> list[int]:
         """The k values of the k-NN accuracy figure."""

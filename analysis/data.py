@@ -25,6 +25,8 @@ class Vectors:
     meta: CollectionMeta
     total: int
     notes: list[str] = field(default_factory=list)
+    #: The ``split`` payload of each point (None where a point has none).
+    splits: list[str | None] | None = None
 
     @property
     def n(self) -> int:
@@ -82,9 +84,10 @@ def fetch(
     # the store already scrolls in id order, as Qdrant does).
     ids: list[str] = []
     raw: list[Any] = []
+    split_of: list[str | None] = []
     X = np.empty((total, meta.dimension), dtype=np.float32)
     bar = tqdm(total=total, desc="fetch vectors", unit="pt", disable=not progress, leave=False)
-    for rec in store.scroll(collection, None, [Payload.LABEL], True, 2048):
+    for rec in store.scroll(collection, None, [Payload.LABEL, Payload.SPLIT], True, 2048):
         if rec.vector is None:
             raise UsageError(f"point {rec.id} of {collection!r} has no vector")
         if len(ids) == len(X):  # points added since the count
@@ -92,6 +95,7 @@ def fetch(
         X[len(ids)] = rec.vector
         ids.append(rec.id)
         raw.append(rec.payload.get(Payload.LABEL))
+        split_of.append(rec.payload.get(Payload.SPLIT))
         bar.update(1)
     bar.close()
     X = X[:len(ids)]
@@ -100,6 +104,7 @@ def fetch(
         X = X[order]
         ids = [ids[i] for i in order]
         raw = [raw[i] for i in order]
+        split_of = [split_of[i] for i in order]
     notes: list[str] = []
     labels: np.ndarray | None = None
     if all(v is not None for v in raw):
@@ -117,9 +122,10 @@ def fetch(
         ids = [ids[i] for i in idx]
         X = X[idx]
         labels = labels[idx] if labels is not None else None
+        split_of = [split_of[i] for i in idx]
         how = "stratified by label" if labels is not None else "uniform"
         notes.append(f"analysed a seeded sample of {len(ids)} of {total} points ({how}).")
-    return Vectors(ids, X, labels, list(meta.labels), meta, total, notes)
+    return Vectors(ids, X, labels, list(meta.labels), meta, total, notes, split_of)
 
 
 def thumbnails(store: Store, collection: str, ids: list[str]) -> dict[str, Any]:

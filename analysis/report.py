@@ -120,6 +120,16 @@ def write_html(report: Report, out_dir: Path, path: Path) -> Path:
             f"<h2>Near-duplicates (cosine ≥ {dups.threshold}; {dups.total} pairs)</h2>"
             + _table([p.model_dump() for p in dups.pairs[:100]])
         )
+    leaks = report.leaks
+    if leaks is not None:
+        parts.append(
+            f"<h2>Leaks between splits ({', '.join(leaks.query_splits)} → "
+            f"{html.escape(leaks.reference_split)}, cosine ≥ {leaks.threshold}): "
+            f"{leaks.leaked} of {leaks.query_points} query points ({leaks.share:.2%})</h2>"
+            + _table([{"split": k, **v} for k, v in leaks.per_split.items()])
+            + (_table(leaks.per_class) if leaks.per_class else "")
+            + _table([p.model_dump() for p in leaks.pairs[:100]])
+        )
     parts.append("<h2>Parameters and versions</h2><pre>" + html.escape(json.dumps(
         {"parameters": report.parameters, "versions": report.versions,
          "model": report.model, "timings_s": report.timings},

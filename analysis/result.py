@@ -104,5 +104,10 @@ class Analysis:
     #: Per-point payload fields beyond maps and clusters (knn_correct, …), one value per
     #: ``graph_rows`` entry; written back for labelled points only.
     point_fields: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Payload fields set on some analysed rows: {field: {row: value}} (None clears the field).
+    row_payloads: dict[str, dict[int, Any]] = field(default_factory=dict)
+    #: Leaks between splits (search.leaks.Leaks) and their counts (analysis.leaks.summarise).
+    leaks: Any = None
+    leak_summary: dict[str, Any] | None = None
     #: How each figure was obtained when not exactly: {figure: {"sample": s, "of": n, …}}.
     estimates: dict[str, Any] = field(default_factory=dict)
