@@ -127,7 +127,7 @@ RECALL_SAMPLE = 1000
 def graph_k(a: Analysis) -> int:
     """Neighbours the shared graph keeps: enough for UMAP, trustworthiness and the k-NN figures."""
     s = a.settings
-    k = s.trust_neighbors
+    k = max(s.trust_neighbors, s.uniqueness_k)
     if "umap" in s.projection_list():
         k = max(k, s.umap_neighbors)
     if a.data.labels is not None:
