@@ -193,7 +193,32 @@ class AnalysisSettings(BaseSettings):
         default=None,
         description="Report directory (default: <data_dir>/reports/<collection>/).",
     )
+    keep_fitted: bool = Field(
+        default=True,
+        description="Keep what a full run fitted (UMAP, PCA, k-means centres, k-medoids medoids, "
+        "HDBSCAN's fitted points) as fitted.joblib beside the report, for --update.",
+    )
+    update: bool = Field(
+        default=False,
+        description="Place only the points without coordinates (ingested since the last full "
+        "run) with the models it kept: UMAP/PCA transform, nearest centre or medoid, HDBSCAN's "
+        "nearest fitted point, their per-point scores; old points do not move and the run's "
+        "figures are not recomputed (t-SNE cannot place new points).",
+    )
+    refit: bool = Field(
+        default=False,
+        description="A full run (refit every map and clustering) even when --update is set.",
+    )
+    update_refit_share: float = Field(
+        default=0.2, gt=0.0,
+        description="--update suggests --refit once the points it placed since the last full "
+        "run exceed this share of the points that run fitted (it still places them).",
+    )
     progress: bool = Field(default=True, description="Progress bars and stage lines on stderr.")
+
+    def incremental(self) -> bool:
+        """True when this run places new points only (--update without --refit)."""
+        return self.update and not self.refit
 
     def projection_list(self) -> list[str]:
         """The chosen 2-D maps (registered projection names)."""

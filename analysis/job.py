@@ -96,6 +96,7 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
         a.k = 10
     with stages.stage("pca"):
         a.pca = pca(X, s.pca_components, s.seed)
+        a.fitted["pca"] = a.pca.model
     with stages.stage("k-NN graph"):
         build_graph(a)
     for name in s.projection_list():

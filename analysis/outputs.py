@@ -270,6 +270,12 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
         with stages.stage("write back payloads"):
             for updates in payload_updates(a):
                 store.set_payloads(str(s.collection), updates)
+    if s.write_back and fields and s.keep_fitted:
+        with stages.stage("keep fitted models"):
+            from embedscope.analysis.fitted import FITTED_FILE, save
+
+            save(a, out)
+            files["fitted"] = FITTED_FILE
     files["report_json"] = "report.json"
     files["report_html"] = "report.html"
     report = build_report(a, out, files, lists, extra)

@@ -88,6 +88,15 @@ def write_html(report: Report, out_dir: Path, path: Path) -> Path:
         f"{data.points_total} points; seed {report.parameters.get('seed')}.</p>"
     )
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in report.notes]
+    if report.updates:
+        parts.append("<h2>Points placed since the run (analyze --update)</h2>" + _table(
+            [{"at": u.get("created_at"), "new points": u.get("new_points"),
+              "placed": ", ".join(f"{k} {v}" for k, v in u.get("placed", {}).items()),
+              "not placed": ", ".join(u.get("unplaced", [])) or "–",
+              "seconds": u.get("seconds")} for u in report.updates])
+            + "<p class='note'>Not recomputed by an update (they describe the points of the "
+            "run): " + html.escape(", ".join(report.updates[-1].get("not_recomputed", [])))
+            + ".</p>")
     parts.append("<h2>Summary</h2>" + _table(
         [r.model_dump() for r in report.summary_rows() + report.count_rows()]))
     if report.point_scores:

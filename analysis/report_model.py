@@ -176,6 +176,10 @@ class Report(_Section):
     files: dict[str, str] = Field(default_factory=dict)
     animation: dict[str, Any] | None = None
     written_back: bool = False
+    #: ``analyze --update`` runs since this run, oldest first: when, how many new points, what
+    #: placed them (``placed``: field → points), what could not (``unplaced``), which figures
+    #: were not recomputed, the share of the fitted points placed since, the seconds.
+    updates: list[dict[str, Any]] = Field(default_factory=list)
 
     @classmethod
     def read(cls, path: Path) -> Report:

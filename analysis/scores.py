@@ -19,7 +19,8 @@ def _knn_fields(a: Analysis) -> dict[str, np.ndarray] | None:
     if a.graph is None or a.data.labels is None:
         return None
     labels = a.data.labels if a.graph_rows is None else a.data.labels[a.graph_rows]
-    return knn_fields(a.graph, labels, a.settings.label_error_k)
+    around = a.data.labels if a.graph_to_all else None  # an update's graph: rows of all points
+    return knn_fields(a.graph, labels, a.settings.label_error_k, around)
 
 
 @register_score("knn_correct", title="k-NN vote right", kind="binary",
