@@ -118,7 +118,19 @@ def on_selection(maps: Maps, v: MapView | None, order: str | None, evt: Event) -
     and counts."""
     if v is None or v.token is None:
         raise usage(NO_MAP_SHOWN)
-    s = maps.select(v, getattr(evt, "_data", None))
+    return _first_page(maps, maps.select(v, getattr(evt, "_data", None)), order)
+
+
+def select_group(maps: Maps, v: MapView | None, order: str | None) -> dict:
+    """"Select group": every point of the highlighted group (a whole class) in the gallery,
+    in the chosen order (most unique first, most typical first, map order)."""
+    if v is None or v.token is None:
+        raise usage(NO_MAP_SHOWN)
+    return _first_page(maps, maps.select_group(v), order)
+
+
+def _first_page(maps: Maps, s: sel.Selection, order: str | None) -> dict:
+    """A new selection's first gallery page, in ``order`` where its points have that score."""
     values = s.scores.get(sel.ORDERS.get(order or "") or "")
     if values is not None and not np.isnan(values).all():
         s = sel.ordered(s, str(order))

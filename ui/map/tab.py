@@ -65,6 +65,7 @@ def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
             c["colour_by"] = gr.Dropdown(label="Colour by", choices=[], elem_id="colour-by")
             c["highlight"] = gr.Dropdown(label="Highlight", choices=[NONE], value=NONE,
                                          elem_id="highlight")
+            c["select_group"] = gr.Button("Select group", size="sm", elem_id="select-group")
         with gr.Row():
             c["show_map"] = gr.Button("Show map (reload)", variant="primary", elem_id="show-map")
             c["analyse"] = gr.Button("Run analysis (fast: "
@@ -132,6 +133,7 @@ def wire_selection(c: dict[str, Any], maps: Maps, exports: Path) -> None:
     c["prev_page"].click(bind(handlers.turn, c, session, -1), [c["chosen"]], outputs)
     c["next_page"].click(bind(handlers.turn, c, session, 1), [c["chosen"]], outputs)
     c["order"].input(bind(handlers.reorder, c, session), [c["chosen"], c["order"]], outputs)
+    c["select_group"].click(bind(handlers.select_group, c, maps), [c["view"], c["order"]], outputs)
     linked = "find_similar" in c
     c["gallery"].select(bind(handlers.on_click, c, linked), [c["chosen"]],
                         _of(c, ("picked", "similar", "clicked_note", "status")))
