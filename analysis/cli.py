@@ -109,6 +109,11 @@ def _compare(args: argparse.Namespace) -> int:
     from embedscope.store import open_store
 
     settings = _settings(args, collection=args.collections[0])
+    if settings.incremental():
+        from embedscope.errors import UsageError
+
+        raise UsageError("compare always runs the full analysis: place new points of one "
+                         "collection with `embedscope analyze --collection C --update`")
     qdrant = store_settings(args)
     with open_store(qdrant, batch=True) as store:
         out, figures = run_compare(store, settings, list(args.collections), data_dir=qdrant.data_dir)

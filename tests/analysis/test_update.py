@@ -89,21 +89,30 @@ def test_update_places_new_points_as_the_fitted_models_do_and_moves_no_old_point
 
 
 def test_update_suggests_refit_past_the_share_and_needs_a_full_run_first(
-    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+    store: Any, tmp_path: Path, sample800: dict[str, Any], make_collection: Any
 ) -> None:
+    """On every store backend (embedded, in-memory client, a server where Docker runs)."""
     from embedscope.errors import UsageError
 
     name = "share__pixels"
-    with EdgeStore(tmp_path / "qdrant") as store:
-        make_collection(store, name, sample800, n=100)
-        s = AnalysisSettings(collection=name, projections="pca", clusterers="kmeans",
-                             progress=False, out=tmp_path / "report", update=True)
-        with pytest.raises(UsageError, match="no analysis yet"):
-            run_update(store, s)
-        run(store, s.model_copy(update={"update": False}))
-        _add(store, name, sample800, range(100, 130))
-        entry, _ = run_update(store, s)
+    ids = make_collection(store, name, sample800, n=100)
+    s = AnalysisSettings(collection=name, projections="pca", clusterers="kmeans",
+                         progress=False, out=tmp_path / "report", update=True)
+    with pytest.raises(UsageError, match="no analysis yet"):
+        run_update(store, s)
+    run(store, s.model_copy(update={"update": False}))
+    before = {r.id: r.payload["pca"] for r in store.retrieve(name, ids, ["pca"])}
+    new_ids = _add(store, name, sample800, range(100, 130))
+    entry, out = run_update(store, s)
+    after = {r.id: r.payload["pca"] for r in store.retrieve(name, ids, ["pca"])}
+    placed = {r.id: r.payload for r in store.retrieve(name, new_ids)}
     assert entry["suggest_refit"] is True and entry["share_of_fitted"] == pytest.approx(0.3)
+    assert before == after
+    model = joblib.load(out / FITTED_FILE)["fitted"]["cluster/kmeans"]
+    order = np.argsort(new_ids)
+    X = sample800["X"][100:130][order]
+    got = np.array([placed[new_ids[i]]["cluster_kmeans"] for i in order])
+    np.testing.assert_array_equal(got, model.predict(X))
 
 
 def test_exact_index_answers_umap_transform_queries_exactly() -> None:
@@ -116,3 +125,63 @@ def test_exact_index_answers_umap_transform_queries_exactly() -> None:
     expected = np.argsort(-(qn @ dn.T), axis=1)[:, :7]
     np.testing.assert_array_equal(idx, expected)
     np.testing.assert_allclose(dist, 1 - np.take_along_axis(qn @ dn.T, expected, 1), atol=1e-6)
+
+
+def test_analyze_update_command_says_what_it_placed_and_suggests_refit_then_refit_runs_fully(
+    data_env: Path, sample800: dict[str, Any], make_collection: Any, capsys: Any
+) -> None:
+    from embedscope.cli import main
+
+    name = "cli__pixels"
+    fast = ["--collection", name, "--projections", "pca,tsne", "--clusterers", "kmeans",
+            "--tsne-perplexity", "10", "--no-progress"]
+    with EdgeStore(data_env / "qdrant") as store:
+        make_collection(store, name, sample800, n=200)
+    assert main(["analyze", *fast]) == 0
+    with EdgeStore(data_env / "qdrant") as store:
+        _add(store, name, sample800, range(200, 260))  # 30 % of the fitted points
+    capsys.readouterr()
+    assert main(["analyze", *fast, "--update"]) == 0
+    out = capsys.readouterr().out
+    assert "placed 60 new points" in out and "not placed: tsne" in out
+    assert "not recomputed: silhouettes" in out and "embedscope analyze --refit" in out
+    assert main(["analyze", *fast, "--update", "--refit"]) == 0  # a full run: every point
+    report = Report.read(data_env / "reports" / name / "report.json")
+    assert report.updates == [] and report.data.points_analysed == 260
+    with EdgeStore(data_env / "qdrant") as store:
+        assert all("tsne" in r.payload for r in store.scroll(name, None, ["tsne"]))
+
+
+def test_compare_refuses_update(capsys: Any) -> None:
+    from embedscope.cli import main
+
+    assert main(["compare", "a__x", "b__x", "--update"]) == 2
+    assert "analyze --collection C --update" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_umap_fitted_on_the_shared_graph_places_new_points_with_its_exact_index(
+    tmp_path: Path
+) -> None:
+    """From 4,096 points UMAP is fitted on the shared exact graph (no search index of its own):
+    the update still places new points with the model's own transform."""
+    from benchmarks.bench_analysis import synthetic
+    from embedscope.contract import CollectionMeta
+
+    n, m = 4200, 60
+    X, y = synthetic(n + m, 32, seed=2)
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(n + m)]
+    with EdgeStore(tmp_path / "qdrant") as store:
+        store.ensure_collection("g", CollectionMeta(model="synthetic", dimension=32,
+                                                    labels=[f"c{i}" for i in range(10)]))
+        store.upsert("g", ids[:n], X[:n], [{"label": int(v)} for v in y[:n]])
+        s = AnalysisSettings(collection="g", projections="umap", clusterers="kmeans",
+                             progress=False, out=tmp_path / "report")
+        run(store, s)
+        store.upsert("g", ids[n:], X[n:], [{"label": int(v)} for v in y[n:]])
+        entry, out = run_update(store, s.model_copy(update={"update": True}))
+        placed = {r.id: r.payload["umap"] for r in store.retrieve("g", ids[n:], ["umap"])}
+    model = joblib.load(out / FITTED_FILE)["fitted"]["map/umap"]
+    assert isinstance(model._knn_search_index, ExactIndex) and entry["new_points"] == m
+    expected = model.transform(X[n:])  # ids sort in row order here
+    np.testing.assert_array_equal(np.array([placed[i] for i in ids[n:]], np.float32), expected)
