@@ -47,6 +47,16 @@ def test_export_writes_a_folder_with_atlases_not_a_file_per_point(exported: tupl
     assert "http://" not in (folder / "index.html").read_text()  # nothing from a server or CDN
 
 
+def test_export_reads_the_map_from_every_store_backend(store: Any, tmp_path: Path) -> None:
+    from embedscope.ui.map.export import export_map
+
+    build_collection(store, NAME, 100)
+    done = export_map(store, NAME, tmp_path / "map", tile=8, columns=8)
+    assert (done.points, done.thumbnails, done.atlases) == (100, 100, 2)
+    text = (tmp_path / "map" / "map-data.js").read_text()
+    assert '"projection":"umap"' in text and '"name":"cluster_kmeans"' in text
+
+
 def test_export_map_command_needs_a_collection_and_a_folder() -> None:
     from embedscope.errors import UsageError
     from embedscope.ui.config import ExportMapSettings
@@ -123,6 +133,11 @@ def test_exported_map_works_from_file_url(
     rows = list(csv.DictReader(path.open()))
     assert {r["id"] for r in rows} == expected and len(rows) == count
     assert {"label", "split", "cluster_kmeans"} <= set(rows[0])
+    # "Select group": a whole class becomes the selection (label colouring: 60 points each)
+    page.select_option("[data-role=colour]", "label")
+    page.select_option("[data-role=group]", "Bag")
+    page.wait_for_function("() => window.embedscopeExport.gallery.rows.length === 60")
+    assert "Bag 60" in page.locator("[data-role=labels]").inner_text()
     assert all(u.startswith(("file://", "data:", "blob:")) for u in requests), requests
     ctx.close()
 

@@ -37,6 +37,7 @@ const TEMPLATE = `
 <div class="es-head">
   <span class="es-title" data-role="title"></span>
   <label>Colour by <select data-role="colour"></select></label>
+  <label>Select group <select data-role="group"></select></label>
 </div>
 <div class="es-root"></div>
 <section class="es-gallery" data-role="gallery">
@@ -190,7 +191,26 @@ export function standalone(root, data) {
   colour.value = data.colour_by || '(none)';
   const props = { value: descriptor(colour.value) };
   const api = mount($('.es-root'), { trigger() {}, server, props, watch() {} });
-  colour.addEventListener('change', () => api.apply(descriptor(colour.value)));
+  // "Select group": every point of one group of the colouring (a whole class, when coloured
+  // by label) becomes the selection, so the gallery shows it in the chosen order
+  const group = $('[data-role=group]');
+  const groups = () => {
+    const f = fields[colour.value];
+    const names = f && f.kind === 'category' ? f.names : [];
+    group.innerHTML = ['', ...names].map((name) => `<option>${escapeHtml(name)}</option>`).join('');
+    group.disabled = !names.length;
+  };
+  group.addEventListener('change', () => {
+    const f = fields[colour.value];
+    const code = f && f.kind === 'category' ? f.names.indexOf(group.value) : -1;
+    if (code < 0) return;
+    const codes = codesOf(f);
+    const rows = [];
+    for (let i = 0; i < data.n; i++) if (codes[i] === code) rows.push(i);
+    api.selectRows(rows);
+  });
+  groups();
+  colour.addEventListener('change', () => { groups(); api.apply(descriptor(colour.value)); });
   const exported = { map: api, gallery, csv, idOf, showGallery, setOrder(key) { order.value = key; order.dispatchEvent(new Event('change')); } };
   window.embedscopeExport = exported;
   return exported;
