@@ -53,12 +53,47 @@ def analyze(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     qdrant = store_settings(args)
+    if settings.incremental():
+        return _update(settings, qdrant)
     with open_store(qdrant, batch=True) as store:
         report, out = run(store, settings, data_dir=qdrant.data_dir)
     for row in _headline(report):
         print(row)
     print(f"report: {out / 'report.html'}")
     return 0
+
+
+def _update(settings: Any, qdrant: Any) -> int:
+    """`analyze --update`: place the new points and print what was (and was not) done."""
+    from embedscope.analysis.update import run_update
+    from embedscope.store import open_store
+
+    with open_store(qdrant, batch=True) as store:
+        entry, out = run_update(store, settings, data_dir=qdrant.data_dir)
+    for line in update_lines(entry):
+        print(line)
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def update_lines(entry: dict[str, Any]) -> list[str]:
+    """What `analyze --update` prints: placed, not placed, not recomputed, the --refit hint."""
+    if not entry["new_points"]:
+        return ["no new points: every point already has coordinates (nothing written)."]
+    fields = sorted({f for f in entry["placed"]})
+    lines = [f"placed {entry['new_points']} new points in {entry['seconds']:.1f} s: "
+             f"{', '.join(fields)} written; the other points did not move."]
+    if entry["unplaced"]:
+        lines.append(f"not placed: {', '.join(entry['unplaced'])} (t-SNE cannot place new "
+                     "points; the new points stay without these fields until --refit).")
+    lines.append("not recomputed: " + "; ".join(entry["not_recomputed"]) + ".")
+    if entry["suggest_refit"]:
+        lines.append(
+            f"the {entry['placed_since_fit']} points placed since the last full run are "
+            f"{entry['share_of_fitted']:.0%} of the {entry['fitted_points']} it fitted (over "
+            f"--update-refit-share {entry['refit_share']:.0%}): they were placed, but the maps "
+            "and clusters were fitted without them; run `embedscope analyze --refit` to refit.")
+    return lines
 
 
 def _headline(report: dict[str, Any]) -> list[str]:
@@ -74,6 +109,11 @@ def _compare(args: argparse.Namespace) -> int:
     from embedscope.store import open_store
 
     settings = _settings(args, collection=args.collections[0])
+    if settings.incremental():
+        from embedscope.errors import UsageError
+
+        raise UsageError("compare always runs the full analysis: place new points of one "
+                         "collection with `embedscope analyze --collection C --update`")
     qdrant = store_settings(args)
     with open_store(qdrant, batch=True) as store:
         out, figures = run_compare(store, settings, list(args.collections), data_dir=qdrant.data_dir)

@@ -43,7 +43,8 @@ def kmeans(X: np.ndarray, k: int, seed: int, n_init: int = 3, max_points: int = 
     if not max_points or n <= max_points:
         model = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(X)
         return Clustering("kmeans", model.labels_.astype(np.int64), params,
-                          {"inertia": float(model.inertia_), "n_iter": int(model.n_iter_)})
+                          {"inertia": float(model.inertia_), "n_iter": int(model.n_iter_)},
+                          model)
     fit = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
     model = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(X[fit])
     labels = np.empty(n, dtype=np.int64)
@@ -54,7 +55,7 @@ def kmeans(X: np.ndarray, k: int, seed: int, n_init: int = 3, max_points: int = 
         inertia += float((dist.min(axis=1).astype(np.float64) ** 2).sum())
     params.update(fitted_on=int(max_points))
     return Clustering("kmeans", labels, params,
-                      {"inertia": inertia, "n_iter": int(model.n_iter_)})
+                      {"inertia": inertia, "n_iter": int(model.n_iter_)}, model)
 
 
 def cosine_dissimilarity(X: np.ndarray) -> np.ndarray:
@@ -100,6 +101,7 @@ def kmedoids(X: np.ndarray, k: int, seed: int, max_points: int = 10000) -> Clust
         {"k": k, "init": "random", "seed": seed, "metric": "cosine",
          "fitted_on": int(len(sub))},
         {"loss": float(result.loss), "medoids": medoids.tolist(), "n_iter": int(result.n_iter)},
+        normalize(X[medoids]),
     )
 
 
@@ -132,12 +134,27 @@ def hdbscan(
         labels = np.empty(n, dtype=np.int64)
         labels[fit], labels[rest] = fitted, fitted[near]
         params.update(fitted_on=int(max_points), seed=seed)
+        kept = {"Z": np.asarray(Z[fit]), "labels": fitted.astype(np.int64)}
     else:
         labels = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z)
         labels = labels.astype(np.int64)
+        kept = {"Z": np.asarray(Z), "labels": labels}
     found = int(len(np.unique(labels[labels >= 0])))
     return Clustering("hdbscan", labels, params,
-                      {"clusters": found, "noise": int((labels < 0).sum())})
+                      {"clusters": found, "noise": int((labels < 0).sum())}, kept)
+
+
+def nearest_fitted(kept: dict[str, np.ndarray], Z: np.ndarray) -> np.ndarray:
+    """The cluster (or noise, -1) of each row's nearest fitted point in HDBSCAN's space.
+
+    scikit-learn's HDBSCAN has no ``approximate_predict``; this is how the sampled run above
+    places the rows it did not fit, so new points join clusters by the same rule.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    near = NearestNeighbors(n_neighbors=1).fit(kept["Z"]).kneighbors(
+        Z, return_distance=False)[:, 0]
+    return np.asarray(kept["labels"][near], dtype=np.int64)
 
 
 def choose_k(
@@ -177,14 +194,48 @@ def _needs_k_points(name: str) -> Callable[[int, int, AnalysisSettings], str | N
     return check
 
 
-@register_clusterer("kmeans", title="k-means", check=_needs_k_points("kmeans"), uses_k=True)
+def _kmeans_place(model: Any, X: np.ndarray, update: Any) -> np.ndarray:
+    """scikit-learn's ``predict`` (the nearest centre); torch k-means keeps its centres."""
+    if hasattr(model, "predict"):
+        return np.asarray(model.predict(np.asarray(X, dtype=model.cluster_centers_.dtype)),
+                          dtype=np.int64)
+    C = np.asarray(model, dtype=np.float64)
+    Xd = np.asarray(X, dtype=np.float64)
+    dist = (Xd**2).sum(axis=1)[:, None] - 2 * Xd @ C.T + (C**2).sum(axis=1)[None, :]
+    return dist.argmin(axis=1).astype(np.int64)
+
+
+def _kmedoids_place(medoids: np.ndarray, X: np.ndarray, update: Any) -> np.ndarray:
+    """The most similar medoid (cosine), as points beyond --kmedoids-max-points join one."""
+    return np.argmax(normalize(X) @ medoids.T, axis=1).astype(np.int64)
+
+
+def _hdbscan_place(kept: dict[str, Any], X: np.ndarray, update: Any) -> np.ndarray:
+    """The cluster of the nearest fitted point in HDBSCAN's space (PCA, vectors or UMAP)."""
+    space = kept["space"]
+    if space == "vectors":
+        Z = normalize(X)
+    elif space == "umap":
+        if "umap" not in update.maps:
+            raise ValueError("HDBSCAN ran on the UMAP map, which cannot place new points")
+        Z = update.maps["umap"]
+    else:
+        Z = update.fitted["pca"].transform(X)[:, :kept["Z"].shape[1]]
+    return nearest_fitted(kept, np.asarray(Z))
+
+
+@register_clusterer("kmeans", title="k-means", check=_needs_k_points("kmeans"), uses_k=True,
+                    place=_kmeans_place)
 def _kmeans(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> Clustering:
     """k-means with the run's k, seed and --kmeans-n-init (torch on CUDA, else scikit-learn)."""
     if a.device == "cuda":
         from embedscope.analysis.torch_kmeans import kmeans_torch
 
-        return kmeans_torch(X, a.k, s.seed, s.kmeans_n_init, a.device)
+        c = kmeans_torch(X, a.k, s.seed, s.kmeans_n_init, a.device)
+        a.fitted["cluster/kmeans"] = c.model
+        return c
     c = kmeans(X, a.k, s.seed, s.kmeans_n_init, s.kmeans_max_points)
+    a.fitted["cluster/kmeans"] = c.model
     if "fitted_on" in c.params:
         a.notes.append(f"k-means centres were fitted on a seeded sample of "
                        f"{c.params['fitted_on']} of {len(X)} points; every point has its nearest "
@@ -192,10 +243,13 @@ def _kmeans(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> Clustering:
     return c
 
 
-@register_clusterer("kmedoids", title="k-medoids", check=_needs_k_points("kmedoids"), uses_k=True)
+@register_clusterer("kmedoids", title="k-medoids", check=_needs_k_points("kmedoids"), uses_k=True,
+                    place=_kmedoids_place)
 def _kmedoids(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> Clustering:
     """k-medoids with the run's k, seed and --kmedoids-max-points."""
-    return kmedoids(X, a.k, s.seed, s.kmedoids_max_points)
+    c = kmedoids(X, a.k, s.seed, s.kmedoids_max_points)
+    a.fitted["cluster/kmedoids"] = c.model
+    return c
 
 
 def _hdbscan_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
@@ -209,11 +263,13 @@ def _hdbscan_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
     "hdbscan", title="HDBSCAN", check=_hdbscan_too_small,
     note="HDBSCAN noise points (-1) are left out of its silhouette; ARI/NMI count noise as one "
     "more cluster.",
+    place=_hdbscan_place,
 )
 def _hdbscan(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> Clustering:
     """HDBSCAN with --hdbscan-min-cluster-size in the space --hdbscan-space names."""
     Z, space = _hdbscan_input(a)
     c = hdbscan(Z, s.hdbscan_min_cluster_size, space, s.hdbscan_max_points, s.seed)
+    a.fitted["cluster/hdbscan"] = {**c.model, "space": "pca" if space.startswith("pca") else space}
     if "fitted_on" in c.params:
         a.notes.append(f"HDBSCAN ran on a seeded sample of {c.params['fitted_on']} of {len(Z)} "
                        "points; the others joined the cluster (or noise) of their nearest sampled "

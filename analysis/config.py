@@ -157,6 +157,23 @@ class AnalysisSettings(BaseSettings):
         default=0.98, gt=-1.0, le=1.0, description="Cosine similarity above which two points "
         "are near-duplicates.",
     )
+    leak_threshold: float | None = Field(
+        default=None, gt=-1.0, le=1.0,
+        description="Leaks between splits: a query-split point leaks when its nearest "
+        "reference-split point is at cosine ≥ this (unset: --duplicate-threshold).",
+    )
+    leak_reference_split: str = Field(
+        default="train", description="Leaks between splits: the split leaked into (searched "
+        "exactly for each query point's nearest neighbour).",
+    )
+    leak_query_splits: str = Field(
+        default="", description="Leaks between splits: the splits checked, comma-separated "
+        "(empty: every split but --leak-reference-split, e.g. test and validation).",
+    )
+    uniqueness_k: int = Field(
+        default=10, ge=1, description="Neighbours of the uniqueness score (1 − the mean cosine "
+        "of the k nearest other points).",
+    )
     max_list: int = Field(
         default=200, ge=1, description="Longest label-error / duplicate list kept."
     )
@@ -176,7 +193,32 @@ class AnalysisSettings(BaseSettings):
         default=None,
         description="Report directory (default: <data_dir>/reports/<collection>/).",
     )
+    keep_fitted: bool = Field(
+        default=True,
+        description="Keep what a full run fitted (UMAP, PCA, k-means centres, k-medoids medoids, "
+        "HDBSCAN's fitted points) as fitted.joblib beside the report, for --update.",
+    )
+    update: bool = Field(
+        default=False,
+        description="Place only the points without coordinates (ingested since the last full "
+        "run) with the models it kept: UMAP/PCA transform, nearest centre or medoid, HDBSCAN's "
+        "nearest fitted point, their per-point scores; old points do not move and the run's "
+        "figures are not recomputed (t-SNE cannot place new points).",
+    )
+    refit: bool = Field(
+        default=False,
+        description="A full run (refit every map and clustering) even when --update is set.",
+    )
+    update_refit_share: float = Field(
+        default=0.2, gt=0.0,
+        description="--update suggests --refit once the points it placed since the last full "
+        "run exceed this share of the points that run fitted (it still places them).",
+    )
     progress: bool = Field(default=True, description="Progress bars and stage lines on stderr.")
+
+    def incremental(self) -> bool:
+        """True when this run places new points only (--update without --refit)."""
+        return self.update and not self.refit
 
     def projection_list(self) -> list[str]:
         """The chosen 2-D maps (registered projection names)."""
@@ -185,6 +227,14 @@ class AnalysisSettings(BaseSettings):
     def clusterer_list(self) -> list[str]:
         """The chosen clusterings (registered clusterer names)."""
         return parse_list(self.clusterers, CLUSTERERS, "clusterers")
+
+    def effective_leak_threshold(self) -> float:
+        """The leak threshold: --leak-threshold, else --duplicate-threshold."""
+        return self.duplicate_threshold if self.leak_threshold is None else self.leak_threshold
+
+    def leak_query_list(self) -> list[str]:
+        """The query splits of the leak search (empty: every split but the reference one)."""
+        return [v.strip() for v in self.leak_query_splits.split(",") if v.strip()]
 
     def knn_k_list(self) -> list[int]:
         """The k values of the k-NN accuracy figure."""

@@ -25,6 +25,10 @@ class Vectors:
     meta: CollectionMeta
     total: int
     notes: list[str] = field(default_factory=list)
+    #: The ``split`` payload of each point (None where a point has none).
+    splits: list[str | None] | None = None
+    #: Further payload fields read on request (``fetch(fields=…)``): field → value per point.
+    extra: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -67,9 +71,13 @@ def stratified_indices(
 
 
 def fetch(
-    store: Store, collection: str, sample: int = 0, seed: int = 0, progress: bool = True
+    store: Store, collection: str, sample: int = 0, seed: int = 0, progress: bool = True,
+    fields: tuple[str, ...] = (),
 ) -> Vectors:
-    """All vectors of ``collection`` (or a stratified sample); labels when every point has one."""
+    """All vectors of ``collection`` (or a stratified sample); labels when every point has one.
+
+    ``fields`` names further payload fields to read (``Vectors.extra``; None where absent).
+    """
     from tqdm import tqdm
 
     meta = store.get_meta(collection)
@@ -82,9 +90,11 @@ def fetch(
     # the store already scrolls in id order, as Qdrant does).
     ids: list[str] = []
     raw: list[Any] = []
+    split_of: list[str | None] = []
+    extra: dict[str, list[Any]] = {f: [] for f in fields}
     X = np.empty((total, meta.dimension), dtype=np.float32)
     bar = tqdm(total=total, desc="fetch vectors", unit="pt", disable=not progress, leave=False)
-    for rec in store.scroll(collection, None, [Payload.LABEL], True, 2048):
+    for rec in store.scroll(collection, None, [Payload.LABEL, Payload.SPLIT, *fields], True, 2048):
         if rec.vector is None:
             raise UsageError(f"point {rec.id} of {collection!r} has no vector")
         if len(ids) == len(X):  # points added since the count
@@ -92,6 +102,9 @@ def fetch(
         X[len(ids)] = rec.vector
         ids.append(rec.id)
         raw.append(rec.payload.get(Payload.LABEL))
+        split_of.append(rec.payload.get(Payload.SPLIT))
+        for f in fields:
+            extra[f].append(rec.payload.get(f))
         bar.update(1)
     bar.close()
     X = X[:len(ids)]
@@ -100,6 +113,8 @@ def fetch(
         X = X[order]
         ids = [ids[i] for i in order]
         raw = [raw[i] for i in order]
+        split_of = [split_of[i] for i in order]
+        extra = {f: [v[i] for i in order] for f, v in extra.items()}
     notes: list[str] = []
     labels: np.ndarray | None = None
     if all(v is not None for v in raw):
@@ -117,9 +132,11 @@ def fetch(
         ids = [ids[i] for i in idx]
         X = X[idx]
         labels = labels[idx] if labels is not None else None
+        split_of = [split_of[i] for i in idx]
+        extra = {f: [v[i] for i in idx] for f, v in extra.items()}
         how = "stratified by label" if labels is not None else "uniform"
         notes.append(f"analysed a seeded sample of {len(ids)} of {total} points ({how}).")
-    return Vectors(ids, X, labels, list(meta.labels), meta, total, notes)
+    return Vectors(ids, X, labels, list(meta.labels), meta, total, notes, split_of, extra)
 
 
 def thumbnails(store: Store, collection: str, ids: list[str]) -> dict[str, Any]:

@@ -66,8 +66,13 @@ def knn_graph_accuracy(nb: Neighbours, labels: np.ndarray, ks: list[int]) -> dic
     return out
 
 
-def knn_fields(nb: Neighbours, labels: np.ndarray, k: int) -> dict[str, np.ndarray]:
+def knn_fields(
+    nb: Neighbours, labels: np.ndarray, k: int, neighbour_labels: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Per-point leave-one-out k-NN fields written back to the payloads.
+
+    ``neighbour_labels`` are the labels ``nb.index`` points into when they are not ``labels``
+    (an update: the new points' neighbours are rows of every point).
 
     Returns:
         ``knn_correct`` (1 when the majority of the k nearest other points votes the point's
@@ -76,7 +81,7 @@ def knn_fields(nb: Neighbours, labels: np.ndarray, k: int) -> dict[str, np.ndarr
         stage's agreement turned into a score, higher = more likely mislabelled).
     """
     k = min(k, nb.index.shape[1])
-    neigh = labels[nb.index[:, :k]]
+    neigh = (labels if neighbour_labels is None else neighbour_labels)[nb.index[:, :k]]
     winner, votes = majority_vote(neigh)
     agree = (neigh == labels[:, None]).mean(axis=1)
     return {"knn_correct": (winner == labels).astype(np.int64),

@@ -96,6 +96,7 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
         a.k = 10
     with stages.stage("pca"):
         a.pca = pca(X, s.pca_components, s.seed)
+        a.fitted["pca"] = a.pca.model
     with stages.stage("k-NN graph"):
         build_graph(a)
     for name in s.projection_list():
@@ -127,7 +128,7 @@ RECALL_SAMPLE = 1000
 def graph_k(a: Analysis) -> int:
     """Neighbours the shared graph keeps: enough for UMAP, trustworthiness and the k-NN figures."""
     s = a.settings
-    k = s.trust_neighbors
+    k = max(s.trust_neighbors, s.uniqueness_k)
     if "umap" in s.projection_list():
         k = max(k, s.umap_neighbors)
     if a.data.labels is not None:

@@ -51,6 +51,9 @@ def payload_updates(
             }
             for name, c in a.clusterings.items():
                 item[Payload.cluster(name)] = int(c.labels[row])
+            for name, marks in a.row_payloads.items():
+                if row in marks:
+                    item[name] = marks[row]
             g = row if graph_row is None else int(graph_row[row])
             if g >= 0:
                 for name, values in a.point_fields.items():
@@ -76,9 +79,12 @@ def _rows_to_points(store: Store, a: Analysis, rows: list[int]) -> dict[int, dic
     return out
 
 
-def _lists(store: Store, a: Analysis) -> tuple[list[dict[str, Any]] | None, dict[str, Any]]:
+def _lists(store: Store, a: Analysis
+           ) -> tuple[list[dict[str, Any]] | None, dict[str, Any], dict[str, Any] | None]:
+    leak_pairs = (a.leak_summary or {}).get("pairs", [])
     rows = sorted({e["row"] for e in a.label_errors or []}
-                  | {p[k] for p in a.duplicates.get("pairs", []) for k in ("row_a", "row_b")})
+                  | {p[k] for p in a.duplicates.get("pairs", []) for k in ("row_a", "row_b")}
+                  | {p[k] for p in leak_pairs for k in ("row", "partner_row")})
     where = _rows_to_points(store, a, rows)
     errors = None
     if a.label_errors is not None:
@@ -97,7 +103,27 @@ def _lists(store: Store, a: Analysis) -> tuple[list[dict[str, Any]] | None, dict
         pairs.append({"id_a": pa["id"], "split_a": pa["split"], "index_a": pa["index"],
                       "id_b": pb["id"], "split_b": pb["split"], "index_b": pb["index"],
                       "similarity": p["similarity"]})
-    return errors, {**a.duplicates, "pairs": pairs}
+    return errors, {**a.duplicates, "pairs": pairs}, _leak_section(a, where)
+
+
+def _leak_section(a: Analysis, where: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    """report.json's ``leaks``: the counts, and the listed pairs named by id, split and index."""
+    if a.leak_summary is None:
+        return None
+    labels = a.data.labels
+
+    def name(row: int) -> str | None:
+        return None if labels is None else a.data.class_name(int(labels[row]))
+
+    pairs = []
+    for p in a.leak_summary["pairs"]:
+        q, r = where[p["row"]], where[p["partner_row"]]
+        pairs.append({"id": q["id"], "split": q["split"], "index": q["index"],
+                      "label_name": name(p["row"]), "partner_id": r["id"],
+                      "partner_split": r["split"], "partner_index": r["index"],
+                      "partner_label_name": name(p["partner_row"]),
+                      "similarity": p["similarity"]})
+    return {**a.leak_summary, "pairs": pairs}
 
 
 def _plots(store: Store, a: Analysis, out: Path) -> dict[str, str]:
@@ -162,7 +188,7 @@ def _thumbnail_grids(store: Store, a: Analysis, out: Path) -> dict[str, str]:
     return files
 
 
-def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any, Any],
+def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any, Any, Any],
                  extra: dict[str, Any]) -> Report:
     """The report.json document, typed."""
     s, d = a.settings, a.data
@@ -199,6 +225,7 @@ def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any
                 if a.pca is not None else []},
         "label_errors": lists[0],
         "near_duplicates": lists[1],
+        "leaks": lists[2],
         "point_scores": scores,
         "payload_fields": payload_fields(a) if s.write_back else [],
         "timings": a.timings,
@@ -224,7 +251,7 @@ def _graph_info(a: Analysis) -> dict[str, Any]:
 def payload_fields(a: Analysis) -> list[str]:
     """The payload fields the write-back sets."""
     return ([Payload.projection(p) for p in a.maps] + [Payload.cluster(n) for n in a.clusterings]
-            + list(a.point_fields))
+            + list(a.point_fields) + list(a.row_payloads))
 
 
 def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[str, Any]:
@@ -243,6 +270,12 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
         with stages.stage("write back payloads"):
             for updates in payload_updates(a):
                 store.set_payloads(str(s.collection), updates)
+    if s.write_back and fields and s.keep_fitted:
+        with stages.stage("keep fitted models"):
+            from embedscope.analysis.fitted import FITTED_FILE, save
+
+            save(a, out)
+            files["fitted"] = FITTED_FILE
     files["report_json"] = "report.json"
     files["report_html"] = "report.html"
     report = build_report(a, out, files, lists, extra)

@@ -29,7 +29,8 @@ def pca(X: np.ndarray, n_components: int, seed: int) -> PCAResult:
     comps = max(2, min(n_components, X.shape[0], X.shape[1]))
     model = PCA(n_components=comps, random_state=seed)
     scores = model.fit_transform(X)
-    return PCAResult(scores.astype(np.float64), model.explained_variance_ratio_.astype(np.float64))
+    return PCAResult(scores.astype(np.float64), model.explained_variance_ratio_.astype(np.float64),
+                     model)
 
 
 #: Below this many points umap-learn computes an exact k-NN graph itself (and our graph would
@@ -88,11 +89,11 @@ def _umap_model(
 def umap_fit_transform(
     X: np.ndarray, n_neighbors: int, min_dist: float, seed: int, max_points: int,
     chunk: int = 50_000,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, Any]:
     """UMAP fitted on a seeded sample of ``max_points`` rows; every other row placed by transform.
 
-    Returns the (n, 2) map and the sorted indices of the fitted rows. Rows are transformed
-    ``chunk`` at a time, so memory stays bounded.
+    Returns the (n, 2) map, the sorted indices of the fitted rows and the fitted model. Rows
+    are transformed ``chunk`` at a time, so memory stays bounded.
     """
     import warnings
 
@@ -106,7 +107,16 @@ def umap_fit_transform(
         for start in range(0, len(rest), chunk):
             part = rest[start:start + chunk]
             Y[part] = model.transform(X[part])
-    return Y, fit
+    return Y, fit, model
+
+
+def umap_place(model: Any, X: np.ndarray) -> np.ndarray:
+    """``model.transform(X)`` (float32 in, float64 out): new points on a fitted UMAP's map."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning)
+        return np.asarray(model.transform(np.asarray(X, dtype=np.float32)), dtype=np.float64)
 
 
 def place(
@@ -152,15 +162,25 @@ def _umap_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
             "Lower --umap-neighbors or drop umap from --projections.")
 
 
-@register_projection("umap", check=_umap_too_small)
+def _umap_place(model: Any, X: np.ndarray, update: Any) -> np.ndarray:
+    return umap_place(model, X)
+
+
+@register_projection("umap", check=_umap_too_small, place=_umap_place)
 def _umap(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
     """UMAP with --umap-neighbors, --umap-min-dist and the seed, on the shared k-NN graph.
 
     Above --map-max-points it is fitted on a seeded sample and the rest placed by transform.
+    The umap-learn model is kept in ``a.fitted["map/umap"]`` (cuML's is not: an update
+    cannot place new points on a cuML map).
     """
-    if len(X) > s.map_max_points and not (a.device == "cuda" and cuml_umap() is not None):
-        Y, fit = umap_fit_transform(X, s.umap_neighbors, s.umap_min_dist, s.seed,
-                                    s.map_max_points)
+    from embedscope.analysis.fitted import ExactIndex
+
+    gpu = a.device == "cuda" and cuml_umap() is not None
+    if len(X) > s.map_max_points and not gpu:
+        Y, fit, model = umap_fit_transform(X, s.umap_neighbors, s.umap_min_dist, s.seed,
+                                           s.map_max_points)
+        a.fitted["map/umap"] = model
         a.estimates["umap"] = {"fitted_on": len(fit), "of": len(X), "seed": s.seed,
                                "others": "umap transform"}
         a.notes.append(f"UMAP was fitted on a seeded sample of {len(fit)} of {len(X)} points; "
@@ -169,7 +189,13 @@ def _umap(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
     knn = None
     if a.graph is not None and a.graph_rows is None and a.graph.index.shape[1] >= s.umap_neighbors:
         knn = a.graph.distances(s.umap_neighbors)
-    return umap_map(X, s.umap_neighbors, s.umap_min_dist, s.seed, knn=knn, device=a.device)
+    if gpu:
+        return umap_map(X, s.umap_neighbors, s.umap_min_dist, s.seed, knn=knn, device=a.device)
+    model = _umap_model(X, s.umap_neighbors, s.umap_min_dist, s.seed, knn)
+    if getattr(model, "_knn_search_index", False) is None:  # fitted on our precomputed graph
+        model._knn_search_index = ExactIndex(model)
+    a.fitted["map/umap"] = model
+    return np.asarray(model.embedding_, dtype=np.float64)
 
 
 def _tsne_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
@@ -193,9 +219,14 @@ def _tsne(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
     return place(X, fit, tsne_map(X[fit], s.tsne_perplexity, s.seed), 10, a.device)
 
 
-@register_projection("pca")
+def _pca_place(model: Any, X: np.ndarray, update: Any) -> np.ndarray:
+    return np.asarray(model.transform(X)[:, :2], dtype=np.float64)
+
+
+@register_projection("pca", place=_pca_place)
 def _pca_map(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
     """The first two principal components (of the run's PCA stage)."""
     if a.pca is None:
         a.pca = pca(X, s.pca_components, s.seed)
+    a.fitted["map/pca"] = a.pca.model
     return a.pca.scores[:, :2].copy()

@@ -43,6 +43,10 @@ MetricFn = Callable[[Any, Any, Any], None]
 #: ``score(analysis) -> (m,) array or None``: one value per row of the shared k-NN graph
 #: (``analysis.graph_rows``, every analysed point when None); None when it does not apply.
 ScoreFn = Callable[[Any], "np.ndarray | None"]
+#: ``place(fitted, X, update) -> (m, 2) map or (m,) cluster ids``: the new rows ``X`` placed with
+#: what the full run fitted (``analysis.fitted[...]``); ``update`` holds the settings of that run,
+#: every fitted object (``update.fitted``) and the maps placed so far (``update.maps``, new rows).
+PlaceFn = Callable[[Any, np.ndarray, Any], np.ndarray]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,6 +62,9 @@ class Projection:
     run: ProjectionFn
     title: str
     check: SizeCheck | None = None
+    #: Places new points with what ``run`` kept in ``analysis.fitted["map/<name>"]`` (for
+    #: ``analyze --update``); None: the method cannot place new points (t-SNE).
+    place: PlaceFn | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,9 @@ class Clusterer:
     check: SizeCheck | None = None
     uses_k: bool = False
     note: str | None = None
+    #: Assigns new points with what ``run`` kept in ``analysis.fitted["cluster/<name>"]``
+    #: (``analyze --update``); None: new points stay without this clustering's id.
+    place: PlaceFn | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,8 @@ SCORES: Registry[Score] = Registry(
 
 
 def register_projection(
-    name: str, *, title: str | None = None, check: SizeCheck | None = None
+    name: str, *, title: str | None = None, check: SizeCheck | None = None,
+    place: PlaceFn | None = None,
 ) -> Callable[[F], F]:
     """Decorator: add ``fn(X, settings, analysis) -> (n, 2) array`` as the projection ``name``.
 
@@ -122,6 +133,8 @@ def register_projection(
             ``map_<name>.png`` file.
         title: Plot title (default: the name in capitals).
         check: ``check(n, k, settings)`` returning why ``n`` points are too few, or None.
+        place: ``place(fitted, X, update) -> (m, 2)``: new points placed with what the function
+            kept in ``analysis.fitted["map/<name>"]`` (``analyze --update``); None: it cannot.
 
     Returns:
         A decorator that registers the function and returns it unchanged.
@@ -131,7 +144,7 @@ def register_projection(
     """
 
     def add(fn: F) -> F:
-        PROJECTIONS.add(name, Projection(name, fn, title or name.upper(), check))
+        PROJECTIONS.add(name, Projection(name, fn, title or name.upper(), check, place))
         return fn
 
     return add
@@ -139,7 +152,7 @@ def register_projection(
 
 def register_clusterer(
     name: str, *, title: str | None = None, check: SizeCheck | None = None,
-    uses_k: bool = False, note: str | None = None,
+    uses_k: bool = False, note: str | None = None, place: PlaceFn | None = None,
 ) -> Callable[[F], F]:
     """Decorator: add ``fn(X, settings, analysis) -> Clustering`` as the clusterer ``name``.
 
@@ -149,6 +162,8 @@ def register_clusterer(
         check: ``check(n, k, settings)`` returning why ``n`` points are too few, or None.
         uses_k: The method reads ``analysis.k``, so --clusters auto searches for one.
         note: A line added to the report's notes whenever the clusterer ran.
+        place: ``place(fitted, X, update) -> (m,) ids``: new points assigned with what the
+            function kept in ``analysis.fitted["cluster/<name>"]`` (``analyze --update``).
 
     Returns:
         A decorator that registers the function and returns it unchanged.
@@ -158,7 +173,7 @@ def register_clusterer(
     """
 
     def add(fn: F) -> F:
-        entry = Clusterer(name, fn, title or name, check, uses_k, note)
+        entry = Clusterer(name, fn, title or name, check, uses_k, note, place)
         CLUSTERERS.add(name, entry)
         return fn
 

@@ -88,6 +88,15 @@ def write_html(report: Report, out_dir: Path, path: Path) -> Path:
         f"{data.points_total} points; seed {report.parameters.get('seed')}.</p>"
     )
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in report.notes]
+    if report.updates:
+        parts.append("<h2>Points placed since the run (analyze --update)</h2>" + _table(
+            [{"at": u.get("created_at"), "new points": u.get("new_points"),
+              "placed": ", ".join(f"{k} {v}" for k, v in u.get("placed", {}).items()),
+              "not placed": ", ".join(u.get("unplaced", [])) or "–",
+              "seconds": u.get("seconds")} for u in report.updates])
+            + "<p class='note'>Not recomputed by an update (they describe the points of the "
+            "run): " + html.escape(", ".join(report.updates[-1].get("not_recomputed", [])))
+            + ".</p>")
     parts.append("<h2>Summary</h2>" + _table(
         [r.model_dump() for r in report.summary_rows() + report.count_rows()]))
     if report.point_scores:
@@ -119,6 +128,16 @@ def write_html(report: Report, out_dir: Path, path: Path) -> Path:
         parts.append(
             f"<h2>Near-duplicates (cosine ≥ {dups.threshold}; {dups.total} pairs)</h2>"
             + _table([p.model_dump() for p in dups.pairs[:100]])
+        )
+    leaks = report.leaks
+    if leaks is not None:
+        parts.append(
+            f"<h2>Leaks between splits ({', '.join(leaks.query_splits)} → "
+            f"{html.escape(leaks.reference_split)}, cosine ≥ {leaks.threshold}): "
+            f"{leaks.leaked} of {leaks.query_points} query points ({leaks.share:.2%})</h2>"
+            + _table([{"split": k, **v} for k, v in leaks.per_split.items()])
+            + (_table(leaks.per_class) if leaks.per_class else "")
+            + _table([p.model_dump() for p in leaks.pairs[:100]])
         )
     parts.append("<h2>Parameters and versions</h2><pre>" + html.escape(json.dumps(
         {"parameters": report.parameters, "versions": report.versions,

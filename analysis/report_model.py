@@ -90,6 +90,38 @@ class Duplicates(_Section):
     pairs: list[DuplicatePair] = Field(default_factory=list)
 
 
+class LeakPair(_Section):
+    """A query-split point and its nearest reference-split point, at cosine ≥ the threshold."""
+
+    id: str
+    split: str | None = None
+    index: int | None = None
+    label_name: str | None = None
+    partner_id: str
+    partner_split: str | None = None
+    partner_index: int | None = None
+    partner_label_name: str | None = None
+    similarity: float
+
+
+class Leaks(_Section):
+    """Leaks between splits: query points whose nearest reference point is a near-duplicate.
+
+    ``per_split``: {split: {query, leaked, share}}; ``per_class``: [{label, name, query,
+    leaked, share}] over the query points; ``pairs``: the listed ones, most similar first.
+    """
+
+    threshold: float
+    reference_split: str
+    query_splits: list[str] = Field(default_factory=list)
+    query_points: int = 0
+    leaked: int = 0
+    share: float = 0.0
+    per_split: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    per_class: list[dict[str, Any]] = Field(default_factory=list)
+    pairs: list[LeakPair] = Field(default_factory=list)
+
+
 class ScoreInfo(_Section):
     """A per-point score written to the payloads (see analysis.registry.register_score)."""
 
@@ -133,6 +165,8 @@ class Report(_Section):
     #: None when the collection has no labels (the stage did not run).
     label_errors: list[LabelError] | None = None
     near_duplicates: Duplicates = Field(default_factory=Duplicates)
+    #: None when the collection has no reference split (or no query split) to check.
+    leaks: Leaks | None = None
     #: Per-point score name → what it is (the score's values are payload fields).
     point_scores: dict[str, ScoreInfo] = Field(default_factory=dict)
     payload_fields: list[str] = Field(default_factory=list)
@@ -142,6 +176,10 @@ class Report(_Section):
     files: dict[str, str] = Field(default_factory=dict)
     animation: dict[str, Any] | None = None
     written_back: bool = False
+    #: ``analyze --update`` runs since this run, oldest first: when, how many new points, what
+    #: placed them (``placed``: field → points), what could not (``unplaced``), which figures
+    #: were not recomputed, the share of the fitted points placed since, the seconds.
+    updates: list[dict[str, Any]] = Field(default_factory=list)
 
     @classmethod
     def read(cls, path: Path) -> Report:
@@ -175,4 +213,10 @@ class Report(_Section):
         if self.near_duplicates.threshold is not None:
             rows.append(SummaryRow(figure=f"near-duplicate pairs (cosine ≥ {self.near_duplicates.threshold})",
                                    value=self.near_duplicates.total))
+        if self.leaks is not None:
+            rows.append(SummaryRow(
+                figure=f"leaked {'/'.join(self.leaks.query_splits)} points (nearest "
+                       f"{self.leaks.reference_split} at cosine ≥ {self.leaks.threshold})",
+                value=self.leaks.leaked))
+            rows.append(SummaryRow(figure="share of query points leaked", value=self.leaks.share))
         return rows

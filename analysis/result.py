@@ -56,6 +56,8 @@ class PCAResult:
 
     scores: np.ndarray
     explained_variance_ratio: np.ndarray
+    #: The fitted scikit-learn PCA (``transform`` places new points; kept for --update).
+    model: Any = None
 
 
 @dataclass
@@ -66,6 +68,9 @@ class Clustering:
     labels: np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    #: What places new points (kept for --update, never in the report): a scikit-learn model,
+    #: centres or medoids, or HDBSCAN's fitted points.
+    model: Any = None
 
 
 @dataclass
@@ -104,5 +109,16 @@ class Analysis:
     #: Per-point payload fields beyond maps and clusters (knn_correct, …), one value per
     #: ``graph_rows`` entry; written back for labelled points only.
     point_fields: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Payload fields set on some analysed rows: {field: {row: value}} (None clears the field).
+    row_payloads: dict[str, dict[int, Any]] = field(default_factory=dict)
+    #: Leaks between splits (search.leaks.Leaks) and their counts (analysis.leaks.summarise).
+    leaks: Any = None
+    leak_summary: dict[str, Any] | None = None
     #: How each figure was obtained when not exactly: {figure: {"sample": s, "of": n, …}}.
     estimates: dict[str, Any] = field(default_factory=dict)
+    #: What the methods fitted, kept beside the report for ``analyze --update``:
+    #: ``"pca"``, ``"map/<projection>"``, ``"cluster/<clusterer>"`` → a picklable object.
+    fitted: dict[str, Any] = field(default_factory=dict)
+    #: True when the graph's indices are rows of every analysed point while its own rows are
+    #: ``graph_rows`` (an update: the new points' neighbours among all points).
+    graph_to_all: bool = False

@@ -1,4 +1,4 @@
-"""The built-in per-point scores: what the shared k-NN graph's vote says about each labelled point.
+"""The built-in per-point scores: the k-NN vote on each labelled point, uniqueness, representativeness.
 
 Each is one registration (see embedscope.analysis.registry.register_score); the job writes every
 registered score to the payload field of its name, the report describes it and the page offers
@@ -19,7 +19,8 @@ def _knn_fields(a: Analysis) -> dict[str, np.ndarray] | None:
     if a.graph is None or a.data.labels is None:
         return None
     labels = a.data.labels if a.graph_rows is None else a.data.labels[a.graph_rows]
-    return knn_fields(a.graph, labels, a.settings.label_error_k)
+    around = a.data.labels if a.graph_to_all else None  # an update's graph: rows of all points
+    return knn_fields(a.graph, labels, a.settings.label_error_k, around)
 
 
 @register_score("knn_correct", title="k-NN vote right", kind="binary", labels=("wrong", "correct"),
@@ -46,3 +47,45 @@ def label_error(a: Analysis) -> np.ndarray | None:
     """1 − label agreement of the k nearest other points."""
     fields = _knn_fields(a)
     return None if fields is None else fields["label_error"]
+
+
+@register_score("uniqueness", title="uniqueness",
+                description="1 − the mean cosine of the k nearest other points (--uniqueness-k); "
+                "high: few close neighbours, low: many near-copies")
+def uniqueness(a: Analysis) -> np.ndarray | None:
+    """1 − mean cosine similarity of the ``uniqueness_k`` nearest other points (graph rows)."""
+    if a.graph is None:
+        return None
+    k = min(a.settings.uniqueness_k, a.graph.sim.shape[1])
+    return 1.0 - np.asarray(a.graph.sim[:, :k], dtype=np.float64).mean(axis=1)
+
+
+def group_of(a: Analysis) -> np.ndarray:
+    """Each analysed point's group for representativeness: its label; unlabelled, its k-means
+    cluster; else one group."""
+    if a.data.labels is not None:
+        return a.data.labels
+    if "kmeans" in a.clusterings:
+        return a.clusterings["kmeans"].labels
+    return np.zeros(a.data.n, dtype=np.int64)
+
+
+def centroid_similarity(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row to the mean direction (normalised mean) of its group."""
+    out = np.zeros(len(X), dtype=np.float64)
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        centre = X[members].astype(np.float64).sum(axis=0)
+        norm = np.linalg.norm(centre)
+        if norm > 0:
+            out[members] = X[members].astype(np.float64) @ (centre / norm)
+    return out
+
+
+@register_score("representativeness", title="representativeness",
+                description="cosine similarity to the mean direction of the point's class "
+                "(unlabelled: of its k-means cluster, else of all points); high: typical")
+def representativeness(a: Analysis) -> np.ndarray | None:
+    """Cosine similarity to the normalised mean of the point's class (or cluster)."""
+    values = centroid_similarity(a.data.X, group_of(a))
+    return values if a.graph_rows is None else values[a.graph_rows]

@@ -63,7 +63,7 @@ def kmeans_torch(
     x_sq = (T * T).sum(dim=1)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     limit = tol * float(T.var(dim=0).mean())
-    best: tuple[float, Any, int] | None = None
+    best: tuple[float, Any, int, Any] | None = None
     with torch.no_grad():
         for _ in range(n_init):
             C = _plus_plus(T, x_sq, k, gen)
@@ -81,10 +81,11 @@ def kmeans_torch(
             labels = d.argmin(dim=1)
             inertia = float(d.gather(1, labels[:, None]).sum())
             if best is None or inertia < best[0]:
-                best = (inertia, labels, it)
+                best = (inertia, labels, it, C)
     assert best is not None  # n_init ≥ 1
     return Clustering(
         "kmeans", best[1].cpu().numpy().astype(np.int64),
         {"k": k, "n_init": n_init, "init": "k-means++", "seed": seed, "backend": f"torch:{device}"},
         {"inertia": best[0], "n_iter": best[2]},
+        best[3].cpu().numpy().astype(np.float64),  # the centres: --update's nearest centre
     )

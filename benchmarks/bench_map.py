@@ -46,10 +46,12 @@ def _thumbs() -> list[str]:
     return out
 
 
-def build_collection(store: Any, name: str, n: int, seed: int = 0, batch: int = 5000) -> np.ndarray:
+def build_collection(store: Any, name: str, n: int, seed: int = 0, batch: int = 5000,
+                     thumbnails: list[str] | None = None) -> np.ndarray:
     """A labelled collection of ``n`` points with a stored "umap" map; returns the coordinates.
 
-    Point ``i`` has label ``i % 10``, split train (80 %) or test, and sits in its class's blob.
+    Point ``i`` has label ``i % 10``, split train (80 %) or test, and sits in its class's blob;
+    its thumbnail is a 4×4 grey of its class, or ``thumbnails[i % len(thumbnails)]``.
     """
     from embedscope.contract import CollectionMeta, now_iso
 
@@ -67,7 +69,8 @@ def build_collection(store: Any, name: str, n: int, seed: int = 0, batch: int = 
         vectors = rng.normal(size=(stop - start, dim)).astype(np.float32)
         payloads = [{"dataset": "synthetic", "split": "test" if i % 5 == 0 else "train",
                      "index": i, "label": int(labels[i]), "label_name": CLASSES[labels[i]],
-                     "thumbnail": thumbs[labels[i]], "umap": [float(xy[i, 0]), float(xy[i, 1])],
+                     "thumbnail": thumbs[labels[i]] if thumbnails is None
+                     else thumbnails[i % len(thumbnails)], "umap": [float(xy[i, 0]), float(xy[i, 1])],
                      "cluster_kmeans": int(labels[i] // 2)}
                     for i in range(start, stop)]
         store.upsert(name, ids, vectors, payloads)

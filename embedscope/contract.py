@@ -33,6 +33,10 @@ class Payload:
     INGESTED_AT = "ingested_at"
     #: Tags a user gives points on the page (a list of keywords).
     TAGS = "tags"
+    #: Set by analysis on each point of a query split (test, validation): {"partner": id of its
+    #: nearest reference-split (train) point, "similarity": cosine} when that point is at cosine
+    #: ≥ the leak threshold, else null.
+    LEAK = "leak"
     #: Prefix of a clusterer's ids: ``cluster_<clusterer name>``.
     CLUSTER_PREFIX = "cluster_"
 

@@ -24,9 +24,10 @@ SETTINGS = (
     ("ingest", "embedscope.ingest.config:IngestSettings"),
     ("search / classify", "embedscope.search.config:QuerySettings"),
     ("evaluate", "embedscope.search.config:EvaluateSettings"),
-    ("output (every command but analyze, compare and ui)", "embedscope.settings:OutputSettings"),
+    ("output (every command but analyze, compare, ui and export-map)", "embedscope.settings:OutputSettings"),
     ("analyze / compare", "embedscope.analysis.config:AnalysisSettings"),
     ("ui", "embedscope.ui.config:UISettings"),
+    ("export-map", "embedscope.ui.config:ExportMapSettings"),
     ("push / pull", "embedscope.store.transfer:TransferSettings"),
     ("check / snapshot / restore", "embedscope.settings:BackupSettings"),
 )

@@ -172,6 +172,16 @@ def _print_evaluation(ev: Any) -> None:
              f"{r.weighted_macro_f1:.4f}"] for k, r in ev.results.items()]
     print(text_table(["k", "accuracy", "macro-F1", "weighted acc", "weighted F1"], rows,
                  {0, 1, 2, 3, 4}))
+    if ev.leak_threshold is not None:
+        clean = ev.results_without_leaks
+        print(f"\nwithout the {len(ev.leaked_ids)} leaked {ev.query_split} points (nearest "
+              f"{ev.reference_split} point at cosine ≥ {ev.leak_threshold}): "
+              f"{ev.n_query - len(ev.leaked_ids)} queries")
+        rows = [[k, f"{r.accuracy:.4f}", f"{clean[k].accuracy:.4f}",
+                 f"{clean[k].accuracy - r.accuracy:+.4f}", f"{r.macro_f1:.4f}",
+                 f"{clean[k].macro_f1:.4f}"] for k, r in ev.results.items()]
+        print(text_table(["k", "accuracy (all)", "accuracy (no leaks)", "difference",
+                          "macro-F1 (all)", "macro-F1 (no leaks)"], rows, {0, 1, 2, 3, 4, 5}))
     headers = ["class"] + [f"{m}@{k}" for k in ev.results for m in ("P", "R")]
     rows = [[name] + [f"{ev.results[k].per_class[i][m]:.3f}" for k in ev.results
                       for m in ("precision", "recall")]
@@ -197,7 +207,8 @@ def handle_evaluate(args: argparse.Namespace) -> int:
     with _open(args) as store:
         ev = evaluate(store, str(e.collection), ks, e.query_split, e.reference_split,
                       exact=not e.approximate, batch_size=e.batch_size,
-                      progress=e.progress and sys.stderr.isatty())
+                      progress=e.progress and sys.stderr.isatty(),
+                      exclude_leaks=e.leak_threshold if e.exclude_leaks else None)
     if _json(args):
         print(json.dumps(ev.to_json(), indent=2))
     else:

@@ -74,6 +74,15 @@ class EvaluateSettings(_OneCollection):
         default=False, description="HNSW search instead of exact; also measures HNSW recall."
     )
     batch_size: int = Field(default=256, ge=1, description="Queries per request.")
+    exclude_leaks: bool = Field(
+        default=False, description="Also give every figure without the leaked query points "
+        "(those whose nearest reference point is at cosine ≥ --leak-threshold), side by side.",
+    )
+    leak_threshold: float = Field(
+        default=0.98, gt=-1.0, le=1.0, description="--exclude-leaks: cosine from which a query "
+        "point's nearest reference point makes it a leak (the analysis's near-duplicate "
+        "threshold by default).",
+    )
     progress: bool = Field(default=True, description="Show a progress bar (on a terminal).")
 
 

@@ -65,6 +65,10 @@ class Evaluation:
     hnsw_recall: float | None = None
     recall_queries: int = 0
     seconds: float = 0.0
+    #: --exclude-leaks: the threshold, the leaked query points' ids, and the figures without them.
+    leak_threshold: float | None = None
+    leaked_ids: list[str] = field(default_factory=list)
+    results_without_leaks: dict[int, KResult] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; ``by_k["5"]["accuracy"]`` is the 5-NN accuracy."""
@@ -80,6 +84,15 @@ class Evaluation:
             "accuracy": {str(k): r.accuracy for k, r in self.results.items()},
             "by_k": {str(k): r.to_json() for k, r in self.results.items()},
             "seconds": round(self.seconds, 3),
+            **({} if self.leak_threshold is None else {"leaks": {
+                "threshold": self.leak_threshold, "leaked": len(self.leaked_ids),
+                "n_query_without_leaks": self.n_query - len(self.leaked_ids),
+                "leaked_ids": self.leaked_ids,
+                "accuracy_without_leaks": {
+                    str(k): r.accuracy for k, r in self.results_without_leaks.items()},
+                "by_k_without_leaks": {
+                    str(k): r.to_json() for k, r in self.results_without_leaks.items()},
+            }}),
         }
 
 
@@ -191,10 +204,22 @@ def _run_queries(
     return labels, scores, hit_ids
 
 
+def _k_result(ev: Evaluation, k: int, y_true: np.ndarray, majority: np.ndarray,
+              weighted: np.ndarray, classes: np.ndarray) -> KResult:
+    """The figures of one k over the given queries."""
+    acc, f1, per_class, cm = _metrics(y_true, majority, classes)
+    wacc, wf1, _, _ = _metrics(y_true, weighted, classes)
+    names = zip(ev.classes, ev.class_names, strict=True)
+    for entry, (label, name) in zip(per_class, names, strict=True):
+        entry.update(label=label, name=name)
+    return KResult(k, acc, f1, wacc, wf1, per_class, cm.tolist())
+
+
 def evaluate(
     store: Store, collection: str, ks: Sequence[int] | str = (1, 5, 10, 20),
     query_split: str | None = None, reference_split: str | None = None, exact: bool = True,
     batch_size: int = 256, progress: bool = True, recall_sample: int = RECALL_SAMPLE,
+    exclude_leaks: float | None = None,
 ) -> Evaluation:
     """Classify every labelled query point by k-NN against the reference points, for each k.
 
@@ -214,6 +239,9 @@ def evaluate(
         batch_size: Queries per Qdrant request.
         progress: Show a tqdm bar on stderr.
         recall_sample: Queries re-run exactly to measure HNSW recall.
+        exclude_leaks: A cosine threshold: also measure every figure without the query points
+            whose nearest reference point is at least this similar (leaks between splits, as
+            embedscope.search.leaks finds them); split mode and exact search only.
 
     Raises:
         CollectionNotFoundError, EmptyCollectionError, MissingLabelsError, UsageError.
@@ -247,6 +275,11 @@ def evaluate(
             f"({'leave-one-out on' if loo else 'split'} {rsplit!r}); use -k values up to "
             f"{available}."
         )
+    if exclude_leaks is not None and (loo or not exact):
+        raise UsageError(
+            "--exclude-leaks compares a query split with a reference split by exact search: "
+            f"give two different splits (now {'leave-one-out on ' + str(rsplit) if loo else 'HNSW'})"
+            " and leave out --approximate.")
     ids, vectors, payloads = store.fetch_all(collection, query_where, (Payload.LABEL,))
     y_true = np.array([int(p[Payload.LABEL]) for p in payloads], np.int64)
     labels, scores, hit_ids = _run_queries(
@@ -278,11 +311,14 @@ def evaluate(
         hnsw_recall=recall, recall_queries=n_recall,
     )
     for k, (majority, weighted) in predictions.items():
-        acc, f1, per_class, cm = _metrics(y_true, majority, classes)
-        wacc, wf1, _, _ = _metrics(y_true, weighted, classes)
-        names = zip(result.classes, result.class_names, strict=True)
-        for entry, (label, name) in zip(per_class, names, strict=True):
-            entry.update(label=label, name=name)
-        result.results[k] = KResult(k, acc, f1, wacc, wf1, per_class, cm.tolist())
+        result.results[k] = _k_result(result, k, y_true, majority, weighted, classes)
+    if exclude_leaks is not None:
+        leaked = scores[:, 0] >= exclude_leaks  # the nearest reference point, exact search
+        keep = ~leaked
+        result.leak_threshold = exclude_leaks
+        result.leaked_ids = [pid for pid, bad in zip(ids, leaked.tolist(), strict=True) if bad]
+        for k, (majority, weighted) in predictions.items():
+            result.results_without_leaks[k] = _k_result(
+                result, k, y_true[keep], majority[keep], weighted[keep], classes)
     result.seconds = time.perf_counter() - started
     return result

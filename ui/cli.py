@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 
@@ -26,6 +27,20 @@ def register(sub: Any) -> None:
     )
     add_arguments(p)
     p.set_defaults(handler=handle)
+    e = sub.add_parser(
+        "export-map", help="write a collection's map as a folder that opens without a server",
+        description="Write the WebGL map of a collection (zoom, pan, hover thumbnails, colour by "
+        "every stored field, lasso and box selection with its gallery and CSV export) into a "
+        "folder: index.html opens from disk (file://) or any static host, with no server and no "
+        "store. Thumbnails are packed into JPEG atlas images.",
+    )
+    from embedscope.flags import add_settings_flags
+    from embedscope.settings import add_store_flags
+    from embedscope.ui.config import ExportMapSettings
+
+    add_settings_flags(e, ExportMapSettings)
+    add_store_flags(e, batch=True)
+    e.set_defaults(handler=export_map)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -41,4 +56,24 @@ def handle(args: argparse.Namespace) -> int:
     session = Session(settings, qdrant=store_settings(args))
     print(f"embedscope ui on http://{settings.host}:{settings.port}", flush=True)
     launch(settings, session)
+    return 0
+
+
+def export_map(args: argparse.Namespace) -> int:
+    """Write the folder and say what it holds."""
+    from embedscope.flags import settings_from_args
+    from embedscope.settings import store_settings
+    from embedscope.store import open_store
+    from embedscope.ui.config import ExportMapSettings
+    from embedscope.ui.map.export import export_map as write
+
+    s = settings_from_args(ExportMapSettings, args)
+    s.check()
+    with open_store(store_settings(args), batch=True) as store:
+        done = write(store, str(s.collection), Path(str(s.out)), s.projection, s.thumbnail_size,
+                     s.atlas_columns, s.atlas_quality, s.progress)
+    print(f"exported the {done.projection} map of {s.collection}: {done.points} points, "
+          f"{done.thumbnails} thumbnails in {done.atlases} atlas images, "
+          f"{done.bytes / 1e6:.1f} MB, {done.seconds:.1f} s")
+    print(f"open: {(done.folder / 'index.html').resolve().as_uri()}")
     return 0

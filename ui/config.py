@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -64,3 +66,39 @@ class UISettings(BaseSettings):
                 "--auth / EMBEDSCOPE_UI_AUTH must look like user:password (both non-empty)."
             )
         return user, password
+
+
+class ExportMapSettings(BaseSettings):
+    """Everything `embedscope export-map` can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_EXPORT_MAP_", extra="ignore")
+
+    collection: str | None = Field(default=None, description="Collection whose map is exported "
+                                   "(required; `embedscope analyze` must have drawn it).")
+    out: Path | None = Field(
+        default=None, description="Folder written (required): index.html opens from disk "
+        "(file://) or any static host, with no server and no store.",
+    )
+    projection: str = Field(
+        default="", description="The map exported (a stored projection: umap, pca, …; empty: "
+        "the first one stored).",
+    )
+    thumbnail_size: int = Field(
+        default=32, ge=4, le=256,
+        description="Pixels of a thumbnail's tile in the atlas images (100k Fashion-MNIST "
+        "thumbnails at 32 px: 29 MB of JPEG).",
+    )
+    atlas_columns: int = Field(
+        default=64, ge=1, le=256, description="Thumbnails per row (and rows) of one atlas image.",
+    )
+    atlas_quality: int = Field(default=80, ge=1, le=95, description="JPEG quality of the atlases.")
+    progress: bool = Field(default=True, description="Progress lines on stderr.")
+
+    def check(self) -> None:
+        """Fail early without a collection or a folder."""
+        if not self.collection:
+            raise UsageError("no collection given: pass --collection NAME (`embedscope "
+                             "collections` lists them)")
+        if self.out is None:
+            raise UsageError("no folder given: pass --out DIR (it is created; index.html opens "
+                             "from disk)")

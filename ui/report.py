@@ -26,6 +26,8 @@ class ReportView:
     plots: list[tuple[Path, str]] = field(default_factory=list)
     label_errors: list[tuple[str, str]] = field(default_factory=list)  # (point id, caption)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
+    #: Leaks between splits: each query point followed by its reference-split partner.
+    leaks: list[tuple[str, str]] = field(default_factory=list)
     html: Path | None = None
 
 
@@ -99,8 +101,12 @@ def load(store: Store, collection: str, max_items: int = 48) -> ReportView:
     for n, p in enumerate(report.near_duplicates.pairs[:max_items // 2]):
         dups.append((p.id_a, f"pair {n + 1}a · cos {p.similarity:.3f}"))
         dups.append((p.id_b, f"pair {n + 1}b · cos {p.similarity:.3f}"))
+    leaks: list[tuple[str, str]] = []
+    for n, p in enumerate((report.leaks.pairs if report.leaks else [])[:max_items // 2]):
+        leaks.append((p.id, f"leak {n + 1}: {p.split} {p.index} · cos {p.similarity:.3f}"))
+        leaks.append((p.partner_id, f"leak {n + 1}: {p.partner_split} {p.partner_index}"))
     html = folder / files.get("report_html", "report.html")
-    return ReportView(summary_markdown(report), plots, errors, dups,
+    return ReportView(summary_markdown(report), plots, errors, dups, leaks,
                       html if html.is_file() else None)
 
 

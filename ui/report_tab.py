@@ -37,11 +37,13 @@ def report_values(session: Session, name: str) -> dict[str, Any]:
         r = reports.load(s, name)
     error_tiles, shown_errors = _captioned(session, name, r.label_errors)
     dup_tiles, shown_dups = _captioned(session, name, r.duplicates)
+    leak_tiles, shown_leaks = _captioned(session, name, r.leaks)
     return {
         "summary": r.summary,
         "plots": [(Image.open(p).convert("RGB"), cap) for p, cap in r.plots],
         "errors": error_tiles, "error_ids": shown_errors,
         "dups": dup_tiles, "dup_ids": shown_dups,
+        "leaks": leak_tiles, "leak_ids": shown_leaks,
         "picked": "", "similar": False,
         "html": reports.downloadable(r.html, name),
     }
@@ -87,14 +89,17 @@ def _layout() -> dict[str, Any]:
                              object_fit="contain", elem_id="label-errors")
     c["dups"] = gr.Gallery(label="Near-duplicate pairs", columns=8, height="auto",
                            object_fit="contain", elem_id="duplicates")
+    c["leaks"] = gr.Gallery(label="Leaks between splits (each query image, then its nearest "
+                            "reference image)", columns=8, height="auto", object_fit="contain",
+                            elem_id="leaks")
     with gr.Row():
-        c["picked"] = gr.Textbox(label="Selected image (label errors, duplicates): point id",
+        c["picked"] = gr.Textbox(label="Selected image (label errors, duplicates, leaks): point id",
                                  buttons=["copy"], interactive=False, scale=3,
                                  elem_id="report-selected")
         c["similar"] = gr.Button("Find similar", interactive=False, scale=1,
                                  elem_id="report-find-similar")
     c["html"] = gr.File(label="report.html", elem_id="report-html")
-    c["error_ids"], c["dup_ids"] = gr.State([]), gr.State([])
+    c["error_ids"], c["dup_ids"], c["leak_ids"] = gr.State([]), gr.State([]), gr.State([])
     return c
 
 
@@ -119,9 +124,10 @@ def build(ctx: TabContext) -> TabHandles:
 
     c["errors"].select(selected, c["error_ids"], [c["picked"], c["similar"]])
     c["dups"].select(selected, c["dup_ids"], [c["picked"], c["similar"]])
+    c["leaks"].select(selected, c["leak_ids"], [c["picked"], c["similar"]])
     c["similar"].click(find_similar_request, c["picked"], ctx.shared["find_similar"])
     outputs = [c[k] for k in ("summary", "plots", "errors", "error_ids", "dups", "dup_ids",
-                              "picked", "similar", "html")] + [ctx.status]
+                              "leaks", "leak_ids", "picked", "similar", "html")] + [ctx.status]
     c["load"].click(show, ctx.collection, outputs)
     report_tab.select(show, ctx.collection, outputs)
     return TabHandles()

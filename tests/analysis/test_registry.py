@@ -81,7 +81,8 @@ def test_registered_methods_reach_report_payloads_and_plots(
 ) -> None:
     report, out = run(reg_store, _settings(tmp_path, projections="moments", clusterers="halves"))
     assert report["payload_fields"] == ["moments", "cluster_halves", "knn_correct",
-                                        "knn_confidence", "label_error"]
+                                        "knn_confidence", "label_error", "uniqueness",
+                                        "representativeness"]
     assert report["clusterings"]["halves"]["params"] == {"component": 1}
     for key in ("map_moments", "contingency_halves", "thumbnails_halves"):
         assert (out / report["files"][key]).stat().st_size > 0, key

@@ -43,3 +43,20 @@ def test_picking_a_tile_enables_find_similar_only_on_a_real_tile() -> None:
     assert pick(["a", "b"], 2) == ("", False)
     assert pick(["a", "b"], [0, 1]) == ("", False)
     assert find_similar_request("b").split()[0] == "b" and find_similar_request("") == ""
+
+
+def test_report_tab_shows_leak_pairs_query_then_partner(analysed: Built, session_on) -> None:
+    from embedscope.analysis.report_model import Report
+    from embedscope.ui import report as reports
+    from embedscope.ui.report_tab import report_values
+
+    session = session_on(analysed)
+    values = report_values(session, "fashion")
+    with session.store() as store:
+        report = Report.read(reports.report_path(store, "fashion"))
+    assert report.leaks is not None and report.leaks.leaked > 0
+    expected = [i for p in report.leaks.pairs[:24] for i in (p.id, p.partner_id)]
+    assert values["leak_ids"] == expected and len(values["leaks"]) == len(expected)
+    assert values["leaks"][0][1].startswith("leak 1: test ")
+    assert values["leaks"][1][1].startswith("leak 1: train ")
+    assert "leaked test points" in values["summary"]

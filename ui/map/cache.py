@@ -16,10 +16,11 @@ log = logging.getLogger(__name__)
 
 
 def map_key(store: Any, collection: str, projection: str) -> tuple[Any, ...]:
-    """What identifies a loaded map: collection, projection, point count and analysis run."""
+    """What identifies a loaded map: collection, projection, point count and analysis run
+    (with its latest ``analyze --update``: the points it placed were in the count before)."""
     meta = store.get_meta(collection)
     return (collection, projection, store.count(collection), meta.analysis.get("run_id"),
-            meta.analysis.get("created_at"))
+            meta.analysis.get("created_at"), meta.analysis.get("update_id"))
 
 
 class DiskCache:

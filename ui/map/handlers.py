@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from embedscope.ui import report as reports
 from embedscope.ui.binding import STATUS, Event, Selected, update, usage
 from embedscope.ui.config import UISettings
@@ -111,11 +113,27 @@ def server_functions(maps: Maps) -> list[Callable[[dict], dict]]:
 
 # --- the selection ---------------------------------------------------------------------------
 
-def on_selection(maps: Maps, v: MapView | None, evt: Event) -> dict:
-    """The map's 'selection' event: the selection's first gallery page and counts."""
+def on_selection(maps: Maps, v: MapView | None, order: str | None, evt: Event) -> dict:
+    """The map's 'selection' event: the selection's first gallery page (in the chosen order)
+    and counts."""
     if v is None or v.token is None:
         raise usage(NO_MAP_SHOWN)
-    s = maps.select(v, getattr(evt, "_data", None))
+    return _first_page(maps, maps.select(v, getattr(evt, "_data", None)), order)
+
+
+def select_group(maps: Maps, v: MapView | None, order: str | None) -> dict:
+    """"Select group": every point of the highlighted group (a whole class) in the gallery,
+    in the chosen order (most unique first, most typical first, map order)."""
+    if v is None or v.token is None:
+        raise usage(NO_MAP_SHOWN)
+    return _first_page(maps, maps.select_group(v), order)
+
+
+def _first_page(maps: Maps, s: sel.Selection, order: str | None) -> dict:
+    """A new selection's first gallery page, in ``order`` where its points have that score."""
+    values = s.scores.get(sel.ORDERS.get(order or "") or "")
+    if values is not None and not np.isnan(values).all():
+        s = sel.ordered(s, str(order))
     tiles, line = sel.page_tiles(maps.session, s)
     return {**cleared(maps.session), "chosen": s, "gallery": tiles, "page_note": line,
             "counts": sel.counts_markdown(s)}
@@ -124,6 +142,14 @@ def on_selection(maps: Maps, v: MapView | None, evt: Event) -> dict:
 def turn(session: Session, step: int, s: sel.Selection | None) -> dict:
     """◀ Previous / Next ▶: another page of the selection."""
     s = sel.turn(s, step)
+    tiles, line = sel.page_tiles(session, s)
+    return {"chosen": s, "gallery": tiles, "page_note": line, "picked": None,
+            "similar": update(visible=False), "clicked_note": ""}
+
+
+def reorder(session: Session, s: sel.Selection | None, order: str) -> dict:
+    """The gallery's order changed ("most unique first", …): the first page in that order."""
+    s = sel.ordered(s, order)
     tiles, line = sel.page_tiles(session, s)
     return {"chosen": s, "gallery": tiles, "page_note": line, "picked": None,
             "similar": update(visible=False), "clicked_note": ""}

@@ -160,6 +160,18 @@ class Maps:
         rows = selection.decode_rows(event, pub.data.n)
         return selection.from_rows(pub.data, rows)
 
+    def select_group(self, v: MapView) -> selection.Selection:
+        """Every point of the highlighted group (a class, when coloured by label) as the selection.
+
+        Raises:
+            UsageError: no group is highlighted.
+        """
+        pub = self.published.get(v.token)
+        if v.highlight in (None, "", NONE):
+            raise UsageError("choose a group in Highlight first (a class, when the map is "
+                             "coloured by label): its points become the selection.")
+        return selection.from_rows(pub.data, pub.data.group_rows(v.colour_by, v.highlight))
+
     def tag(self, v: MapView, s: selection.Selection | None,
             text: str | None) -> tuple[MapView, str]:
         """Tag the selection in the store, show the tag as the map's colouring, and say so."""

@@ -26,6 +26,11 @@ PAGE_SIZE = 48
 FORMATS = ("csv", "json")
 #: Points read per store call when exporting or tagging.
 BATCH = 512
+#: Gallery orders: name → (per-point score, highest first), None = map order.
+ORDERS: dict[str, str | None] = {"map order": None, "most unique first": "uniqueness",
+                                 "most typical first": "representativeness"}
+#: The key of the selected points' map positions in ``Selection.scores``.
+MAP_ORDER = "map order"
 #: What a tag may look like.
 TAG_RE = re.compile(r"^[\w][\w .:/+-]{0,63}$")
 
@@ -38,6 +43,8 @@ class Selection:
     ids: list[str]
     counts: list[tuple[str, int]] = field(default_factory=list)  # (label, points), largest first
     page: int = 0
+    #: The ordering scores of the selected points, aligned with ``ids`` (NaN: not scored).
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -74,7 +81,38 @@ def decode_rows(payload: dict[str, Any] | None, n: int) -> np.ndarray:
 def from_rows(data: MapData, rows: np.ndarray) -> Selection:
     """The selection of map ``rows`` with its counts per label."""
     rows = np.asarray(rows, np.int64)
-    return Selection(data.collection, data.ids_of(rows), label_counts(data, rows))
+    scores = {f: data.scores[f][rows] for f in ORDERS.values() if f and f in data.scores}
+    scores[MAP_ORDER] = np.arange(len(rows), dtype=np.float64)
+    return Selection(data.collection, data.ids_of(rows), label_counts(data, rows), scores=scores)
+
+
+def ordered(selection: Selection | None, order: str | None) -> Selection:
+    """The selection in the gallery order ``order`` (see ORDERS), from its first page.
+
+    "map order" puts the points back in map order; a score order puts the highest first and
+    the unscored points last.
+
+    Raises:
+        UsageError: nothing is selected, an unknown order, or the collection has no such score
+            (the message says to run the analysis).
+    """
+    if selection is None or not selection.ids:
+        raise UsageError("nothing selected: draw a lasso or a box on the map first.")
+    if order not in ORDERS:
+        raise UsageError(f"unknown order {order!r}: choose {', '.join(ORDERS)}.")
+    field_name = ORDERS[order]
+    if field_name is None:
+        perm = np.argsort(selection.scores[MAP_ORDER], kind="stable")
+    else:
+        values = selection.scores.get(field_name)
+        if values is None or np.isnan(values).all():
+            raise UsageError(f"the points have no {field_name} score yet: run the analysis "
+                             "(`embedscope analyze` or 'Run analysis') and show the map again.")
+        perm = np.lexsort((np.arange(len(values)), -np.nan_to_num(values, nan=-np.inf)))
+    selection.ids = [selection.ids[i] for i in perm]
+    selection.scores = {k: v[perm] for k, v in selection.scores.items()}
+    selection.page = 0
+    return selection
 
 
 def label_counts(data: MapData, rows: np.ndarray) -> list[tuple[str, int]]:

@@ -65,6 +65,7 @@ def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
             c["colour_by"] = gr.Dropdown(label="Colour by", choices=[], elem_id="colour-by")
             c["highlight"] = gr.Dropdown(label="Highlight", choices=[NONE], value=NONE,
                                          elem_id="highlight")
+            c["select_group"] = gr.Button("Select group", size="sm", elem_id="select-group")
         with gr.Row():
             c["show_map"] = gr.Button("Show map (reload)", variant="primary", elem_id="show-map")
             c["analyse"] = gr.Button("Run analysis (fast: "
@@ -80,6 +81,8 @@ def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
                     c["page_note"] = gr.Markdown(sel.page_tiles(ctx.session, None)[1],
                                                  elem_id="selection-info")
                     c["next_page"] = gr.Button("Next ▶", size="sm", elem_id="selection-next")
+                    c["order"] = gr.Dropdown(list(sel.ORDERS), value=next(iter(sel.ORDERS)),
+                                             label="Order", elem_id="selection-order")
                 c["gallery"] = gr.Gallery(label="Selected images (click one to find similar)",
                                           columns=8, height="auto", object_fit="contain",
                                           elem_id="map-selection")
@@ -125,10 +128,12 @@ def wire_selection(c: dict[str, Any], maps: Maps, exports: Path) -> None:
     """Selecting on the map, paging the gallery, clicking an image, tagging and exporting."""
     session, outputs = maps.session, _of(c, SELECTION_OUTPUTS)
     # always_last: a selection made while the previous one is served is not lost
-    c["map"].selection(bind(handlers.on_selection, c, maps), [c["view"]], outputs,
+    c["map"].selection(bind(handlers.on_selection, c, maps), [c["view"], c["order"]], outputs,
                        trigger_mode="always_last")
     c["prev_page"].click(bind(handlers.turn, c, session, -1), [c["chosen"]], outputs)
     c["next_page"].click(bind(handlers.turn, c, session, 1), [c["chosen"]], outputs)
+    c["order"].input(bind(handlers.reorder, c, session), [c["chosen"], c["order"]], outputs)
+    c["select_group"].click(bind(handlers.select_group, c, maps), [c["view"], c["order"]], outputs)
     linked = "find_similar" in c
     c["gallery"].select(bind(handlers.on_click, c, linked), [c["chosen"]],
                         _of(c, ("picked", "similar", "clicked_note", "status")))

@@ -57,12 +57,12 @@ def test_a_selection_pages_clicks_tags_and_exports(maps, tmp_path: Path) -> None
 
     v = handlers.follow(maps, NAME, None, None)["view"]
     event = SimpleNamespace(_data=rows_event(list(range(60)), v.token))
-    out = handlers.on_selection(maps, v, event)
+    out = handlers.on_selection(maps, v, None, event)
     s = out["chosen"]
     assert len(s.ids) == 60 and len(out["gallery"]) == 48 and "60 selected" in out["page_note"]
     assert "| label | points |" in out["counts"]
     with pytest.raises(UsageError, match="no map shown"):
-        handlers.on_selection(maps, None, event)
+        handlers.on_selection(maps, None, None, event)
 
     turned = handlers.turn(maps.session, 1, s)
     assert "page 2 of 2" in turned["page_note"] and len(turned["gallery"]) == 12

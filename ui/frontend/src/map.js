@@ -3,7 +3,8 @@
 // Python sends a small JSON descriptor as the block's value (ui/map/published.py); the points come as
 // binary files (float32 x/y in [-1, 1], uint16 category codes or uint8 continuous values) that
 // this code fetches by URL. Selections go back with trigger('selection', …) as base64 uint32
-// row indices; hover asks the server for the point's thumbnail and caption.
+// row indices; hover asks the server for the point's thumbnail and caption. An exported map
+// (standalone.js) passes its own `server` and data: URLs instead: no server at all.
 
 import createScatterplot from 'regl-scatterplot';
 
@@ -56,6 +57,16 @@ function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({
     '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
   })[c]);
+}
+
+// A thumbnail cut from an atlas image (an exported map: one image holds many thumbnails, and
+// a page opened from file:// may not read pixels back from it, so CSS shows the tile).
+export function spriteHtml(sprite, size) {
+  const k = size / sprite.tile;
+  const style = `width:${size}px;height:${size}px;background-image:url('${sprite.url}');`
+    + `background-position:-${sprite.x * k}px -${sprite.y * k}px;`
+    + `background-size:${sprite.width * k}px ${sprite.height * k}px`;
+  return `<div class="es-sprite" style="${style}"></div>`;
 }
 
 async function fetchBuffer(url) {
@@ -218,7 +229,8 @@ export function mount(root, { trigger, server, props, watch }) {
       state.infoCache.set(key, info);
     }
     if (state.hovered !== row || !info) return;
-    const img = info.src ? `<img src="${info.src}" alt="">` : '';
+    let img = info.src ? `<img src="${info.src}" alt="">` : '';
+    if (info.sprite) img = spriteHtml(info.sprite, 128);
     tooltip.innerHTML = `${img}<div class="es-caption">${escapeHtml(info.caption || '')}</div>`;
     tooltip.hidden = false;
     placeTooltip();
