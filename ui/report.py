@@ -102,9 +102,9 @@ def load(store: Store, collection: str, max_items: int = 48) -> ReportView:
         dups.append((p.id_a, f"pair {n + 1}a · cos {p.similarity:.3f}"))
         dups.append((p.id_b, f"pair {n + 1}b · cos {p.similarity:.3f}"))
     leaks: list[tuple[str, str]] = []
-    for n, p in enumerate((report.leaks.pairs if report.leaks else [])[:max_items // 2]):
-        leaks.append((p.id, f"leak {n + 1}: {p.split} {p.index} · cos {p.similarity:.3f}"))
-        leaks.append((p.partner_id, f"leak {n + 1}: {p.partner_split} {p.partner_index}"))
+    for n, leak in enumerate((report.leaks.pairs if report.leaks else [])[:max_items // 2]):
+        leaks.append((leak.id, f"leak {n + 1}: {leak.split} {leak.index} · cos {leak.similarity:.3f}"))
+        leaks.append((leak.partner_id, f"leak {n + 1}: {leak.partner_split} {leak.partner_index}"))
     html = folder / files.get("report_html", "report.html")
     return ReportView(summary_markdown(report), plots, errors, dups, leaks,
                       html if html.is_file() else None)
