@@ -121,6 +121,10 @@ class CollectionMeta(BaseModel):
     distance: str = "cosine"
     dataset: str = Field(default="", description="Dataset as given at ingestion.")
     labels: list[str] = Field(default_factory=list, description="Class names; index = label id.")
+    text: bool = Field(
+        default=False, description="Whether the space's model embeds text too (CLIP, SigLIP): "
+        "search by words, zero-shot labels and cluster captions work in it.",
+    )
     contract_version: int = CONTRACT_VERSION
     created_at: str = Field(default_factory=now_iso)
     analysis: dict[str, Any] = Field(

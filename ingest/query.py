@@ -1,8 +1,9 @@
-"""Embed a query image exactly as ingestion embedded the collection (model loaded once per process)."""
+"""Embed a query image (or text) exactly as ingestion embedded the collection (model loaded once per process)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -33,3 +34,12 @@ def embed_query(meta: CollectionMeta, image: ImageSource, device: str = "auto") 
     embedder = embedder_for(meta, device)
     decoded = decode(image, embedder.mode, embedder.decode_size, min_side=1)
     return embedder.embed_batch([decoded.pixels])[0]
+
+
+def embed_texts(meta: CollectionMeta, texts: Sequence[str], device: str = "auto") -> np.ndarray:
+    """L2-normalised vectors for ``texts`` in the collection's space (its model's text tower).
+
+    Raises:
+        ModelError: the collection's model has no text tower.
+    """
+    return embedder_for(meta, device).embed_texts(texts)
