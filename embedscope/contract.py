@@ -131,6 +131,10 @@ class CollectionMeta(BaseModel):
         default_factory=dict, description="Which analysis run wrote which payload fields."
     )
 
+    def dataset_key(self) -> str:
+        """The dataset as point ids name it (its slug): collections with the same key share ids."""
+        return dataset_slug(self.dataset) if self.dataset else ""
+
     def space(self) -> dict[str, Any]:
         """The fields that define the vector space; two collections mix only if these agree."""
         return {

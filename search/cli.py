@@ -34,11 +34,13 @@ def register(sub: Any) -> None:
     from embedscope.settings import OutputSettings, add_store_flags
 
     _query_command(
-        sub, "search", "top-k cosine neighbours of an image or a stored point",
-        "Nearest neighbours by cosine similarity, with label and source.", set(), handle_search,
+        sub, "search", "top-k cosine neighbours of an image, a phrase or a stored point",
+        "Nearest neighbours by cosine similarity, with label and source. --text searches by "
+        "words in a space whose model embeds text; --via runs the query in a linked collection "
+        "of the same dataset and shows the hits in --collection.", set(), handle_search,
     )
     _query_command(
-        sub, "classify", "k-NN classification of an image or a stored point",
+        sub, "classify", "k-NN classification of an image, a phrase or a stored point",
         "Predicted class by majority vote of the k nearest labelled points (ties: "
         "smallest label id, as scikit-learn) and by similarity-weighted vote, with the voters.",
         {"label"}, handle_classify,
@@ -78,11 +80,27 @@ def _json(args: argparse.Namespace) -> bool:
     return settings_from_args(OutputSettings, args).json_output
 
 
-def _query_vector(args: argparse.Namespace, q: Any, store: Any) -> np.ndarray | None:
-    """The embedded query image, or None when querying by point id."""
+def _space(q: Any, store: Any) -> str:
+    """The collection the query runs in: --via (checked to be linked), a text space, or --collection."""
+    from embedscope.search.spaces import check_linked, text_space
+
+    if q.text is not None:
+        return text_space(store, q.collection, q.via)
+    if q.via is not None and q.via != q.collection:
+        check_linked(store, q.collection, q.via)
+        return str(q.via)
+    return str(q.collection)
+
+
+def _query_vector(args: argparse.Namespace, q: Any, store: Any, space: str) -> np.ndarray | None:
+    """The embedded query image or phrase (in ``space``), or None when querying by point id."""
+    if q.text is not None:
+        from embedscope.search.text import text_vectors
+
+        return text_vectors(store, space, [q.text])[0]
     if q.image is None:
         return None
-    meta = store.get_meta(q.collection)
+    meta = store.get_meta(space)
     path = Path(q.image)
     if not path.is_file():
         raise UsageError(f"query image {q.image!r} is not a file; give the path of an "
@@ -122,30 +140,46 @@ _HIT_HEADERS = ["#", "cosine", "label", "split", "source", "id"]
 def handle_search(args: argparse.Namespace) -> int:
     """Print the top-k neighbours."""
     from embedscope.search.neighbors import hit_json, neighbours
+    from embedscope.search.spaces import show_in
 
     q = _query(args)
     with _open(args) as store:
-        vector = _query_vector(args, q, store)
-        hits = neighbours(store, q.collection, vector, q.point_id, q.k, _where(q, store, True),
-                          q.exact)
+        space = _space(q, store)
+        vector = _query_vector(args, q, store, space)
+        hits = neighbours(store, space, vector, q.point_id, q.k, _where(q, store, True), q.exact)
+        shown = show_in(store, hits, space, q.collection)
     if _json(args):
-        print(json.dumps([hit_json(h) for h in hits], indent=2))
+        print(json.dumps(shown.to_json() if q.via else [hit_json(h) for h in shown.hits], indent=2))
     else:
-        print(text_table(_HIT_HEADERS, _hit_rows(hits), {0, 1}))
+        _print_shown(shown)
     return 0
+
+
+def _print_shown(shown: Any) -> None:
+    if shown.space != shown.target:
+        print(f"found in {shown.space}, shown in {shown.target}")
+    print(text_table(_HIT_HEADERS, _hit_rows(shown.hits), {0, 1}))
+    if shown.missing:
+        print(f"\n{len(shown.missing)} of the hits of {shown.space} are not in {shown.target}: "
+              + ", ".join(shown.missing))
 
 
 def handle_classify(args: argparse.Namespace) -> int:
     """Print the predicted class, the vote shares and the voters."""
     from embedscope.search.neighbors import classify
+    from embedscope.search.spaces import show_in
 
     q = _query(args)
     with _open(args) as store:
-        vector = _query_vector(args, q, store)
-        result = classify(store, q.collection, vector, q.point_id, q.k, _where(q, store, False),
-                          q.exact)
+        space = _space(q, store)
+        vector = _query_vector(args, q, store, space)
+        result = classify(store, space, vector, q.point_id, q.k, _where(q, store, False), q.exact)
+        shown = show_in(store, result.hits, space, q.collection)
     if _json(args):
-        print(json.dumps(result.to_json(), indent=2))
+        out = result.to_json()
+        if q.via:
+            out["shown"] = shown.to_json()
+        print(json.dumps(out, indent=2))
         return 0
     print(f"predicted: {result.label_name} (label {result.label}, majority of {q.k})")
     print(f"weighted:  {result.weighted_label_name} (label {result.weighted_label}, "
@@ -154,7 +188,7 @@ def handle_classify(args: argparse.Namespace) -> int:
             for name, share in result.majority.items()]
     print(text_table(["class", "votes", "majority", "weighted"], rows, {1, 2, 3}))
     print()
-    print(text_table(_HIT_HEADERS, _hit_rows(result.hits), {0, 1}))
+    _print_shown(shown)
     return 0
 
 
