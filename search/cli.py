@@ -192,7 +192,7 @@ def handle_classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_evaluation(ev: Any) -> None:
+def _print_evaluation(ev: Any, zs: Any = None) -> None:
     side = (f"leave-one-out on {ev.query_split or 'all points'}" if ev.mode == "leave-one-out"
             else f"{ev.query_split} vs {ev.reference_split}")
     search = "exact search" if ev.exact else (
@@ -204,6 +204,8 @@ def _print_evaluation(ev: Any) -> None:
           f"{search}, {ev.seconds:.1f} s\n")
     rows = [[k, f"{r.accuracy:.4f}", f"{r.macro_f1:.4f}", f"{r.weighted_accuracy:.4f}",
              f"{r.weighted_macro_f1:.4f}"] for k, r in ev.results.items()]
+    if zs is not None:  # beside the k-NN figures, on the same points when the splits agree
+        rows.append(["zero-shot", f"{zs.accuracy:.4f}", f"{zs.macro_f1:.4f}", "", ""])
     print(text_table(["k", "accuracy", "macro-F1", "weighted acc", "weighted F1"], rows,
                  {0, 1, 2, 3, 4}))
     headers = ["class"] + [f"{m}@{k}" for k in ev.results for m in ("P", "R")]
@@ -228,12 +230,37 @@ def handle_evaluate(args: argparse.Namespace) -> int:
     e = settings_from_args(EvaluateSettings, args)
     e.check()
     ks = parse_ks(e.ks)
+    if not e.knn and not e.zero_shot:
+        raise UsageError("--no-knn leaves nothing to evaluate: add --zero-shot")
+    ev = zs = None
     with _open(args) as store:
-        ev = evaluate(store, str(e.collection), ks, e.query_split, e.reference_split,
-                      exact=not e.approximate, batch_size=e.batch_size,
-                      progress=e.progress and sys.stderr.isatty())
+        if e.zero_shot:  # checked first: a missing text space fails before the k-NN run
+            from embedscope.search.zeroshot import zero_shot
+
+            zs = zero_shot(store, str(e.collection), e.prompts, e.query_split, e.via)
+        if e.knn:
+            ev = evaluate(store, str(e.collection), ks, e.query_split, e.reference_split,
+                          exact=not e.approximate, batch_size=e.batch_size,
+                          progress=e.progress and sys.stderr.isatty())
     if _json(args):
-        print(json.dumps(ev.to_json(), indent=2))
-    else:
-        _print_evaluation(ev)
+        out: dict[str, Any] = ev.to_json() if ev is not None else {}
+        if zs is not None:
+            out["zero_shot"] = zs.to_json()
+        print(json.dumps(out, indent=2))
+        return 0
+    if ev is not None:
+        _print_evaluation(ev, zs)
+    if zs is not None:
+        _print_zero_shot(zs, alone=ev is None)
     return 0
+
+
+def _print_zero_shot(zs: Any, alone: bool) -> None:
+    where = f" (text space {zs.space})" if zs.space != zs.collection else ""
+    print(f"\nzero-shot{where}: {zs.n_query} points of {zs.query_split or 'every split'}, "
+          f"{len(zs.prompts)} prompt(s): {' | '.join(zs.prompts)}")
+    if alone:
+        print(f"accuracy {zs.accuracy:.4f}, macro-F1 {zs.macro_f1:.4f}")
+    rows = [[name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
+            for name, c in zip(zs.class_names, zs.per_class, strict=True)]
+    print(text_table(["class", "P", "R", "F1", "support"], rows, {1, 2, 3, 4}))

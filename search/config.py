@@ -86,5 +86,20 @@ class EvaluateSettings(_OneCollection):
     )
     batch_size: int = Field(default=256, ge=1, description="Queries per request.")
     progress: bool = Field(default=True, description="Show a progress bar (on a terminal).")
+    zero_shot: bool = Field(
+        default=False, description="Also classify the query split zero-shot: each class name "
+        "put into the prompts, embedded by the text tower (the collection's, or --via's), "
+        "argmax of cosine; printed beside the k-NN figures.",
+    )
+    prompts: list[str] = Field(
+        default_factory=lambda: ["a photo of a {}."], description="Zero-shot prompt template "
+        "with {} for the class name; give the flag once per template to average several "
+        "(CLIP's prompt ensembling).", json_schema_extra={"flag": "--prompt"},
+    )
+    via: str | None = Field(
+        default=None, description="Zero-shot in this collection of the same dataset (one whose "
+        "model embeds text) when --collection cannot embed text.",
+    )
+    knn: bool = Field(default=True, description="Run the k-NN evaluation (--no-knn: zero-shot alone).")
 
 
