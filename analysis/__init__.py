@@ -8,4 +8,4 @@ kmedoids load inside the functions that use them.
 """
 
 # Imported for their registrations (the built-in projections, clusterers, metric stages, scores).
-from embedscope.analysis import clustering, metric_stages, projections, scores  # noqa: F401
+from embedscope.analysis import clustering, metric_stages, projections, scores, text_figures  # noqa: F401
