@@ -75,6 +75,13 @@ def restyle(maps: Maps, v: MapView | None, colour: str | None, light: str | None
     return {**shown(maps, v), "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
 
 
+def captions(maps: Maps, v: MapView | None, on: bool) -> dict:
+    """The "Cluster captions" toggle."""
+    if v is None or v.token is None:
+        return {}
+    return shown(maps, maps.show_captions(v, on))
+
+
 def mark(maps: Maps, v: MapView | None, result: dict | None) -> dict:
     """A search ran: its query and neighbours marked on the map.
 

@@ -65,6 +65,8 @@ def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
             c["colour_by"] = gr.Dropdown(label="Colour by", choices=[], elem_id="colour-by")
             c["highlight"] = gr.Dropdown(label="Highlight", choices=[NONE], value=NONE,
                                          elem_id="highlight")
+            c["captions"] = gr.Checkbox(label="Cluster captions", value=True, elem_id="captions",
+                                        info="a clustering's captions at its clusters' centres")
         with gr.Row():
             c["show_map"] = gr.Button("Show map (reload)", variant="primary", elem_id="show-map")
             c["analyse"] = gr.Button("Run analysis (fast: "
@@ -116,6 +118,8 @@ def wire_map(c: dict[str, Any], maps: Maps) -> None:
     restyled = _of(c, ("view", "map", "highlight", "status"))
     c["colour_by"].input(restyle, inputs, restyled, trigger_mode="always_last")
     c["highlight"].input(restyle, inputs, restyled, trigger_mode="always_last")
+    c["captions"].input(bind(handlers.captions, c, maps), _of(c, ("view", "captions")),
+                        _of(c, ("view", "map", "status")), trigger_mode="always_last")
     if "search_result" in c:
         c["search_result"].change(bind(handlers.mark, c, maps), [c["view"], c["search_result"]],
                                   _of(c, ("view", "map", "status")), trigger_mode="always_last")
