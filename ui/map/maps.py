@@ -90,7 +90,7 @@ class Maps:
             if current.token != pub.token:
                 v.query, v.neighbours = None, []
         shown = f"{data.n:,} of {data.total:,} points" if data.n < data.total else f"{data.n:,} points"
-        return v, projections, f"**{name}** · {proj.upper()} · {shown}."
+        return v, projections, f"**{name}** · {str(proj).upper()} · {shown}."
 
     def forget(self, name: str) -> None:
         """Drop a collection's loaded maps (its analysis changed)."""
@@ -122,6 +122,38 @@ class Maps:
         groups = self.groups(v)
         v.highlight = str(light) if light in groups else NONE
         return v
+
+    def colour_by_phrase(self, v: MapView, phrase: str | None) -> tuple[MapView, str]:
+        """Colour the map by each point's cosine to ``phrase`` in the linked text space.
+
+        Raises:
+            UsageError: an empty phrase, or no collection of the dataset embeds text.
+        """
+        from embedscope.search.spaces import text_space, text_spaces
+        from embedscope.search.text import text_vectors
+        from embedscope.ui.map.phrases import PHRASE_PREFIX, cosine_colouring, text_vectors_of
+
+        text = (phrase or "").strip()
+        if not text:
+            raise UsageError("type a phrase to colour the map by, e.g. 'a boot with laces'.")
+        pub = self.published.get(v.token)
+        with self.session.store() as s:
+            spaces = text_spaces(s, pub.data.collection)
+            if not spaces:
+                text_space(s, pub.data.collection)  # raises, naming how to get a text space
+            space = spaces[0]
+            if pub.text_vectors is None or pub.text_vectors.space != space:
+                pub.text_vectors = text_vectors_of(s, pub.data, space)
+            vector = text_vectors(s, space, [text], self.session.settings.device)[0]
+        colouring = cosine_colouring(text, pub.text_vectors, vector)
+        for name in [n for n in pub.extra if n.startswith(PHRASE_PREFIX)]:
+            del pub.extra[name]  # one phrase at a time
+        pub.extra[colouring.name] = colouring
+        pub.changed(colouring.name)
+        v.colour_by, v.highlight = colouring.name, NONE
+        via = f" in **{space}**" if space != pub.data.collection else ""
+        return v, (f"Coloured by the cosine to “{text}”{via}: {colouring.names[0]} (dark) to "
+                   f"{colouring.names[1]} (bright).")
 
     def show_captions(self, v: MapView, on: bool) -> MapView:
         """The view with cluster captions drawn or not."""

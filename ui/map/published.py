@@ -40,6 +40,8 @@ class Published:
     captions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Colourings computed on the page (a phrase's cosine), by name, beside the map's own.
     extra: dict[str, Colouring] = field(default_factory=dict)
+    #: The map's points in the linked text space, read once (ui/map/phrases.py).
+    text_vectors: Any = None
 
     def colouring(self, name: str) -> Colouring:
         """A colouring of the map, or one computed on the page."""
