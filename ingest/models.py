@@ -90,6 +90,12 @@ class Embedder(ABC):
         raise ModelError(f"{self.name} embeds images only (no text tower): search by text needs "
                          "a CLIP or SigLIP image–text checkpoint")
 
+    def quantize_text(self) -> bool:
+        """Run the text tower's linear layers in int8 (dynamic quantization, CPU); False when
+        the embedder has no text tower to quantize. Faster queries; vectors near, not equal to,
+        the fp32 ones."""
+        return False
+
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for ``texts``, in order, checked and L2-normalised float32 (the base's job)."""
         if not texts:

@@ -97,7 +97,7 @@ def _query_vector(args: argparse.Namespace, q: Any, store: Any, space: str) -> n
     if q.text is not None:
         from embedscope.search.text import text_vectors
 
-        return text_vectors(store, space, [q.text])[0]
+        return text_vectors(store, space, [q.text], int8=q.text_int8)[0]
     if q.image is None:
         return None
     meta = store.get_meta(space)

@@ -41,7 +41,8 @@ def search_text(session: Session, collection: str, text: str, k: int, split: str
     with session.store() as s:
         if space is None:
             resolve(s, collection)  # raises, naming how to get a text space
-        vector = text_vectors(s, str(space), [phrase], session.settings.device)[0]
+        vector = text_vectors(s, str(space), [phrase], session.settings.device,
+                              session.settings.text_int8)[0]
         where = session.where(collection, split, label, tag)
     result = session.search_vector(str(space), k, where, label, vector)
     with session.store() as s:

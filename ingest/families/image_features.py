@@ -115,6 +115,22 @@ class ImageFeaturesEmbedder(Embedder):
                 log.warning("%s: image embedding only, text disabled: %s", spec.model, exc)
         self.embeds_text = self._text is not None
 
+    def quantize_text(self) -> bool:
+        """int8 dynamic quantization of the model's linear layers (on the CPU, for text queries)."""
+        if self._text is None or self.device != "cpu":
+            return False
+        import warnings
+
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's deprecation notice
+            self.net = torch.ao.quantization.quantize_dynamic(self.net, {torch.nn.Linear},
+                                                              dtype=torch.qint8)
+        self._text.net = self.net
+        self._forward = self.net.get_image_features if self._full else self.net.forward
+        return True
+
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         if self._text is None:
             return super().embed_text(texts)

@@ -74,3 +74,17 @@ def test_a_checkpoint_without_a_tokenizer_embeds_images_and_says_no_text(
     assert not embedder.embeds_text and embedder.meta("ds", []).text is False
     assert embedder.embed_batch([np.zeros((32, 32, 3), np.uint8)]).shape == (1, 24)
     assert "no tokenizer vocabulary" in caplog.text
+
+
+def test_an_int8_text_tower_gives_vectors_near_the_fp32_ones(tiny_siglip_dir: Path):
+    from embedscope.contract import CollectionMeta
+    from embedscope.ingest.query import embed_texts
+
+    fp32 = load_embedder(str(tiny_siglip_dir), device="cpu")
+    meta = fp32.meta("ds", [])
+    assert isinstance(meta, CollectionMeta)
+    quantized = embed_texts(meta, TEXTS, device="cpu", int8=True)
+    exact = embed_texts(meta, TEXTS, device="cpu")
+    np.testing.assert_allclose(exact, fp32.embed_texts(TEXTS), atol=1e-4)  # a separate cached copy
+    assert (np.sum(quantized * exact, axis=1) > 0.98).all()
+    assert not np.allclose(quantized, exact, atol=1e-6)  # it did run quantized

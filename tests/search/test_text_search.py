@@ -103,6 +103,10 @@ def test_search_and_classify_by_text_from_the_command_line(cli_spaces, capsys):
     assert f"found in {SIGLIP}, shown in {PIXELS}" in out
     assert f"10 of the hits of {SIGLIP} are not in {PIXELS}" in out
 
+    assert main(["search", "--collection", SIGLIP, "--text", PHRASE, "-k", "5", "--text-int8",
+                 "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 5
+
     assert main(["classify", "--collection", SIGLIP, "--text", PHRASE, "-k", "5", "--json"]) == 0
     vote = json.loads(capsys.readouterr().out)
     assert len(vote["neighbours"]) == 5 and vote["label_name"]

@@ -144,7 +144,8 @@ class Maps:
             space = spaces[0]
             if pub.text_vectors is None or pub.text_vectors.space != space:
                 pub.text_vectors = text_vectors_of(s, pub.data, space)
-            vector = text_vectors(s, space, [text], self.session.settings.device)[0]
+            vector = text_vectors(s, space, [text], self.session.settings.device,
+                                  self.session.settings.text_int8)[0]
         colouring = cosine_colouring(text, pub.text_vectors, vector)
         for name in [n for n in pub.extra if n.startswith(PHRASE_PREFIX)]:
             del pub.extra[name]  # one phrase at a time
