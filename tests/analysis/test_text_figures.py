@@ -17,9 +17,14 @@ from embedscope.store.edge import EdgeStore
 from tests.search.test_text_search import PIXELS, SIGLIP, ingest_spaces
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, tiny_siglip_dir: Path):
-    s = EdgeStore(tmp_path_factory.mktemp("text-figures") / "qdrant")
+@pytest.fixture(scope="module", params=["embedded", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sample_dir: Path,
+          tiny_siglip_dir: Path):
+    """The linked spaces on the embedded store and on the server backend's in-memory stand-in."""
+    from embedscope.store.remote import RemoteStore
+
+    s = (EdgeStore(tmp_path_factory.mktemp("text-figures") / "qdrant") if request.param == "embedded"
+         else RemoteStore(":memory:"))
     ingest_spaces(sample_dir, tiny_siglip_dir, store=s)
     yield s
     s.close()

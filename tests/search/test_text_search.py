@@ -67,6 +67,17 @@ def test_via_returns_exactly_the_ids_of_a_direct_text_query(spaces):
     assert {h.id for h in direct.hits} == {h.id for h in via.hits} | set(via.missing)
 
 
+def test_collections_of_one_dataset_are_grouped_with_their_shared_points(spaces):
+    from embedscope.search.spaces import linked, text_spaces
+    from embedscope.store.linked import dataset_groups
+
+    groups = dataset_groups(spaces)
+    assert [(g.dataset, g.collections) for g in groups] == [("fashion_mnist_sample", [PIXELS, SIGLIP])]
+    assert groups[0].shared == {(PIXELS, SIGLIP): 50}
+    assert linked(spaces, PIXELS) == [SIGLIP] and text_spaces(spaces, PIXELS) == [SIGLIP]
+    assert text_spaces(spaces, SIGLIP) == [SIGLIP]
+
+
 def test_a_space_without_text_names_the_same_dataset_collections_that_can(spaces):
     with pytest.raises(UsageError, match=f"{PIXELS}.*cannot embed text.*{SIGLIP}.*--via {SIGLIP}"):
         search_text(spaces, PIXELS, PHRASE, device="cpu")

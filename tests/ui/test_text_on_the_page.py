@@ -22,10 +22,14 @@ from embedscope.ui.service import ALL, Session
 from tests.search.test_text_search import PHRASE, PIXELS, SIGLIP, ingest_spaces
 
 
-@pytest.fixture(scope="module")
-def page_store(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, tiny_siglip_dir: Path):
+@pytest.fixture(scope="module", params=["embedded", "memory"])
+def page_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               sample_dir: Path, tiny_siglip_dir: Path):
+    """The linked spaces, the pixels one analysed, on the embedded store and the server stand-in."""
+    from embedscope.store.remote import RemoteStore
+
     root = tmp_path_factory.mktemp("text-page")
-    store = EdgeStore(root / "qdrant")
+    store = EdgeStore(root / "qdrant") if request.param == "embedded" else RemoteStore(":memory:")
     ingest_spaces(sample_dir, tiny_siglip_dir, store=store)
     analyse(store, AnalysisSettings(collection=PIXELS, out=root / "report", projections="pca",
                                     clusterers="kmeans", clusters="3", knn_ks="1", progress=False))
