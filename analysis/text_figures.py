@@ -114,7 +114,10 @@ def _text_space_vectors(a: Analysis, store: Store, space: str) -> tuple[np.ndarr
     """The analysed points' vectors in ``space`` and the mask of those it holds (by id)."""
     if space == a.settings.collection:
         return a.data.X, np.ones(a.data.n, bool)
-    records = {r.id: r.vector for r in store.retrieve(space, a.data.ids, False, True)}
+    records: dict[str, Any] = {}
+    for start in range(0, a.data.n, 4096):  # bounded requests, whatever the sample size
+        records.update((r.id, r.vector) for r in store.retrieve(space, a.data.ids[start:start + 4096],
+                                                                False, True))
     dim = store.get_meta(space).dimension
     have = np.array([records.get(i) is not None for i in a.data.ids], bool)
     X = np.zeros((a.data.n, dim), np.float32)

@@ -43,7 +43,7 @@ POOLING = "pooled"
 #: How each checkpoint type pads text as it was trained: CLIP pools the end-of-text token
 #: (padding-invariant, so the batch's longest); SigLIP pools the last position, so it must see
 #: the fixed length it was trained with (its processor's ``padding="max_length"``).
-TEXT_PADDING = {"clip": "longest", "siglip": "max_length", "siglip2": "max_length"}
+TEXT_PADDING = {"clip": "longest", "siglip": "max_length"}
 ACCEPTED_POOLINGS = (POOLING, "cls")  # cls: the setting's default, read as "the model's own"
 
 
