@@ -301,6 +301,8 @@ class Store(ABC):
                     f"{meta.labels}. Use --collection NAME for a separate collection."
                 )
             stored = self.update_meta(name, labels=meta.labels)
+        if meta.text and not stored.text:  # a collection made before the metadata said so
+            stored = self.update_meta(name, text=True)
         return stored
 
     def summary(self, name: str) -> CollectionSummary:

@@ -83,6 +83,18 @@ def test_a_space_without_text_names_the_same_dataset_collections_that_can(spaces
         search_text(spaces, PIXELS, PHRASE, device="cpu")
 
 
+def test_ingesting_again_records_text_in_a_collection_made_before_it_was_recorded(
+        spaces, sample_dir: Path, tiny_siglip_dir: Path):
+    spaces.update_meta(SIGLIP, text=False)  # as a collection ingested before issue 20 reads
+    with pytest.raises(UsageError, match="cannot embed text"):
+        search_text(spaces, SIGLIP, PHRASE, device="cpu")
+    summary = run_ingest(IngestSettings(dataset=str(sample_dir), model=str(tiny_siglip_dir),
+                                        collection=SIGLIP, limit=30, progress=False, device="cpu"),
+                         store=spaces)
+    assert summary.skipped == 60 and spaces.get_meta(SIGLIP).text
+    assert len(search_text(spaces, SIGLIP, PHRASE, k=3, device="cpu").hits) == 3
+
+
 def test_via_a_collection_of_another_dataset_is_refused(spaces, sample_dir: Path):
     run_ingest(IngestSettings(dataset=str(sample_dir / "test.parquet"), model="pixels",
                               collection="other__pixels", limit=5, progress=False), store=spaces)
