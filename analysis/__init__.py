@@ -8,4 +8,11 @@ kmedoids load inside the functions that use them.
 """
 
 # Imported for their registrations (the built-in projections, clusterers, metric stages, scores).
-from embedscope.analysis import clustering, leaks, metric_stages, projections, scores  # noqa: F401
+from embedscope.analysis import (  # noqa: F401
+    clustering,
+    leaks,
+    metric_stages,
+    projections,
+    scores,
+    text_figures,
+)

@@ -115,6 +115,20 @@ class AnalysisSettings(BaseSettings):
     knn_reference_split: str | None = Field(
         default=None, description="k-NN accuracy: split searched (unset: all points)."
     )
+    text_space: str | None = Field(
+        default=None, description="The collection whose text tower gives zero-shot accuracy and "
+        "cluster captions (unset: the collection itself when its model embeds text, else the "
+        "first linked collection of the same dataset that does).",
+    )
+    zero_shot_prompts: list[str] = Field(
+        default_factory=lambda: ["a photo of a {}."], description="Zero-shot accuracy and the "
+        "default caption vocabulary: prompt templates with {} for the class name (several are "
+        "averaged).", json_schema_extra={"flag": "--prompt"},
+    )
+    vocabulary: str | None = Field(
+        default=None, description="Cluster captions: a text file with one phrase a line, "
+        "embedded as written (unset: the class names put into the prompts).",
+    )
     graph: str = Field(
         default="exact",
         description="The shared k-NN graph: 'exact' (blocked matrix products, n²·d; every figure "

@@ -221,6 +221,8 @@ def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any
         "device": a.device,
         "knn_graph": _graph_info(a),
         "knn_accuracy": a.knn_accuracy,
+        "zero_shot": a.zero_shot,
+        "captions": a.captions,
         "pca": {"explained_variance_ratio": a.pca.explained_variance_ratio.tolist()
                 if a.pca is not None else []},
         "label_errors": lists[0],

@@ -119,6 +119,11 @@ def write_html(report: Report, out_dir: Path, path: Path) -> Path:
                          f"src='{_data_uri(file)}'>")
     if report.per_class_silhouette:
         parts.append("<h2>Per-class silhouette</h2>" + _table(report.per_class_silhouette))
+    captions = report.captions
+    for name, rows in (captions.get("clusterings") or {}).items():
+        parts.append(f"<h2>Cluster captions ({html.escape(name)}, vocabulary: "
+                     f"{html.escape(str(captions.get('vocabulary')))}, text space "
+                     f"{html.escape(str(captions.get('space')))})</h2>" + _table(rows))
     errors = report.label_errors
     if errors is not None:
         parts.append(f"<h2>Likely label errors ({len(errors)})</h2>"

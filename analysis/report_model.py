@@ -161,6 +161,11 @@ class Report(_Section):
     device: str = "cpu"
     knn_graph: dict[str, Any] = Field(default_factory=dict)
     knn_accuracy: KnnAccuracy = Field(default_factory=KnnAccuracy)
+    #: Zero-shot accuracy in the text space (the collection's or a linked one's); {} without one.
+    zero_shot: dict[str, Any] = Field(default_factory=dict)
+    #: Cluster captions: {space, vocabulary, templates, clusterings: {name: [{cluster, size,
+    #: caption, score, runner_up, runner_up_score}]}}; {} without a text space.
+    captions: dict[str, Any] = Field(default_factory=dict)
     pca: dict[str, Any] = Field(default_factory=dict)
     #: None when the collection has no labels (the stage did not run).
     label_errors: list[LabelError] | None = None
@@ -203,6 +208,9 @@ class Report(_Section):
                     rows.append(SummaryRow(figure=f"{key.upper()} {name}", value=c[key]))
         for k, acc in self.knn_accuracy.accuracy.items():
             rows.append(SummaryRow(figure=f"{k}-NN accuracy", value=acc))
+        if self.zero_shot.get("accuracy") is not None:
+            rows.append(SummaryRow(figure=f"zero-shot accuracy ({self.zero_shot['space']})",
+                                   value=self.zero_shot["accuracy"]))
         return rows
 
     def count_rows(self) -> list[SummaryRow]:

@@ -93,6 +93,12 @@ class Analysis:
     agreement: dict[str, dict[str, Any]] = field(default_factory=dict)
     trust: dict[str, float | None] = field(default_factory=dict)
     knn_accuracy: dict[str, Any] = field(default_factory=dict)
+    #: Zero-shot figures in the text space ({} without one): space, accuracy, macro_f1, …
+    zero_shot: dict[str, Any] = field(default_factory=dict)
+    #: Cluster captions ({} without a text space): space, vocabulary, clusterings → captions.
+    captions: dict[str, Any] = field(default_factory=dict)
+    #: Working state of the text stages (the text space, looked up once).
+    text: dict[str, Any] = field(default_factory=dict)
     label_errors: list[dict[str, Any]] | None = None
     duplicates: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

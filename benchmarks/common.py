@@ -27,3 +27,43 @@ def random_dinov2(size: str, path: Path) -> Path:
         image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
     ).save_pretrained(path)
     return path
+
+
+#: SigLIP base (google/siglip-base-patch16-224) text tower sizes: the real size, random weights.
+SIGLIP_BASE_TEXT = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                        intermediate_size=3072, vocab_size=32000, max_position_embeddings=64)
+#: Words the benchmark tokenizer learns (offline; the token ids fall inside the real vocabulary).
+CORPUS = ["a photo of a sandal with a heel", "an ankle boot with laces", "a white sneaker",
+          "a striped t-shirt", "a long dress with flowers", "a leather bag", "a wool coat",
+          "a pullover with a hood", "a pair of trousers", "a shirt with buttons"]
+
+
+def random_siglip(path: Path) -> Path:
+    """Save a SiglipModel whose text tower has SigLIP base's real size (random weights; a vision
+    tower of one layer at the same width), with a Gemma tokenizer trained offline and SigLIP's
+    64-token maximum length."""
+    import json
+
+    import torch
+    import transformers as tf
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    special = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.train_from_iterator(CORPUS * 8, trainers.BpeTrainer(vocab_size=400, special_tokens=special,
+                                                            show_progress=False))
+    data = json.loads(tok.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in data["merges"]]
+    tokenizer = tf.GemmaTokenizer(vocab=data["vocab"], merges=merges, model_max_length=64,
+                                  padding_side="right")
+    vision = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=1, num_attention_heads=12,
+                  image_size=32, patch_size=16)
+    torch.manual_seed(0)
+    text = dict(SIGLIP_BASE_TEXT, pad_token_id=0, eos_token_id=1, bos_token_id=2)
+    model = tf.SiglipModel(tf.SiglipConfig(text_config=text, vision_config=vision))
+    model.eval().save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    (path / "preprocessor_config.json").write_text(json.dumps({"image_mean": [0.5] * 3,
+                                                               "image_std": [0.5] * 3}))
+    return path

@@ -125,11 +125,19 @@ class CollectionMeta(BaseModel):
     distance: str = "cosine"
     dataset: str = Field(default="", description="Dataset as given at ingestion.")
     labels: list[str] = Field(default_factory=list, description="Class names; index = label id.")
+    text: bool = Field(
+        default=False, description="Whether the space's model embeds text too (CLIP, SigLIP): "
+        "search by words, zero-shot labels and cluster captions work in it.",
+    )
     contract_version: int = CONTRACT_VERSION
     created_at: str = Field(default_factory=now_iso)
     analysis: dict[str, Any] = Field(
         default_factory=dict, description="Which analysis run wrote which payload fields."
     )
+
+    def dataset_key(self) -> str:
+        """The dataset as point ids name it (its slug): collections with the same key share ids."""
+        return dataset_slug(self.dataset) if self.dataset else ""
 
     def space(self) -> dict[str, Any]:
         """The fields that define the vector space; two collections mix only if these agree."""

@@ -31,6 +31,15 @@ class IngestSettings(BaseSettings):
         json_schema_extra={"flag": "--split", "metavar": "SPLIT"},
     )
     image_column: str | None = Field(default=None, description="Image column (default: detected).")
+    vector_column: str | None = Field(
+        default=None, description="Store the precomputed vectors of this column instead of running "
+        "a model (bring your own vectors: finite, non-zero, one dimension; normalised). Images, "
+        "when the dataset has them, still give thumbnails.",
+    )
+    space: str | None = Field(
+        default=None, description="With --vector-column: the name of the vectors' space (recorded "
+        "as the collection's model; the collection is <dataset>__<space>). Default: the column's name.",
+    )
     label_column: str | None = Field(default=None, description="Label column (default: detected).")
     labels_from_folders: bool | None = Field(
         default=None,

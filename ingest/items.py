@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 CHUNK = 256  # rows per chunk read from a source (the unit of the prefetch and the stored-ids check)
 
@@ -18,3 +19,4 @@ class Item:
     source: str | None  # file path or URL; None for images held in the data
     data: bytes | None = None  # encoded image bytes
     error: str | None = None  # why this row has no usable image (it becomes a reject)
+    vector: Any = None  # a precomputed vector from --vector-column (a list or array), or None

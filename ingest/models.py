@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,8 @@ class Embedder(ABC):
     revision: str | None = None
     dimension: int = 0
     device: str = "cpu"
+    #: True when the model embeds text into the same space (CLIP, SigLIP): `embed_text` works.
+    embeds_text: bool = False
 
     @abstractmethod
     def embed(self, images: np.ndarray) -> np.ndarray:
@@ -75,12 +77,36 @@ class Embedder(ABC):
                         f"shape {shape[1:]}; expected ({len(idx)}, {self.dimension})"
                     )
                 out[idx] = vecs
-            if not np.isfinite(out).all():
-                raise ModelError(f"{self.name} produced NaN/inf vectors (try --device cpu or fp32)")
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            return out / np.maximum(norms, 1e-12)
+            return _unit(out, self.name)
 
         return result
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw vectors for texts, in this space; families with a text tower override it.
+
+        Raises:
+            ModelError: the model has no text tower.
+        """
+        raise ModelError(f"{self.name} embeds images only (no text tower): search by text needs "
+                         "a CLIP or SigLIP image–text checkpoint")
+
+    def quantize_text(self) -> bool:
+        """Run the text tower's linear layers in int8 (dynamic quantization, CPU); False when
+        the embedder has no text tower to quantize. Faster queries; vectors near, not equal to,
+        the fp32 ones."""
+        return False
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for ``texts``, in order, checked and L2-normalised float32 (the base's job)."""
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        if not self.embeds_text:
+            return self.embed_text(texts)  # raises
+        out = np.asarray(self.embed_text(texts), dtype=np.float32)
+        if out.shape != (len(texts), self.dimension):
+            raise ModelError(f"{self.name} returned text vectors of shape {out.shape} for "
+                             f"{len(texts)} texts; expected ({len(texts)}, {self.dimension})")
+        return _unit(out, self.name)
 
     def embed_batch(self, images: list[Any]) -> np.ndarray:
         """Vectors for images of possibly different sizes, in order, L2-normalised float32."""
@@ -91,7 +117,20 @@ class Embedder(ABC):
         return CollectionMeta(
             model=self.name, revision=self.revision, image_size=self.image_size,
             pooling=self.pooling, dimension=self.dimension, dataset=dataset, labels=labels,
+            text=self.embeds_text,
         )
+
+
+def _unit(vectors: np.ndarray, name: str) -> np.ndarray:
+    """Finite rows scaled to unit length.
+
+    Raises:
+        ModelError: a NaN or infinite value.
+    """
+    if not np.isfinite(vectors).all():
+        raise ModelError(f"{name} produced NaN/inf vectors (try --device cpu or fp32)")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
 
 
 def _stack(images: list[Any]) -> Any:

@@ -73,6 +73,11 @@ def _load_model(settings: IngestSettings, native_side: int | None = None) -> Emb
 
 def make_embedder(settings: IngestSettings, store: Store, name: str, items: list[Item]) -> Embedder:
     """Load the model; for pixels, the side comes from --image-size, the collection, or the data."""
+    if settings.vector_column:
+        from embedscope.ingest.vectors import PrecomputedVectors, first_dimension
+
+        space = settings.space or settings.vector_column
+        return PrecomputedVectors(space, first_dimension(items, settings.vector_column))
     native = None
     if settings.model == "pixels" and settings.image_size is None:
         if store.collection_exists(name) and not settings.recreate:
@@ -87,13 +92,14 @@ def _read(settings: IngestSettings) -> tuple[Dataset, Selection]:
 
     shard = parse_shard(settings.shard) if settings.shard else None
     dataset = open_source(settings.dataset or "", settings.splits, settings.image_column,
-                          settings.label_column, settings.labels_from_folders, settings.dataset_config)
+                          settings.label_column, settings.labels_from_folders, settings.dataset_config,
+                          settings.vector_column)
     return dataset, select(dataset, settings.limit, settings.sample, settings.seed, shard)
 
 
 def _read_and_load(settings: IngestSettings) -> tuple[Dataset, Selection, Embedder | None]:
     """Open the dataset on a thread while the model loads here (pixels waits for the data)."""
-    if settings.model == "pixels":
+    if settings.model == "pixels" or settings.vector_column:
         return (*_read(settings), None)
     # transformers is imported whole before the reading thread starts: 🤗 datasets' hashing
     # inspects transformers classes whenever the module is loaded, and a half-imported module
@@ -125,6 +131,9 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
     if not settings.dataset:
         raise UsageError("no dataset: pass --dataset (a hub name, a parquet/arrow/json file or folder, "
                          "an image folder or WebDataset .tar shards)")
+    if settings.space and not settings.vector_column:
+        raise UsageError("--space names the space of --vector-column (precomputed vectors); give "
+                         "--vector-column COLUMN too, or leave --space out and choose a --model")
     qdrant = qdrant or QdrantSettings()
     started = time.perf_counter()
     workers = worker_count(settings.num_workers)
@@ -132,7 +141,8 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
     dataset, selection, embedder = _read_and_load(settings)
     chunks = prefetch(selection.chunks, depth=2)  # rows are read on a thread, a few chunks ahead
     first: list[Item] = next(chunks, [])  # the first rows: the pixels baseline's size, the speed hint
-    name = settings.collection or collection_name(dataset.name, settings.model)
+    space = (settings.space or settings.vector_column) if settings.vector_column else settings.model
+    name = settings.collection or collection_name(dataset.name, str(space))
     own_store = store is None
     try:
         store = store or open_store(qdrant, batch=True)
@@ -269,6 +279,10 @@ def _embed_all(chunks: Iterator[list[Item]], total: int | None, embedder: Embedd
                                       opts, workers):
             if not first:
                 first = time.perf_counter()
+            if settings.vector_column:
+                writer.put(_precomputed(group, results, embedder.dimension, summary))
+                bar.update(len(group))
+                continue
             decoded, encoded = _split(group, results, summary)
             items = [it for it, _ in decoded]
             images: list[Any] = [d.pixels for _, d in decoded]
@@ -295,6 +309,38 @@ def _embed_all(chunks: Iterator[list[Item]], total: int | None, embedder: Embedd
             bar.close()
     summary.loop_seconds = time.perf_counter() - first if first else 0.0
     log.info("embedded %d images in %.1f s", summary.ingested, summary.loop_seconds)
+
+
+def _precomputed(items: list[Item], results: list[Result], dimension: int,
+                 summary: IngestSummary) -> Job:
+    """A batch of rows with their own vectors: bad vectors rejected by row, thumbnails from the
+    images where there are any (a row without an image is stored without one)."""
+    from embedscope.ingest.vectors import check_rows
+
+    kept, vectors, bad = check_rows(items, dimension)
+    for pos, reason in bad:
+        it = items[pos]
+        summary.rejected.append(Reject(it.point_id, it.split, it.index, it.source, reason))
+    rows: list[Item] = []
+    sizes: list[tuple[int, int]] = []
+    thumbs: list[str] = []
+    keep = []
+    for k, pos in enumerate(kept):
+        it, res = items[pos], results[pos]
+        if isinstance(res, (Decoded, Encoded)):
+            sizes.append((res.width, res.height))
+            thumbs.append(res.thumbnail)
+        elif it.data is None and it.source is None:  # no image in this row: the vector alone
+            sizes.append((0, 0))
+            thumbs.append("")
+        else:  # an image that does not decode is a reject, as in any ingest
+            reason = res if isinstance(res, str) else "the image could not be decoded"
+            summary.rejected.append(Reject(it.point_id, it.split, it.index, it.source, reason))
+            continue
+        rows.append(it)
+        keep.append(k)
+    chosen = vectors[keep]
+    return Job(rows, sizes, thumbs, lambda: chosen)
 
 
 def _write_rejects(summary: IngestSummary, settings: IngestSettings, qdrant: QdrantSettings) -> str | None:

@@ -1,8 +1,9 @@
-"""Embed a query image exactly as ingestion embedded the collection (model loaded once per process)."""
+"""Embed a query image (or text) exactly as ingestion embedded the collection (model loaded once per process)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -13,15 +14,19 @@ from embedscope.ingest.models import Embedder, load_embedder
 
 @functools.lru_cache(maxsize=4)
 def _embedder(model: str, pooling: str, image_size: int | None, revision: str | None,
-              device: str) -> Embedder:
+              device: str, int8: bool = False) -> Embedder:
     # the model family that built the collection rebuilds the embedder from its metadata alone
-    return load_embedder(model, pooling=pooling, image_size=image_size, device=device,
-                         revision=revision)
+    embedder = load_embedder(model, pooling=pooling, image_size=image_size, device=device,
+                             revision=revision)
+    if int8:
+        embedder.quantize_text()
+    return embedder
 
 
-def embedder_for(meta: CollectionMeta, device: str = "auto") -> Embedder:
-    """The (cached) embedder that built a collection with this metadata."""
-    return _embedder(meta.model, meta.pooling, meta.image_size, meta.revision, device)
+def embedder_for(meta: CollectionMeta, device: str = "auto", int8: bool = False) -> Embedder:
+    """The (cached) embedder that built a collection with this metadata (``int8``: its text
+    tower quantized, a separate cached copy used for text queries only)."""
+    return _embedder(meta.model, meta.pooling, meta.image_size, meta.revision, device, int8)
 
 
 def embed_query(meta: CollectionMeta, image: ImageSource, device: str = "auto") -> np.ndarray:
@@ -33,3 +38,16 @@ def embed_query(meta: CollectionMeta, image: ImageSource, device: str = "auto") 
     embedder = embedder_for(meta, device)
     decoded = decode(image, embedder.mode, embedder.decode_size, min_side=1)
     return embedder.embed_batch([decoded.pixels])[0]
+
+
+def embed_texts(meta: CollectionMeta, texts: Sequence[str], device: str = "auto",
+                int8: bool = False) -> np.ndarray:
+    """L2-normalised vectors for ``texts`` in the collection's space (its model's text tower).
+
+    ``int8``: the text tower's linear layers in int8 (dynamic quantization on the CPU): several
+    times faster, vectors near the fp32 ones (a cosine of about 0.99 to them).
+
+    Raises:
+        ModelError: the collection's model has no text tower.
+    """
+    return embedder_for(meta, device, int8).embed_texts(texts)

@@ -49,7 +49,7 @@ class Dataset:
 
 def open_source(dataset: str, splits: list[str] | None = None, image_col: str | None = None,
                 label_col: str | None = None, labels_from_folders: bool | None = None,
-                config: str | None = None) -> Dataset:
+                config: str | None = None, vector_col: str | None = None) -> Dataset:
     """Resolve ``dataset`` into a streamed `Dataset` (nothing is read beyond file listings).
 
     Raises:
@@ -59,7 +59,7 @@ def open_source(dataset: str, splits: list[str] | None = None, image_col: str | 
     spec = dataset.strip()
     path = Path(spec).expanduser()
     kw = dict(image_col=image_col, label_col=label_col, labels_from_folders=labels_from_folders,
-              config=config)
+              config=config, vector_col=vector_col)
     if any(ch in spec for ch in "*?["):
         root = Path(re.split(r"[*?\[]", str(path), maxsplit=1)[0])
         root = root if root.is_dir() else root.parent
@@ -78,7 +78,7 @@ def open_source(dataset: str, splits: list[str] | None = None, image_col: str | 
 
 def _from_dir(name: str, root: Path, splits: list[str] | None, **kw: Any) -> Dataset:
     if (root / "dataset_dict.json").is_file() or (root / "state.json").is_file():
-        return _from_disk(name, root, splits, kw["image_col"], kw["label_col"])
+        return _from_disk(name, root, splits, kw["image_col"], kw["label_col"], kw.get("vector_col"))
     import datasets
 
     try:
@@ -158,7 +158,7 @@ def _chosen(present: list[str], wanted: list[str] | None) -> list[str]:
 
 def _from_builder(name: str, root: Path | None, builder: Any, splits: list[str] | None,
                   image_col: str | None, label_col: str | None, labels_from_folders: bool | None,
-                  config: str | None) -> Dataset:
+                  config: str | None, vector_col: str | None = None) -> Dataset:
     import datasets
 
     from embedscope.ingest.tables import Table
@@ -189,7 +189,8 @@ def _from_builder(name: str, root: Path | None, builder: Any, splits: list[str] 
         ds = builder.as_streaming_dataset(split=back.get(split, split))
         return ds.select_columns(columns) if columns is not None else ds
 
-    table = Table(name, root, kind, stream, chosen[0] if chosen else "train", image_col, label_col)
+    table = Table(name, root, kind, stream, chosen[0] if chosen else "train", image_col, label_col,
+                  vector_col)
     table.prepare_names([rename.get(s, s) for s in present])
 
     def count(split: str) -> int | None:
@@ -224,7 +225,7 @@ def _stream_parquet(builder: Any, remote: bool) -> None:
 
 
 def _from_disk(name: str, root: Path, splits: list[str] | None, image_col: str | None,
-               label_col: str | None) -> Dataset:
+               label_col: str | None, vector_col: str | None = None) -> Dataset:
     """A ``save_to_disk`` directory: memory-mapped Arrow, streamed row batch by row batch."""
     import datasets
 
@@ -238,7 +239,7 @@ def _from_disk(name: str, root: Path, splits: list[str] | None, image_col: str |
         ds = parts[split].select_columns(columns) if columns is not None else parts[split]
         return ds.to_iterable_dataset()
 
-    table = Table(name, root, "rows", stream, chosen[0], image_col, label_col)
+    table = Table(name, root, "rows", stream, chosen[0], image_col, label_col, vector_col)
     table.prepare_names(list(parts))
     return Dataset(name, table.class_names, chosen, "rows", table.items,
                    table.read_labels if table.label_col else None, lambda split: len(parts[split]))

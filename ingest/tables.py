@@ -23,14 +23,18 @@ class Table:
     """Rows of a 🤗 datasets source as Items: image columns undecoded, labels as ids."""
 
     def __init__(self, name: str, root: Path | None, kind: str, stream: Callable[..., Any], first_split: str,
-                 image_col: str | None, label_col: str | None) -> None:
+                 image_col: str | None, label_col: str | None, vector_col: str | None = None) -> None:
         import datasets
 
         self.name, self.root, self.kind, self.stream = name, root, kind, stream
         features = _features(stream(first_split))
         columns = list(features)
-        self.image_cols = _image_columns(features, image_col)
-        if not self.image_cols:
+        self.vector_col = vector_col
+        if vector_col is not None and vector_col not in features:
+            raise DatasetError(f"--vector-column {vector_col!r}: no such column; the dataset has {columns}")
+        self.image_cols = _image_columns(features, image_col) if image_col or vector_col is None else \
+            [c for c in _image_columns(features, None) if c != vector_col]
+        if not self.image_cols and vector_col is None:
             raise DatasetError(f"no image column found among {columns}; name it with --image-column")
         self.label_col = _label_column(features, label_col)
         feature = features.get(self.label_col) if self.label_col else None
@@ -101,7 +105,8 @@ class Table:
         """The split's Items in row order, ``CHUNK`` at a time; stop early by closing the iterator."""
         import datasets
 
-        columns = self.image_cols + ([self.label_col] if self.label_col else [])
+        columns = self.image_cols + ([self.label_col] if self.label_col else []) + \
+            ([self.vector_col] if self.vector_col else [])
         ds = self.stream(split, columns)
         for col in self.image_cols:
             if not (isinstance(self.features[col], datasets.Image) and not self.features[col].decode):
@@ -109,13 +114,16 @@ class Table:
         index = 0
         try:
             for batch in ds.iter(batch_size=CHUNK):
-                n = len(batch[self.image_cols[0]])
-                images = zip(*(batch[c] for c in self.image_cols))
+                n = len(batch[self.image_cols[0] if self.image_cols else str(self.vector_col)])
+                images = zip(*(batch[c] for c in self.image_cols)) if self.image_cols else [()] * n
                 labels = batch[self.label_col] if self.label_col else [None] * n
+                vectors = batch[self.vector_col] if self.vector_col else [None] * n
                 chunk = []
-                for values, label in zip(images, labels):
+                for values, label, vector in zip(images, labels, vectors):
                     value = next((v for v in values if v is not None), None)
-                    chunk.append(self._item(split, index, value, label))
+                    item = self._item(split, index, value, label)
+                    item.vector = vector
+                    chunk.append(item)
                     index += 1
                 yield chunk
         except (OSError, ValueError, TypeError) as exc:

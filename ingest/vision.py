@@ -154,6 +154,36 @@ def load_pretrained(model: str, revision: str | None, device: str,
     return net, source, (revision or commit) if local is None else None
 
 
+def load_tokenizer(model: str, revision: str | None) -> Any:
+    """The checkpoint's own tokenizer (``AutoTokenizer``), cache-first like its weights.
+
+    Raises:
+        ModelError: the checkpoint ships no tokenizer, or its class needs a missing package
+            (SigLIP's sentencepiece tokenizer: ``pip install 'embedscope[text]'``).
+        OfflineError: a hub model whose tokenizer is not cached while the hub cannot be reached.
+    """
+    from transformers import AutoTokenizer
+
+    local = local_model_dir(model)
+    source = str(local) if local is not None else model
+    kwargs: dict[str, Any] = {"revision": revision} if revision and local is None else {}
+    try:
+        if local is not None:
+            return AutoTokenizer.from_pretrained(source, **kwargs)
+        try:
+            return AutoTokenizer.from_pretrained(source, local_files_only=True, **kwargs)
+        except OSError:
+            from embedscope.ingest.hub import hub_reachable, offline_error
+
+            if not hub_reachable():
+                raise offline_error("model", model) from None
+            return AutoTokenizer.from_pretrained(source, **kwargs)
+    except (OSError, ValueError, ImportError, KeyError, TypeError) as exc:
+        raise ModelError(
+            f"cannot load the tokenizer of {model!r}: {exc}. A SigLIP checkpoint's tokenizer "
+            "needs sentencepiece: pip install 'embedscope[text]'") from exc
+
+
 def check_image_size(image_size: int, patch: int) -> None:
     """Refuse an input side smaller than one patch.
 

@@ -43,8 +43,9 @@ def payload(item: Item, width: int, height: int, thumbnail: str, dataset: Datase
             out[Payload.LABEL_NAME] = dataset.labels[item.label]
     if item.source is not None:
         out[Payload.SOURCE] = item.source
-    out.update({Payload.WIDTH: width, Payload.HEIGHT: height, Payload.THUMBNAIL: thumbnail,
-                Payload.MODEL: model, Payload.INGESTED_AT: when})
+    if thumbnail:  # a row without an image (precomputed vectors alone) has no size or thumbnail
+        out.update({Payload.WIDTH: width, Payload.HEIGHT: height, Payload.THUMBNAIL: thumbnail})
+    out.update({Payload.MODEL: model, Payload.INGESTED_AT: when})
     return out
 
 

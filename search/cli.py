@@ -34,11 +34,13 @@ def register(sub: Any) -> None:
     from embedscope.settings import OutputSettings, add_store_flags
 
     _query_command(
-        sub, "search", "top-k cosine neighbours of an image or a stored point",
-        "Nearest neighbours by cosine similarity, with label and source.", set(), handle_search,
+        sub, "search", "top-k cosine neighbours of an image, a phrase or a stored point",
+        "Nearest neighbours by cosine similarity, with label and source. --text searches by "
+        "words in a space whose model embeds text; --via runs the query in a linked collection "
+        "of the same dataset and shows the hits in --collection.", set(), handle_search,
     )
     _query_command(
-        sub, "classify", "k-NN classification of an image or a stored point",
+        sub, "classify", "k-NN classification of an image, a phrase or a stored point",
         "Predicted class by majority vote of the k nearest labelled points (ties: "
         "smallest label id, as scikit-learn) and by similarity-weighted vote, with the voters.",
         {"label"}, handle_classify,
@@ -78,11 +80,27 @@ def _json(args: argparse.Namespace) -> bool:
     return settings_from_args(OutputSettings, args).json_output
 
 
-def _query_vector(args: argparse.Namespace, q: Any, store: Any) -> np.ndarray | None:
-    """The embedded query image, or None when querying by point id."""
+def _space(q: Any, store: Any) -> str:
+    """The collection the query runs in: --via (checked to be linked), a text space, or --collection."""
+    from embedscope.search.spaces import check_linked, text_space
+
+    if q.text is not None:
+        return text_space(store, q.collection, q.via)
+    if q.via is not None and q.via != q.collection:
+        check_linked(store, q.collection, q.via)
+        return str(q.via)
+    return str(q.collection)
+
+
+def _query_vector(args: argparse.Namespace, q: Any, store: Any, space: str) -> np.ndarray | None:
+    """The embedded query image or phrase (in ``space``), or None when querying by point id."""
+    if q.text is not None:
+        from embedscope.search.text import text_vectors
+
+        return text_vectors(store, space, [q.text], int8=q.text_int8)[0]
     if q.image is None:
         return None
-    meta = store.get_meta(q.collection)
+    meta = store.get_meta(space)
     path = Path(q.image)
     if not path.is_file():
         raise UsageError(f"query image {q.image!r} is not a file; give the path of an "
@@ -122,30 +140,46 @@ _HIT_HEADERS = ["#", "cosine", "label", "split", "source", "id"]
 def handle_search(args: argparse.Namespace) -> int:
     """Print the top-k neighbours."""
     from embedscope.search.neighbors import hit_json, neighbours
+    from embedscope.search.spaces import show_in
 
     q = _query(args)
     with _open(args) as store:
-        vector = _query_vector(args, q, store)
-        hits = neighbours(store, q.collection, vector, q.point_id, q.k, _where(q, store, True),
-                          q.exact)
+        space = _space(q, store)
+        vector = _query_vector(args, q, store, space)
+        hits = neighbours(store, space, vector, q.point_id, q.k, _where(q, store, True), q.exact)
+        shown = show_in(store, hits, space, q.collection)
     if _json(args):
-        print(json.dumps([hit_json(h) for h in hits], indent=2))
+        print(json.dumps(shown.to_json() if q.via else [hit_json(h) for h in shown.hits], indent=2))
     else:
-        print(text_table(_HIT_HEADERS, _hit_rows(hits), {0, 1}))
+        _print_shown(shown)
     return 0
+
+
+def _print_shown(shown: Any) -> None:
+    if shown.space != shown.target:
+        print(f"found in {shown.space}, shown in {shown.target}")
+    print(text_table(_HIT_HEADERS, _hit_rows(shown.hits), {0, 1}))
+    if shown.missing:
+        print(f"\n{len(shown.missing)} of the hits of {shown.space} are not in {shown.target}: "
+              + ", ".join(shown.missing))
 
 
 def handle_classify(args: argparse.Namespace) -> int:
     """Print the predicted class, the vote shares and the voters."""
     from embedscope.search.neighbors import classify
+    from embedscope.search.spaces import show_in
 
     q = _query(args)
     with _open(args) as store:
-        vector = _query_vector(args, q, store)
-        result = classify(store, q.collection, vector, q.point_id, q.k, _where(q, store, False),
-                          q.exact)
+        space = _space(q, store)
+        vector = _query_vector(args, q, store, space)
+        result = classify(store, space, vector, q.point_id, q.k, _where(q, store, False), q.exact)
+        shown = show_in(store, result.hits, space, q.collection)
     if _json(args):
-        print(json.dumps(result.to_json(), indent=2))
+        out = result.to_json()
+        if q.via:
+            out["shown"] = shown.to_json()
+        print(json.dumps(out, indent=2))
         return 0
     print(f"predicted: {result.label_name} (label {result.label}, majority of {q.k})")
     print(f"weighted:  {result.weighted_label_name} (label {result.weighted_label}, "
@@ -154,11 +188,11 @@ def handle_classify(args: argparse.Namespace) -> int:
             for name, share in result.majority.items()]
     print(text_table(["class", "votes", "majority", "weighted"], rows, {1, 2, 3}))
     print()
-    print(text_table(_HIT_HEADERS, _hit_rows(result.hits), {0, 1}))
+    _print_shown(shown)
     return 0
 
 
-def _print_evaluation(ev: Any) -> None:
+def _print_evaluation(ev: Any, zs: Any = None) -> None:
     side = (f"leave-one-out on {ev.query_split or 'all points'}" if ev.mode == "leave-one-out"
             else f"{ev.query_split} vs {ev.reference_split}")
     search = "exact search" if ev.exact else (
@@ -170,6 +204,8 @@ def _print_evaluation(ev: Any) -> None:
           f"{search}, {ev.seconds:.1f} s\n")
     rows = [[k, f"{r.accuracy:.4f}", f"{r.macro_f1:.4f}", f"{r.weighted_accuracy:.4f}",
              f"{r.weighted_macro_f1:.4f}"] for k, r in ev.results.items()]
+    if zs is not None:  # beside the k-NN figures, on the same points when the splits agree
+        rows.append(["zero-shot", f"{zs.accuracy:.4f}", f"{zs.macro_f1:.4f}", "", ""])
     print(text_table(["k", "accuracy", "macro-F1", "weighted acc", "weighted F1"], rows,
                  {0, 1, 2, 3, 4}))
     if ev.leak_threshold is not None:
@@ -204,13 +240,38 @@ def handle_evaluate(args: argparse.Namespace) -> int:
     e = settings_from_args(EvaluateSettings, args)
     e.check()
     ks = parse_ks(e.ks)
+    if not e.knn and not e.zero_shot:
+        raise UsageError("--no-knn leaves nothing to evaluate: add --zero-shot")
+    ev = zs = None
     with _open(args) as store:
-        ev = evaluate(store, str(e.collection), ks, e.query_split, e.reference_split,
-                      exact=not e.approximate, batch_size=e.batch_size,
-                      progress=e.progress and sys.stderr.isatty(),
-                      exclude_leaks=e.leak_threshold if e.exclude_leaks else None)
+        if e.zero_shot:  # checked first: a missing text space fails before the k-NN run
+            from embedscope.search.zeroshot import zero_shot
+
+            zs = zero_shot(store, str(e.collection), e.prompts, e.query_split, e.via)
+        if e.knn:
+            ev = evaluate(store, str(e.collection), ks, e.query_split, e.reference_split,
+                          exact=not e.approximate, batch_size=e.batch_size,
+                          progress=e.progress and sys.stderr.isatty(),
+                          exclude_leaks=e.leak_threshold if e.exclude_leaks else None)
     if _json(args):
-        print(json.dumps(ev.to_json(), indent=2))
-    else:
-        _print_evaluation(ev)
+        out: dict[str, Any] = ev.to_json() if ev is not None else {}
+        if zs is not None:
+            out["zero_shot"] = zs.to_json()
+        print(json.dumps(out, indent=2))
+        return 0
+    if ev is not None:
+        _print_evaluation(ev, zs)
+    if zs is not None:
+        _print_zero_shot(zs, alone=ev is None)
     return 0
+
+
+def _print_zero_shot(zs: Any, alone: bool) -> None:
+    where = f" (text space {zs.space})" if zs.space != zs.collection else ""
+    print(f"\nzero-shot{where}: {zs.n_query} points of {zs.query_split or 'every split'}, "
+          f"{len(zs.prompts)} prompt(s): {' | '.join(zs.prompts)}")
+    if alone:
+        print(f"accuracy {zs.accuracy:.4f}, macro-F1 {zs.macro_f1:.4f}")
+    rows = [[name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
+            for name, c in zip(zs.class_names, zs.per_class, strict=True)]
+    print(text_table(["class", "P", "R", "F1", "support"], rows, {1, 2, 3, 4}))

@@ -33,11 +33,20 @@ class QuerySettings(_OneCollection):
 
     image: str | None = Field(
         default=None, description="Query image file (any mode or size; embedded with the "
-        "collection's own model and preprocessing). Give this or --id.",
+        "collection's own model and preprocessing). Give this, --text or --id.",
+    )
+    text: str | None = Field(
+        default=None, description="Query by a phrase, embedded by the text tower of the "
+        "collection's model (CLIP, SigLIP) or of the --via collection. Give this, --image or --id.",
     )
     point_id: str | None = Field(
         default=None, description="Query by a stored point (left out of its own neighbours). "
-        "Give this or --image.", json_schema_extra={"flag": "--id"},
+        "Give this, --image or --text.", json_schema_extra={"flag": "--id"},
+    )
+    via: str | None = Field(
+        default=None, description="Run the query in this collection of the same dataset (e.g. "
+        "one whose model embeds text) and show its hits with --collection's payloads; hits "
+        "missing from --collection are named.",
     )
     k: int = Field(default=10, ge=1, description="Number of neighbours.", json_schema_extra={"flag": "-k"})
     split: str | None = Field(default=None, description="Only neighbours from this split.")
@@ -45,18 +54,24 @@ class QuerySettings(_OneCollection):
         default=None, description="Only neighbours of this class (id or name; search only)."
     )
     exact: bool = Field(default=False, description="Exact (brute-force) search instead of HNSW.")
+    text_int8: bool = Field(
+        default=False, description="--text: run the text tower's linear layers in int8 (dynamic "
+        "quantization on the CPU): several times faster, the phrase's vector near the fp32 one.",
+    )
 
     def check(self) -> None:
-        """A collection and exactly one of image / point id.
+        """A collection and exactly one of image / text / point id.
 
         Raises:
-            UsageError: either is missing, or both query kinds are given.
+            UsageError: none is given, or several query kinds are.
         """
         from embedscope.errors import UsageError
 
         super().check()
-        if (self.image is None) == (self.point_id is None):
-            raise UsageError("give exactly one query: --image FILE or --id POINT_ID")
+        if sum(x is not None for x in (self.image, self.text, self.point_id)) != 1:
+            raise UsageError("give exactly one query: --image FILE, --text PHRASE or --id POINT_ID")
+        if self.text is not None and not self.text.strip():
+            raise UsageError("--text is empty: give a phrase, e.g. --text 'an ankle boot'")
 
 
 class EvaluateSettings(_OneCollection):
@@ -84,5 +99,20 @@ class EvaluateSettings(_OneCollection):
         "threshold by default).",
     )
     progress: bool = Field(default=True, description="Show a progress bar (on a terminal).")
+    zero_shot: bool = Field(
+        default=False, description="Also classify the query split zero-shot: each class name "
+        "put into the prompts, embedded by the text tower (the collection's, or --via's), "
+        "argmax of cosine; printed beside the k-NN figures.",
+    )
+    prompts: list[str] = Field(
+        default_factory=lambda: ["a photo of a {}."], description="Zero-shot prompt template "
+        "with {} for the class name; give the flag once per template to average several "
+        "(CLIP's prompt ensembling).", json_schema_extra={"flag": "--prompt"},
+    )
+    via: str | None = Field(
+        default=None, description="Zero-shot in this collection of the same dataset (one whose "
+        "model embeds text) when --collection cannot embed text.",
+    )
+    knn: bool = Field(default=True, description="Run the k-NN evaluation (--no-knn: zero-shot alone).")
 
 

@@ -100,3 +100,19 @@ def data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("EMBEDSCOPE_DATA_DIR", str(data))
     monkeypatch.delenv("EMBEDSCOPE_QDRANT_URL", raising=False)
     return data
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random CLIPModel (image and text towers) with a CLIPTokenizer made offline."""
+    from tests.textmodels import save_clip
+
+    return save_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random SiglipModel with a Gemma tokenizer (the SigLIP 2 layout), made offline."""
+    from tests.textmodels import save_siglip
+
+    return save_siglip(tmp_path_factory.mktemp("tiny-siglip"))

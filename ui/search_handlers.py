@@ -14,9 +14,12 @@ from typing import Any
 from embedscope.ui.binding import STATUS, Selected, guarded, update, usage
 from embedscope.ui.images import refusal
 from embedscope.ui.service import ALL, Filters, Session, similar_request, stale_note
+from embedscope.ui.text_search import search_text, text_space
 
 #: The prefix of a stored-point query in the ``last`` state (an upload is its file path).
 POINT = "point:"
+#: The prefix of a query by words in the ``last`` state.
+TEXT = "text:"
 
 
 def bar_frame(rows: list[dict[str, Any]]) -> Any:
@@ -42,8 +45,11 @@ def on_collection(session: Session, name: str | None) -> dict:
         return out
     session.forget(name)
     classes = session.class_names(name)
+    words = text_space(session, name) is not None
     return {
         **out,
+        "query_text": update(visible=words, value=""),
+        "text_button": update(visible=words),
         "split": update(choices=[ALL, *session.splits(name)], value=ALL),
         "label": update(choices=[ALL, *classes], value=ALL),
         "tag": update(choices=[ALL, *session.tags(name)], value=ALL),
@@ -73,11 +79,13 @@ def run(session: Session, name: str, query: str | None, kk: float, sp: str, lb: 
         raise usage("no query yet: upload, paste or pick an image first.")
     if query.startswith(POINT):
         result = session.search_point(name, query.removeprefix(POINT), int(kk), sp, lb, tg)
+    elif query.startswith(TEXT):
+        result = search_text(session, name, query.removeprefix(TEXT), int(kk), sp, lb, tg)
     else:
         result = session.search_upload(name, query, int(kk), sp, lb, tg)
     return {
         **cleared(), "query_preview": result.query, "prediction": result.prediction,
-        "query_info": f"**Query:** {result.query_caption}" if result.query_id else "",
+        "query_info": f"**Query:** {result.query_caption}" if result.query_caption else "",
         "votes": bar_frame(result.votes), "neighbours": result.gallery, "last": query,
         "searched": Filters.of(kk, sp, lb, tg), "search_result": result.linked(name),
     }
@@ -92,7 +100,7 @@ def loading_note(session: Session, name: str) -> dict:
 def searching(session: Session, name: str, query: str | None, kk: float, sp: str, lb: str,
               tg: str, upload: bool = False) -> Iterator[dict]:
     """Search, saying first when the query model has to be loaded (seconds, once)."""
-    if query and not query.startswith(POINT):
+    if query and not query.startswith((POINT, TEXT)):
         loading = guarded(STATUS)(loading_note)(session, name)
         if loading[STATUS] and session.usable_upload(query):  # else: refused at once
             yield loading
@@ -110,6 +118,14 @@ def search_again(session: Session, name: str, query: str | None, kk: float, sp: 
                  tg: str) -> Iterator[dict]:
     """"Search": the last query again, with the filters on screen."""
     yield from searching(session, name, query, kk, sp, lb, tg)
+
+
+def search_words(session: Session, name: str, text: str | None, kk: float, sp: str, lb: str,
+                 tg: str) -> dict:
+    """"Search by text": the phrase, embedded by the collection's or a linked text space."""
+    if not (text or "").strip():
+        return refuse("type a phrase first, e.g. 'an ankle boot with laces'.")
+    return clearing(run, session, name, TEXT + str(text).strip(), kk, sp, lb, tg)
 
 
 def pick_and_run(session: Session, name: str, mode: str, cls: str, pid: str, kk: float, sp: str,

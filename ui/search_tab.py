@@ -69,7 +69,8 @@ def build(ctx: TabContext) -> TabHandles:
     ctx.shared["search_result"] = c["search_result"]
     wire_search(c, ctx)
     wire_results(c, ctx)
-    return TabHandles(outputs=[c[n] for n in ("split", "label", "tag", "pick_class", *RESULTS)],
+    return TabHandles(outputs=[c[n] for n in ("split", "label", "tag", "pick_class", "query_text",
+                                              "text_button", *RESULTS)],
                       on_collection=bind(h.on_collection, c, ctx.session, guard=False))
 
 
@@ -88,6 +89,12 @@ def layout(ctx: TabContext) -> dict[str, Any]:
                 c["query_img"] = query_image(label="…or paste / drop an image",
                                              sources=["upload", "clipboard"], height=200,
                                              elem_id="query-image")
+                with gr.Row():
+                    c["query_text"] = gr.Textbox(label="…or describe it in words", scale=3,
+                                                 placeholder="e.g. an ankle boot with laces",
+                                                 visible=False, elem_id="query-text")
+                    c["text_button"] = gr.Button("Search by text", visible=False, scale=1,
+                                                 elem_id="text-search")
                 c["refused"] = gr.Textbox(elem_id="upload-refused", elem_classes=["es-hidden"],
                                           show_label=False)
                 with gr.Accordion("…or use a stored image", open=False):
@@ -156,6 +163,9 @@ def wire_search(c: dict[str, Any], ctx: TabContext) -> None:
                         c["refused"], upload_outputs, show_progress_on=busy)
     c["search"].click(bind(h.search_again, c, session), [c["collection"], c["last"], *filters],
                       outputs, show_progress_on=busy)
+    words = bind(h.search_words, c, session, guard=False)
+    for trigger in (c["text_button"].click, c["query_text"].submit):
+        trigger(words, [c["collection"], c["query_text"], *filters], outputs, show_progress_on=busy)
     c["pick"].click(bind(h.search_stored, c, session, guard=False),
                     _of(c, ("collection", "pick_mode", "pick_class", "pick_id", *FILTERS)),
                     [*outputs, c["pick_id"]], show_progress_on=busy)

@@ -258,6 +258,11 @@ class Session:
         result.query_id, result.query_caption = point_id, text
         return result
 
+    def search_vector(self, collection: str, k: int, where: Where | None, label: str | None,
+                      vector: np.ndarray) -> SearchResult:
+        """Neighbours and k-NN prediction of a vector of ``collection``'s space (a phrase's)."""
+        return self._search(collection, self._check_k(k), where, label, vector=vector)
+
     def _search(
         self, collection: str, k: int, where: Where | None, label: str | None,
         vector: np.ndarray | None = None, point_id: str | None = None, query: Any = None,

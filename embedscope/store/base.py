@@ -41,7 +41,7 @@ class CollectionSummary:
     meta: CollectionMeta | None
 
     def as_json(self) -> dict[str, Any]:
-        """The JSON object scripts read (keys name, points, model, dimension, labels)."""
+        """The JSON object scripts read (keys name, points, model, dimension, labels, text)."""
         m = self.meta
         return {
             "name": self.name,
@@ -51,6 +51,7 @@ class CollectionSummary:
             "labels": list(m.labels) if m else [],
             "pooling": m.pooling if m else None,
             "image_size": m.image_size if m else None,
+            "text": m.text if m else False,
         }
 
 
@@ -300,6 +301,8 @@ class Store(ABC):
                     f"{meta.labels}. Use --collection NAME for a separate collection."
                 )
             stored = self.update_meta(name, labels=meta.labels)
+        if meta.text and not stored.text:  # a collection made before the metadata said so
+            stored = self.update_meta(name, text=True)
         return stored
 
     def summary(self, name: str) -> CollectionSummary:

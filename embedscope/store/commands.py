@@ -19,7 +19,11 @@ def register(sub: Any) -> None:
     from embedscope.flags import add_settings_flags
     from embedscope.settings import BackupSettings, OutputSettings, add_store_flags
 
-    p = sub.add_parser("collections", help="list collections with size, model and classes")
+    p = sub.add_parser(
+        "collections", help="list collections by dataset: size, model, text, classes, shared points",
+        description="Collections grouped by dataset. The collections of one dataset (under "
+        "several models) share point ids: the command says how many points each pair shares, "
+        "and which spaces embed text (search them with --text, or others with --via).")
     add_settings_flags(p, OutputSettings)
     add_store_flags(p)
     p.set_defaults(handler=handle_collections)
@@ -59,19 +63,31 @@ def handle_collections(args: argparse.Namespace) -> int:
     from embedscope.flags import settings_from_args
     from embedscope.settings import OutputSettings, store_settings
     from embedscope.store import open_store
+    from embedscope.store.linked import dataset_groups
     from embedscope.text import text_table
 
     with open_store(store_settings(args)) as store:
-        summaries = [store.summary(n).as_json() for n in store.list_collections()]
+        summaries = {n: store.summary(n).as_json() for n in store.list_collections()}
+        groups = dataset_groups(store, list(summaries))
         location = store.location
+    for group in groups:
+        for name in group.collections:
+            summaries[name]["dataset_key"] = group.dataset
+            summaries[name]["shared"] = {b if a == name else a: n for (a, b), n in group.shared.items()
+                                         if name in (a, b)}
     if settings_from_args(OutputSettings, args).json_output:
-        print(json.dumps(summaries, indent=2))
+        print(json.dumps(list(summaries.values()), indent=2))
     elif not summaries:
         print(f"no collections in {location}: run `embedscope ingest` first.")
     else:
-        rows = [[s["name"], s["points"], s["model"] or "?", s["dimension"] or "?",
-                 ", ".join(s["labels"]) or "(unlabelled)"] for s in summaries]
-        print(text_table(["name", "points", "model", "dim", "classes"], rows, {1, 3}))
+        for i, group in enumerate(groups):
+            print(("\n" if i else "") + f"dataset {group.dataset}")
+            rows = [[s["name"], s["points"], s["model"] or "?", s["dimension"] or "?",
+                     "yes" if s["text"] else "no", ", ".join(s["labels"]) or "(unlabelled)"]
+                    for s in (summaries[n] for n in group.collections)]
+            print(text_table(["name", "points", "model", "dim", "text", "classes"], rows, {1, 3}))
+            for (a, b), n in group.shared.items():
+                print(f"  {a} and {b} share {n} points")
     return 0
 
 

@@ -42,6 +42,12 @@ CSS = """
 .es-swatch { width: 11px; height: 11px; border-radius: 50%; flex: none; }
 .es-n { color: #777; margin-left: auto; }
 .es-ramp { height: 12px; border-radius: 3px; }
+.es-labels { position: absolute; inset: 0; pointer-events: none; overflow: hidden; }
+.es-label { position: absolute; transform: translate(-50%, -50%); background: rgba(255,255,255,.85);
+  border: 1px solid #999; border-radius: 4px; padding: 0 4px; font-size: 11px; font-weight: 600;
+  white-space: nowrap; }
+.es-label[hidden] { display: none; }
+.es-note { margin-top: 8px; color: #666; font-size: 11px; white-space: normal; }
 .es-ramp-ends { display: flex; justify-content: space-between; }
 """.replace("@H@", str(HEIGHT))
 

@@ -40,7 +40,8 @@ body { font-family: system-ui, sans-serif; margin: 12px; }
   width: 96px; height: 96px; }
 .es-gallery { margin-top: 10px; }
 .es-gallery-bar { display: flex; gap: 8px; align-items: center; margin-bottom: 6px; }
-.es-labels { color: #555; font-size: 12px; margin-bottom: 6px; }
+.es-counts { color: #555; font-size: 12px; margin-bottom: 6px; }
+.es-labels { position: absolute; inset: 0; pointer-events: none; overflow: hidden; }
 .es-tiles { display: flex; flex-wrap: wrap; gap: 6px; }
 .es-tile { margin: 0; width: 96px; font-size: 11px; }
 .es-tile figcaption { overflow-wrap: anywhere; }

@@ -77,6 +77,23 @@ def restyle(maps: Maps, v: MapView | None, colour: str | None, light: str | None
     return {**shown(maps, v), "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
 
 
+def phrase(maps: Maps, v: MapView | None, text: str | None) -> dict:
+    """"Colour by a phrase": every point by its cosine to the phrase in the linked text space."""
+    if v is None or v.token is None:
+        raise usage(NO_MAP_SHOWN)
+    v, note = maps.colour_by_phrase(v, text)
+    return {**shown(maps, v, note),
+            "colour_by": update(choices=maps.colourings(v), value=v.colour_by),
+            "highlight": update(choices=[NONE], value=NONE)}
+
+
+def captions(maps: Maps, v: MapView | None, on: bool) -> dict:
+    """The "Cluster captions" toggle."""
+    if v is None or v.token is None:
+        return {}
+    return shown(maps, maps.show_captions(v, on))
+
+
 def mark(maps: Maps, v: MapView | None, result: dict | None) -> dict:
     """A search ran: its query and neighbours marked on the map.
 

@@ -12,6 +12,7 @@ from embedscope.contract import Payload
 from embedscope.errors import UsageError
 from embedscope.ui.map import points, selection
 from embedscope.ui.map.cache import DiskCache, map_key
+from embedscope.ui.map.captions import report_captions
 from embedscope.ui.map.colours import NONE, TAG_PREFIX
 from embedscope.ui.map.published import MapView, PublishedMaps, descriptor
 from embedscope.ui.service import TILE_FIELDS, Session
@@ -72,20 +73,24 @@ class Maps:
                 data = points.load_map(self.session.store, name, proj)
                 self.cache.save(data, key)
             pub = self.published.publish(data, key)
+            with self.session.store() as s:
+                pub.captions = report_captions(s, name)
         data = pub.data
         same = current is not None and current.collection == name
         colour = current.colour_by if same and current else NONE
-        if colour not in data.colourings():
+        if colour not in pub.colourings():
             colour = data.default_colouring()
-        v = MapView(pub.token, name, proj, colour)
-        if same and current is not None and current.highlight in data.groups(colour):
+        v = MapView(pub.token, name, proj, colour,
+                    captions=current.captions if current is not None else True)
+        if same and current is not None and colour in data.colourings() \
+                and current.highlight in data.groups(colour):
             v.highlight = current.highlight
         if same and current is not None:
             v.query, v.neighbours = current.query, current.neighbours
             if current.token != pub.token:
                 v.query, v.neighbours = None, []
         shown = f"{data.n:,} of {data.total:,} points" if data.n < data.total else f"{data.n:,} points"
-        return v, projections, f"**{name}** · {proj.upper()} · {shown}."
+        return v, projections, f"**{name}** · {str(proj).upper()} · {shown}."
 
     def forget(self, name: str) -> None:
         """Drop a collection's loaded maps (its analysis changed)."""
@@ -100,21 +105,60 @@ class Maps:
         """The colourings offered for the map shown."""
         if v is None or v.token is None:
             return []
-        return self.published.get(v.token).data.colourings()
+        return self.published.get(v.token).colourings()
 
     def groups(self, v: MapView | None) -> list[str]:
         """The groups Highlight offers for the map's colouring."""
         if v is None or v.token is None:
             return []
-        return self.published.get(v.token).data.groups(v.colour_by)
+        c = self.published.get(v.token).colouring(v.colour_by)
+        return list(c.names) if c.kind == "category" else []
 
     def restyle(self, v: MapView, colour: str | None, light: str | None) -> MapView:
         """The view with another colouring or highlighted group (Highlight resets when the
         group is not in the new colouring)."""
-        data = self.published.get(v.token).data
-        v.colour_by = colour if colour in data.colourings() else data.default_colouring()
-        groups = data.groups(v.colour_by)
+        pub = self.published.get(v.token)
+        v.colour_by = colour if colour in pub.colourings() else pub.data.default_colouring()
+        groups = self.groups(v)
         v.highlight = str(light) if light in groups else NONE
+        return v
+
+    def colour_by_phrase(self, v: MapView, phrase: str | None) -> tuple[MapView, str]:
+        """Colour the map by each point's cosine to ``phrase`` in the linked text space.
+
+        Raises:
+            UsageError: an empty phrase, or no collection of the dataset embeds text.
+        """
+        from embedscope.search.spaces import text_space, text_spaces
+        from embedscope.search.text import text_vectors
+        from embedscope.ui.map.phrases import PHRASE_PREFIX, cosine_colouring, text_vectors_of
+
+        text = (phrase or "").strip()
+        if not text:
+            raise UsageError("type a phrase to colour the map by, e.g. 'a boot with laces'.")
+        pub = self.published.get(v.token)
+        with self.session.store() as s:
+            spaces = text_spaces(s, pub.data.collection)
+            if not spaces:
+                text_space(s, pub.data.collection)  # raises, naming how to get a text space
+            space = spaces[0]
+            if pub.text_vectors is None or pub.text_vectors.space != space:
+                pub.text_vectors = text_vectors_of(s, pub.data, space)
+            vector = text_vectors(s, space, [text], self.session.settings.device,
+                                  self.session.settings.text_int8)[0]
+        colouring = cosine_colouring(text, pub.text_vectors, vector)
+        for name in [n for n in pub.extra if n.startswith(PHRASE_PREFIX)]:
+            del pub.extra[name]  # one phrase at a time
+        pub.extra[colouring.name] = colouring
+        pub.changed(colouring.name)
+        v.colour_by, v.highlight = colouring.name, NONE
+        via = f" in **{space}**" if space != pub.data.collection else ""
+        return v, (f"Coloured by the cosine to “{text}”{via}: {colouring.names[0]} (dark) to "
+                   f"{colouring.names[1]} (bright).")
+
+    def show_captions(self, v: MapView, on: bool) -> MapView:
+        """The view with cluster captions drawn or not."""
+        v.captions = bool(on)
         return v
 
     def point_info(self, token: str, row: int) -> dict[str, Any]:

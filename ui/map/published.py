@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from embedscope.errors import UsageError
-from embedscope.ui.map.colours import NONE
+from embedscope.ui.map.colours import NONE, Colouring
 from embedscope.ui.map.points import MapData, normalised
 
 #: Maps kept published per process (the oldest is dropped, with its files).
@@ -36,10 +36,24 @@ class Published:
     key: tuple[Any, ...]
     versions: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The latest report's cluster captions by cluster field (ui/map/captions.py).
+    captions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Colourings computed on the page (a phrase's cosine), by name, beside the map's own.
+    extra: dict[str, Colouring] = field(default_factory=dict)
+    #: The map's points in the linked text space, read once (ui/map/phrases.py).
+    text_vectors: Any = None
+
+    def colouring(self, name: str) -> Colouring:
+        """A colouring of the map, or one computed on the page."""
+        return self.extra[name] if name in self.extra else self.data.colouring(name)
+
+    def colourings(self) -> list[str]:
+        """The map's colourings, then those computed on the page."""
+        return [*self.data.colourings(), *self.extra]
 
     def colour_file(self, name: str) -> tuple[Path, dict[str, Any]]:
         """The binary file of a colouring (written once per version) and its legend entry."""
-        c = self.data.colouring(name)
+        c = self.colouring(name)
         version = self.versions.get(name, 0)
         safe = uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:12]
         path = self.folder / f"{self.token}-{safe}-v{version}.bin"
@@ -133,6 +147,8 @@ class MapView:
     query: int | None = None
     neighbours: list[int] = field(default_factory=list)
     message: str = ""
+    #: Draw the clusters' captions (when the colouring is a captioned clustering).
+    captions: bool = True
 
 
 def descriptor(published: PublishedMaps, view: MapView | None) -> str:
@@ -141,7 +157,7 @@ def descriptor(published: PublishedMaps, view: MapView | None) -> str:
         return json.dumps({"token": None, "message": view.message if view else ""})
     pub = published.get(view.token)
     data = pub.data
-    colour = view.colour_by if view.colour_by in data.colourings() else NONE
+    colour = view.colour_by if view.colour_by in pub.colourings() else NONE
     _, entry = pub.colour_file(colour)
     highlight = None
     if view.highlight != NONE and entry.get("kind") == "category" and view.highlight in entry["names"]:
@@ -151,4 +167,16 @@ def descriptor(published: PublishedMaps, view: MapView | None) -> str:
         "projection": data.projection, "xy_url": file_url(pub.folder / f"{pub.token}-xy.bin"),
         "colour_by": colour, "colourings": {colour: entry}, "highlight": highlight,
         "marks": {"query": view.query, "neighbours": view.neighbours},
+        **_captions(pub, view, colour),
     })
+
+
+def _captions(pub: Published, view: MapView, colour: str) -> dict[str, Any]:
+    """The captions to draw (a clustering's, when shown and switched on), or the note why none."""
+    from embedscope.ui.map.captions import NO_CAPTIONS, place
+
+    if colour not in pub.data.clusters:
+        return {"captions": []}
+    if colour not in pub.captions:
+        return {"captions": [], "captions_note": NO_CAPTIONS}
+    return {"captions": place(pub.data, colour, pub.captions[colour]) if view.captions else []}

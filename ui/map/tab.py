@@ -66,6 +66,13 @@ def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
             c["highlight"] = gr.Dropdown(label="Highlight", choices=[NONE], value=NONE,
                                          elem_id="highlight")
             c["select_group"] = gr.Button("Select group", size="sm", elem_id="select-group")
+            c["captions"] = gr.Checkbox(label="Cluster captions", value=True, elem_id="captions",
+                                        info="a clustering's captions at its clusters' centres")
+        with gr.Row():
+            c["phrase"] = gr.Textbox(label="Colour by a phrase (cosine in the linked text space)",
+                                     placeholder="e.g. a boot with laces", scale=3,
+                                     elem_id="phrase")
+            c["phrase_button"] = gr.Button("Colour by phrase", scale=1, elem_id="phrase-button")
         with gr.Row():
             c["show_map"] = gr.Button("Show map (reload)", variant="primary", elem_id="show-map")
             c["analyse"] = gr.Button("Run analysis (fast: "
@@ -119,6 +126,11 @@ def wire_map(c: dict[str, Any], maps: Maps) -> None:
     restyled = _of(c, ("view", "map", "highlight", "status"))
     c["colour_by"].input(restyle, inputs, restyled, trigger_mode="always_last")
     c["highlight"].input(restyle, inputs, restyled, trigger_mode="always_last")
+    coloured = _of(c, ("view", "map", "map_note", "colour_by", "highlight", "status"))
+    for trigger in (c["phrase_button"].click, c["phrase"].submit):
+        trigger(bind(handlers.phrase, c, maps), _of(c, ("view", "phrase")), coloured)
+    c["captions"].input(bind(handlers.captions, c, maps), _of(c, ("view", "captions")),
+                        _of(c, ("view", "map", "status")), trigger_mode="always_last")
     if "search_result" in c:
         c["search_result"].change(bind(handlers.mark, c, maps), [c["view"], c["search_result"]],
                                   _of(c, ("view", "map", "status")), trigger_mode="always_last")

@@ -137,7 +137,7 @@ def test_exported_map_works_from_file_url(
     page.select_option("[data-role=colour]", "label")
     page.select_option("[data-role=group]", "Bag")
     page.wait_for_function("() => window.embedscopeExport.gallery.rows.length === 60")
-    assert "Bag 60" in page.locator("[data-role=labels]").inner_text()
+    assert "Bag 60" in page.locator("[data-role=counts]").inner_text()
     assert all(u.startswith(("file://", "data:", "blob:")) for u in requests), requests
     ctx.close()
 

@@ -92,7 +92,8 @@ const TEMPLATE = `
   <span class="es-count" data-role="count"></span>
 </div>
 <div class="es-body">
-  <div class="es-plot"><canvas></canvas><div class="es-tooltip" hidden></div>
+  <div class="es-plot"><canvas></canvas><div class="es-labels" data-role="labels"></div>
+    <div class="es-tooltip" hidden></div>
     <div class="es-empty" data-role="empty"></div></div>
   <div class="es-legend" data-role="legend"></div>
 </div>`;
@@ -105,6 +106,7 @@ export function mount(root, { trigger, server, props, watch }) {
   const empty = root.querySelector('[data-role=empty]');
   const legend = root.querySelector('[data-role=legend]');
   const count = root.querySelector('[data-role=count]');
+  const labels = root.querySelector('[data-role=labels]');
 
   const state = {
     desc: null, token: null, n: 0, x: null, y: null, valueA: null, valueB: null,
@@ -253,6 +255,25 @@ export function mount(root, { trigger, server, props, watch }) {
     count.textContent = `${state.n.toLocaleString('en-US')} points${sel}`;
   }
 
+  // --- cluster captions: labels over the canvas, at each cluster's centre point --------------
+  function drawCaptions(desc) {
+    const caps = (desc && desc.captions) || [];
+    labels.innerHTML = caps.map((c) => `<div class="es-label" data-row="${c.row}" `
+      + `title="cosine ${c.score}">${escapeHtml(c.text)}</div>`).join('');
+    placeCaptions();
+  }
+  function placeCaptions() {
+    for (const el of labels.children) {
+      let at = null;
+      try { at = sp.getScreenPosition(Number(el.dataset.row)); } catch (err) { at = null; }
+      if (!at) { el.hidden = true; continue; }
+      el.hidden = false;
+      el.style.left = `${at[0]}px`;
+      el.style.top = `${at[1]}px`;
+    }
+  }
+  sp.subscribe('view', () => placeCaptions());
+
   function drawLegend(colouring) {
     if (!colouring) { legend.innerHTML = ''; return; }
     const title = `<div class="es-legend-title">${escapeHtml(colouring.title)}</div>`;
@@ -335,6 +356,12 @@ export function mount(root, { trigger, server, props, watch }) {
       selected,
     });
     drawRings(desc);
+    drawCaptions(desc);
+    const note = legend.querySelector('.es-note');
+    if (note) note.remove();
+    if (desc.captions_note) {
+      legend.insertAdjacentHTML('beforeend', `<div class="es-note">${escapeHtml(desc.captions_note)}</div>`);
+    }
   }
 
   async function load(desc) {
@@ -344,6 +371,7 @@ export function mount(root, { trigger, server, props, watch }) {
       state.desc = desc; state.token = null; state.n = 0;
       state.selected = new Uint8Array(0); state.nSelected = 0;
       sp.clear();
+      labels.innerHTML = '';
       empty.textContent = ((desc && desc.message) || 'No map to show.').replace(/[*`]/g, '');
       empty.hidden = false;
       drawLegend(null);

@@ -48,7 +48,7 @@ const TEMPLATE = `
     <label>Order <select data-role="order"></select></label>
     <button type="button" data-g="csv">Export CSV</button>
   </div>
-  <div class="es-labels" data-role="labels"></div>
+  <div class="es-counts" data-role="counts"></div>
   <div class="es-tiles" data-role="tiles"></div>
 </section>`;
 
@@ -119,9 +119,9 @@ export function standalone(root, data) {
       const codes = codesOf(label);
       const counts = new Map();
       for (const r of gallery.rows) counts.set(codes[r], (counts.get(codes[r]) || 0) + 1);
-      $('[data-role=labels]').textContent = [...counts.entries()].sort((a, b) => b[1] - a[1])
+      $('[data-role=counts]').textContent = [...counts.entries()].sort((a, b) => b[1] - a[1])
         .map(([c, k]) => `${label.names[c]} ${k}`).join(' · ');
-    } else $('[data-role=labels]').textContent = '';
+    } else $('[data-role=counts]').textContent = '';
     const start = gallery.page * PAGE_SIZE;
     $('[data-role=tiles]').innerHTML = gallery.ordered.slice(start, start + PAGE_SIZE).map((r) => {
       const sprite = spriteOf(r);
