@@ -32,6 +32,7 @@ from embedscope.ingest.summary import IngestSummary, Reject
 from embedscope.ingest.writer import Job, Writer
 from embedscope.settings import QdrantSettings
 from embedscope.store import Store, open_store
+from embedscope.store.edge import EdgeStore
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +267,12 @@ def _embed_all(chunks: Iterator[list[Item]], total: int | None, embedder: Embedd
         summary.compiled = embedder.compile(batch_size=settings.batch_size)
     opts = _options(settings, embedder.mode, embedder.decode_size,
                     gpu_jpeg=settings.gpu_decode and gpu_jpeg_available(embedder.device))
-    writer = Writer(store, name, dataset, embedder.name, now_iso())
+    process = None
+    if settings.writer == "auto" and not resuming and isinstance(store, EdgeStore):
+        from embedscope.ingest.store_process import StoreProcess
+
+        process = StoreProcess(store, name, embedder.dimension, settings.batch_size)
+    writer = Writer(store, name, dataset, embedder.name, now_iso(), process=process)
     bar = tqdm(total=total, unit="img", desc=f"embedding {name}", file=sys.stderr,
                disable=not settings.progress, smoothing=0.1, dynamic_ncols=True)
     first = 0.0

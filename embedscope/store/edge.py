@@ -390,6 +390,16 @@ class EdgeStore(Store):
             for name in list(self._locks):
                 self._unlock(name)
 
+    def release(self, name: str) -> None:
+        """Close one collection and release its lock, so that another process may write it.
+
+        The next use of ``name`` by this store opens it again (and waits for nobody: a process
+        still holding it makes that use raise CollectionBusyError).
+        """
+        if name in self._shards:
+            self._close_one(name)
+        self._unlock(name)
+
     def _close_one(self, name: str) -> None:
         shard = self._shards.pop(name)
         state = self._open.pop(name, _Open(points=-1))
