@@ -94,8 +94,9 @@ def test_pinned_non_blocking_copies_are_waited_on_by_the_writer(tmp_path: Path, 
     real_write = Writer._write
 
     def write(self: Writer, job: Any) -> None:
-        job.vectors()  # what _write does first; every copy of the batch must have landed then
-        waited_before_write.append(all(e.waited_on for e in _Event.made))
+        job.vectors()  # what _write does first: this batch's copy (and every earlier one) has landed
+        done = len(waited_before_write) + 1  # one copy per batch, in order
+        waited_before_write.append(all(e.waited_on for e in _Event.made[:done]))
         real_write(self, job)
 
     _Event.made.clear()
