@@ -2,13 +2,13 @@
 
 Qdrant Edge's binding converts every point (ids, ``row.tolist()``, payload dicts) while it holds
 the GIL, and the thread that feeds the model needs the same GIL: on a thread, the writer slows the
-model down. Here a child process owns the collection for the run (the parent releases its shard
-and lock first; the child closes the collection, with its integrity record, before it answers
-"closed"). Vectors travel through a ring of shared-memory batch buffers, ids and payloads
-through a pipe; a buffer is reused once the child has stored its batch, so at most ``slots``
-batches are in flight.
+model down. Here a child process writes the collection for the run: the parent closes its shard
+but keeps the collection's lock (no other process can get in), the child opens the shard under
+that lock and closes it, with its integrity record, before it answers "closed". Vectors travel
+through a ring of shared-memory batch buffers, ids and payloads through a pipe; a buffer is
+reused once the child has stored its batch, so at most ``slots`` batches are in flight.
 
-Only a run into an empty collection uses it (`Writer` decides): a resumed run looks up stored ids
+Only a run into an empty collection uses it (the pipeline decides): a resumed run looks up stored ids
 while it writes, which needs the shard in this process.
 """
 
@@ -37,7 +37,7 @@ class StoreProcess:
     """``upsert`` and ``close`` for one embedded collection, done by a child process.
 
     Args:
-        store: the parent's embedded store; the collection is released from it for the run.
+        store: the parent's embedded store; the collection is lent from it for the run.
         name: the collection (it must exist).
         dimension: its vector dimension.
         batch_size: points per shared buffer (larger upserts are split).
@@ -48,7 +48,7 @@ class StoreProcess:
         self.name, self.dimension, self.batch_size = name, dimension, batch_size
         self.stored = 0
         self.error: BaseException | None = None
-        store.release(name)
+        store.lend(name)
         self.shm = shared_memory.SharedMemory(create=True, size=max(1, slots * batch_size * dimension * 4))
         self.buffers = np.ndarray((slots, batch_size, dimension), np.float32, buffer=self.shm.buf)
         self.free = list(range(slots))
@@ -134,10 +134,13 @@ class StoreProcess:
 def _serve(root: str, reserve_mb: float, name: str, shm_name: str, slots: int, batch_size: int, dimension: int,
            conn: Any) -> None:
     """The child: upsert each batch it is sent, answer "stored"; the first error is sent and ends it."""
+    import signal
+
     _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which closes us in order
     shm = shared_memory.SharedMemory(name=shm_name)
     buffers = np.ndarray((slots, batch_size, dimension), np.float32, buffer=shm.buf)
-    store = EdgeStore(root, reserve_mb)
+    store = EdgeStore(root, reserve_mb, lent={name})
     try:
         while True:
             message = conn.recv()

@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +69,13 @@ class EdgeStore(Store):
 
     A collection is locked (``flock``) from the moment this store opens, creates or deletes it
     until `close`: a second process gets CollectionBusyError, never a half-made or vanished
-    collection. Opening compares the shard with its integrity record (see store/integrity.py).
+    collection. ``lent``: collections a parent process holds the lock of for this one (`lend`).
+    Opening compares the shard with its integrity record (see store/integrity.py).
     """
 
     backend = "embedded"
 
-    def __init__(self, root: Path | str, disk_reserve_mb: float = 64.0) -> None:
+    def __init__(self, root: Path | str, disk_reserve_mb: float = 64.0, lent: Iterable[str] = ()) -> None:
         import qdrant_edge
 
         self._q = qdrant_edge
@@ -84,6 +85,7 @@ class EdgeStore(Store):
         self._shards: dict[str, Any] = {}
         self._open: dict[str, _Open] = {}
         self._locks: dict[str, CollectionLock] = {}
+        self._lent = frozenset(lent)  # collections whose lock the parent process holds for us
 
     # --- paths, locks and shards -----------------------------------------------------------
     def _dir(self, name: str) -> Path:
@@ -92,6 +94,8 @@ class EdgeStore(Store):
         return self.root / name
 
     def _lock(self, name: str, doing: str = "open") -> None:
+        if name in self._lent:
+            return
         lock = self._locks.setdefault(name, CollectionLock(self.root, name))
         lock.acquire(doing)
 
@@ -390,15 +394,16 @@ class EdgeStore(Store):
             for name in list(self._locks):
                 self._unlock(name)
 
-    def release(self, name: str) -> None:
-        """Close one collection and release its lock, so that another process may write it.
+    def lend(self, name: str) -> None:
+        """Close one collection but keep its lock, for a child process to open it meanwhile.
 
-        The next use of ``name`` by this store opens it again (and waits for nobody: a process
-        still holding it makes that use raise CollectionBusyError).
+        The child opens it with ``EdgeStore(root, lent={name})`` and must close it before this
+        store uses ``name`` again (which reopens it). No third process can get in between: the
+        lock is this process's all along.
         """
+        self._lock(name)
         if name in self._shards:
             self._close_one(name)
-        self._unlock(name)
 
     def _close_one(self, name: str) -> None:
         shard = self._shards.pop(name)
