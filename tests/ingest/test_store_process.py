@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from embedscope.contract import CollectionMeta
-from embedscope.errors import DiskFullError
+from embedscope.errors import CollectionBusyError, DiskFullError
 from embedscope.ingest.store_process import StoreProcess, StoreProcessError
 from embedscope.store.edge import EdgeStore
 
@@ -30,6 +30,9 @@ def store(tmp_path: Path):
 
 def test_points_handed_over_are_stored_and_the_collection_comes_back(store: EdgeStore):
     process = StoreProcess(store, "c", 4, batch_size=8, slots=2)
+    other = EdgeStore(store.root)  # another process, as far as the lock goes (its own descriptor)
+    with pytest.raises(CollectionBusyError):  # the parent keeps the lock while the child writes
+        other.count("c")
     ids, vectors, payloads = _points(50)
     for s in range(0, 50, 20):  # batches larger than a buffer are split, every buffer reused
         process.upsert("c", ids[s:s + 20], vectors[s:s + 20], payloads[s:s + 20])
