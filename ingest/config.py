@@ -83,6 +83,13 @@ class IngestSettings(BaseSettings):
         description="On CUDA, decode plain JPEGs on the GPU in batches (nvJPEG; needs torchvision: "
         "pip install embedscope[gpu]); odd files still take the PIL path.",
     )
+    writer: Literal["thread", "process"] = Field(
+        default="thread",
+        description="Where the embedded store's upserts run: thread, or process (in a separate "
+        "process when the run starts from an empty collection, so that the engine's conversions do "
+        "not hold the GIL of the thread that feeds the model; a resumed run and a server use a "
+        "thread). process is opt-in until a killed run is shown to stop its writer at once.",
+    )
     collection: str | None = Field(
         default=None, description="Collection name (default: <dataset>__<model>)."
     )

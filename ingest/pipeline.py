@@ -32,6 +32,7 @@ from embedscope.ingest.summary import IngestSummary, Reject
 from embedscope.ingest.writer import Job, Writer
 from embedscope.settings import QdrantSettings
 from embedscope.store import Store, open_store
+from embedscope.store.edge import EdgeStore
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +153,14 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
                                 settings.recreate, settings.shard_number, settings.replication_factor)
         _speed_hint(embedder, first, settings)
         summary = IngestSummary(collection=name, selected=0, device=embedder.device)
+        stored_before = 0 if created else store.count(name)
         if selection.total:
-            store.check_space(name, max(0, selection.total - store.count(name)))
+            store.check_space(name, max(0, selection.total - stored_before))
         try:
             rows = chain([first], chunks) if first else iter(())
             del first  # the chain holds the first rows until they are read, not for the whole run
             _embed_all(rows, selection.total, embedder, dataset, store, name, settings, summary, workers,
-                       started)
+                       started, resuming=stored_before > 0)
         except BaseException:
             if created and store.count(name) == 0:  # leave no empty collection of a failed space
                 store.delete_collection(name)
@@ -240,13 +242,18 @@ def _gpu_decode(encoded: list[tuple[Item, Encoded]], embedder: Embedder, opts: D
 
 
 def _pending(chunks: Iterator[list[Item]], store: Store, name: str, batch_size: int,
-             summary: IngestSummary, bar: Any) -> Iterator[list[Item]]:
-    """Batches of the items not stored yet: the "already stored" check runs chunk by chunk."""
+             summary: IngestSummary, bar: Any, resuming: bool = True) -> Iterator[list[Item]]:
+    """Batches of the items not stored yet: the "already stored" check runs chunk by chunk.
+
+    A collection that was empty when the run started holds only what this run (or a sibling
+    shard of it, with other items) writes, so the check is skipped there (``resuming`` False):
+    on a fresh 60k-image pixels run it was 15 % of the time.
+    """
     buf: list[Item] = []
     for chunk in chunks:
         summary.selected += len(chunk)
         summary.max_label = max([summary.max_label, *(i.label for i in chunk if i.label is not None)])
-        stored = store.existing_ids(name, [i.point_id for i in chunk])
+        stored = store.existing_ids(name, [i.point_id for i in chunk]) if resuming else set()
         fresh = [i for i in chunk if i.point_id not in stored]
         if len(fresh) < len(chunk):
             summary.skipped += len(chunk) - len(fresh)
@@ -261,7 +268,7 @@ def _pending(chunks: Iterator[list[Item]], store: Store, name: str, batch_size: 
 
 def _embed_all(chunks: Iterator[list[Item]], total: int | None, embedder: Embedder, dataset: Dataset,
                store: Store, name: str, settings: IngestSettings, summary: IngestSummary, workers: int,
-               started: float) -> None:
+               started: float, resuming: bool = True) -> None:
     from tqdm.auto import tqdm
 
     from embedscope.ingest.accel import gpu_jpeg_available, want_compile
@@ -270,12 +277,17 @@ def _embed_all(chunks: Iterator[list[Item]], total: int | None, embedder: Embedd
         summary.compiled = embedder.compile(batch_size=settings.batch_size)
     opts = _options(settings, embedder.mode, embedder.decode_size,
                     gpu_jpeg=settings.gpu_decode and gpu_jpeg_available(embedder.device))
-    writer = Writer(store, name, dataset, embedder.name, now_iso())
+    process = None
+    if settings.writer == "process" and not resuming and isinstance(store, EdgeStore):
+        from embedscope.ingest.store_process import StoreProcess
+
+        process = StoreProcess(store, name, embedder.dimension, settings.batch_size)
+    writer = Writer(store, name, dataset, embedder.name, now_iso(), process=process)
     bar = tqdm(total=total, unit="img", desc=f"embedding {name}", file=sys.stderr,
                disable=not settings.progress, smoothing=0.1, dynamic_ncols=True)
     first = 0.0
     try:
-        for group, results in batches(_pending(chunks, store, name, settings.batch_size, summary, bar),
+        for group, results in batches(_pending(chunks, store, name, settings.batch_size, summary, bar, resuming),
                                       opts, workers):
             if not first:
                 first = time.perf_counter()

@@ -229,12 +229,12 @@ class OnDevice:
         ``images`` is a numpy stack on the host (copied through pinned memory, non-blocking) or
         a uint8 tensor already on the device (GPU-decoded JPEGs), N×S×S or N×S×S×3.
         """
+        from embedscope.ingest import accel
+
         torch = self._torch
+        copies = accel.host_copy(self.device)
         if isinstance(images, np.ndarray):
-            batch = torch.from_numpy(images)
-            if self.device.startswith("cuda"):
-                batch = batch.pin_memory()
-            batch = batch.to(self.device, non_blocking=True)
+            batch = copies.upload(images) if copies else torch.from_numpy(images).to(self.device)
         else:
             batch = images.to(self.device, non_blocking=True)
         if batch.ndim == 3:  # grayscale → 3 channels

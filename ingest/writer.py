@@ -10,9 +10,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -49,16 +49,28 @@ def payload(item: Item, width: int, height: int, thumbnail: str, dataset: Datase
     return out
 
 
+class Sink(Protocol):
+    """Where the writer's batches go: a `Store`, or the embedded store's writer process."""
+
+    def upsert(self, name: str, ids: Sequence[str], vectors: np.ndarray,
+               payloads: Sequence[dict[str, Any]]) -> None: ...
+
+
 class Writer:
     """Upserts on a background thread so the next batches decode and embed while this one is written.
 
     The first error (a full disk, a server gone) stops the writing: later jobs are dropped, the
     next `put` raises it on the main thread, and `close` raises it too.
+
+    ``process`` (an `ingest.store_process.StoreProcess`) takes the upserts instead of ``store``:
+    this thread then only waits for vectors, builds payloads and hands batches over.
     """
 
     def __init__(self, store: Store, collection: str, dataset: Dataset, model: str, when: str,
-                 in_flight: int = 3) -> None:
+                 in_flight: int = 3, process: Any = None) -> None:
         self.store, self.collection, self.dataset, self.model, self.when = store, collection, dataset, model, when
+        self.process = process
+        self.sink: Sink = process if process is not None else store
         self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=max(1, in_flight))
         self.error: BaseException | None = None
         self.written = 0
@@ -79,8 +91,8 @@ class Writer:
         vectors = job.vectors()
         payloads = [payload(it, w, h, t, self.dataset, self.model, self.when)
                     for it, (w, h), t in zip(job.items, job.sizes, job.thumbnails)]
-        self.store.upsert(self.collection, [it.point_id for it in job.items], vectors, payloads)
-        self.written += len(job.items)
+        self.sink.upsert(self.collection, [it.point_id for it in job.items], vectors, payloads)
+        self.written = self.process.stored if self.process is not None else self.written + len(job.items)
         if not self.first_written_at:
             self.first_written_at = time.perf_counter()
 
@@ -91,8 +103,15 @@ class Writer:
         self.queue.put(job)
 
     def close(self) -> None:
-        """Write what is queued, stop the thread; raise the error that stopped it, if any."""
+        """Write what is queued, stop the thread (and the writer process); raise the first error, if any."""
         self.queue.put(None)
         self.thread.join()
+        if self.process is not None:
+            try:
+                self.process.close()
+            except BaseException as exc:
+                self.error = self.error or exc
+            finally:
+                self.written = self.process.stored
         if self.error is not None:
             raise self.error

@@ -65,13 +65,35 @@ def as_matrix(vectors: np.ndarray | Sequence[Sequence[float]], dim: int | None =
     return arr
 
 
+_HEX = np.zeros(256, dtype=bool)
+_HEX[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
+_DASHES = np.array([8, 13, 18, 23])
+_DIGITS = np.setdiff1d(np.arange(36), _DASHES)
+
+
 def check_ids(ids: Sequence[str]) -> None:
     """Point ids are UUID strings (the contract derives them from the data).
+
+    The canonical form (36 characters, hex digits and four dashes) is checked for the whole
+    batch at once with numpy; only ids that fail it go through `uuid.UUID` one by one (which
+    also accepts braces, ``urn:uuid:`` and undashed forms).
 
     Raises:
         UsageError: one is not.
     """
-    for pid in ids:
+    if not len(ids):
+        return
+    try:
+        raw = np.array(ids, dtype="S37")  # one byte more: a longer id is not cut to 36
+    except (UnicodeEncodeError, ValueError, TypeError):  # non-ASCII or not strings
+        odd = list(range(len(ids)))
+    else:
+        chars = raw.view(np.uint8).reshape(len(raw), 37)
+        ok = (np.char.str_len(raw) == 36) & (chars[:, _DASHES] == ord("-")).all(axis=1) \
+            & _HEX[chars[:, _DIGITS]].all(axis=1)
+        odd = np.flatnonzero(~ok).tolist()
+    for i in odd:
+        pid = ids[i]
         try:
             uuid.UUID(str(pid))
         except ValueError:

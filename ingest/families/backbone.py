@@ -82,22 +82,14 @@ class BackboneEmbedder(Embedder):
         The copy lands in pinned host memory; the returned callable waits on the copy's event
         only (no device-wide synchronisation), on whichever thread calls it.
         """
+        from embedscope.ingest import accel
+
         out = self._pooled(images)
-        if not self.device.startswith("cuda"):
+        copies = accel.host_copy(self.device)
+        if copies is None:
             vectors = out.cpu().numpy()
             return lambda: vectors
-        import torch
-
-        host = torch.empty(tuple(out.shape), dtype=torch.float32, pin_memory=True)
-        host.copy_(out, non_blocking=True)
-        landed = torch.cuda.Event()
-        landed.record()
-
-        def wait() -> np.ndarray:
-            landed.synchronize()
-            return host.numpy()
-
-        return wait
+        return copies.download(out)
 
 
 def _any_model(spec: ModelSpec) -> bool:
