@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
         "ui", help="serve the web interface (search by image, k-NN, map, report)",
         description="Serve the Gradio page on 127.0.0.1:7860: search a collection by image, "
         "classify with k-NN, explore the embedding map and read the latest analysis report. "
-        "The page keeps the collection open (embedded Qdrant: one process at a time).",
+        "An embedded collection is held only while a request uses it, so jobs can take it.",
     )
     add_arguments(p)
     p.set_defaults(handler=handle)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from embedscope.contract import Payload
-from embedscope.errors import MissingLabelsError, UsageError
+from embedscope.errors import CollectionBusyError, EmbedscopeError, MissingLabelsError, UsageError
 from embedscope.ingest.errors import BadImageError
 from embedscope.settings import QdrantSettings
 from embedscope.store import Store, Where
-from embedscope.ui.config import UISettings
+from embedscope.ui.config import ServingSettings, UISettings
 from embedscope.ui.images import Tile, caption, check_image, check_upload, enlarged, not_usable, tiles
 from embedscope.ui.results import ALL, Filters, SearchResult, stale_note, vote_notes
 
@@ -26,37 +27,47 @@ PICK_MODES = ("random", "random of a class", "by id")
 TILE_FIELDS = [Payload.THUMBNAIL, Payload.LABEL, Payload.LABEL_NAME, Payload.SPLIT, Payload.INDEX]
 
 
-def _store_from_settings(settings: UISettings, qdrant: QdrantSettings | None = None) -> Store:
+def _store_from_settings(settings: ServingSettings, qdrant: QdrantSettings | None = None) -> Store:
     from embedscope.settings import QdrantSettings
     from embedscope.store import open_store
 
     # A page action waits --qdrant-interactive-seconds for an unreachable server, as every
-    # interactive command does.
-    return open_store(qdrant or QdrantSettings())
+    # interactive command does; an embedded collection is let go when a job asks for it.
+    return open_store(qdrant or QdrantSettings(), serving=True)
 
 
 class Session:
-    """One store and one query model for the whole process, shared by every page visitor.
+    """One store and one query model for the whole process, shared by every page visitor and
+    every API request.
 
     Store calls are serialised with a lock (the embedded engine is one shard per collection).
+    An embedded store is closed after ``idle_release_seconds`` without a call, and at once
+    (between two calls) when a job in another process waits for one of its collections: the
+    next call reopens it (milliseconds, the integrity record matching).
     """
 
     def __init__(
-        self, settings: UISettings | None = None, store: Store | Callable[[], Store] | None = None,
+        self, settings: ServingSettings | None = None,
+        store: Store | Callable[[], Store] | None = None,
         embed: Callable[[Any, Any], np.ndarray] | None = None, qdrant: QdrantSettings | None = None,
     ) -> None:
         """Create a session.
 
         Args:
-            settings: UI settings (default: from EMBEDSCOPE_UI_* variables).
+            settings: UI or serve settings (default: from EMBEDSCOPE_UI_* variables).
             store: An open store, or a factory called on first use (default: the store that
                 EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_DATA_DIR point at).
             embed: ``embed(meta, image) -> vector`` (default: ingest.query.embed_query).
             qdrant: Where the store is (default: EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_DATA_DIR).
         """
-        self.settings = settings or UISettings()
+        self.settings: Any = settings or UISettings()
         self._store: Store | None = store if isinstance(store, Store) else None
         self._factory = store if callable(store) and self._store is None else None
+        self._using = 0
+        self._last_used = time.monotonic()
+        self._reaper: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._versions: dict[str, Any] = {}
         self._embed = embed
         self._qdrant = qdrant
         self._lock = threading.RLock()
@@ -72,7 +83,48 @@ class Session:
             if self._store is None:
                 factory = self._factory or (lambda: _store_from_settings(self.settings, self._qdrant))
                 self._store = factory()
-            yield self._store
+            self._start_reaper()
+            self._using += 1
+            try:
+                yield self._store
+            finally:
+                self._using -= 1
+                self._last_used = time.monotonic()
+                if self._using == 0:
+                    self._let_go(idle_only=True)
+
+    def _start_reaper(self) -> None:
+        if self._reaper is not None or not hasattr(self._store, "held"):
+            return
+        self._reaper = threading.Thread(target=self._reap, name="embedscope-idle-release",
+                                        daemon=True)
+        self._reaper.start()
+
+    def _reap(self) -> None:
+        """Let go of idle or wanted collections until the session closes."""
+        while not self._stop.wait(0.1):
+            if self._lock.acquire(blocking=False):
+                try:
+                    if self._using == 0:
+                        self._let_go(idle_only=False)
+                finally:
+                    self._lock.release()
+
+    def _let_go(self, idle_only: bool) -> None:
+        """Close the embedded shards (the lock is held and nothing uses the store) when a job
+        waits for one of them, or (unless ``idle_only``) when they were idle long enough."""
+        store = self._store
+        held = getattr(store, "held", None)
+        if store is None or held is None or not held():
+            return
+        idle = time.monotonic() - self._last_used >= self.settings.idle_release_seconds
+        if store.wanted() or (idle and not idle_only):  # type: ignore[attr-defined]
+            store.close()
+
+    def holds(self) -> list[str]:
+        """The embedded collections this session holds open now (empty for a server)."""
+        held = getattr(self._store, "held", None)
+        return list(held()) if held is not None else []
 
     def close(self) -> None:
         """Close the store (a later call opens it again)."""
@@ -82,6 +134,23 @@ class Session:
                 self._store = None
             self._ids.clear()
             self._tags.clear()
+            self._versions.clear()
+
+    def shutdown(self) -> None:
+        """Close the store and stop the idle-release thread."""
+        self._stop.set()
+        self.close()
+
+    def _fresh(self, collection: str, store: Store) -> None:
+        """Drop cached facts about ``collection`` when another process changed it since."""
+        try:
+            record = store.integrity_record(collection)
+        except EmbedscopeError:
+            record = None
+        version = (record.points, record.meta_sha256, record.updated_at) if record else None
+        if self._versions.get(collection) != version:
+            self.forget(collection)
+            self._versions[collection] = version
 
     def forget(self, collection: str) -> None:
         """Drop cached facts about a collection (after it changed, e.g. new tags)."""
@@ -92,7 +161,7 @@ class Session:
     def collections(self) -> list[str]:
         """Names of the collections embedscope made (others are left out)."""
         with self.store() as s:
-            return [n for n in s.list_collections() if s.summary(n).meta is not None]
+            return [n for n in s.list_collections() if s.stored_meta(n) is not None]
 
     def default_collection(self, names: Sequence[str]) -> str | None:
         """The collection selected when the page opens.
@@ -106,7 +175,7 @@ class Session:
         analysed: list[tuple[str, str]] = []
         with self.store() as s:
             for name in names:
-                meta = s.summary(name).meta
+                meta = s.stored_meta(name)
                 when = meta.analysis.get("created_at") if meta is not None else None
                 if when:
                     analysed.append((str(when), name))
@@ -116,16 +185,22 @@ class Session:
 
     def describe(self, collection: str) -> str:
         """A Markdown line: name, model, points, dimension, classes and the latest analysis."""
+        busy = ""
         with self.store() as s:
             meta = s.get_meta(collection)
-            points = s.count(collection)
+            try:
+                points = s.count(collection)
+            except CollectionBusyError as exc:  # a job has it: the last recorded count
+                record = s.integrity_record(collection)
+                points = record.points if record is not None else 0
+                busy = " · ⏳ " + str(exc).split(". ")[0]
         size = f", {meta.image_size} px" if meta.image_size else ""
         classes = f"{len(meta.labels)} classes" if meta.labels else "unlabelled"
         run = meta.analysis.get("created_at")
         analysis = f"latest analysis {run}" if run else "not analysed yet"
         empty = " — **empty: ingest images into it first**" if points == 0 else ""
         return (f"**{collection}** · model `{meta.model}` ({meta.dimension}-d, {meta.pooling}"
-                f"{size}) · **{points:,} points**{empty} · {classes} · {analysis}")
+                f"{size}) · **{points:,} points**{empty} · {classes} · {analysis}{busy}")
 
     def class_names(self, collection: str) -> list[str]:
         """The collection's class names (index = label id)."""
@@ -144,6 +219,8 @@ class Session:
         Cached per collection; ``forget`` drops the cache.
         """
         with self._lock:
+            with self.store() as s:
+                self._fresh(collection, s)
             if collection not in self._tags:
                 found: set[str] = set()
                 with self.store() as s:
@@ -316,6 +393,7 @@ class Session:
                 records, _ = s.scroll_page(collection, None, 512, Where(label=label), False)
                 ids = [r.id for r in records]
             elif mode == "random":
+                self._fresh(collection, s)
                 if collection not in self._ids:
                     self._ids[collection] = [r.id for r in s.scroll(collection, None, False)]
                 ids = self._ids[collection]
