@@ -27,6 +27,7 @@ SETTINGS = (
     ("output (every command but analyze, compare and ui)", "embedscope.settings:OutputSettings"),
     ("analyze / compare", "embedscope.analysis.config:AnalysisSettings"),
     ("ui", "embedscope.ui.config:UISettings"),
+    ("serve (the JSON API alone)", "embedscope.ui.config:ServeSettings"),
     ("push / pull", "embedscope.store.transfer:TransferSettings"),
     ("check / snapshot / restore", "embedscope.settings:BackupSettings"),
 )

@@ -17,6 +17,7 @@ from embedscope.errors import CollectionBusyError, EmbedscopeError, MissingLabel
 from embedscope.ingest.errors import BadImageError
 from embedscope.settings import QdrantSettings
 from embedscope.store import Store, Where
+from embedscope.ui.batching import Batcher
 from embedscope.ui.config import ServingSettings, UISettings
 from embedscope.ui.images import Tile, caption, check_image, check_upload, enlarged, not_usable, tiles
 from embedscope.ui.results import ALL, Filters, SearchResult, stale_note, vote_notes
@@ -68,6 +69,8 @@ class Session:
         self._reaper: threading.Thread | None = None
         self._stop = threading.Event()
         self._versions: dict[str, Any] = {}
+        self._batchers: dict[tuple[Any, ...], Batcher] = {}
+        self._batch_lock = threading.Lock()
         self._embed = embed
         self._qdrant = qdrant
         self._lock = threading.RLock()
@@ -248,7 +251,7 @@ class Session:
         return None if where.is_empty() else where
 
     # --- search ----------------------------------------------------------------------------
-    def _check_k(self, k: Any) -> int:
+    def check_k(self, k: Any) -> int:
         try:
             value = int(k)
         except (TypeError, ValueError):
@@ -294,22 +297,50 @@ class Session:
         check_image(file)
         with self.store() as s:
             meta = s.get_meta(collection)
-        embed = self._embed or _default_embed(self.settings.device)
         try:
-            vector = embed(meta, str(file))
+            vector = self.embed_image(meta, str(file))
             with Image.open(file) as img:
                 preview = enlarged(img.convert("RGB"), 256)
         except (BadImageError, OSError) as exc:
             raise BadImageError(not_usable(file.name, str(exc))) from exc
-        self._warm.add(self._model_key(meta))
         return vector, preview
+
+    def embed_image(self, meta: Any, image: Any) -> np.ndarray:
+        """The vector of a checked image (path or bytes) in the space of ``meta``.
+
+        Concurrent calls share one model call (``batch_window_ms``, ``max_batch``).
+
+        Raises:
+            BadImageError: the image cannot be decoded.
+        """
+        if self._embed is not None:
+            vector = self._embed(meta, image)
+        else:
+            from embedscope.ingest.query import query_pixels
+
+            pixels = query_pixels(meta, image, self.settings.device)
+            vector = self._batcher(meta).embed(pixels)
+        self._warm.add(self._model_key(meta))
+        return vector
+
+    def _batcher(self, meta: Any) -> Batcher:
+        key = self._model_key(meta)
+        with self._batch_lock:
+            if key not in self._batchers:
+                from embedscope.ingest.query import embedder_for
+
+                embedder = embedder_for(meta, self.settings.device)
+                self._batchers[key] = Batcher(embedder.embed_batch,
+                                              self.settings.batch_window_ms / 1000,
+                                              self.settings.max_batch)
+            return self._batchers[key]
 
     def search_upload(
         self, collection: str, path: str | Path | None, k: int, split: str | None = None,
         label: str | None = None, tag: str | None = None,
     ) -> SearchResult:
         """Neighbours and k-NN prediction of an uploaded image."""
-        k = self._check_k(k)
+        k = self.check_k(k)
         where = self.where(collection, split, label, tag)
         vector, preview = self.embed_upload(collection, path)
         return self._search(collection, k, where, label, vector=vector, query=preview)
@@ -323,7 +354,7 @@ class Session:
         Raises:
             UsageError: no point with that id in the collection.
         """
-        k = self._check_k(k)
+        k = self.check_k(k)
         point_id = point_id.strip()
         where = self.where(collection, split, label, tag)
         with self.store() as s:
@@ -426,12 +457,6 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _default_embed(device: str) -> Callable[[Any, Any], np.ndarray]:
-    from embedscope.ingest.query import embed_query
-
-    return lambda meta, image: embed_query(meta, image, device)
 
 
 def similar_request(value: str | None) -> str | None:
