@@ -115,6 +115,16 @@ def downloadable(html: Path | None, collection: str) -> str | None:
     return str(target)
 
 
+def keep_fields(store: Store, collection: str, before: list[str]) -> None:
+    """List again, in the collection's metadata, the payload fields an earlier run wrote and
+    this one did not (they stay in the payloads: the map and its colourings keep offering them)."""
+    meta = store.get_meta(collection)
+    fields = list(meta.analysis.get("fields") or [])
+    kept = [f for f in before if f not in fields]
+    if kept:
+        store.update_meta(collection, analysis={**meta.analysis, "fields": fields + kept})
+
+
 def run_quick(store: Store, collection: str, settings: UISettings) -> str:
     """Run the analysis job with the page's fast configuration; returns a status line."""
     from embedscope.analysis.config import AnalysisSettings
@@ -122,6 +132,7 @@ def run_quick(store: Store, collection: str, settings: UISettings) -> str:
     from embedscope.flags import settings_without_env
 
     points = store.count(collection)
+    before = list(store.get_meta(collection).analysis.get("fields") or [])
     sample = settings.analysis_sample if points > settings.analysis_sample else 0
     # The page's own settings, not `embedscope analyze`'s EMBEDSCOPE_ANALYSIS_* variables.
     s = settings_without_env(
@@ -129,6 +140,7 @@ def run_quick(store: Store, collection: str, settings: UISettings) -> str:
         clusterers=settings.analysis_clusterers, sample=sample, progress=False, write_back=True,
     )
     document, out = run(store, s)
+    keep_fields(store, collection, before)
     report = Report.model_validate(document)
     took = sum(report.timings.values())
     return (f"Analysis {report.run_id} done in {took:.1f} s ({', '.join(report.payload_fields)}); "

@@ -11,13 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from embedscope.ui import report as reports
 from embedscope.ui.binding import STATUS, Event, Selected, update, usage
 from embedscope.ui.config import UISettings
+from embedscope.ui.map import points
 from embedscope.ui.map import selection as sel
 from embedscope.ui.map.colours import NONE
 from embedscope.ui.map.maps import Maps
 from embedscope.ui.map.published import MapView
+from embedscope.ui.runs import Run, Runs
 from embedscope.ui.service import Session
 from embedscope.ui.tabs import CollectionSync
 
@@ -58,13 +59,15 @@ def cleared(session: Session) -> dict:
 def follow(maps: Maps, name: str | None, current: MapView | None, proj: str | None) -> dict:
     """The collection changed (page load, the dropdown, Reload): its map, or a hint."""
     v, projections, note = maps.open(name, proj, current, reload=False)
-    return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session)}
+    return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session),
+            **offer_analysis(projections)}
 
 
 def reload_map(maps: Maps, name: str | None, current: MapView | None, proj: str | None) -> dict:
     """"Show map (reload)" or another projection: the map read from the store again."""
     v, projections, note = maps.open(name, proj, current, reload=True)
-    return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session)}
+    return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session),
+            **offer_analysis(projections)}
 
 
 def restyle(maps: Maps, v: MapView | None, colour: str | None, light: str | None) -> dict:
@@ -160,14 +163,37 @@ def export(session: Session, folder: Path, s: sel.Selection | None, fmt: str) ->
 
 # --- the quick analysis ----------------------------------------------------------------------
 
-def run_analysis(maps: Maps, settings: UISettings, sync: CollectionSync, name: str) -> dict:
-    """"Run analysis": the page's fast analysis, then the whole page shows the collection again."""
+def offer_analysis(projections: list[str], run: Run | None = None) -> dict:
+    """"Run analysis" is offered only where no map exists and none runs."""
+    return {"analyse": update(interactive=not projections and (run is None or not run.running))}
+
+
+def start_analysis(maps: Maps, runs: Runs, settings: UISettings, name: str) -> dict:
+    """"Run analysis": the page's fast analysis starts in the background (never over a map)."""
     if not name:
         raise usage("choose a collection first.")
     with maps.session.store() as s:
-        note = reports.run_quick(s, name, settings)
-    maps.session.forget(name)
-    maps.forget(name)
-    out: dict[Any, Any] = sync.values(name)
-    out["map_note"] = note
+        projections, _ = points.available(s, name)
+    if projections:
+        raise usage(f"{name} already has a map ({', '.join(projections)}); the page does not "
+                    f"replace it. Run `embedscope analyze --collection {name}` to redo it.")
+    run = runs.start(name, settings)
+    return {"map_note": run.line(), "analyse": update(interactive=False),
+            "ticker": update(active=True)}
+
+
+def analysis_progress(maps: Maps, runs: Runs, sync: CollectionSync, name: str | None,
+                      current: MapView | None, proj: str | None) -> dict:
+    """The ticker while an analysis runs: its progress line, then the page with the new map."""
+    run = runs.get(name)
+    if run is None:
+        return {"ticker": update(active=False)}
+    if run.running:
+        return {"map_note": run.line()}
+    out: dict[Any, Any] = {}
+    if run.error is None:
+        maps.forget(run.collection)
+        out.update(reload_map(maps, name, current, proj))
+        out.update(sync.values(name))
+    out.update({"map_note": run.line(), "ticker": update(active=False)})
     return out
