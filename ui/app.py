@@ -23,10 +23,23 @@ CSS = """
 .caption-label { white-space: normal !important; max-width: calc(100% - 8px) !important;
                  overflow-wrap: anywhere; text-overflow: clip !important; }
 .caption { white-space: normal !important; text-overflow: clip !important; }
+/* galleries keep their columns however few items they hold (Gradio narrows the grid to the
+   item count: one 28 px thumbnail filled the whole gallery); the counts are the galleries'
+   `columns` in search_tab.py, map/tab.py and report_tab.py */
+#neighbours .grid-container { grid-template-columns: repeat(5, minmax(0, 1fr)) !important; }
+#map-selection .grid-container, #label-errors .grid-container, #duplicates .grid-container {
+    grid-template-columns: repeat(8, minmax(0, 1fr)) !important; }
+/* the Report tab's figures: full width, their own shape, captioned */
+#report-plots .es-figure { margin: 0 0 1.2em 0; }
+#report-plots .es-figure img { display: block; width: 100%; max-width: 1100px; height: auto; }
+#report-plots figcaption { font-size: 0.9em; color: #555; margin-top: 0.3em; }
+/* findings' captions: one short line on the image */
+#label-errors .caption-label, #duplicates .caption-label { font-size: 11px !important;
+    padding: 1px 4px !important; line-height: 1.25 !important; }
 """
 
-#: Reports files the browser refuses before upload (over the size limit; empty, which Gradio
-#: uploads without an event; not an image in the image box) to the Search tab's hidden
+#: Reports files the browser refuses before upload (over the size limit; empty in the image box,
+#: which Gradio uploads without an event; not an image in the image box) to the Search tab's hidden
 #: #upload-refused box, so the page's banner says so too (Gradio only shows its own toast).
 #: %(limit)d: the limit in bytes.
 UPLOAD_JS = """
@@ -37,7 +50,8 @@ UPLOAD_JS = """
     for (const f of files || []) {
       let reason = null;
       if (f.size > LIMIT) reason = 'size';
-      else if (f.size === 0) reason = 'empty';
+      // an empty file in the file box is uploaded, and the server's check answers it (once)
+      else if (f.size === 0 && box.id !== 'query-file') reason = 'empty';
       else if (box.id === 'query-image' && !(f.type || '').startsWith('image/')) reason = 'type';
       if (!reason) continue;
       const input = document.querySelector('#upload-refused textarea, #upload-refused input');

@@ -27,6 +27,15 @@ class ReportView:
     label_errors: list[tuple[str, str]] = field(default_factory=list)  # (point id, caption)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     html: Path | None = None
+    label_errors_total: int = 0  # in the report (the page shows the first ones)
+    duplicate_pairs_total: int = 0
+
+    def findings_note(self) -> str:
+        """How many findings the galleries show of how many the report holds."""
+        errors, pairs = len(self.label_errors), len(self.duplicates) // 2
+        return (f"Likely label errors: showing **{errors}** of **{self.label_errors_total}**; "
+                f"near-duplicate pairs: showing **{pairs}** of **{self.duplicate_pairs_total}** "
+                "(most confident first; every one is in report.html and report.json).")
 
 
 def report_path(store: Store, collection: str) -> Path:
@@ -90,18 +99,32 @@ def load(store: Store, collection: str, max_items: int = 48) -> ReportView:
     order = first + sorted(k for k in files if k not in first)
     plots = [(folder / files[k], k.replace("_", " ")) for k in order
              if files[k].lower().endswith((".png", ".gif")) and (folder / files[k]).is_file()]
-    errors = [
-        (e.id, f"labelled {e.label_name} → looks like {e.suggested_name} "
-               f"({e.vote_share:.0%} of votes)")
-        for e in (report.label_errors or [])[:max_items] if e.id
-    ]
+    errors = [(e.id, f"{e.label_name} → {e.suggested_name} {e.vote_share:.0%}")
+              for e in (report.label_errors or [])[:max_items] if e.id]
     dups: list[tuple[str, str]] = []
     for n, p in enumerate(report.near_duplicates.pairs[:max_items // 2]):
-        dups.append((p.id_a, f"pair {n + 1}a · cos {p.similarity:.3f}"))
-        dups.append((p.id_b, f"pair {n + 1}b · cos {p.similarity:.3f}"))
+        dups.append((p.id_a, f"{n + 1}a · {p.similarity:.3f}"))
+        dups.append((p.id_b, f"{n + 1}b · {p.similarity:.3f}"))
     html = folder / files.get("report_html", "report.html")
     return ReportView(summary_markdown(report), plots, errors, dups,
-                      html if html.is_file() else None)
+                      html if html.is_file() else None, len(report.label_errors or []),
+                      len(report.near_duplicates.pairs))
+
+
+def figures_html(plots: list[tuple[Path, str]]) -> str:
+    """The report's figures, one a row at the page's width and their own shape, each captioned
+    (inline PNG/GIF data: the page serves no report directory)."""
+    import base64
+    import html
+
+    out = []
+    for path, caption in plots:
+        kind = "gif" if path.suffix.lower() == ".gif" else "png"
+        data = base64.b64encode(path.read_bytes()).decode()
+        out.append(f'<figure class="es-figure"><img alt="{html.escape(caption)}" '
+                   f'src="data:image/{kind};base64,{data}"><figcaption>{html.escape(caption)}'
+                   "</figcaption></figure>")
+    return "".join(out)
 
 
 def downloadable(html: Path | None, collection: str) -> str | None:

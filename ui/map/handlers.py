@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from embedscope.ui.binding import STATUS, Event, Selected, update, usage
+from embedscope.errors import UsageError
+from embedscope.ui.binding import STATUS, Event, Selected, refused, update, usage
 from embedscope.ui.config import UISettings
 from embedscope.ui.map import points
 from embedscope.ui.map import selection as sel
@@ -46,10 +47,15 @@ def pickers(maps: Maps, v: MapView | None, projections: list[str]) -> dict:
     }
 
 
+def gallery(tiles: list[Any]) -> dict:
+    """A page of the selection, none selected (the gallery has no preview mode to reopen)."""
+    return update(value=tiles, selected_index=None)
+
+
 def cleared(session: Session) -> dict:
     """No selection: an empty gallery, counts, clicked point, notes and export."""
     tiles, line = sel.page_tiles(session, None)
-    return {"chosen": None, "gallery": tiles, "page_note": line, "counts": "", "picked": None,
+    return {"chosen": None, "gallery": gallery(tiles), "page_note": line, "counts": "", "picked": None,
             "similar": update(visible=False), "clicked_note": "", "tag_note": "",
             "export_file": None}
 
@@ -120,7 +126,7 @@ def on_selection(maps: Maps, v: MapView | None, evt: Event) -> dict:
         raise usage(NO_MAP_SHOWN)
     s = maps.select(v, getattr(evt, "_data", None))
     tiles, line = sel.page_tiles(maps.session, s)
-    return {**cleared(maps.session), "chosen": s, "gallery": tiles, "page_note": line,
+    return {**cleared(maps.session), "chosen": s, "gallery": gallery(tiles), "page_note": line,
             "counts": sel.counts_markdown(s)}
 
 
@@ -128,7 +134,7 @@ def turn(session: Session, step: int, s: sel.Selection | None) -> dict:
     """◀ Previous / Next ▶: another page of the selection."""
     s = sel.turn(s, step)
     tiles, line = sel.page_tiles(session, s)
-    return {"chosen": s, "gallery": tiles, "page_note": line, "picked": None,
+    return {"chosen": s, "gallery": gallery(tiles), "page_note": line, "picked": None,
             "similar": update(visible=False), "clicked_note": ""}
 
 
@@ -150,7 +156,10 @@ def tag(maps: Maps, v: MapView | None, s: sel.Selection | None, text: str) -> di
     """"Tag selection": stored, then shown as the map's colouring."""
     if v is None or v.token is None:
         raise usage(NO_MAP_SHOWN)
-    v, note = maps.tag(v, s, text)
+    try:
+        v, note = maps.tag(v, s, text)
+    except UsageError as exc:  # the note of an earlier tag would read as this one's
+        return {**refused(exc), "tag_note": ""}
     return {**shown(maps, v), "tag_note": note,
             "colour_by": update(choices=maps.colourings(v), value=v.colour_by),
             "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}

@@ -86,7 +86,7 @@ def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
                     c["next_page"] = gr.Button("Next ▶", size="sm", elem_id="selection-next")
                 c["gallery"] = gr.Gallery(label="Selected images (click one to find similar)",
                                           columns=8, height="auto", object_fit="contain",
-                                          elem_id="map-selection")
+                                          allow_preview=False, elem_id="map-selection")
                 with gr.Row():
                     c["similar"] = gr.Button("Find similar", visible=False,
                                              elem_id="map-find-similar")
