@@ -59,7 +59,7 @@ _HOLD = textwrap.dedent("""
     from embedscope.store import locks
     from embedscope.store.edge import EdgeStore
     locks.set_command("analyze")
-    store = EdgeStore(sys.argv[1])
+    store = EdgeStore(sys.argv[1], lock_wait=30)  # as a job: it waits for a serving process
     store.count(sys.argv[2])
     print("held", flush=True)
     time.sleep(float(sys.argv[3]))
