@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from embedscope.ui.binding import bind, guarded, update
+from embedscope.errors import CollectionBusyError
+from embedscope.ui.binding import bind, guarded, refused, update
 from embedscope.ui.config import UISettings
 from embedscope.ui.images import MB
 from embedscope.ui.service import Session
@@ -142,14 +143,25 @@ def _collection_sync(ctx: TabContext, info: Any, tabs: list[TabHandles]) -> Coll
     """The page's answer to a collection change: the info line, then each tab's hook."""
     hooks = [tab.on_collection for tab in tabs if tab.on_collection is not None]
     outputs = [info, *(c for tab in tabs for c in tab.outputs), ctx.status]
-    return CollectionSync(outputs, functools.partial(_collection_values, ctx.session, info, hooks))
+    return CollectionSync(outputs, functools.partial(_collection_values, ctx.session, info,
+                                                     ctx.status, hooks))
 
 
-def _collection_values(session: Session, info: Any, hooks: list[Any], name: str | None) -> dict:
+def _collection_values(session: Session, info: Any, status: Any, hooks: list[Any],
+                       name: str | None) -> dict:
+    """Each tab's part of a collection change, and the collection's line. While a job holds the
+    collection, the line and the banner say so and the picker keeps it (a page loaded
+    meanwhile is not left empty)."""
     out: dict = {}
+    busy: CollectionBusyError | None = None
     for hook in hooks:
-        out.update(hook(name))
+        try:
+            out.update(hook(name))
+        except CollectionBusyError as exc:
+            busy = exc
     out[info] = session.describe(name) if name else NO_COLLECTION
+    if busy is not None:
+        out.update(refused(busy, status))
     return out
 
 

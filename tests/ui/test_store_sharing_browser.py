@@ -77,6 +77,12 @@ def test_the_page_names_a_job_holding_the_collection_and_serves_it_after(
             "document.querySelector(s).innerText.includes(t))",
             arg=f"collection busy: analyze running (pid {job.pid})", polling=200)
         assert page.locator("#collection input").input_value() == b.collection  # still listed
+        other = page.context.browser.new_page()  # a page loaded meanwhile lists it, says why
+        other.set_default_timeout(TIMEOUT_MS)
+        other.goto(page.url)
+        other.locator("#collection-info").get_by_text(f"analyze running (pid {job.pid})").wait_for()
+        assert other.locator("#collection input").input_value() == b.collection
+        other.close()
     finally:
         job.kill()
         job.wait()
