@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from embedscope.settings import QdrantSettings
 from embedscope.store import Store, Where
 from embedscope.ui.batching import Batcher
 from embedscope.ui.config import ServingSettings, UISettings
+from embedscope.ui.holding import StoreHold
 from embedscope.ui.images import Tile, caption, check_image, check_upload, enlarged, not_usable, tiles
 from embedscope.ui.results import ALL, Filters, SearchResult, stale_note, vote_notes
 
@@ -41,10 +41,9 @@ class Session:
     """One store and one query model for the whole process, shared by every page visitor and
     every API request.
 
-    Store calls are serialised with a lock (the embedded engine is one shard per collection).
-    An embedded store is closed after ``idle_release_seconds`` without a call, and at once
-    (between two calls) when a job in another process waits for one of its collections: the
-    next call reopens it (milliseconds, the integrity record matching).
+    Store calls are serialised (the embedded engine is one shard per collection); an embedded
+    store is let go after ``idle_release_seconds`` without a call, and at once when a job in
+    another process waits for one of its collections (ui/holding.py).
     """
 
     def __init__(
@@ -62,86 +61,41 @@ class Session:
             qdrant: Where the store is (default: EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_DATA_DIR).
         """
         self.settings: Any = settings or UISettings()
-        self._store: Store | None = store if isinstance(store, Store) else None
-        self._factory = store if callable(store) and self._store is None else None
-        self._using = 0
-        self._last_used = time.monotonic()
-        self._reaper: threading.Thread | None = None
-        self._stop = threading.Event()
+        opened = store if isinstance(store, Store) else None
+        factory = store if callable(store) and opened is None else None
+        self._hold = StoreHold(
+            factory or (lambda: _store_from_settings(self.settings, self._qdrant)),
+            lambda: float(self.settings.idle_release_seconds), opened)
+        self._lock = self._hold.lock
         self._versions: dict[str, Any] = {}
         self._batchers: dict[tuple[Any, ...], Batcher] = {}
         self._batch_lock = threading.Lock()
         self._embed = embed
         self._qdrant = qdrant
-        self._lock = threading.RLock()
         self._ids: dict[str, list[str]] = {}
         self._tags: dict[str, list[str]] = {}
         self._warm: set[tuple[Any, ...]] = set()  # query models that embedded at least once
 
     # --- store access ----------------------------------------------------------------------
-    @contextmanager
-    def store(self) -> Iterator[Store]:
-        """The open store, opened on first use, held under the session lock."""
-        with self._lock:
-            if self._store is None:
-                factory = self._factory or (lambda: _store_from_settings(self.settings, self._qdrant))
-                self._store = factory()
-            self._start_reaper()
-            self._using += 1
-            try:
-                yield self._store
-            finally:
-                self._using -= 1
-                self._last_used = time.monotonic()
-                if self._using == 0:
-                    self._let_go(idle_only=True)
-
-    def _start_reaper(self) -> None:
-        if self._reaper is not None or not hasattr(self._store, "held"):
-            return
-        self._reaper = threading.Thread(target=self._reap, name="embedscope-idle-release",
-                                        daemon=True)
-        self._reaper.start()
-
-    def _reap(self) -> None:
-        """Let go of idle or wanted collections until the session closes."""
-        while not self._stop.wait(0.1):
-            if self._lock.acquire(blocking=False):
-                try:
-                    if self._using == 0:
-                        self._let_go(idle_only=False)
-                finally:
-                    self._lock.release()
-
-    def _let_go(self, idle_only: bool) -> None:
-        """Close the embedded shards (the lock is held and nothing uses the store) when a job
-        waits for one of them, or (unless ``idle_only``) when they were idle long enough."""
-        store = self._store
-        held = getattr(store, "held", None)
-        if store is None or held is None or not held():
-            return
-        idle = time.monotonic() - self._last_used >= self.settings.idle_release_seconds
-        if store.wanted() or (idle and not idle_only):  # type: ignore[attr-defined]
-            store.close()
+    def store(self) -> AbstractContextManager[Store]:
+        """The open store, opened on first use, held for this caller alone (see StoreHold)."""
+        return self._hold.use()
 
     def holds(self) -> list[str]:
         """The embedded collections this session holds open now (empty for a server)."""
-        held = getattr(self._store, "held", None)
-        return list(held()) if held is not None else []
+        return self._hold.holds()
 
     def close(self) -> None:
         """Close the store (a later call opens it again)."""
         with self._lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
+            self._hold.close()
             self._ids.clear()
             self._tags.clear()
             self._versions.clear()
 
     def shutdown(self) -> None:
         """Close the store and stop the idle-release thread."""
-        self._stop.set()
+        self._hold.shutdown()
         self.close()
 
     def _fresh(self, collection: str, store: Store) -> None:
