@@ -148,8 +148,15 @@ def keep_fields(store: Store, collection: str, before: list[str]) -> None:
         store.update_meta(collection, analysis={**meta.analysis, "fields": fields + kept})
 
 
-def run_quick(store: Store, collection: str, settings: UISettings) -> str:
-    """Run the analysis job with the page's fast configuration; returns a status line."""
+def run_quick(store: Store, collection: str, settings: UISettings, stages: Any = None) -> str:
+    """Run the analysis job with the page's fast configuration; returns a status line.
+
+    Args:
+        store: The store.
+        collection: The collection to analyse.
+        settings: The page's settings (its --analysis-* ones).
+        stages: The job's stage timer (analysis.result.Stages), to follow its progress.
+    """
     from embedscope.analysis.config import AnalysisSettings
     from embedscope.analysis.job import run
     from embedscope.flags import settings_without_env
@@ -162,7 +169,7 @@ def run_quick(store: Store, collection: str, settings: UISettings) -> str:
         AnalysisSettings, collection=collection, projections=settings.analysis_projections,
         clusterers=settings.analysis_clusterers, sample=sample, progress=False, write_back=True,
     )
-    document, out = run(store, s)
+    document, out = run(store, s, stages=stages)
     keep_fields(store, collection, before)
     report = Report.model_validate(document)
     took = sum(report.timings.values())

@@ -48,8 +48,9 @@ class SharedStore:
             yield item
 
 
-#: ``analyse(store, collection, settings) -> status line``: the page's quick analysis.
-Analyse = Callable[[Any, str, Any], str]
+#: ``analyse(store, collection, settings, stages) -> status line``: the page's quick analysis
+#: (``stages``: its analysis.result.Stages, whose ``current`` stage the progress line shows).
+Analyse = Callable[[Any, str, Any, Any], str]
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Run:
     finished: float | None = None
     result: str | None = None  # the job's status line
     error: str | None = None
+    stages: Any = None  # the job's analysis.result.Stages
 
     @property
     def running(self) -> bool:
@@ -70,8 +72,11 @@ class Run:
     def line(self) -> str:
         """The progress line the page shows."""
         if self.running:
+            stage = getattr(self.stages, "current", None)
+            doing = f": {stage}" if stage else ""
             return (f"⏳ Analysis of **{self.collection}** running for "
-                    f"{time.monotonic() - self.started:.0f} s (the page keeps serving meanwhile) …")
+                    f"{time.monotonic() - self.started:.0f} s{doing} (the page keeps serving "
+                    "meanwhile) …")
         if self.error is not None:
             return f"⚠️ Analysis of **{self.collection}** failed: {self.error}"
         return f"✅ {self.result}"
@@ -104,11 +109,13 @@ class Runs:
         return run
 
     def _work(self, run: Run, settings: Any) -> None:
+        from embedscope.analysis.result import Stages
         from embedscope.ui.report import run_quick
 
         analyse = self._analyse or run_quick
+        run.stages = Stages(progress=False)
         try:
-            run.result = analyse(SharedStore(self.session), run.collection, settings)
+            run.result = analyse(SharedStore(self.session), run.collection, settings, run.stages)
         except EmbedscopeError as exc:
             run.error = str(exc)
         except Exception as exc:  # the page must say so, not hang on "running"

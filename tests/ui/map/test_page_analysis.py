@@ -68,10 +68,11 @@ def test_the_analysis_runs_in_the_background_while_other_requests_are_served(
     session = maps.session
     reading = []
 
-    def slow(store, collection, settings):  # the analysis, with a long stretch of computing
+    def slow(store, collection, settings, stages):  # the analysis, with a long stretch of computing
         reading.append(store.count(collection))
-        time.sleep(3)
-        return run_quick(store, collection, settings)
+        with stages.stage("thinking"):
+            time.sleep(3)
+        return run_quick(store, collection, settings, stages)
 
     runs = Runs(session, slow)
     try:
@@ -86,7 +87,8 @@ def test_the_analysis_runs_in_the_background_while_other_requests_are_served(
         assert session.collections() == [fresh.collection]  # a reload lists the collection
         sync = _sync(session)
         ticking = handlers.analysis_progress(maps, runs, sync, fresh.collection, None, None)
-        assert "running for" in ticking["map_note"] and "ticker" not in ticking
+        assert "running for" in ticking["map_note"] and ": thinking" in ticking["map_note"]
+        assert "ticker" not in ticking
         runs.wait(fresh.collection)
         done = handlers.analysis_progress(maps, runs, sync, fresh.collection, None, None)
         assert done["ticker"]["active"] is False and done["map_note"].startswith("✅ Analysis")
