@@ -192,7 +192,7 @@ def default_out(s: AnalysisSettings, data_dir: Path | None = None) -> Path:
 
 
 def run(
-    store: Store, s: AnalysisSettings, data_dir: Path | None = None
+    store: Store, s: AnalysisSettings, data_dir: Path | None = None, stages: Stages | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Compute, write the report directory and the payload write-back.
 
@@ -200,11 +200,13 @@ def run(
         store: The store holding the collection.
         s: The settings.
         data_dir: Where reports go without --out (None: QdrantSettings().data_dir).
+        stages: The stage timer (default: a new one printing when ``s.progress``); another
+            thread may read its ``current`` stage.
 
     Returns:
         The report (as in report.json) and the report directory.
     """
-    stages = Stages(s.progress)
+    stages = stages or Stages(s.progress)
     analysis = compute(store, s, stages)
     out_dir = default_out(s, data_dir)
     report = write_outputs(store, analysis, out_dir, stages)

@@ -24,6 +24,8 @@ class Stages:
         #: The process's peak resident memory (GB) at the end of each stage: where it grows
         #: is the stage that set it.
         self.peak_rss_gb: dict[str, float] = {}
+        #: The stage running now (None between stages): a progress line for another thread.
+        self.current: str | None = None
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -31,7 +33,11 @@ class Stages:
         if self.progress:
             print(f"analysis: {name} …", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        yield
+        self.current = name
+        try:
+            yield
+        finally:
+            self.current = None
         took = time.perf_counter() - start
         self.timings[name] = self.timings.get(name, 0.0) + took
         self.peak_rss_gb[name] = peak_rss_gb()

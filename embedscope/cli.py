@@ -51,7 +51,9 @@ def _settings_error(exc: ValueError) -> str | None:
 def run(handler_args: argparse.Namespace) -> int:
     """Call the chosen handler; EmbedscopeError becomes its message and exit code."""
     from embedscope.errors import EmbedscopeError
+    from embedscope.store.locks import set_command
 
+    set_command(str(getattr(handler_args, "command", None) or "embedscope"))
     try:
         return int(handler_args.handler(handler_args) or 0)
     except EmbedscopeError as exc:

@@ -54,6 +54,13 @@ class QdrantSettings(BaseSettings):
         "run resumes once space is freed).",
     )
 
+    lock_wait_seconds: float = Field(
+        default=30.0, ge=0,
+        description="How long a command waits for a serving process (ui, serve) to let go of an "
+        "embedded collection it holds between requests; another job holding it is reported at "
+        "once (exit code 5).",
+    )
+
     @property
     def embedded_dir(self) -> Path:
         """The directory holding embedded (Qdrant Edge) collections."""

@@ -28,6 +28,7 @@ SETTINGS = (
     ("analyze / compare", "embedscope.analysis.config:AnalysisSettings"),
     ("ui", "embedscope.ui.config:UISettings"),
     ("export-map", "embedscope.ui.config:ExportMapSettings"),
+    ("serve (the JSON API alone)", "embedscope.ui.config:ServeSettings"),
     ("push / pull", "embedscope.store.transfer:TransferSettings"),
     ("check / snapshot / restore", "embedscope.settings:BackupSettings"),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,15 +30,24 @@ def embedder_for(meta: CollectionMeta, device: str = "auto", int8: bool = False)
     return _embedder(meta.model, meta.pooling, meta.image_size, meta.revision, device, int8)
 
 
+def query_pixels(meta: CollectionMeta, image: ImageSource, device: str = "auto") -> Any:
+    """``image`` decoded as the collection's embedder takes it (mode and size): what
+    ``embedder_for(meta).embed_batch`` embeds, alone or batched with other queries.
+
+    Raises:
+        BadImageError: the image cannot be decoded (the message says why).
+    """
+    embedder = embedder_for(meta, device)
+    return decode(image, embedder.mode, embedder.decode_size, min_side=1).pixels
+
+
 def embed_query(meta: CollectionMeta, image: ImageSource, device: str = "auto") -> np.ndarray:
     """One L2-normalised vector for ``image`` in the collection's space.
 
     Raises:
         BadImageError: the image cannot be decoded (the message says why).
     """
-    embedder = embedder_for(meta, device)
-    decoded = decode(image, embedder.mode, embedder.decode_size, min_side=1)
-    return embedder.embed_batch([decoded.pixels])[0]
+    return embedder_for(meta, device).embed_batch([query_pixels(meta, image, device)])[0]
 
 
 def embed_texts(meta: CollectionMeta, texts: Sequence[str], device: str = "auto",

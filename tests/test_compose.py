@@ -160,7 +160,7 @@ def test_commands_run_the_right_entry_points(compose):
     services = compose["services"]
     ui = services["ui"]
     assert ui["entrypoint"] == ["python", "-m", "embedscope.ui"]
-    assert ui["command"][:2] == ["--host", "0.0.0.0"] and "7860:7860" in ui["ports"]
+    assert ui["command"][:2] == ["--host", "0.0.0.0"] and "127.0.0.1:7860:7860" in ui["ports"]
     assert services["ingest"]["entrypoint"] == ["python", "-m", "embedscope.ingest"]
     assert services["ingest-gpu"]["entrypoint"] == ["python", "-m", "embedscope.ingest"]
     assert services["analysis"]["entrypoint"] == ["python", "-m", "embedscope.analysis"]

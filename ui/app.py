@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from embedscope.ui.binding import bind, guarded, update
+from embedscope.errors import CollectionBusyError
+from embedscope.ui.binding import bind, guarded, refused, update
 from embedscope.ui.config import UISettings
 from embedscope.ui.images import MB
 from embedscope.ui.service import Session
@@ -23,10 +24,23 @@ CSS = """
 .caption-label { white-space: normal !important; max-width: calc(100% - 8px) !important;
                  overflow-wrap: anywhere; text-overflow: clip !important; }
 .caption { white-space: normal !important; text-overflow: clip !important; }
+/* galleries keep their columns however few items they hold (Gradio narrows the grid to the
+   item count: one 28 px thumbnail filled the whole gallery); the counts are the galleries'
+   `columns` in search_tab.py, map/tab.py and report_tab.py */
+#neighbours .grid-container { grid-template-columns: repeat(5, minmax(0, 1fr)) !important; }
+#map-selection .grid-container, #label-errors .grid-container, #duplicates .grid-container {
+    grid-template-columns: repeat(8, minmax(0, 1fr)) !important; }
+/* the Report tab's figures: full width, their own shape, captioned */
+#report-plots .es-figure { margin: 0 0 1.2em 0; }
+#report-plots .es-figure img { display: block; width: 100%; max-width: 1100px; height: auto; }
+#report-plots figcaption { font-size: 0.9em; color: #555; margin-top: 0.3em; }
+/* findings' captions: one short line on the image */
+#label-errors .caption-label, #duplicates .caption-label { font-size: 11px !important;
+    padding: 1px 4px !important; line-height: 1.25 !important; }
 """
 
-#: Reports files the browser refuses before upload (over the size limit; empty, which Gradio
-#: uploads without an event; not an image in the image box) to the Search tab's hidden
+#: Reports files the browser refuses before upload (over the size limit; empty in the image box,
+#: which Gradio uploads without an event; not an image in the image box) to the Search tab's hidden
 #: #upload-refused box, so the page's banner says so too (Gradio only shows its own toast).
 #: %(limit)d: the limit in bytes.
 UPLOAD_JS = """
@@ -37,7 +51,8 @@ UPLOAD_JS = """
     for (const f of files || []) {
       let reason = null;
       if (f.size > LIMIT) reason = 'size';
-      else if (f.size === 0) reason = 'empty';
+      // an empty file in the file box is uploaded, and the server's check answers it (once)
+      else if (f.size === 0 && box.id !== 'query-file') reason = 'empty';
       else if (box.id === 'query-image' && !(f.type || '').startsWith('image/')) reason = 'type';
       if (!reason) continue;
       const input = document.querySelector('#upload-refused textarea, #upload-refused input');
@@ -128,14 +143,25 @@ def _collection_sync(ctx: TabContext, info: Any, tabs: list[TabHandles]) -> Coll
     """The page's answer to a collection change: the info line, then each tab's hook."""
     hooks = [tab.on_collection for tab in tabs if tab.on_collection is not None]
     outputs = [info, *(c for tab in tabs for c in tab.outputs), ctx.status]
-    return CollectionSync(outputs, functools.partial(_collection_values, ctx.session, info, hooks))
+    return CollectionSync(outputs, functools.partial(_collection_values, ctx.session, info,
+                                                     ctx.status, hooks))
 
 
-def _collection_values(session: Session, info: Any, hooks: list[Any], name: str | None) -> dict:
+def _collection_values(session: Session, info: Any, status: Any, hooks: list[Any],
+                       name: str | None) -> dict:
+    """Each tab's part of a collection change, and the collection's line. While a job holds the
+    collection, the line and the banner say so and the picker keeps it (a page loaded
+    meanwhile is not left empty)."""
     out: dict = {}
+    busy: CollectionBusyError | None = None
     for hook in hooks:
-        out.update(hook(name))
+        try:
+            out.update(hook(name))
+        except CollectionBusyError as exc:
+            busy = exc
     out[info] = session.describe(name) if name else NO_COLLECTION
+    if busy is not None:
+        out.update(refused(busy, status))
     return out
 
 

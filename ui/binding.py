@@ -46,6 +46,15 @@ def update(**changes: Any) -> dict:
     return dict(gr.update(**changes))
 
 
+def refused(exc: EmbedscopeError, status: Any = STATUS) -> dict:
+    """What the guard shows for ``exc`` (the banner and a toast), for a handler that must also
+    change other components when it refuses."""
+    import gradio as gr
+
+    gr.Warning(str(exc))
+    return {status: "⚠️ " + escape(str(exc))}
+
+
 def guarded(status: Any) -> Callable[[Handler], Handler]:
     """The one place the page turns an EmbedscopeError into a message.
 
@@ -60,10 +69,7 @@ def guarded(status: Any) -> Callable[[Handler], Handler]:
             try:
                 out = fn(*args, **kwargs)
             except EmbedscopeError as exc:
-                import gradio as gr
-
-                gr.Warning(str(exc))
-                return {status: "⚠️ " + escape(str(exc))}
+                return refused(exc, status)
             out.setdefault(status, "")
             return out
 

@@ -10,16 +10,83 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from embedscope.errors import UsageError
 
 
-class UISettings(BaseSettings):
+class ServingSettings(BaseSettings):
+    """What the page (`embedscope ui`) and the API alone (`embedscope serve`) share."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Interface to listen on. Any other than 127.0.0.1 / localhost / ::1 requires "
+        "an API key (and, for the page, --auth), or --insecure.",
+    )
+    port: int = Field(default=7860, ge=0, le=65535, description="TCP port.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the API requires (`Authorization: Bearer KEY`). Needed on any "
+        "interface but the loopback one; unset on loopback: no token needed.",
+    )
+    insecure: bool = Field(
+        default=False,
+        description="Serve on a non-loopback interface without an API key (or page login). Only "
+        "on a trusted network.",
+    )
+    max_upload_mb: float = Field(
+        default=10.0, gt=0, description="Largest query image accepted, in megabytes."
+    )
+    k: int = Field(default=10, ge=1, description="Neighbours shown (and voting) by default.",
+                   json_schema_extra={"flag": "-k"})
+    max_k: int = Field(default=50, ge=1, description="Largest k a query may ask for.")
+    device: str = Field(default="auto", description="Device of the query model: auto | cpu | cuda.")
+    idle_release_seconds: float = Field(
+        default=2.0, ge=0,
+        description="An embedded collection is let go after this many idle seconds (at once when "
+        "a job asks for it), so ingest / analyze / snapshot / restore can take it; it reopens in "
+        "milliseconds when its integrity record matches.",
+    )
+    batch_window_ms: float = Field(
+        default=5.0, ge=0,
+        description="How long the first of concurrent query images waits for others to share "
+        "one model call (milliseconds).",
+    )
+    max_batch: int = Field(default=32, ge=1, description="Most images in one model call.")
+
+    def loopback(self) -> bool:
+        """Whether the server listens on the loopback interface only."""
+        return self.host in LOOPBACK
+
+    def check_exposure(self, login: bool = False) -> None:
+        """Refuse to serve on another interface with no API key and no login, unless --insecure.
+
+        Raises:
+            UsageError: non-loopback host, no key, no login and not --insecure.
+        """
+        if self.loopback() or self.api_key is not None or login or self.insecure:
+            return
+        raise UsageError(
+            f"refusing to serve on {self.host} without an API key: anyone on the network could "
+            "query it. Set --api-key KEY (or the variable), or --insecure on a trusted network."
+        )
+
+
+#: Host names that only this machine reaches.
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class ServeSettings(ServingSettings):
+    """Everything `embedscope serve` (the JSON API alone) can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_SERVE_", extra="ignore")
+
+    port: int = Field(default=7870, ge=0, le=65535, description="TCP port of the API.")
+
+
+class UISettings(ServingSettings):
     """Everything `embedscope ui` and `python -m embedscope.ui` can be told."""
 
     model_config = SettingsConfigDict(env_prefix="EMBEDSCOPE_UI_", extra="ignore")
 
-    host: str = Field(
-        default="127.0.0.1",
-        description="Interface to listen on (0.0.0.0 exposes the page to the network: set --auth).",
-    )
-    port: int = Field(default=7860, ge=0, le=65535, description="TCP port of the page.")
+    port: int = Field(default=7860, ge=0, le=65535, description="TCP port of the page (and its API).")
     auth: SecretStr | None = Field(
         default=None, description="'user:password' required to open the page (unset: no login)."
     )
@@ -32,12 +99,6 @@ class UISettings(BaseSettings):
         description="Collection selected when the page opens (default: the most recently "
         "analysed one, else the first).",
     )
-    max_upload_mb: float = Field(
-        default=10.0, gt=0, description="Largest query upload accepted, in megabytes."
-    )
-    k: int = Field(default=10, ge=1, description="Neighbours shown (and voting) by default.",
-                   json_schema_extra={"flag": "-k"})
-    max_k: int = Field(default=50, ge=1, description="Largest k the slider offers.")
     analysis_projections: str = Field(
         default="pca",
         description="Maps computed by the page's 'Run analysis' button, comma-separated names of "
@@ -50,7 +111,6 @@ class UISettings(BaseSettings):
         default=20000, ge=0,
         description="The 'Run analysis' button analyses at most this many points (0 = all).",
     )
-    device: str = Field(default="auto", description="Device of the query model: auto | cpu | cuda.")
     text_int8: bool = Field(
         default=False, description="Search by words and colour by a phrase with the text tower's "
         "linear layers in int8 (dynamic quantization on the CPU): several times faster, the "

@@ -74,8 +74,9 @@ def refusal(raw: str | None, max_mb: float) -> str | None:
     return not_usable(name, f"it is not an image file ({kind})")
 
 
-def check_image(file: Path) -> None:
-    """Apply ingestion's rules (readable, not a decompression bomb, big enough) to a query file.
+def check_image(file: Path | bytes, name: str | None = None) -> None:
+    """Apply ingestion's rules (readable, not a decompression bomb, big enough) to a query file
+    (a path, or the bytes of an upload called ``name``).
 
     The ingest decoder does the checking, with the ingest defaults of --max-pixels and
     --min-side, so a query is refused exactly when ingesting the same file would reject it.
@@ -98,7 +99,8 @@ def check_image(file: Path) -> None:
             count = f"{int(found.group(1).replace(',', '')):,} pixels" if found else "too many pixels"
             reason = (f"it has {count}, more than the {max_pixels:,} an image may have "
                       "(the ingest limit, which guards against decompression bombs)")
-        raise BadImageError(not_usable(file.name, reason)) from exc
+        label = name or (file.name if isinstance(file, Path) else "the image")
+        raise BadImageError(not_usable(label, reason)) from exc
 
 
 def decode_thumbnail(raw: str | None) -> Any:

@@ -29,6 +29,15 @@ class ReportView:
     #: Leaks between splits: each query point followed by its reference-split partner.
     leaks: list[tuple[str, str]] = field(default_factory=list)
     html: Path | None = None
+    label_errors_total: int = 0  # in the report (the page shows the first ones)
+    duplicate_pairs_total: int = 0
+
+    def findings_note(self) -> str:
+        """How many findings the galleries show of how many the report holds."""
+        errors, pairs = len(self.label_errors), len(self.duplicates) // 2
+        return (f"Likely label errors: showing **{errors}** of **{self.label_errors_total}**; "
+                f"near-duplicate pairs: showing **{pairs}** of **{self.duplicate_pairs_total}** "
+                "(most confident first; every one is in report.html and report.json).")
 
 
 def report_path(store: Store, collection: str) -> Path:
@@ -92,22 +101,36 @@ def load(store: Store, collection: str, max_items: int = 48) -> ReportView:
     order = first + sorted(k for k in files if k not in first)
     plots = [(folder / files[k], k.replace("_", " ")) for k in order
              if files[k].lower().endswith((".png", ".gif")) and (folder / files[k]).is_file()]
-    errors = [
-        (e.id, f"labelled {e.label_name} → looks like {e.suggested_name} "
-               f"({e.vote_share:.0%} of votes)")
-        for e in (report.label_errors or [])[:max_items] if e.id
-    ]
+    errors = [(e.id, f"{e.label_name} → {e.suggested_name} {e.vote_share:.0%}")
+              for e in (report.label_errors or [])[:max_items] if e.id]
     dups: list[tuple[str, str]] = []
     for n, p in enumerate(report.near_duplicates.pairs[:max_items // 2]):
-        dups.append((p.id_a, f"pair {n + 1}a · cos {p.similarity:.3f}"))
-        dups.append((p.id_b, f"pair {n + 1}b · cos {p.similarity:.3f}"))
+        dups.append((p.id_a, f"{n + 1}a · {p.similarity:.3f}"))
+        dups.append((p.id_b, f"{n + 1}b · {p.similarity:.3f}"))
     leaks: list[tuple[str, str]] = []
     for n, leak in enumerate((report.leaks.pairs if report.leaks else [])[:max_items // 2]):
         leaks.append((leak.id, f"leak {n + 1}: {leak.split} {leak.index} · cos {leak.similarity:.3f}"))
         leaks.append((leak.partner_id, f"leak {n + 1}: {leak.partner_split} {leak.partner_index}"))
     html = folder / files.get("report_html", "report.html")
     return ReportView(summary_markdown(report), plots, errors, dups, leaks,
-                      html if html.is_file() else None)
+                      html if html.is_file() else None, len(report.label_errors or []),
+                      len(report.near_duplicates.pairs))
+
+
+def figures_html(plots: list[tuple[Path, str]]) -> str:
+    """The report's figures, one a row at the page's width and their own shape, each captioned
+    (inline PNG/GIF data: the page serves no report directory)."""
+    import base64
+    import html
+
+    out = []
+    for path, caption in plots:
+        kind = "gif" if path.suffix.lower() == ".gif" else "png"
+        data = base64.b64encode(path.read_bytes()).decode()
+        out.append(f'<figure class="es-figure"><img alt="{html.escape(caption)}" '
+                   f'src="data:image/{kind};base64,{data}"><figcaption>{html.escape(caption)}'
+                   "</figcaption></figure>")
+    return "".join(out)
 
 
 def downloadable(html: Path | None, collection: str) -> str | None:
@@ -121,20 +144,39 @@ def downloadable(html: Path | None, collection: str) -> str | None:
     return str(target)
 
 
-def run_quick(store: Store, collection: str, settings: UISettings) -> str:
-    """Run the analysis job with the page's fast configuration; returns a status line."""
+def keep_fields(store: Store, collection: str, before: list[str]) -> None:
+    """List again, in the collection's metadata, the payload fields an earlier run wrote and
+    this one did not (they stay in the payloads: the map and its colourings keep offering them)."""
+    meta = store.get_meta(collection)
+    fields = list(meta.analysis.get("fields") or [])
+    kept = [f for f in before if f not in fields]
+    if kept:
+        store.update_meta(collection, analysis={**meta.analysis, "fields": fields + kept})
+
+
+def run_quick(store: Store, collection: str, settings: UISettings, stages: Any = None) -> str:
+    """Run the analysis job with the page's fast configuration; returns a status line.
+
+    Args:
+        store: The store.
+        collection: The collection to analyse.
+        settings: The page's settings (its --analysis-* ones).
+        stages: The job's stage timer (analysis.result.Stages), to follow its progress.
+    """
     from embedscope.analysis.config import AnalysisSettings
     from embedscope.analysis.job import run
     from embedscope.flags import settings_without_env
 
     points = store.count(collection)
+    before = list(store.get_meta(collection).analysis.get("fields") or [])
     sample = settings.analysis_sample if points > settings.analysis_sample else 0
     # The page's own settings, not `embedscope analyze`'s EMBEDSCOPE_ANALYSIS_* variables.
     s = settings_without_env(
         AnalysisSettings, collection=collection, projections=settings.analysis_projections,
         clusterers=settings.analysis_clusterers, sample=sample, progress=False, write_back=True,
     )
-    document, out = run(store, s)
+    document, out = run(store, s, stages=stages)
+    keep_fields(store, collection, before)
     report = Report.model_validate(document)
     took = sum(report.timings.values())
     return (f"Analysis {report.run_id} done in {took:.1f} s ({', '.join(report.payload_fields)}); "

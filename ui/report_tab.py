@@ -17,10 +17,13 @@ from embedscope.ui.tabs import TabContext, TabHandles, register_tab, usage
 
 
 def _captioned(session: Session, name: str, captions: list[tuple[str, str]]) -> tuple[list, list]:
-    """Tiles of (point id, caption) pairs in order (a point may appear twice), and their ids."""
+    """Tiles of (point id, caption) pairs in order (a point may appear twice), and their ids.
+
+    The caption is the finding's own, short: it sits on the image.
+    """
     found = session.tiles_by_id(name, [i for i, _ in captions])
     shown = [(i, cap) for i, cap in captions if i in found]
-    return [(found[i][0], f"{cap} · {found[i][1]}") for i, cap in shown], [i for i, _ in shown]
+    return [(found[i][0], cap) for i, cap in shown], [i for i, _ in shown]
 
 
 def report_values(session: Session, name: str) -> dict[str, Any]:
@@ -29,8 +32,6 @@ def report_values(session: Session, name: str) -> dict[str, Any]:
     Raises:
         UsageError: no collection is chosen, or it has no report (the message says what to do).
     """
-    from PIL import Image
-
     if not name:
         raise usage("choose a collection first.")
     with session.store() as s:
@@ -40,7 +41,8 @@ def report_values(session: Session, name: str) -> dict[str, Any]:
     leak_tiles, shown_leaks = _captioned(session, name, r.leaks)
     return {
         "summary": r.summary,
-        "plots": [(Image.open(p).convert("RGB"), cap) for p, cap in r.plots],
+        "plots": reports.figures_html(r.plots),
+        "findings": r.findings_note(),
         "errors": error_tiles, "error_ids": shown_errors,
         "dups": dup_tiles, "dup_ids": shown_dups,
         "leaks": leak_tiles, "leak_ids": shown_leaks,
@@ -82,9 +84,9 @@ def _layout() -> dict[str, Any]:
 
     c: dict[str, Any] = {"load": gr.Button("Load the latest report", elem_id="load-report"),
                          "summary": gr.Markdown(elem_id="report-summary")}
-    # One figure a row, at the page's full width (select one to enlarge it further).
-    c["plots"] = gr.Gallery(label="Figures", columns=1, height="auto", object_fit="contain",
-                            allow_preview=True, elem_id="report-plots")
+    # One figure a row, at the page's full width and its own shape, its caption under it.
+    c["plots"] = gr.HTML(elem_id="report-plots")
+    c["findings"] = gr.Markdown(elem_id="report-findings-note")
     c["errors"] = gr.Gallery(label="Likely label errors", columns=8, height="auto",
                              object_fit="contain", elem_id="label-errors")
     c["dups"] = gr.Gallery(label="Near-duplicate pairs", columns=8, height="auto",
@@ -126,8 +128,9 @@ def build(ctx: TabContext) -> TabHandles:
     c["dups"].select(selected, c["dup_ids"], [c["picked"], c["similar"]])
     c["leaks"].select(selected, c["leak_ids"], [c["picked"], c["similar"]])
     c["similar"].click(find_similar_request, c["picked"], ctx.shared["find_similar"])
-    outputs = [c[k] for k in ("summary", "plots", "errors", "error_ids", "dups", "dup_ids",
-                              "leaks", "leak_ids", "picked", "similar", "html")] + [ctx.status]
+    outputs = [c[k] for k in ("summary", "plots", "findings", "errors", "error_ids", "dups",
+                              "dup_ids", "leaks", "leak_ids", "picked", "similar", "html")]
+    outputs += [ctx.status]
     c["load"].click(show, ctx.collection, outputs)
     report_tab.select(show, ctx.collection, outputs)
     return TabHandles()

@@ -73,7 +73,7 @@ def vote_notes(counts: dict[str, int], label: str | None) -> list[str]:
         if len(tied) > 1:
             names = " and ".join([", ".join(tied[:-1]), tied[-1]]) if len(tied) > 2 else \
                 " and ".join(tied)
-            notes.append(f"⚖️ **Tie between {names}** ({top} votes each): the majority vote "
+            notes.append(f"⚖️ **Tie between {names}** ({top} vote{'' if top == 1 else 's'} each): the majority vote "
                          "takes the class with the smallest id; the similarity-weighted vote "
                          "breaks the tie by similarity.")
     if label and label != ALL:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from embedscope.ui.binding import STATUS, Selected, guarded, update, usage
+from embedscope.errors import UsageError
+from embedscope.ui.binding import STATUS, Selected, escape, guarded, update, usage
 from embedscope.ui.images import refusal
 from embedscope.ui.service import ALL, Filters, Session, similar_request, stale_note
 from embedscope.ui.text_search import search_text, text_space
@@ -31,11 +32,32 @@ def bar_frame(rows: list[dict[str, Any]]) -> Any:
                          "share": pd.Series([r["share"] for r in rows], dtype="float64")})
 
 
+def gallery(tiles: list[Any]) -> dict:
+    """New neighbours, none selected (the gallery has no preview mode to reopen)."""
+    return update(value=tiles, selected_index=None)
+
+
 def cleared() -> dict:
     """No results: what a new collection, a refused query or an error leaves on screen."""
     return {"query_preview": None, "query_info": "", "prediction": "", "votes": bar_frame([]),
-            "neighbours": [], "stale": "", "selected_id": "", "similar": update(interactive=False),
-            "last": None, "searched": None, "search_result": None}
+            "neighbours": gallery([]), "stale": "", "selected_id": "",
+            "similar": update(interactive=False), "last": None, "searched": None,
+            "search_result": None}
+
+
+def k_refused(session: Session, kk: Any, old: Filters | None) -> dict | None:
+    """None when k is within 1..max_k; else the page's message, and the box back to the k of the
+    results on screen (which stay: they are still right for that k)."""
+    import gradio as gr
+
+    try:
+        session.check_k(kk)
+    except UsageError as exc:
+        gr.Warning(str(exc))
+        settings = session.settings
+        k = old.k if old is not None else min(settings.k, settings.max_k)
+        return {"k": k, "stale": "", STATUS: "⚠️ " + escape(str(exc))}
+    return None
 
 
 def on_collection(session: Session, name: str | None) -> dict:
@@ -86,7 +108,7 @@ def run(session: Session, name: str, query: str | None, kk: float, sp: str, lb: 
     return {
         **cleared(), "query_preview": result.query, "prediction": result.prediction,
         "query_info": f"**Query:** {result.query_caption}" if result.query_caption else "",
-        "votes": bar_frame(result.votes), "neighbours": result.gallery, "last": query,
+        "votes": bar_frame(result.votes), "neighbours": gallery(result.gallery), "last": query,
         "searched": Filters.of(kk, sp, lb, tg), "search_result": result.linked(name),
     }
 
@@ -115,14 +137,21 @@ def search_path(session: Session, name: str, path: str | None, kk: float, sp: st
 
 
 def search_again(session: Session, name: str, query: str | None, kk: float, sp: str, lb: str,
-                 tg: str) -> Iterator[dict]:
+                 tg: str, old: Filters | None = None) -> Iterator[dict]:
     """"Search": the last query again, with the filters on screen."""
+    refused = k_refused(session, kk, old)
+    if refused is not None:
+        yield refused
+        return
     yield from searching(session, name, query, kk, sp, lb, tg)
 
 
 def search_words(session: Session, name: str, text: str | None, kk: float, sp: str, lb: str,
-                 tg: str) -> dict:
+                 tg: str, old: Filters | None = None) -> dict:
     """"Search by text": the phrase, embedded by the collection's or a linked text space."""
+    refused = k_refused(session, kk, old)
+    if refused is not None:
+        return refused
     if not (text or "").strip():
         return refuse("type a phrase first, e.g. 'an ankle boot with laces'.")
     return clearing(run, session, name, TEXT + str(text).strip(), kk, sp, lb, tg)
@@ -136,9 +165,13 @@ def pick_and_run(session: Session, name: str, mode: str, cls: str, pid: str, kk:
 
 
 def search_stored(session: Session, name: str, mode: str, cls: str, pid: str, kk: float, sp: str,
-                  lb: str, tg: str) -> dict:
-    """"Search with a stored image"."""
-    return clearing(pick_and_run, session, name, mode, cls, pid, kk, sp, lb, tg)
+                  lb: str, tg: str, old: Filters | None = None) -> dict:
+    """"Search with a stored image" (it replaces an uploaded query in the upload boxes)."""
+    refused = k_refused(session, kk, old)
+    if refused is not None:
+        return refused
+    out = clearing(pick_and_run, session, name, mode, cls, pid, kk, sp, lb, tg)
+    return out if out.get(STATUS) else {**out, "query_file": None, "query_img": None}
 
 
 def _fail(message: str) -> dict:
@@ -151,23 +184,33 @@ def refuse(message: str, upload: bool = False) -> dict:
 
 
 def search_similar(session: Session, name: str, point: str, kk: float, sp: str, lb: str,
-                   tg: str) -> dict:
-    """"Find similar" under the results: search by the selected neighbour."""
+                   tg: str, old: Filters | None = None) -> dict:
+    """"Find similar" under the results: search by the selected neighbour (it replaces an
+    uploaded query in the upload boxes)."""
     if not point:
         return refuse("select a neighbour first, then press Find similar.")
-    return clearing(run, session, name, POINT + point, kk, sp, lb, tg)
+    refused = k_refused(session, kk, old)
+    if refused is not None:
+        return refused
+    out = clearing(run, session, name, POINT + point, kk, sp, lb, tg)
+    return out if out.get(STATUS) else {**out, "query_file": None, "query_img": None}
 
 
 def requested(session: Session, name: str, value: str | None, kk: float, sp: str, lb: str,
-              tg: str) -> dict:
+              tg: str, old: Filters | None = None) -> dict:
     """Another tab asked for a search by a stored point: search, and come forward."""
     import gradio as gr
 
     point = similar_request(value)
     if point is None:
         return {}
-    return {**clearing(run, session, name, POINT + point, kk, sp, lb, tg),
-            "tabs": gr.Tabs(selected="search")}
+    refused = k_refused(session, kk, old)
+    if refused is not None:
+        return {**refused, "tabs": gr.Tabs(selected="search")}
+    out = clearing(run, session, name, POINT + point, kk, sp, lb, tg)
+    if not out.get(STATUS):
+        out = {**out, "query_file": None, "query_img": None}
+    return {**out, "tabs": gr.Tabs(selected="search")}
 
 
 def selected(linked: dict | None, evt: Selected) -> dict:
@@ -179,8 +222,11 @@ def selected(linked: dict | None, evt: Selected) -> dict:
     return {"selected_id": ids[index], "similar": update(interactive=True)}
 
 
-def marked(old: Filters | None, kk: float, sp: str, lb: str, tg: str) -> dict:
-    """k or a filter changed: a note when the results on screen were made with others."""
+def marked(old: Filters | None, kk: float | None, sp: str, lb: str, tg: str) -> dict:
+    """k or a filter changed: a note when the results on screen were made with others (an
+    empty k box: none until a number is typed)."""
+    if kk is None:
+        return {"stale": ""}
     return {"stale": stale_note(old, Filters.of(kk, sp, lb, tg))}
 
 

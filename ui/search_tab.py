@@ -103,8 +103,11 @@ def layout(ctx: TabContext) -> dict[str, Any]:
                     c["pick_id"] = gr.Textbox(label="Point id", elem_id="pick-id",
                                               placeholder="a UUID: select a result to copy its id")
                     c["pick"] = gr.Button("Search with a stored image", elem_id="pick")
-                c["k"] = gr.Slider(1, settings.max_k, value=min(settings.k, settings.max_k),
-                                   step=1, label="k (neighbours and voters)", elem_id="k")
+                # A number box, not a slider: a k out of range gets the page's own message
+                # (a slider's range check is Gradio's raw error with a server traceback).
+                c["k"] = gr.Number(value=min(settings.k, settings.max_k), precision=0,
+                                   label=f"k (1–{settings.max_k}: neighbours and voters)",
+                                   elem_id="k")
                 with gr.Row():
                     c["split"] = gr.Dropdown(label="Split", choices=[ALL], value=ALL,
                                              elem_id="split-filter")
@@ -134,9 +137,11 @@ def results_column(c: dict[str, Any]) -> None:
                                     title="k-NN vote shares", y_lim=[0, 1], sort="-y",
                                     y_aggregate="sum", height=220, elem_id="votes")
     c["stale"] = gr.Markdown(elem_id="stale-note")
+    # No preview mode: Gradio keeps a gallery's preview open across new values (new results
+    # opened enlarged on the item selected before; one result filled the whole gallery).
     c["neighbours"] = gr.Gallery(label="Neighbours (select one to copy its id or find similar "
                                  "images)", columns=5, height="auto", object_fit="contain",
-                                 elem_id="neighbours")
+                                 allow_preview=False, elem_id="neighbours")
     with gr.Row():
         c["selected_id"] = gr.Textbox(label="Selected neighbour: point id", buttons=["copy"],
                                       interactive=False, scale=3, elem_id="selected-id")
@@ -151,7 +156,7 @@ def _of(c: dict[str, Any], names: tuple[str, ...] | list[str]) -> list[Any]:
 def wire_search(c: dict[str, Any], ctx: TabContext) -> None:
     """Uploads, refused files, Search and the stored-image pick: each runs a search."""
     session, busy = ctx.session, [c["prediction"], c["neighbours"]]  # progress shows there
-    outputs = _of(c, (*RESULTS, "tabs", "status"))
+    outputs = _of(c, (*RESULTS, "tabs", "k", "status"))
     upload_outputs = [*outputs, c["query_file"], c["query_img"]]
     filters = _of(c, FILTERS)
     search_path = bind(h.search_path, c, session)
@@ -161,27 +166,33 @@ def wire_search(c: dict[str, Any], ctx: TabContext) -> None:
                          upload_outputs, show_progress_on=busy)
     c["refused"].change(bind(h.refused_upload, c, ctx.settings.max_upload_mb, guard=False),
                         c["refused"], upload_outputs, show_progress_on=busy)
-    c["search"].click(bind(h.search_again, c, session), [c["collection"], c["last"], *filters],
-                      outputs, show_progress_on=busy)
+    c["search"].click(bind(h.search_again, c, session),
+                      [c["collection"], c["last"], *filters, c["searched"]], outputs,
+                      show_progress_on=busy)
     words = bind(h.search_words, c, session, guard=False)
     for trigger in (c["text_button"].click, c["query_text"].submit):
-        trigger(words, [c["collection"], c["query_text"], *filters], outputs, show_progress_on=busy)
+        trigger(words, [c["collection"], c["query_text"], *filters, c["searched"]], outputs,
+                show_progress_on=busy)
     c["pick"].click(bind(h.search_stored, c, session, guard=False),
-                    _of(c, ("collection", "pick_mode", "pick_class", "pick_id", *FILTERS)),
-                    [*outputs, c["pick_id"]], show_progress_on=busy)
+                    _of(c, ("collection", "pick_mode", "pick_class", "pick_id", *FILTERS,
+                            "searched")),
+                    [*outputs, c["pick_id"], c["query_file"], c["query_img"]],
+                    show_progress_on=busy)
 
 
 def wire_results(c: dict[str, Any], ctx: TabContext) -> None:
     """Selecting a neighbour, Find similar, requests of other tabs, stale marks and tags."""
     session, busy = ctx.session, [c["prediction"], c["neighbours"]]
-    outputs, filters = _of(c, (*RESULTS, "tabs", "status")), _of(c, FILTERS)
+    outputs, filters = _of(c, (*RESULTS, "tabs", "k", "status")), _of(c, FILTERS)
+    pivots = [*outputs, c["query_file"], c["query_img"]]  # a stored query replaces an upload
     c["neighbours"].select(bind(h.selected, c, guard=False), c["search_result"],
                            _of(c, ("selected_id", "similar")))
     c["similar"].click(bind(h.search_similar, c, session, guard=False),
-                       [c["collection"], c["selected_id"], *filters], outputs, show_progress_on=busy)
+                       [c["collection"], c["selected_id"], *filters, c["searched"]], pivots,
+                       show_progress_on=busy)
     c["find_similar"].change(bind(h.requested, c, session, guard=False),
-                             [c["collection"], c["find_similar"], *filters], outputs,
-                             show_progress_on=busy)
+                             [c["collection"], c["find_similar"], *filters, c["searched"]],
+                             pivots, show_progress_on=busy)
     for box in filters:
         box.input(bind(h.marked, c), [c["searched"], *filters], _of(c, ("stale", "status")),
                   show_progress="hidden")

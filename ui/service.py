@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from embedscope.contract import Payload
-from embedscope.errors import MissingLabelsError, UsageError
+from embedscope.errors import CollectionBusyError, EmbedscopeError, MissingLabelsError, UsageError
 from embedscope.ingest.errors import BadImageError
 from embedscope.settings import QdrantSettings
 from embedscope.store import Store, Where
-from embedscope.ui.config import UISettings
+from embedscope.ui.batching import Batcher
+from embedscope.ui.config import ServingSettings, UISettings
+from embedscope.ui.holding import StoreHold
 from embedscope.ui.images import Tile, caption, check_image, check_upload, enlarged, not_usable, tiles
 from embedscope.ui.results import ALL, Filters, SearchResult, stale_note, vote_notes
 
@@ -26,62 +28,86 @@ PICK_MODES = ("random", "random of a class", "by id")
 TILE_FIELDS = [Payload.THUMBNAIL, Payload.LABEL, Payload.LABEL_NAME, Payload.SPLIT, Payload.INDEX]
 
 
-def _store_from_settings(settings: UISettings, qdrant: QdrantSettings | None = None) -> Store:
+def _store_from_settings(settings: ServingSettings, qdrant: QdrantSettings | None = None) -> Store:
     from embedscope.settings import QdrantSettings
     from embedscope.store import open_store
 
     # A page action waits --qdrant-interactive-seconds for an unreachable server, as every
-    # interactive command does.
-    return open_store(qdrant or QdrantSettings())
+    # interactive command does; an embedded collection is let go when a job asks for it.
+    return open_store(qdrant or QdrantSettings(), serving=True)
 
 
 class Session:
-    """One store and one query model for the whole process, shared by every page visitor.
+    """One store and one query model for the whole process, shared by every page visitor and
+    every API request.
 
-    Store calls are serialised with a lock (the embedded engine is one shard per collection).
+    Store calls are serialised (the embedded engine is one shard per collection); an embedded
+    store is let go after ``idle_release_seconds`` without a call, and at once when a job in
+    another process waits for one of its collections (ui/holding.py).
     """
 
     def __init__(
-        self, settings: UISettings | None = None, store: Store | Callable[[], Store] | None = None,
+        self, settings: ServingSettings | None = None,
+        store: Store | Callable[[], Store] | None = None,
         embed: Callable[[Any, Any], np.ndarray] | None = None, qdrant: QdrantSettings | None = None,
     ) -> None:
         """Create a session.
 
         Args:
-            settings: UI settings (default: from EMBEDSCOPE_UI_* variables).
+            settings: UI or serve settings (default: from EMBEDSCOPE_UI_* variables).
             store: An open store, or a factory called on first use (default: the store that
                 EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_DATA_DIR point at).
             embed: ``embed(meta, image) -> vector`` (default: ingest.query.embed_query).
             qdrant: Where the store is (default: EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_DATA_DIR).
         """
-        self.settings = settings or UISettings()
-        self._store: Store | None = store if isinstance(store, Store) else None
-        self._factory = store if callable(store) and self._store is None else None
+        self.settings: Any = settings or UISettings()
+        opened = store if isinstance(store, Store) else None
+        factory = store if callable(store) and opened is None else None
+        self._hold = StoreHold(
+            factory or (lambda: _store_from_settings(self.settings, self._qdrant)),
+            lambda: float(self.settings.idle_release_seconds), opened)
+        self._lock = self._hold.lock
+        self._versions: dict[str, Any] = {}
+        self._batchers: dict[tuple[Any, ...], Batcher] = {}
+        self._batch_lock = threading.Lock()
         self._embed = embed
         self._qdrant = qdrant
-        self._lock = threading.RLock()
         self._ids: dict[str, list[str]] = {}
         self._tags: dict[str, list[str]] = {}
         self._warm: set[tuple[Any, ...]] = set()  # query models that embedded at least once
 
     # --- store access ----------------------------------------------------------------------
-    @contextmanager
-    def store(self) -> Iterator[Store]:
-        """The open store, opened on first use, held under the session lock."""
-        with self._lock:
-            if self._store is None:
-                factory = self._factory or (lambda: _store_from_settings(self.settings, self._qdrant))
-                self._store = factory()
-            yield self._store
+    def store(self) -> AbstractContextManager[Store]:
+        """The open store, opened on first use, held for this caller alone (see StoreHold)."""
+        return self._hold.use()
+
+    def holds(self) -> list[str]:
+        """The embedded collections this session holds open now (empty for a server)."""
+        return self._hold.holds()
 
     def close(self) -> None:
         """Close the store (a later call opens it again)."""
         with self._lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
+            self._hold.close()
             self._ids.clear()
             self._tags.clear()
+            self._versions.clear()
+
+    def shutdown(self) -> None:
+        """Close the store and stop the idle-release thread."""
+        self._hold.shutdown()
+        self.close()
+
+    def _fresh(self, collection: str, store: Store) -> None:
+        """Drop cached facts about ``collection`` when another process changed it since."""
+        try:
+            record = store.integrity_record(collection)
+        except EmbedscopeError:
+            record = None
+        version = (record.points, record.meta_sha256, record.updated_at) if record else None
+        if self._versions.get(collection) != version:
+            self.forget(collection)
+            self._versions[collection] = version
 
     def forget(self, collection: str) -> None:
         """Drop cached facts about a collection (after it changed, e.g. new tags)."""
@@ -92,7 +118,7 @@ class Session:
     def collections(self) -> list[str]:
         """Names of the collections embedscope made (others are left out)."""
         with self.store() as s:
-            return [n for n in s.list_collections() if s.summary(n).meta is not None]
+            return [n for n in s.list_collections() if s.stored_meta(n) is not None]
 
     def default_collection(self, names: Sequence[str]) -> str | None:
         """The collection selected when the page opens.
@@ -106,7 +132,7 @@ class Session:
         analysed: list[tuple[str, str]] = []
         with self.store() as s:
             for name in names:
-                meta = s.summary(name).meta
+                meta = s.stored_meta(name)
                 when = meta.analysis.get("created_at") if meta is not None else None
                 if when:
                     analysed.append((str(when), name))
@@ -116,16 +142,22 @@ class Session:
 
     def describe(self, collection: str) -> str:
         """A Markdown line: name, model, points, dimension, classes and the latest analysis."""
+        busy = ""
         with self.store() as s:
             meta = s.get_meta(collection)
-            points = s.count(collection)
+            try:
+                points = s.count(collection)
+            except CollectionBusyError as exc:  # a job has it: the last recorded count
+                record = s.integrity_record(collection)
+                points = record.points if record is not None else 0
+                busy = " · ⏳ " + str(exc).split(". ")[0]
         size = f", {meta.image_size} px" if meta.image_size else ""
         classes = f"{len(meta.labels)} classes" if meta.labels else "unlabelled"
         run = meta.analysis.get("created_at")
         analysis = f"latest analysis {run}" if run else "not analysed yet"
         empty = " — **empty: ingest images into it first**" if points == 0 else ""
         return (f"**{collection}** · model `{meta.model}` ({meta.dimension}-d, {meta.pooling}"
-                f"{size}) · **{points:,} points**{empty} · {classes} · {analysis}")
+                f"{size}) · **{points:,} points**{empty} · {classes} · {analysis}{busy}")
 
     def class_names(self, collection: str) -> list[str]:
         """The collection's class names (index = label id)."""
@@ -144,6 +176,8 @@ class Session:
         Cached per collection; ``forget`` drops the cache.
         """
         with self._lock:
+            with self.store() as s:
+                self._fresh(collection, s)
             if collection not in self._tags:
                 found: set[str] = set()
                 with self.store() as s:
@@ -171,7 +205,7 @@ class Session:
         return None if where.is_empty() else where
 
     # --- search ----------------------------------------------------------------------------
-    def _check_k(self, k: Any) -> int:
+    def check_k(self, k: Any) -> int:
         try:
             value = int(k)
         except (TypeError, ValueError):
@@ -217,22 +251,50 @@ class Session:
         check_image(file)
         with self.store() as s:
             meta = s.get_meta(collection)
-        embed = self._embed or _default_embed(self.settings.device)
         try:
-            vector = embed(meta, str(file))
+            vector = self.embed_image(meta, str(file))
             with Image.open(file) as img:
                 preview = enlarged(img.convert("RGB"), 256)
         except (BadImageError, OSError) as exc:
             raise BadImageError(not_usable(file.name, str(exc))) from exc
-        self._warm.add(self._model_key(meta))
         return vector, preview
+
+    def embed_image(self, meta: Any, image: Any) -> np.ndarray:
+        """The vector of a checked image (path or bytes) in the space of ``meta``.
+
+        Concurrent calls share one model call (``batch_window_ms``, ``max_batch``).
+
+        Raises:
+            BadImageError: the image cannot be decoded.
+        """
+        if self._embed is not None:
+            vector = self._embed(meta, image)
+        else:
+            from embedscope.ingest.query import query_pixels
+
+            pixels = query_pixels(meta, image, self.settings.device)
+            vector = self._batcher(meta).embed(pixels)
+        self._warm.add(self._model_key(meta))
+        return vector
+
+    def _batcher(self, meta: Any) -> Batcher:
+        key = self._model_key(meta)
+        with self._batch_lock:
+            if key not in self._batchers:
+                from embedscope.ingest.query import embedder_for
+
+                embedder = embedder_for(meta, self.settings.device)
+                self._batchers[key] = Batcher(embedder.embed_batch,
+                                              self.settings.batch_window_ms / 1000,
+                                              self.settings.max_batch)
+            return self._batchers[key]
 
     def search_upload(
         self, collection: str, path: str | Path | None, k: int, split: str | None = None,
         label: str | None = None, tag: str | None = None,
     ) -> SearchResult:
         """Neighbours and k-NN prediction of an uploaded image."""
-        k = self._check_k(k)
+        k = self.check_k(k)
         where = self.where(collection, split, label, tag)
         vector, preview = self.embed_upload(collection, path)
         return self._search(collection, k, where, label, vector=vector, query=preview)
@@ -246,7 +308,7 @@ class Session:
         Raises:
             UsageError: no point with that id in the collection.
         """
-        k = self._check_k(k)
+        k = self.check_k(k)
         point_id = point_id.strip()
         where = self.where(collection, split, label, tag)
         with self.store() as s:
@@ -261,7 +323,7 @@ class Session:
     def search_vector(self, collection: str, k: int, where: Where | None, label: str | None,
                       vector: np.ndarray) -> SearchResult:
         """Neighbours and k-NN prediction of a vector of ``collection``'s space (a phrase's)."""
-        return self._search(collection, self._check_k(k), where, label, vector=vector)
+        return self._search(collection, self.check_k(k), where, label, vector=vector)
 
     def _search(
         self, collection: str, k: int, where: Where | None, label: str | None,
@@ -321,6 +383,7 @@ class Session:
                 records, _ = s.scroll_page(collection, None, 512, Where(label=label), False)
                 ids = [r.id for r in records]
             elif mode == "random":
+                self._fresh(collection, s)
                 if collection not in self._ids:
                     self._ids[collection] = [r.id for r in s.scroll(collection, None, False)]
                 ids = self._ids[collection]
@@ -353,12 +416,6 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _default_embed(device: str) -> Callable[[Any, Any], np.ndarray]:
-    from embedscope.ingest.query import embed_query
-
-    return lambda meta, image: embed_query(meta, image, device)
 
 
 def similar_request(value: str | None) -> str | None:

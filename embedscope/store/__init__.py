@@ -11,7 +11,7 @@ from embedscope.store.base import CollectionSummary, PayloadFields, Store, Where
 from embedscope.store.points import Hit, Record, as_matrix
 
 
-def open_store(settings: Any = None, batch: bool = False) -> Store:
+def open_store(settings: Any = None, batch: bool = False, serving: bool = False) -> Store:
     """The store the settings point at: a server when a URL is set, embedded otherwise.
 
     Args:
@@ -19,6 +19,9 @@ def open_store(settings: Any = None, batch: bool = False) -> Store:
         batch: A batch command (ingest, analyze, push, pull): an unreachable server is retried
             for ``qdrant_retry_seconds``. Otherwise (interactive commands, the UI) the command
             fails after ``qdrant_interactive_seconds``.
+        serving: A serving process (ui, serve): an embedded collection is let go when a job
+            asks for it, and never waited for. Other commands wait ``lock_wait_seconds`` for a
+            serving process to let go.
     """
     from embedscope.settings import QdrantSettings
     from embedscope.store.edge import EdgeStore
@@ -33,7 +36,8 @@ def open_store(settings: Any = None, batch: bool = False) -> Store:
             )
         return RemoteStore(settings.qdrant_url, key, settings.qdrant_timeout,
                            settings.qdrant_interactive_seconds, interactive=True)
-    return EdgeStore(settings.embedded_dir, disk_reserve_mb=settings.disk_reserve_mb)
+    return EdgeStore(settings.embedded_dir, disk_reserve_mb=settings.disk_reserve_mb,
+                     serving=serving, lock_wait=0.0 if serving else settings.lock_wait_seconds)
 
 
 __all__ = [

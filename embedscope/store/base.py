@@ -253,6 +253,14 @@ class Store(ABC):
             )
         return meta
 
+    def stored_meta(self, name: str) -> CollectionMeta | None:
+        """The collection's embedscope metadata, None when it has none (a foreign collection).
+
+        Reads no points: an embedded collection another process holds can be described.
+        """
+        self.require(name)
+        return self._read_meta(name)
+
     def update_meta(self, name: str, **changes: Any) -> CollectionMeta:
         """Change metadata fields (e.g. labels, analysis) and store the result."""
         meta = self.get_meta(name).model_copy(update=changes)

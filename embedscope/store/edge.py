@@ -22,7 +22,7 @@ from embedscope.contract import INDEXED_FIELDS, CollectionMeta
 from embedscope.errors import DamagedCollectionError, EmbedscopeError
 from embedscope.store.base import CollectionSummary, PayloadFields, Store, Where
 from embedscope.store.edge_query import edge_filter, payload_selector
-from embedscope.store.locks import CollectionLock
+from embedscope.store.locks import CollectionLock, Holder, holder_of, wanted_by
 from embedscope.store.points import Hit, Record, as_matrix, check_name, to_hits, to_records
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,19 @@ class EdgeStore(Store):
 
     backend = "embedded"
 
-    def __init__(self, root: Path | str, disk_reserve_mb: float = 64.0, lent: Iterable[str] = ()) -> None:
+    def __init__(self, root: Path | str, disk_reserve_mb: float = 64.0, serving: bool = False,
+                 lock_wait: float = 0.0, lent: Iterable[str] = ()) -> None:
+        """Create a store over ``root``.
+
+        Args:
+            root: The directory of the embedded collections.
+            disk_reserve_mb: Free space kept in reserve.
+            serving: This store serves requests (ui, serve): it lets go of a collection when a
+                job asks (see `wanted`) and never takes one a job waits for.
+            lock_wait: Seconds to wait for a serving process to let go of a collection.
+            lent: Collections whose lock the parent process holds for this one (the ingest
+                writer process).
+        """
         import qdrant_edge
 
         self._q = qdrant_edge
@@ -86,6 +98,8 @@ class EdgeStore(Store):
         self._open: dict[str, _Open] = {}
         self._locks: dict[str, CollectionLock] = {}
         self._lent = frozenset(lent)  # collections whose lock the parent process holds for us
+        self.serving = serving
+        self.lock_wait = lock_wait
 
     # --- paths, locks and shards -----------------------------------------------------------
     def _dir(self, name: str) -> Path:
@@ -96,7 +110,9 @@ class EdgeStore(Store):
     def _lock(self, name: str, doing: str = "open") -> None:
         if name in self._lent:
             return
-        lock = self._locks.setdefault(name, CollectionLock(self.root, name))
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = CollectionLock(self.root, name, self.serving, self.lock_wait)
         lock.acquire(doing)
 
     def _unlock(self, name: str) -> None:
@@ -370,6 +386,18 @@ class EdgeStore(Store):
     def integrity_record(self, name: str) -> integrity.IntegrityRecord | None:
         """The collection's integrity record (None for a collection made before records)."""
         return integrity.read_record(self._dir(name), name)
+
+    def held(self) -> list[str]:
+        """The collections this store holds open (or locked) now."""
+        return sorted(set(self._shards) | {n for n, lock in self._locks.items() if lock.held})
+
+    def wanted(self) -> list[str]:
+        """The held collections a job in another process is waiting for."""
+        return [n for n in self.held() if wanted_by(self.root, n) is not None]
+
+    def holder(self, name: str) -> Holder | None:
+        """Who holds the collection's lock, as its lock file says (None when unknown)."""
+        return holder_of(self.root, name)
 
     def optimize(self, name: str) -> None:
         self._shard(name).optimize()

@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +99,63 @@ def session_on(request: pytest.FixtureRequest) -> Iterator[object]:
     yield make
     for s in made:
         s.close()
+
+
+# --- one page server and one Chromium page per browser test module (the Search tab's tests) --
+
+TAG = "bags-of-test"
+
+
+@pytest.fixture(scope="module")
+def tagged(analysed: Built, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The analysed collection, its test-split bags tagged, beside an unanalysed 'aaa'."""
+    from embedscope.store.edge import EdgeStore
+
+    copy = analysed.copy(tmp_path_factory.mktemp("ui-tagged") / "data")
+    with EdgeStore(copy.qdrant_dir) as store:
+        store.ensure_collection("aaa", store.get_meta("fashion"))  # first by name, no analysis
+        bag = store.get_meta("fashion").labels.index("Bag")
+        from embedscope.store import Where
+
+        bags = [r.id for r in store.scroll("fashion", Where(split="test", label=bag), False)]
+        assert len(bags) >= 5
+        store.set_payloads("fashion", {i: {"tags": [TAG]} for i in bags})
+    return copy
+
+
+@pytest.fixture(scope="module")
+def site(tagged: Built) -> Iterator[tuple[str, Any]]:
+    """One page server for the module (max upload 1 MB): (url, session)."""
+    from embedscope.store.edge import EdgeStore
+    from embedscope.ui.service import Session
+
+    session = Session(store=EdgeStore(tagged.qdrant_dir))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDSCOPE_DATA_DIR", str(tagged.data_dir))
+        from tests.ui.test_browser import serve
+
+        demo, url = serve(session, max_upload_mb=1.0)
+        yield url, session
+        demo.close()
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def page(site: tuple[str, Any]) -> Iterator[Any]:
+    """One Chromium page on the site for the whole module (viewport 1400×1100)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.ui.test_browser import CHROMIUM, TIMEOUT_MS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking"],
+        )
+        pg = browser.new_page(viewport={"width": 1400, "height": 1100})
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(site[0])
+        pg.locator("#collection-info").get_by_text("300 points").wait_for()
+        yield pg
+        browser.close()

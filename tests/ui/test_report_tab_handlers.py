@@ -20,7 +20,9 @@ def test_report_values_show_the_latest_report(analysed: Built, session_on) -> No
     assert values["summary"].startswith(f"### Analysis {report.run_id}")
     for row in report.summary_rows():  # every headline figure of the typed report is shown
         assert f"| {row.figure} |" in values["summary"]
-    assert [cap for _, cap in values["plots"]][0] == "map pca"  # maps first
+    assert values["plots"].split("<figcaption>")[1].startswith("map pca<")  # maps first
+    assert f"showing **{len(values['errors'])}** of **{len(report.label_errors or [])}**" \
+        in values["findings"]
     assert len(values["error_ids"]) == len(values["errors"]) <= len(report.label_errors or [])
     assert values["picked"] == "" and values["similar"] is False
     assert values["html"].endswith("fashion-report.html")

@@ -4,14 +4,13 @@ another tab, the report's findings), stale marks and vote notes, tag filters, re
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.ui.conftest import Built
-from tests.ui.test_browser import CHROMIUM, TIMEOUT_MS, serve
+from tests.ui.conftest import TAG
+from tests.ui.test_browser import CHROMIUM
 from tests.ui.test_query_uploads import bomb_png, tiny_png
 
 pytestmark = [
@@ -20,60 +19,6 @@ pytestmark = [
                        "(apt-get install chromium, or set EMBEDSCOPE_CHROMIUM)"),
 ]
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-TAG = "bags-of-test"
-
-
-@pytest.fixture(scope="module")
-def tagged(analysed: Built, tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """The analysed collection, its test-split bags tagged, beside an unanalysed 'aaa'."""
-    from embedscope.store.edge import EdgeStore
-
-    copy = analysed.copy(tmp_path_factory.mktemp("ui-tagged") / "data")
-    with EdgeStore(copy.qdrant_dir) as store:
-        store.ensure_collection("aaa", store.get_meta("fashion"))  # first by name, no analysis
-        bag = store.get_meta("fashion").labels.index("Bag")
-        from embedscope.store import Where
-
-        bags = [r.id for r in store.scroll("fashion", Where(split="test", label=bag), False)]
-        assert len(bags) >= 5
-        store.set_payloads("fashion", {i: {"tags": [TAG]} for i in bags})
-    return copy
-
-
-@pytest.fixture(scope="module")
-def site(tagged: Built) -> Iterator[tuple[str, Any]]:
-    """One page server for the module (max upload 1 MB): (url, session)."""
-    from embedscope.store.edge import EdgeStore
-    from embedscope.ui.service import Session
-
-    session = Session(store=EdgeStore(tagged.qdrant_dir))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EMBEDSCOPE_DATA_DIR", str(tagged.data_dir))
-        demo, url = serve(session, max_upload_mb=1.0)
-        yield url, session
-        demo.close()
-    session.close()
-
-
-@pytest.fixture(scope="module")
-def page(site: tuple[str, Any]) -> Iterator[Any]:
-    """One Chromium page on the site for the whole module (viewport 1400×1100)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking"],
-        )
-        pg = browser.new_page(viewport={"width": 1400, "height": 1100})
-        pg.set_default_timeout(TIMEOUT_MS)
-        pg.goto(site[0])
-        pg.locator("#collection-info").get_by_text("300 points").wait_for()
-        yield pg
-        browser.close()
-
-
 def until(page: Any, script: str, arg: Any = None) -> None:
     """Wait until ``script`` is truthy, polled on a timer (frame-based polling stalled at times
     on the loaded 2-core machine while the page itself had long settled)."""

@@ -18,7 +18,7 @@ def test_a_collection_change_sets_the_filters_and_clears_the_results(built: Buil
     assert out["split"]["choices"] == ["(all)", "test", "train"]
     assert out["label"]["choices"][0] == "(all)" and "Shirt" in out["label"]["choices"]
     assert out["pick_class"]["value"] == out["label"]["choices"][1]
-    assert out["neighbours"] == [] and out["search_result"] is None and out["votes"].empty
+    assert out["neighbours"]["value"] == [] and out["search_result"] is None and out["votes"].empty
     assert set(h.on_collection(session_on(built), None)) == set(h.cleared())
 
 
@@ -30,7 +30,7 @@ def test_an_upload_says_the_model_loads_then_shows_its_results(
     s = session_on(built)
     first, results = list(h.search_path(s, "fashion", str(query_png), 5, "(all)", "(all)", "(all)"))
     assert first == {"status": first["status"]} and "Loading the query model" in first["status"]
-    assert results["status"] == "" and len(results["neighbours"]) == 5
+    assert results["status"] == "" and len(results["neighbours"]["value"]) == 5
     assert results["last"] == str(query_png) and "Predicted:" in results["prediction"]
     assert results["search_result"]["neighbour_ids"][0] and results["searched"].k == 5
     assert list(h.search_path(s, "fashion", None, 5, "(all)", "(all)", "(all)")) == []
@@ -40,7 +40,7 @@ def test_an_upload_says_the_model_loads_then_shows_its_results(
     with pytest.warns(UserWarning):
         (refused,) = h.search_path(s, "fashion", str(fake), 5, "(all)", "(all)", "(all)")
     assert "fake.png cannot be used as a query image" in refused["status"]
-    assert refused["query_file"] is None and refused["query_img"] is None and refused["neighbours"] == []
+    assert refused["query_file"] is None and refused["query_img"] is None and refused["neighbours"]["value"] == []
 
 
 def test_a_stored_query_a_neighbour_and_a_request_search_again(built: Built, session_on) -> None:
@@ -61,7 +61,7 @@ def test_a_stored_query_a_neighbour_and_a_request_search_again(built: Built, ses
     assert h.requested(s, "fashion", "", 6, "(all)", "(all)", "(all)") == {}
     with pytest.warns(UserWarning):
         bad = h.search_stored(s, "fashion", "by id", "", "nope", 6, "(all)", "(all)", "(all)")
-    assert "no point with id 'nope'" in bad["status"] and bad["neighbours"] == []
+    assert "no point with id 'nope'" in bad["status"] and bad["neighbours"]["value"] == []
     assert bad["last"] == {"__type__": "update"}  # a failed pick keeps the previous query
 
 

@@ -96,6 +96,9 @@ def test_a_typed_phrase_is_ringed_on_the_map_and_colours_it(browser: Any,
     page.locator("#phrase textarea").fill("a sandal with a heel.")
     page.locator("#phrase-button").click()
     page.wait_for_function("() => window.embedscopeMaps.at(-1).state.continuous === true", polling=50)
+    # the legend is redrawn after the state changes: wait for it rather than read it at once
+    page.wait_for_function("() => (document.querySelector('#webmap .es-legend') || {}).innerText"
+                           "?.includes('phrase: a sandal with a heel.')", polling=50)
     legend = page.locator("#webmap .es-legend").inner_text()
     assert "phrase: a sandal with a heel." in legend and "cosine" in legend
     low, high = page.locator("#webmap .es-ramp-ends span").all_inner_texts()

@@ -53,7 +53,7 @@ def test_a_phrase_finds_the_text_spaces_hits_shown_in_the_collection_and_marked(
     want = library_search(page_store, PIXELS, PHRASE, k=5, via=SIGLIP, device="cpu")
     linked = out["search_result"]
     assert linked["collection"] == PIXELS and linked["neighbour_ids"] == [x.id for x in want.hits]
-    assert SIGLIP in out["query_info"] and len(out["neighbours"]) == len(want.hits)
+    assert SIGLIP in out["query_info"] and len(out["neighbours"]["value"]) == len(want.hits)
     assert out["last"] == "text:" + PHRASE  # "Search" runs the phrase again
     maps = Maps(session)
     v, _, _ = maps.open(PIXELS, "pca", None)

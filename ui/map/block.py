@@ -40,6 +40,8 @@ CSS = """
 .es-legend-title { font-weight: 600; margin-bottom: 4px; }
 .es-item { display: flex; align-items: center; gap: 6px; white-space: nowrap; }
 .es-swatch { width: 11px; height: 11px; border-radius: 50%; flex: none; }
+.es-ring { width: 9px; height: 9px; border-radius: 50%; border: 2px solid; flex: none; }
+.es-rings-title { margin-top: 6px; }
 .es-n { color: #777; margin-left: auto; }
 .es-ramp { height: 12px; border-radius: 3px; }
 .es-labels { position: absolute; inset: 0; pointer-events: none; overflow: hidden; }

@@ -14,6 +14,9 @@ from embedscope.ui.map import methods
 if TYPE_CHECKING:
     from embedscope.ui.map.points import MapData
 
+#: A binary score's 0 and 1 (e.g. k-NN "wrong" and "correct"): vermillion and bluish green,
+#: the Okabe–Ito pair that reads as bad / good and stays apart for red–green colour blindness.
+BINARY_COLOURS = ("#d55e00", "#009e73")
 #: The colouring (and Highlight) that means "none": one colour.
 NONE = "(none)"
 #: Colouring of the points carrying one tag: "tag: <name>".
@@ -30,6 +33,7 @@ class Colouring:
         codes: uint16 category codes, or float32 values scaled to [0, 1] (n each).
         names: Category names by code; for "continuous", the low and high ends' labels.
         noise: Code drawn in grey (unlabelled, noise, not scored), or None.
+        colours: The categories' own colours by code (a binary score's), else the palette's.
     """
 
     name: str
@@ -37,6 +41,7 @@ class Colouring:
     codes: np.ndarray
     names: list[str]
     noise: int | None = None
+    colours: list[str] | None = None
 
     def counts(self) -> list[int]:
         """Points per category (empty for a continuous colouring)."""
@@ -107,7 +112,8 @@ def _score(name: str, raw: np.ndarray) -> Colouring:
     if score is None or not score.binary:
         return _continuous(name, raw)
     codes = np.where(np.isnan(raw), 2, np.where(raw >= 0.5, 1, 0)).astype(np.uint16)
-    return Colouring(name, "category", codes, [*score.labels, "not scored"], 2)
+    return Colouring(name, "category", codes, [*score.labels, "not scored"], 2,
+                     list(BINARY_COLOURS))
 
 
 def _categorical(name: str, values: np.ndarray, names: dict[int, str], missing: int,

@@ -13,13 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.ui import report as reports
-from embedscope.ui.binding import STATUS, Event, Selected, update, usage
+from embedscope.errors import UsageError
+from embedscope.ui.binding import STATUS, Event, Selected, refused, update, usage
 from embedscope.ui.config import UISettings
+from embedscope.ui.map import points
 from embedscope.ui.map import selection as sel
 from embedscope.ui.map.colours import NONE
 from embedscope.ui.map.maps import Maps
 from embedscope.ui.map.published import MapView
+from embedscope.ui.runs import Run, Runs
 from embedscope.ui.service import Session
 from embedscope.ui.tabs import CollectionSync
 
@@ -47,10 +49,15 @@ def pickers(maps: Maps, v: MapView | None, projections: list[str]) -> dict:
     }
 
 
+def gallery(tiles: list[Any]) -> dict:
+    """A page of the selection, none selected (the gallery has no preview mode to reopen)."""
+    return update(value=tiles, selected_index=None)
+
+
 def cleared(session: Session) -> dict:
     """No selection: an empty gallery, counts, clicked point, notes and export."""
     tiles, line = sel.page_tiles(session, None)
-    return {"chosen": None, "gallery": tiles, "page_note": line, "counts": "", "picked": None,
+    return {"chosen": None, "gallery": gallery(tiles), "page_note": line, "counts": "", "picked": None,
             "similar": update(visible=False), "clicked_note": "", "tag_note": "",
             "export_file": None}
 
@@ -60,13 +67,15 @@ def cleared(session: Session) -> dict:
 def follow(maps: Maps, name: str | None, current: MapView | None, proj: str | None) -> dict:
     """The collection changed (page load, the dropdown, Reload): its map, or a hint."""
     v, projections, note = maps.open(name, proj, current, reload=False)
-    return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session)}
+    return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session),
+            **offer_analysis(projections)}
 
 
 def reload_map(maps: Maps, name: str | None, current: MapView | None, proj: str | None) -> dict:
     """"Show map (reload)" or another projection: the map read from the store again."""
     v, projections, note = maps.open(name, proj, current, reload=True)
-    return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session)}
+    return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session),
+            **offer_analysis(projections)}
 
 
 def restyle(maps: Maps, v: MapView | None, colour: str | None, light: str | None) -> dict:
@@ -152,7 +161,7 @@ def _first_page(maps: Maps, s: sel.Selection, order: str | None) -> dict:
     if values is not None and not np.isnan(values).all():
         s = sel.ordered(s, str(order))
     tiles, line = sel.page_tiles(maps.session, s)
-    return {**cleared(maps.session), "chosen": s, "gallery": tiles, "page_note": line,
+    return {**cleared(maps.session), "chosen": s, "gallery": gallery(tiles), "page_note": line,
             "counts": sel.counts_markdown(s)}
 
 
@@ -160,7 +169,7 @@ def turn(session: Session, step: int, s: sel.Selection | None) -> dict:
     """◀ Previous / Next ▶: another page of the selection."""
     s = sel.turn(s, step)
     tiles, line = sel.page_tiles(session, s)
-    return {"chosen": s, "gallery": tiles, "page_note": line, "picked": None,
+    return {"chosen": s, "gallery": gallery(tiles), "page_note": line, "picked": None,
             "similar": update(visible=False), "clicked_note": ""}
 
 
@@ -190,7 +199,10 @@ def tag(maps: Maps, v: MapView | None, s: sel.Selection | None, text: str) -> di
     """"Tag selection": stored, then shown as the map's colouring."""
     if v is None or v.token is None:
         raise usage(NO_MAP_SHOWN)
-    v, note = maps.tag(v, s, text)
+    try:
+        v, note = maps.tag(v, s, text)
+    except UsageError as exc:  # the note of an earlier tag would read as this one's
+        return {**refused(exc), "tag_note": ""}
     return {**shown(maps, v), "tag_note": note,
             "colour_by": update(choices=maps.colourings(v), value=v.colour_by),
             "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
@@ -203,14 +215,37 @@ def export(session: Session, folder: Path, s: sel.Selection | None, fmt: str) ->
 
 # --- the quick analysis ----------------------------------------------------------------------
 
-def run_analysis(maps: Maps, settings: UISettings, sync: CollectionSync, name: str) -> dict:
-    """"Run analysis": the page's fast analysis, then the whole page shows the collection again."""
+def offer_analysis(projections: list[str], run: Run | None = None) -> dict:
+    """"Run analysis" is offered only where no map exists and none runs."""
+    return {"analyse": update(interactive=not projections and (run is None or not run.running))}
+
+
+def start_analysis(maps: Maps, runs: Runs, settings: UISettings, name: str) -> dict:
+    """"Run analysis": the page's fast analysis starts in the background (never over a map)."""
     if not name:
         raise usage("choose a collection first.")
     with maps.session.store() as s:
-        note = reports.run_quick(s, name, settings)
-    maps.session.forget(name)
-    maps.forget(name)
-    out: dict[Any, Any] = sync.values(name)
-    out["map_note"] = note
+        projections, _ = points.available(s, name)
+    if projections:
+        raise usage(f"{name} already has a map ({', '.join(projections)}); the page does not "
+                    f"replace it. Run `embedscope analyze --collection {name}` to redo it.")
+    run = runs.start(name, settings)
+    return {"map_note": run.line(), "analyse": update(interactive=False),
+            "ticker": update(active=True)}
+
+
+def analysis_progress(maps: Maps, runs: Runs, sync: CollectionSync, name: str | None,
+                      current: MapView | None, proj: str | None) -> dict:
+    """The ticker while an analysis runs: its progress line, then the page with the new map."""
+    run = runs.get(name)
+    if run is None:
+        return {"ticker": update(active=False)}
+    if run.running:
+        return {"map_note": run.line()}
+    out: dict[Any, Any] = {}
+    if run.error is None:
+        maps.forget(run.collection)
+        out.update(reload_map(maps, name, current, proj))
+        out.update(sync.values(name))
+    out.update({"map_note": run.line(), "ticker": update(active=False)})
     return out

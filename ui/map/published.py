@@ -68,6 +68,8 @@ class Published:
             entry.update(low=c.names[0], high=c.names[1])
         else:
             entry.update(names=c.names, counts=c.counts(), noise=c.noise)
+            if c.colours:
+                entry["colours"] = c.colours
         return path, entry
 
     def changed(self, name: str) -> None:

@@ -14,6 +14,7 @@ from embedscope.ui.map import block, cache, handlers
 from embedscope.ui.map import selection as sel
 from embedscope.ui.map.colours import NONE
 from embedscope.ui.map.maps import Maps
+from embedscope.ui.runs import Runs
 from embedscope.ui.tabs import CollectionSync, TabContext, TabHandles, register_tab
 
 HELP = ("Wheel: zoom · drag: pan · **Lasso** / **Box** (or shift-drag): select · "
@@ -22,7 +23,7 @@ HELP = ("Wheel: zoom · drag: pan · **Lasso** / **Box** (or shift-drag): select
 #: Everything a map change writes, in order (``status`` last).
 MAP_OUTPUTS = ("view", "map", "map_note", "projection", "colour_by", "highlight", "chosen",
                "gallery", "page_note", "counts", "picked", "similar", "clicked_note", "tag_note",
-               "export_file", "status")
+               "export_file", "analyse", "status")
 #: Everything a new selection (or page of it) writes.
 SELECTION_OUTPUTS = ("chosen", "gallery", "page_note", "counts", "picked", "similar",
                      "clicked_note", "tag_note", "export_file", "status")
@@ -49,8 +50,9 @@ def build(ctx: TabContext) -> TabHandles:
     c = layout(ctx, maps)
     wire_map(c, maps)
     wire_selection(c, maps, exports)
+    runs = Runs(ctx.session)
     return TabHandles(outputs=[], on_collection=None,
-                      wire=functools.partial(wire_analysis, c, maps, ctx.settings))
+                      wire=functools.partial(wire_analysis, c, maps, runs, ctx.settings))
 
 
 def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
@@ -77,7 +79,9 @@ def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
             c["show_map"] = gr.Button("Show map (reload)", variant="primary", elem_id="show-map")
             c["analyse"] = gr.Button("Run analysis (fast: "
                                      f"{settings.analysis_projections} + "
-                                     f"{settings.analysis_clusterers})", elem_id="run-analysis")
+                                     f"{settings.analysis_clusterers})", elem_id="run-analysis",
+                                     interactive=False)
+        c["ticker"] = gr.Timer(1.0, active=False)
         c["map_note"] = gr.Markdown(elem_id="map-note")
         gr.Markdown(HELP, elem_id="map-help")
         c["map"] = block.block(handlers.server_functions(maps), elem_id="webmap")
@@ -92,7 +96,7 @@ def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
                                              label="Order", elem_id="selection-order")
                 c["gallery"] = gr.Gallery(label="Selected images (click one to find similar)",
                                           columns=8, height="auto", object_fit="contain",
-                                          elem_id="map-selection")
+                                          allow_preview=False, elem_id="map-selection")
                 with gr.Row():
                     c["similar"] = gr.Button("Find similar", visible=False,
                                              elem_id="map-find-similar")
@@ -157,9 +161,12 @@ def wire_selection(c: dict[str, Any], maps: Maps, exports: Path) -> None:
         c["similar"].click(bind(handlers.pivot, c, guard=False), [c["picked"]], [c["find_similar"]])
 
 
-def wire_analysis(c: dict[str, Any], maps: Maps, settings: UISettings, sync: CollectionSync) -> None:
-    """"Run analysis" refreshes the whole page (it changes the collection), then the map."""
-    run = bind(handlers.run_analysis, c, maps, settings, sync)
-    shown = [c["collection"], c["view"], c["projection"]]
-    c["analyse"].click(run, c["collection"], [*sync.outputs, c["map_note"]]).then(
-        bind(handlers.reload_map, c, maps), shown, _of(c, MAP_OUTPUTS))
+def wire_analysis(c: dict[str, Any], maps: Maps, runs: Runs, settings: UISettings,
+                  sync: CollectionSync) -> None:
+    """"Run analysis" starts the page's analysis in the background; a ticker shows its progress,
+    then the whole page (it changed the collection) and the new map."""
+    c["analyse"].click(bind(handlers.start_analysis, c, maps, runs, settings), c["collection"],
+                       _of(c, ("map_note", "analyse", "ticker", "status")))
+    outputs = list(dict.fromkeys([*sync.outputs, *_of(c, MAP_OUTPUTS), c["ticker"]]))
+    c["ticker"].tick(bind(handlers.analysis_progress, c, maps, runs, sync),
+                     [c["collection"], c["view"], c["projection"]], outputs)

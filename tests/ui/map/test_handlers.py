@@ -33,7 +33,7 @@ def test_following_the_collection_shows_its_map_and_resets_the_selection(maps) -
     assert out["projection"]["choices"] == ["umap"] and out["projection"]["value"] == "umap"
     assert out["colour_by"]["choices"] == ["label", "split", "cluster_kmeans"]
     assert out["highlight"]["choices"] == ["(none)", *CLASSES]
-    assert out["chosen"] is None and out["gallery"] == [] and out["similar"]["visible"] is False
+    assert out["chosen"] is None and out["gallery"]["value"] == [] and out["similar"]["visible"] is False
     assert "Nothing selected" in out["page_note"]
 
     none = handlers.follow(maps, None, None, None)
@@ -59,13 +59,13 @@ def test_a_selection_pages_clicks_tags_and_exports(maps, tmp_path: Path) -> None
     event = SimpleNamespace(_data=rows_event(list(range(60)), v.token))
     out = handlers.on_selection(maps, v, None, event)
     s = out["chosen"]
-    assert len(s.ids) == 60 and len(out["gallery"]) == 48 and "60 selected" in out["page_note"]
+    assert len(s.ids) == 60 and len(out["gallery"]["value"]) == 48 and "60 selected" in out["page_note"]
     assert "| label | points |" in out["counts"]
     with pytest.raises(UsageError, match="no map shown"):
         handlers.on_selection(maps, None, None, event)
 
     turned = handlers.turn(maps.session, 1, s)
-    assert "page 2 of 2" in turned["page_note"] and len(turned["gallery"]) == 12
+    assert "page 2 of 2" in turned["page_note"] and len(turned["gallery"]["value"]) == 12
     clicked = handlers.on_click(True, s, SimpleNamespace(index=0, value={"caption": "Bag · test #0"}))
     assert clicked["picked"] == s.page_ids()[0] and clicked["similar"]["visible"] is True
     assert clicked["clicked_note"] == f"`{s.page_ids()[0]}` · Bag · test #0"

@@ -242,3 +242,35 @@ def test_a_projection_registered_here_is_offered_and_drawn(
         unregister_projection(name)
         with session.store() as s:
             s.update_meta(MAPPED, analysis=analysis)
+
+
+def test_a_lasso_started_on_a_point_selects_every_point_in_its_loop(page: Any) -> None:
+    import math
+
+    page.locator("#webmap [data-tool=lasso]").click()
+    box = page.locator("#webmap canvas").bounding_box()
+    # a point well inside the canvas, so that a 60 px loop from it stays on the map
+    row = js(page, """(() => { for (let r = 0; r < m.state.n; r++) {
+        const [x, y] = m.scatterplot.getScreenPosition(r);
+        if (x > 150 && y > 150 && x < a.w - 150 && y < a.h - 150) return r; } return -1; })()""",
+             {"w": box["width"], "h": box["height"]})
+    assert row >= 0
+    x0, y0 = js(page, "m.scatterplot.getScreenPosition(a)", row)
+    radius, steps = 60, 48
+    loop = [(x0 + radius - radius * math.cos(2 * math.pi * i / steps),
+             y0 + radius * math.sin(2 * math.pi * i / steps)) for i in range(steps + 1)]
+    inside = js(page, """(() => { let n = 0; for (let r = 0; r < m.state.n; r++) {
+        const [x, y] = m.scatterplot.getScreenPosition(r);
+        if ((x - a.cx) ** 2 + (y - a.cy) ** 2 < (a.r - 2) ** 2) n++; } return n; })()""",
+                {"cx": x0 + radius, "cy": y0, "r": radius})
+    assert inside > 5
+    page.mouse.move(box["x"] + x0, box["y"] + y0)
+    page.mouse.down()
+    for x, y in loop[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
+    page.mouse.up()
+    page.wait_for_timeout(800)  # a click taken for a click on the point would come by now
+    selected = js(page, "m.state.nSelected")
+    assert selected >= inside, (selected, inside)  # the loop's points, not only the first one
+    page.locator("#selection-info").get_by_text(f"{selected:,} selected").wait_for()
+    page.locator("#webmap [data-tool=pan]").click()

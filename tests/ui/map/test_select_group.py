@@ -45,7 +45,7 @@ def test_select_group_fills_the_gallery_with_the_class_in_score_order(scored, or
     members = [pid for pid, (*_, label) in values.items() if label == bag]
     expected = sorted(members, key=lambda pid: -values[pid][column])
     assert out["chosen"].ids == expected
-    assert len(out["gallery"]) == min(48, len(expected))
+    assert len(out["gallery"]["value"]) == min(48, len(expected))
     assert f"| Bag | {len(expected):,} |" in out["counts"]
 
 

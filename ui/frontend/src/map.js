@@ -189,6 +189,19 @@ export function mount(root, { trigger, server, props, watch }) {
     send();
   }
 
+  // A drag (a lasso, a box, a pan) ends in a DOM click where it started when its loop closes;
+  // the library takes such a click for a click on the point under it and replaces the lasso's
+  // selection with that one point. A click that ends a drag never reaches the library.
+  const drag = { at: null, moved: false };
+  plot.addEventListener('mousedown', (e) => { drag.at = [e.clientX, e.clientY]; drag.moved = false; }, true);
+  plot.addEventListener('mousemove', (e) => {
+    if (drag.at && e.buttons && Math.hypot(e.clientX - drag.at[0], e.clientY - drag.at[1]) > 4) drag.moved = true;
+  }, true);
+  plot.addEventListener('click', (e) => {
+    if (drag.moved) { e.stopPropagation(); e.preventDefault(); }
+    drag.at = null; drag.moved = false;
+  }, true);
+
   sp.subscribe('select', ({ points }) => {
     if (state.keys.merge || state.keys.remove) {
       // the library already merged or removed: take its result as the selection
@@ -284,11 +297,34 @@ export function mount(root, { trigger, server, props, watch }) {
       return;
     }
     const items = colouring.names.map((name, code) => {
-      const colour = colouring.noise === code ? NOISE : PALETTE[code % PALETTE.length];
+      const colour = colourOf(colouring, code);
       const counted = colouring.counts ? ` <span class="es-n">${colouring.counts[code].toLocaleString('en-US')}</span>` : '';
       return `<div class="es-item"><span class="es-swatch" style="background:${colour}"></span>${escapeHtml(name)}${counted}</div>`;
     });
-    legend.innerHTML = title + items.join('');
+    legend.innerHTML = title + items.join('') + '<div data-role="rings"></div>';
+    drawRingLegend(state.desc);
+  }
+
+  // A group's colour: the colouring's own (a binary score names its two), else the palette's.
+  function colourOf(colouring, code) {
+    if (colouring.noise === code) return NOISE;
+    if (colouring.colours && colouring.colours[code]) return colouring.colours[code];
+    return PALETTE[code % PALETTE.length];
+  }
+
+  // The search's rings, named under the groups while a search is marked on the map.
+  function drawRingLegend(desc) {
+    const box = legend.querySelector('[data-role=rings]');
+    if (!box) return;
+    const marks = (desc && desc.marks) || {};
+    const items = [];
+    if (marks.query !== null && marks.query !== undefined) {
+      items.push('<div class="es-item"><span class="es-ring" style="border-color:#d91a1a"></span>search query</div>');
+    }
+    if ((marks.neighbours || []).length) {
+      items.push(`<div class="es-item"><span class="es-ring" style="border-color:#1a1a1a"></span>its neighbours (${marks.neighbours.length})</div>`);
+    }
+    box.innerHTML = items.length ? `<div class="es-legend-title es-rings-title">rings</div>${items.join('')}` : '';
   }
 
   function marksChanged(desc) {
@@ -343,12 +379,13 @@ export function mount(root, { trigger, server, props, watch }) {
       let colours;
       if (!colouring) colours = [PALETTE[0]];
       else if (state.continuous) colours = RAMP;
-      else colours = colouring.names.map((_, c) => (colouring.noise === c ? NOISE : PALETTE[c % PALETTE.length]));
+      else colours = colouring.names.map((_, c) => colourOf(colouring, c));
       if (colours.length < 2) colours = [colours[0], colours[0]];
       sp.set({ colorBy: 'valueA', pointColor: colours });
       drawLegend(colouring);
     }
     marksChanged(desc);
+    drawRingLegend(desc);
     pointStyle(desc);
     const selected = rowsOf(state.selected);
     await sp.draw({ x: state.x, y: state.y, valueA: state.valueA, valueB: state.valueB }, {
