@@ -103,24 +103,65 @@ def _body_schema(model: Any, multipart: bool = True) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-def build_api(session: Session, settings: ServingSettings) -> Any:
-    """The FastAPI app of the API alone (`embedscope serve`); `ui` mounts the page on it."""
-    from fastapi import FastAPI
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import HTMLResponse, JSONResponse
+def _fail(status: int, code: str, message: str, exit_code: int | None = None,
+          headers: dict[str, str] | None = None) -> Any:
+    """An error response: ``{"error": {"code", "message", "exit_code"}}``."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(error_body(code, message, exit_code), status, headers=headers)
+
+
+async def _form_request(request: Request, model: Any) -> tuple[Any, str | bytes | None, str]:
+    """A multipart request: its fields as ``model``, the `file` (or `image`) part and its name."""
+    form = await request.form()
+    upload = form.get("file") or form.get("image")
+    fields: dict[str, Any] = {k: v for k, v in form.items() if k not in ("file", "image")}
+    if "fields" in fields:
+        fields["fields"] = [f.strip() for f in str(fields["fields"]).split(",") if f.strip()]
+    if "vector" in fields:
+        fields["vector"] = json.loads(str(fields["vector"]))
+    req = model.model_validate(fields)
+    raw: str | bytes | None = None
+    name = "the image"
+    if upload is not None and hasattr(upload, "read"):
+        raw = await upload.read()
+        name = getattr(upload, "filename", None) or name
+    elif isinstance(upload, str):
+        raw = upload
+    return req, raw, name
+
+
+async def parse(request: Request, model: Any, settings: ServingSettings) -> tuple[Any, bytes | None]:
+    """The request (JSON, or multipart with a `file` part) and its image's checked bytes.
+
+    Raises:
+        TooLargeError: the request is over the upload limit.
+        UsageError: the body is not valid JSON or form data for ``model``.
+    """
+    from pydantic import ValidationError
     from starlette.concurrency import run_in_threadpool
 
-    app = FastAPI(
-        title="embedscope API", version="1",
-        description="Embed an image with a collection's own model, search a collection by image, "
-        "point or vector, classify by k-NN. Errors are JSON: {\"error\": {\"code\", \"message\"}}.",
-        openapi_url=f"{PREFIX}/openapi.json", docs_url=None, redoc_url=None,
-    )
-    app.state.session = session
+    limit = settings.max_upload_mb
+    length = int(request.headers.get("content-length") or 0)
+    if length > limit * MB * 4 / 3 + 65536:  # base64 inflates by a third
+        raise TooLargeError(too_large("the request", length, limit))
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            req, raw, name = await _form_request(request, model)
+        else:
+            req = model.model_validate_json(await request.body())
+            raw, name = req.image, "the image"
+    except ValidationError as exc:
+        raise UsageError(_validation_message(exc.errors())) from None
+    except ValueError as exc:
+        raise UsageError(f"the request body is not valid JSON or form data ({exc}).") from None
+    data = await run_in_threadpool(image_bytes, raw, limit, name)
+    return req, data
 
-    def fail(status: int, code: str, message: str, exit_code: int | None = None,
-             headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse(error_body(code, message, exit_code), status, headers=headers)
+
+def _add_error_handlers(app: Any, settings: ServingSettings) -> None:
+    """The bearer-token check and the one translation of errors into JSON."""
+    from fastapi.exceptions import RequestValidationError
 
     @app.middleware("http")
     async def auth(request: Request, call_next: Any) -> Any:
@@ -129,62 +170,32 @@ def build_api(session: Session, settings: ServingSettings) -> Any:
             refused = check_token(settings, request.headers.get("authorization"))
             if refused is not None:
                 status, code, message = refused
-                return fail(status, code, message, headers={"WWW-Authenticate": "Bearer"})
+                return _fail(status, code, message, headers={"WWW-Authenticate": "Bearer"})
         return await call_next(request)
 
     @app.exception_handler(EmbedscopeError)
-    async def embedscope_error(request: Request, exc: EmbedscopeError) -> JSONResponse:
+    async def embedscope_error(request: Request, exc: EmbedscopeError) -> Any:
         status = status_of(exc)
         headers = {"Retry-After": str(RETRY_AFTER)} if status == 503 else None
-        return fail(status, error_code(exc), str(exc), exc.exit_code, headers)
+        return _fail(status, error_code(exc), str(exc), exc.exit_code, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return fail(400, "usage", _validation_message(exc.errors()), 2)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Any:
+        return _fail(400, "usage", _validation_message(exc.errors()), 2)
 
     @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
+    async def internal(request: Request, exc: Exception) -> Any:
         import logging
 
         logging.getLogger(__name__).exception("API request failed")
-        return fail(500, "internal", f"the server failed: {type(exc).__name__}: "
-                    f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
+        return _fail(500, "internal", f"the server failed: {type(exc).__name__}: "
+                     f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
 
-    async def parse(request: Request, model: Any) -> tuple[Any, bytes | None]:
-        """The request (JSON, or multipart with a `file` part) and its image's checked bytes."""
-        from pydantic import ValidationError
 
-        kind = request.headers.get("content-type", "")
-        limit = settings.max_upload_mb
-        length = int(request.headers.get("content-length") or 0)
-        if length > limit * MB * 4 / 3 + 65536:  # base64 inflates by a third
-            raise TooLargeError(too_large("the request", length, limit))
-        try:
-            if kind.startswith("multipart/form-data"):
-                form = await request.form()
-                upload = form.get("file") or form.get("image")
-                fields: dict[str, Any] = {k: v for k, v in form.items() if k not in ("file", "image")}
-                if "fields" in fields:
-                    fields["fields"] = [f.strip() for f in str(fields["fields"]).split(",") if f.strip()]
-                if "vector" in fields:
-                    fields["vector"] = json.loads(str(fields["vector"]))
-                req = model.model_validate(fields)
-                raw: str | bytes | None = None
-                name = "the image"
-                if upload is not None and hasattr(upload, "read"):
-                    raw = await upload.read()
-                    name = getattr(upload, "filename", None) or name
-                elif isinstance(upload, str):
-                    raw = upload
-            else:
-                req = model.model_validate_json(await request.body())
-                raw, name = req.image, "the image"
-        except ValidationError as exc:
-            raise UsageError(_validation_message(exc.errors())) from None
-        except ValueError as exc:
-            raise UsageError(f"the request body is not valid JSON or form data ({exc}).") from None
-        data = await run_in_threadpool(image_bytes, raw, limit, name)
-        return req, data
+def _add_routes(app: Any, session: Session, settings: ServingSettings) -> None:
+    """The routes: each parses, then runs its query (api_queries) off the event loop."""
+    from fastapi.responses import HTMLResponse
+    from starlette.concurrency import run_in_threadpool
 
     @app.get(f"{PREFIX}/collections", summary="The collections, with model, dimension and points")
     async def get_collections() -> dict[str, Any]:
@@ -193,25 +204,39 @@ def build_api(session: Session, settings: ServingSettings) -> Any:
     @app.post(f"{PREFIX}/embed", summary="An image's vector in a collection's space",
               openapi_extra=_body_schema(EmbedRequest))
     async def post_embed(request: Request) -> dict[str, Any]:
-        req, data = await parse(request, EmbedRequest)
+        req, data = await parse(request, EmbedRequest, settings)
         return await run_in_threadpool(embed, session, req, data)
 
     @app.post(f"{PREFIX}/search", summary="Top-k neighbours of an image, point or vector",
               openapi_extra=_body_schema(QueryRequest))
     async def post_search(request: Request) -> dict[str, Any]:
-        req, data = await parse(request, QueryRequest)
+        req, data = await parse(request, QueryRequest, settings)
         return await run_in_threadpool(search, session, req, data)
 
     @app.post(f"{PREFIX}/classify", summary="k-NN vote of an image, point or vector",
               openapi_extra=_body_schema(QueryRequest))
     async def post_classify(request: Request) -> dict[str, Any]:
-        req, data = await parse(request, QueryRequest)
+        req, data = await parse(request, QueryRequest, settings)
         return await run_in_threadpool(classify, session, req, data)
 
     @app.get(f"{PREFIX}/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return HTMLResponse(docs_page(app.openapi()))
 
+
+def build_api(session: Session, settings: ServingSettings) -> Any:
+    """The FastAPI app of the API alone (`embedscope serve`); `ui` mounts the page on it."""
+    from fastapi import FastAPI
+
+    app = FastAPI(
+        title="embedscope API", version="1",
+        description="Embed an image with a collection's own model, search a collection by image, "
+        "point or vector, classify by k-NN. Errors are JSON: {\"error\": {\"code\", \"message\"}}.",
+        openapi_url=f"{PREFIX}/openapi.json", docs_url=None, redoc_url=None,
+    )
+    app.state.session = session
+    _add_error_handlers(app, settings)
+    _add_routes(app, session, settings)
     return app
 
 
