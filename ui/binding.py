@@ -46,6 +46,11 @@ def update(**changes: Any) -> dict:
     return dict(gr.update(**changes))
 
 
+def gallery(tiles: list[Any]) -> dict:
+    """New tiles for a gallery, none selected (the gallery has no preview mode to reopen)."""
+    return update(value=tiles, selected_index=None)
+
+
 def refused(exc: EmbedscopeError, status: Any = STATUS) -> dict:
     """What the guard shows for ``exc`` (the banner and a toast), for a handler that must also
     change other components when it refuses."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from embedscope.errors import UsageError
-from embedscope.ui.binding import STATUS, Selected, escape, guarded, update, usage
+from embedscope.ui.binding import STATUS, Selected, escape, gallery, guarded, update, usage
 from embedscope.ui.images import refusal
 from embedscope.ui.service import ALL, Filters, Session, similar_request, stale_note
 from embedscope.ui.text_search import search_text, text_space
@@ -30,11 +30,6 @@ def bar_frame(rows: list[dict[str, Any]]) -> Any:
 
     return pd.DataFrame({"class": pd.Series([r["class"] for r in rows], dtype="string"),
                          "share": pd.Series([r["share"] for r in rows], dtype="float64")})
-
-
-def gallery(tiles: list[Any]) -> dict:
-    """New neighbours, none selected (the gallery has no preview mode to reopen)."""
-    return update(value=tiles, selected_index=None)
 
 
 def cleared() -> dict:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from embedscope.errors import UsageError
-from embedscope.ui.binding import STATUS, Event, Selected, refused, update, usage
+from embedscope.ui.binding import STATUS, Event, Selected, gallery, refused, update, usage
 from embedscope.ui.config import UISettings
 from embedscope.ui.map import points
 from embedscope.ui.map import selection as sel
@@ -47,11 +47,6 @@ def pickers(maps: Maps, v: MapView | None, projections: list[str]) -> dict:
         "colour_by": update(choices=maps.colourings(v), value=v.colour_by if v and v.token else None),
         "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight if v else NONE),
     }
-
-
-def gallery(tiles: list[Any]) -> dict:
-    """A page of the selection, none selected (the gallery has no preview mode to reopen)."""
-    return update(value=tiles, selected_index=None)
 
 
 def cleared(session: Session) -> dict:
