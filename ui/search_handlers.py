@@ -154,8 +154,11 @@ def search_words(session: Session, name: str, text: str | None, kk: float, sp: s
 
 def pick_and_run(session: Session, name: str, mode: str, cls: str, pid: str, kk: float, sp: str,
                  lb: str, tg: str) -> dict:
-    """Pick a stored point (random, of a class, by id) and search by it."""
-    point = session.pick_point(name, mode, pid if mode == "by id" else cls)
+    """Pick a stored point (random, of a class, by id) and search by it; a random pick is
+    never the point picked last (``pid``, the id box, which every pick fills)."""
+    by_id = mode == "by id"
+    point = session.pick_point(name, mode, pid if by_id else cls,
+                               avoid=None if by_id else (pid or "").strip() or None)
     return {**run(session, name, POINT + point, kk, sp, lb, tg), "pick_id": point}
 
 

@@ -356,8 +356,11 @@ class Session:
 
     # --- stored points ---------------------------------------------------------------------
     def pick_point(self, collection: str, mode: str, value: str | None = None,
-                   rng: random.Random | None = None) -> str:
+                   rng: random.Random | None = None, avoid: str | None = None) -> str:
         """A stored point id: random, random of a class (name or id), or the id given.
+
+        A random pick is never ``avoid`` (the point on show) while there is another to pick,
+        so that pressing "random" again always changes the query.
 
         Raises:
             UsageError: an unknown mode, class or id.
@@ -391,7 +394,10 @@ class Session:
                 raise UsageError(f"unknown pick mode {mode!r}: choose {', '.join(PICK_MODES)}.")
         if not ids:
             raise EmptyCollectionError(f"no stored images to pick from in {collection!r}.")
-        return rng.choice(ids)
+        point = rng.choice(ids)
+        while point == avoid and len(ids) > 1:
+            point = rng.choice(ids)
+        return point
 
     def tiles_by_id(self, collection: str, ids: Sequence[str]) -> dict[str, Tile]:
         """Gallery tiles of the stored points among ``ids`` (missing ones are left out)."""

@@ -65,6 +65,24 @@ def test_a_stored_query_a_neighbour_and_a_request_search_again(built: Built, ses
     assert bad["last"] == {"__type__": "update"}  # a failed pick keeps the previous query
 
 
+def test_a_random_pick_avoids_the_point_in_the_id_box(built: Built, session_on,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedscope.ui import search_handlers as h
+
+    s = session_on(built)
+    avoided: list[str | None] = []
+    pick = s.pick_point
+    monkeypatch.setattr(s, "pick_point", lambda *a, avoid=None, **kw: (
+        avoided.append(avoid), pick(*a, avoid=avoid, **kw))[1])
+    first = h.search_stored(s, "fashion", "random", "", "", 6, "(all)", "(all)", "(all)")
+    second = h.search_stored(s, "fashion", "random", "", first["pick_id"], 6, "(all)", "(all)",
+                             "(all)")
+    by_id = h.search_stored(s, "fashion", "by id", "", second["pick_id"], 6, "(all)", "(all)",
+                            "(all)")
+    assert avoided == [None, first["pick_id"], None]
+    assert second["pick_id"] != first["pick_id"] and by_id["pick_id"] == second["pick_id"]
+
+
 def test_filters_mark_the_results_stale_and_browser_refusals_become_messages() -> None:
     from embedscope.ui import search_handlers as h
     from embedscope.ui.service import Filters

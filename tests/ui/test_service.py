@@ -58,6 +58,20 @@ def test_stored_point_is_not_its_own_neighbour(built: Built, session_on) -> None
         s.pick_point("fashion", "by id", "not-a-uuid")
 
 
+def test_random_never_repeats_the_point_on_show(built: Built, session_on) -> None:
+    """The same seed picks ``first`` again unless it is the point to avoid (pressing "random"
+    twice must change the query)."""
+    s = session_on(built)
+    for seed in range(5):
+        first = s.pick_point("fashion", "random", rng=random.Random(seed))
+        assert s.pick_point("fashion", "random", rng=random.Random(seed)) == first
+        assert s.pick_point("fashion", "random", rng=random.Random(seed), avoid=first) != first
+        bag = s.pick_point("fashion", "random of a class", "Bag", rng=random.Random(seed))
+        again = s.pick_point("fashion", "random of a class", "Bag", rng=random.Random(seed),
+                             avoid=bag)
+        assert again != bag and s.tiles_by_id("fashion", [again])[again][1].startswith("Bag")
+
+
 def test_bad_uploads_say_what_is_wrong(built: Built, session_on, tmp_path: Path,
                                        query_png: Path) -> None:
     s = session_on(built, max_upload_mb=0.001)
