@@ -18,7 +18,7 @@ from embedscope.analysis.data import Vectors, fetch, stratified_indices
 from embedscope.analysis.device import resolve_device
 from embedscope.analysis.errors import TooFewPointsError
 from embedscope.analysis.graph import approximate_graph, graph_recall, knn_graph
-from embedscope.analysis.outputs import write_outputs
+from embedscope.analysis.outputs import write_maps, write_outputs
 from embedscope.analysis.projections import pca
 from embedscope.analysis.registry import CLUSTERERS, METRICS, PROJECTIONS, SCORES
 from embedscope.analysis.result import Analysis, Stages
@@ -193,8 +193,9 @@ def default_out(s: AnalysisSettings, data_dir: Path | None = None) -> Path:
 
 def run(
     store: Store, s: AnalysisSettings, data_dir: Path | None = None, stages: Stages | None = None,
+    map_files: bool = True,
 ) -> tuple[dict[str, Any], Path]:
-    """Compute, write the report directory and the payload write-back.
+    """Compute, write the report directory, the payload write-back and the map files.
 
     Args:
         store: The store holding the collection.
@@ -202,6 +203,8 @@ def run(
         data_dir: Where reports go without --out (None: QdrantSettings().data_dir).
         stages: The stage timer (default: a new one printing when ``s.progress``); another
             thread may read its ``current`` stage.
+        map_files: Write the map files after the payloads (embedscope.mapfiles); a caller
+            that changes the metadata afterwards writes them itself (``write_maps``).
 
     Returns:
         The report (as in report.json) and the report directory.
@@ -210,4 +213,7 @@ def run(
     analysis = compute(store, s, stages)
     out_dir = default_out(s, data_dir)
     report = write_outputs(store, analysis, out_dir, stages)
+    if map_files and report.get("written_back"):
+        with stages.stage("map files"):
+            write_maps(store, str(s.collection), data_dir)
     return report, out_dir

@@ -295,6 +295,23 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
     return document
 
 
+def write_maps(store: Store, collection: str, data_dir: Path | None = None) -> dict[str, Path]:
+    """The map files of the collection's stored maps (embedscope.mapfiles), written after the
+    payloads and the metadata, so that the page's first visit reads them instead of the store.
+
+    Args:
+        store: The store.
+        collection: The collection.
+        data_dir: The data directory; files go to ``<data_dir>/maps`` (None:
+            QdrantSettings().data_dir, as the page reads them).
+    """
+    from embedscope.mapfiles import maps_dir, write_map_files
+
+    folder = maps_dir() if data_dir is None else Path(data_dir) / "maps"
+    return write_map_files(store, collection, [Payload.projection(p) for p in PROJECTIONS],
+                           [Payload.cluster(c) for c in CLUSTERERS], list(SCORES), folder)
+
+
 def _animate(a: Analysis, out: Path, files: dict[str, str]) -> dict[str, Any]:
     from embedscope.analysis.animate import write_gif
 

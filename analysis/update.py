@@ -24,6 +24,7 @@ from embedscope.analysis.data import fetch
 from embedscope.analysis.device import resolve_device
 from embedscope.analysis.graph import Neighbours, knn_to
 from embedscope.analysis.job import default_out, graph_k
+from embedscope.analysis.outputs import write_maps
 from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS, SCORES
 from embedscope.analysis.report import write_html, write_json
 from embedscope.analysis.report_model import Report
@@ -178,6 +179,8 @@ def run_update(
         "updated_points": before + int(len(new)), "updated_at": entry["created_at"],
         "update_id": entry["update_id"],
     })
+    with stages.stage("map files"):
+        write_maps(store, collection, data_dir)
     return entry, out
 
 

@@ -7,7 +7,9 @@ a box selection of ~10k points to a filled gallery.
 The collection is built directly through the store (random 8-d vectors, synthetic 2-D "umap"
 coordinates in 10 class blobs, 4×4 PNG thumbnails), so building it takes seconds. Timings are
 printed beside the server-side parts measured in the same run (reading the points from the
-store, publishing the binary files) — the floor the page cannot beat.
+store, publishing the binary files) — the floor the page cannot beat. Last, the map files are
+written as `analyze` writes them after its payloads, and a freshly started page opens the map
+from them (the first visit after any start, with no store read).
 """
 
 from __future__ import annotations
@@ -99,16 +101,63 @@ def box_for(xy: np.ndarray, target: int) -> tuple[float, float, float, float]:
             float(centre[0] + half), float(centre[1] + half))
 
 
-def main() -> None:
-    """Build the collection, serve the page, open the Explore tab and select a box."""
-    from playwright.sync_api import sync_playwright
-
+def _serve(root: Path, port: int) -> tuple[Any, Any, str]:
+    """A fresh page process's parts (a new session: nothing loaded) and its URL."""
     from embedscope.store.edge import EdgeStore
     from embedscope.ui.app import launch
     from embedscope.ui.config import UISettings
-    from embedscope.ui.map import cache as map_cache
-    from embedscope.ui.map import points
     from embedscope.ui.service import Session
+
+    session = Session(store=EdgeStore(root))
+    config = UISettings(port=port, collection="synthetic__fake")
+    session.settings = config
+    return launch(config, session, block=False), session, f"http://127.0.0.1:{port}/"
+
+
+def _open_map(browser: Any, url: str, n: int) -> tuple[Any, float]:
+    """A new page: the Explore tab opened → ``n`` points drawn (seconds)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.set_default_timeout(180_000)
+    page.goto(url)
+    page.locator("#collection-info").get_by_text(f"{n:,} points").wait_for()
+    opened = time.perf_counter()
+    page.get_by_role("tab", name="Explore").click()
+    page.wait_for_function(
+        "n => (window.embedscopeMaps || []).some(m => m.state.ready && m.state.n === n)",
+        arg=n, polling=20)
+    return page, time.perf_counter() - opened
+
+
+def _select(page: Any, box: tuple[float, float, float, float], repeat: int) -> tuple[int, list[float]]:
+    """Box selections → gallery of 48 and counts (seconds each)."""
+    times = []
+    count = 0
+    for _ in range(repeat):
+        page.evaluate("() => window.embedscopeMaps.at(-1).selectRows([], 'replace')")
+        page.locator("#selection-info").get_by_text("Nothing selected").wait_for()
+        started = time.perf_counter()
+        count = page.evaluate(
+            "b => window.embedscopeMaps.at(-1).selectBox(b[0], b[1], b[2], b[3])", box)
+        page.wait_for_function(
+            "n => { const e = document.querySelector('#selection-info'); "
+            "return e && e.innerText.includes(n.toLocaleString('en-US') + ' selected') "
+            "&& document.querySelectorAll('#map-selection img').length >= 48 "
+            "&& !!document.querySelector('#selection-counts table'); }",
+            arg=count, polling=10)
+        times.append(time.perf_counter() - started)
+        page.locator("#selection-counts table").wait_for()
+    return count, times
+
+
+def main() -> None:
+    """Build the collection, serve the page, open the Explore tab and select a box; then write
+    the map files as the analysis does and open the map on a freshly started page."""
+    from playwright.sync_api import sync_playwright
+
+    from embedscope.analysis.outputs import write_maps
+    from embedscope.mapfiles import MapFiles, map_key
+    from embedscope.store.edge import EdgeStore
+    from embedscope.ui.map import points
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=100_000)
@@ -117,7 +166,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["EMBEDSCOPE_DATA_DIR"] = tmp  # the page's map cache goes there
+        os.environ["EMBEDSCOPE_DATA_DIR"] = tmp  # the page's map files go there
         root = Path(tmp) / "qdrant"
         started = time.perf_counter()
         with EdgeStore(root) as store:
@@ -127,61 +176,50 @@ def main() -> None:
             started = time.perf_counter()
             data = points.load_map(store, "synthetic__fake", "umap")
             read_s = time.perf_counter() - started
-            key = map_cache.map_key(store, "synthetic__fake", "umap")
-        cache = map_cache.DiskCache(Path(tmp) / "cache")
-        cache.save(data, key)
+            key = map_key(store, "synthetic__fake", "umap")
+        files = MapFiles(Path(tmp) / "elsewhere")
+        files.save(data, key)
         started = time.perf_counter()
-        cache.load(key)
-        cached_s = time.perf_counter() - started
+        files.load(key)
+        file_s = time.perf_counter() - started
         print(f"server floor: reading the map's fields from the store   {read_s:6.2f} s "
-              f"({data.n:,} points); from the map cache {cached_s:.2f} s")
+              f"({data.n:,} points); from its map file {file_s:.2f} s")
 
-        session = Session(store=EdgeStore(root))
-        config = UISettings(port=free_port(), collection="synthetic__fake")
-        session.settings = config
-        demo = launch(config, session, block=False)
-        url = f"http://127.0.0.1:{config.port}/"
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                            args=CHROMIUM_ARGS)
-                for visit in ("first visit (server reads the store)",
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                        args=CHROMIUM_ARGS)
+            demo, session, url = _serve(root, free_port())
+            try:
+                for visit in ("first visit after a start, no map file (reads the store)",
                               "next visit (map loaded on the server)"):
-                    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                    page.set_default_timeout(180_000)
-                    page.goto(url)
-                    page.locator("#collection-info").get_by_text(f"{args.points:,} points").wait_for()
-                    opened = time.perf_counter()
-                    page.get_by_role("tab", name="Explore").click()
-                    page.wait_for_function(
-                        "n => (window.embedscopeMaps || []).some(m => m.state.ready && m.state.n === n)",
-                        arg=args.points, polling=20)
-                    interactive_s = time.perf_counter() - opened
+                    page, took = _open_map(browser, url, args.points)
                     print(f"page, {visit}: Explore tab opened → {args.points:,} points drawn "
-                          f"{interactive_s:6.2f} s (budget 3 s)")
-                box = box_for(xy, args.select)
-                times = []
-                for _ in range(args.repeat):
-                    page.evaluate("() => window.embedscopeMaps.at(-1).selectRows([], 'replace')")
-                    page.locator("#selection-info").get_by_text("Nothing selected").wait_for()
-                    started = time.perf_counter()
-                    count = page.evaluate(
-                        "b => window.embedscopeMaps.at(-1).selectBox(b[0], b[1], b[2], b[3])", box)
-                    page.wait_for_function(
-                        "n => { const e = document.querySelector('#selection-info'); "
-                        "return e && e.innerText.includes(n.toLocaleString('en-US') + ' selected') "
-                        "&& document.querySelectorAll('#map-selection img').length >= 48 "
-                        "&& !!document.querySelector('#selection-counts table'); }",
-                        arg=count, polling=10)
-                    times.append(time.perf_counter() - started)
-                    page.locator("#selection-counts table").wait_for()
+                          f"{took:6.2f} s (budget 3 s)")
+                count, times = _select(page, box_for(xy, args.select), args.repeat)
                 print(f"page: box over {count:,} points → gallery of 48 + counts  "
                       f"{min(times):6.2f} s best, {np.median(times):.2f} s median of {len(times)} "
                       "(budget 1 s)")
-                browser.close()
-        finally:
-            demo.close()
-            session.close()
+            finally:
+                demo.close()
+                session.close()
+            for old in (Path(tmp) / "maps").glob("*.npz"):  # what the first visit saved
+                old.unlink()
+            with EdgeStore(root) as store:
+                started = time.perf_counter()
+                written = write_maps(store, "synthetic__fake", Path(tmp))
+                write_s = time.perf_counter() - started
+            print(f"analysis: writing the map files after the payloads  {write_s:6.2f} s "
+                  f"({', '.join(written)})")
+            demo, session, url = _serve(root, free_port())
+            try:
+                _, took = _open_map(browser, url, args.points)
+                print(f"page, first visit after a start, map file written by the analysis: "
+                      f"Explore tab opened → {args.points:,} points drawn {took:6.2f} s "
+                      "(budget 3 s)")
+            finally:
+                demo.close()
+                session.close()
+            browser.close()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# What a test writes under the data directory without naming one (map files, reports) stays in
+# a temporary folder, never in the user's.
+os.environ.setdefault("EMBEDSCOPE_DATA_DIR", tempfile.mkdtemp(prefix="embedscope-tests-"))
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("EMBEDSCOPE_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -165,6 +165,7 @@ def run_quick(store: Store, collection: str, settings: UISettings, stages: Any =
     """
     from embedscope.analysis.config import AnalysisSettings
     from embedscope.analysis.job import run
+    from embedscope.analysis.outputs import write_maps
     from embedscope.flags import settings_without_env
 
     points = store.count(collection)
@@ -175,8 +176,9 @@ def run_quick(store: Store, collection: str, settings: UISettings, stages: Any =
         AnalysisSettings, collection=collection, projections=settings.analysis_projections,
         clusterers=settings.analysis_clusterers, sample=sample, progress=False, write_back=True,
     )
-    document, out = run(store, s, stages=stages)
+    document, out = run(store, s, stages=stages, map_files=False)
     keep_fields(store, collection, before)
+    write_maps(store, collection)  # after keep_fields: the maps colour by the kept fields too
     report = Report.model_validate(document)
     took = sum(report.timings.values())
     return (f"Analysis {report.run_id} done in {took:.1f} s ({', '.join(report.payload_fields)}); "

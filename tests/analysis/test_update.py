@@ -16,8 +16,8 @@ from embedscope.analysis.job import run
 from embedscope.analysis.report_model import Report
 from embedscope.analysis.update import run_update
 from embedscope.contract import row_point_id
+from embedscope.mapfiles import map_key
 from embedscope.store.edge import EdgeStore
-from embedscope.ui.map.cache import map_key
 from embedscope.ui.map.points import load_map
 
 OLD, NEW = 500, 40

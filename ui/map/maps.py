@@ -10,8 +10,8 @@ from typing import Any
 
 from embedscope.contract import Payload
 from embedscope.errors import UsageError
+from embedscope.mapfiles import MapFiles, map_key
 from embedscope.ui.map import points, selection
-from embedscope.ui.map.cache import DiskCache, map_key
 from embedscope.ui.map.captions import report_captions
 from embedscope.ui.map.colours import NONE, TAG_PREFIX
 from embedscope.ui.map.published import MapView, PublishedMaps, descriptor
@@ -34,11 +34,11 @@ class Maps:
         Args:
             session: The page's session.
             published: Where maps are published (default: a new temp folder).
-            cache: Folder of the maps saved between runs (None: none).
+            cache: Folder of the map files (embedscope.mapfiles; None: none).
         """
         self.session = session
         self.published = published or PublishedMaps()
-        self.cache = DiskCache(cache)
+        self.cache = MapFiles(cache)
         self._selections: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -63,11 +63,11 @@ class Maps:
             if not projections:
                 note = NO_MAP.format(name=name)
                 return MapView(collection=name, message=note), [], note
-            proj = projection if projection in projections else projections[0]
+            proj = str(projection if projection in projections else projections[0])
             key = map_key(s, name, proj)
         pub = None if reload else self.published.find(key)
         if pub is None:
-            data = None if reload else self.cache.load(key)
+            data = None if reload else self.cache.load(key, points.MapData)
             if data is None:
                 # page by page, so other visitors get the store in between
                 data = points.load_map(self.session.store, name, proj)

@@ -8,9 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from embedscope.mapfiles import maps_dir
 from embedscope.ui.binding import bind
 from embedscope.ui.config import UISettings
-from embedscope.ui.map import block, cache, handlers
+from embedscope.ui.map import block, handlers
 from embedscope.ui.map import selection as sel
 from embedscope.ui.map.colours import NONE
 from embedscope.ui.map.maps import Maps
@@ -43,7 +44,7 @@ def build(ctx: TabContext) -> TabHandles:
     """
     import gradio as gr
 
-    maps = Maps(ctx.session, cache=cache.cache_dir())
+    maps = Maps(ctx.session, cache=maps_dir())
     block.serve_folder(maps.published)
     exports = Path(tempfile.mkdtemp(prefix="embedscope-export-"))
     gr.set_static_paths([exports])
