@@ -21,6 +21,11 @@ binding's in the same round. Figures only, never a pass/fail.
     python benchmarks/bench_writer.py                       # 30,000 points, 768 and 384 dims
     python benchmarks/bench_writer.py --n 5000 --rounds 1   # a quick look
     python benchmarks/bench_writer.py --pipeline --pipeline-n 60000
+    python benchmarks/bench_writer.py --server-encoding     # the server path's request bodies
+
+With ``--server-encoding``: what the client pays, per point, to encode the upserts to a Qdrant
+server in each form (REST PointStructs as before, REST Batch, gRPC through qdrant-client's
+conversion of the Batch); no server is needed, nor measured.
 """
 
 from __future__ import annotations
@@ -206,6 +211,55 @@ def pipeline(n: int, rate: float, batch: int, rounds: int = 2) -> None:
                   f"{s.loop_seconds:.2f} | first batch {s.first_batch_seconds:.1f} s; {where} |")
 
 
+def server_encoding(n: int, dim: int, rounds: int) -> None:
+    """What a client pays to put points on the wire to a Qdrant server, per point (no server
+    needed): the request bodies qdrant-client builds and encodes for each form, batches of 256."""
+    from qdrant_client import grpc, models
+    from qdrant_client.conversions.conversion import RestToGrpc
+    from qdrant_client.http.api.points_api import jsonable_encoder
+
+    ids, vectors, payloads = points(n, dim)
+    parts = [(ids[s:s + BATCH], vectors[s:s + BATCH], payloads[s:s + BATCH])
+             for s in range(0, n, BATCH)]
+
+    def rest_points() -> None:  # before: a PointStruct per point
+        for i, v, p in parts:
+            jsonable_encoder(models.PointsList(points=[
+                models.PointStruct(id=a, vector=b, payload=c)
+                for a, b, c in zip(i, v.tolist(), p)]))
+
+    def rest_batch() -> None:  # now, REST: one columnar Batch
+        for i, v, p in parts:
+            jsonable_encoder(models.PointsBatch(batch=models.Batch(
+                ids=list(i), vectors=v.tolist(), payloads=list(p))))
+
+    def grpc_client() -> None:  # now, --qdrant-grpc: qdrant-client's conversion of a Batch
+        for i, v, p in parts:
+            vec = RestToGrpc.convert_batch_vector_struct(v.tolist(), len(i))
+            pts = [grpc.PointStruct(id=RestToGrpc.convert_extended_point_id(a), vectors=vec[k],
+                                    payload=RestToGrpc.convert_payload(p[k]))
+                   for k, a in enumerate(i)]
+            grpc.UpsertPoints(collection_name="c", points=pts, wait=True).SerializeToString()
+
+    forms = [("REST, a PointStruct per point (before)", rest_points),
+             ("REST, one Batch per request (now, the default)", rest_batch),
+             ("gRPC, qdrant-client's conversion of one Batch (now, --qdrant-grpc)", grpc_client)]
+    times: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for label, fn in forms:
+            started = time.perf_counter()
+            fn()
+            times.setdefault(label, []).append(time.perf_counter() - started)
+    base = float(np.median(times[forms[0][0]]))
+    print(f"\nEncoding {n:,} points of {dim} dimensions for a Qdrant server (with the contract's "
+          f"payloads), medians of {rounds} rounds:\n")
+    print("| request body | points/s | µs a point | × before |")
+    print("| --- | --- | --- | --- |")
+    for label, _ in forms:
+        t = float(np.median(times[label]))
+        print(f"| {label} | {n / t:,.0f} | {1e6 * t / n:.0f} | {base / t:.2f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=30_000)
@@ -216,7 +270,12 @@ def main() -> None:
     p.add_argument("--pipeline-n", type=int, default=60_000)
     p.add_argument("--model-rate", type=float, default=8_000.0, help="the stand-in model's images/s")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--server-encoding", action="store_true",
+                   help="only what a client pays to encode points for a Qdrant server")
     args = p.parse_args()
+    if args.server_encoding:
+        server_encoding(min(args.n, 10_000), args.dims[0], args.rounds)
+        return
     if args.only_pipeline:
         pipeline(args.pipeline_n, args.model_rate, args.batch_size, args.rounds)
         return

@@ -35,6 +35,18 @@ class QdrantSettings(BaseSettings):
         "(default: $XDG_DATA_HOME/embedscope, i.e. ~/.local/share/embedscope).",
     )
     qdrant_timeout: int = Field(default=60, description="Seconds one Qdrant server request may take.")
+    qdrant_grpc: bool = Field(
+        default=False,
+        description="Talk to the Qdrant server over gRPC (port --qdrant-grpc-port) instead of "
+        "REST: cheaper to encode vectors (see docs/benchmarks.md); the server must expose the port.",
+    )
+    qdrant_grpc_port: int = Field(default=6334, ge=1, le=65535,
+                                  description="The Qdrant server's gRPC port (with --qdrant-grpc).")
+    qdrant_upload_parallel: int = Field(
+        default=4, ge=1, le=64,
+        description="Batches of points an ingest has in flight to a Qdrant server at once (the "
+        "server applies them in parallel while the next ones are encoded); 1: one at a time.",
+    )
     qdrant_retry_seconds: float = Field(
         default=120.0,
         description="How long to keep retrying (with exponential backoff) while a Qdrant server "

@@ -10,7 +10,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,13 +66,23 @@ class Writer:
 
     ``process`` (an `ingest.store_process.StoreProcess`) takes the upserts instead of ``store``:
     this thread then only waits for vectors, builds payloads and hands batches over.
+
+    A store that applies upserts in parallel (a Qdrant server: ``store.upload_parallel``, from
+    EMBEDSCOPE_QDRANT_UPLOAD_PARALLEL) gets up to that many batches in flight at once: this thread
+    builds the next batch's payloads while the server applies the previous ones. ``written``
+    counts the batches the store has confirmed.
     """
 
     def __init__(self, store: Store, collection: str, dataset: Dataset, model: str, when: str,
-                 in_flight: int = 3, process: Any = None) -> None:
+                 in_flight: int = 3, process: Any = None, parallel: int | None = None) -> None:
         self.store, self.collection, self.dataset, self.model, self.when = store, collection, dataset, model, when
         self.process = process
         self.sink: Sink = process if process is not None else store
+        self.parallel = 1 if process is not None else max(
+            1, int(store.upload_parallel if parallel is None else parallel))
+        self.pool = (ThreadPoolExecutor(self.parallel, thread_name_prefix="embedscope-upload")
+                     if self.parallel > 1 else None)
+        self.uploads: deque[tuple[Future[None], int]] = deque()
         self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=max(1, in_flight))
         self.error: BaseException | None = None
         self.written = 0
@@ -86,13 +98,41 @@ class Writer:
                 self._write(job)
             except BaseException as exc:  # re-raised on the main thread
                 self.error = exc
+        try:
+            self._settle(0)
+        except BaseException as exc:
+            self.error = self.error or exc
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
 
     def _write(self, job: Job) -> None:
         vectors = job.vectors()
         payloads = [payload(it, w, h, t, self.dataset, self.model, self.when)
                     for it, (w, h), t in zip(job.items, job.sizes, job.thumbnails)]
-        self.sink.upsert(self.collection, [it.point_id for it in job.items], vectors, payloads)
-        self.written = self.process.stored if self.process is not None else self.written + len(job.items)
+        ids = [it.point_id for it in job.items]
+        if self.pool is not None:
+            self._settle(self.parallel - 1)  # room for one more in flight
+            self.uploads.append((self.pool.submit(self.sink.upsert, self.collection, ids,
+                                                  vectors, payloads), len(ids)))
+            self._settle(self.parallel - 1, block=False)
+            return
+        self.sink.upsert(self.collection, ids, vectors, payloads)
+        self._stored(self.process.stored if self.process is not None else self.written + len(ids))
+
+    def _settle(self, keep: int, block: bool = True) -> None:
+        """Wait for the oldest uploads in flight until at most ``keep`` remain (without
+        ``block``: only those already done); raises the first that failed."""
+        while self.uploads and (len(self.uploads) > keep or self.uploads[0][0].done()):
+            future, n = self.uploads[0]
+            if not block and not future.done():
+                return
+            future.result()
+            self.uploads.popleft()
+            self._stored(self.written + n)
+
+    def _stored(self, written: int) -> None:
+        self.written = written
         if not self.first_written_at:
             self.first_written_at = time.perf_counter()
 

@@ -42,15 +42,23 @@ def sample_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def qdrant_server_url() -> Iterator[str]:
-    """URL of a real Qdrant server started with testcontainers (skipped without Docker)."""
+def qdrant_server() -> Iterator[tuple[str, int]]:
+    """A real Qdrant server started with testcontainers: its REST URL and its host gRPC port
+    (skipped without Docker)."""
     reason = docker_unavailable_reason()
     if reason:
         pytest.skip(reason)
     from testcontainers.qdrant import QdrantContainer
 
     with QdrantContainer(QDRANT_IMAGE) as container:
-        yield f"http://{container.get_container_host_ip()}:{container.exposed_rest_port}"
+        yield (f"http://{container.get_container_host_ip()}:{container.exposed_rest_port}",
+               int(container.exposed_grpc_port))
+
+
+@pytest.fixture(scope="session")
+def qdrant_server_url(qdrant_server: tuple[str, int]) -> str:
+    """URL of a real Qdrant server started with testcontainers (skipped without Docker)."""
+    return qdrant_server[0]
 
 
 BACKENDS = ["embedded", "memory", pytest.param("server", marks=pytest.mark.docker)]

@@ -153,3 +153,32 @@ def test_ingest_rides_out_a_frozen_server_and_ends_with_the_exact_count(
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0 and json.loads(rerun.stdout)["ingested"] == 0
+
+
+def test_grpc_and_parallel_uploads_store_what_rest_one_at_a_time_stores(
+    qdrant_server: tuple[str, int], sample_dir: Path, tmp_path: Path
+) -> None:
+    """EMBEDSCOPE_QDRANT_GRPC with 4 uploads in flight against REST with one: the same points,
+    vectors and payloads."""
+    url, grpc_port = qdrant_server
+    runs = {"rest1": {"EMBEDSCOPE_QDRANT_UPLOAD_PARALLEL": "1"},
+            "grpc4": {"EMBEDSCOPE_QDRANT_GRPC": "true", "EMBEDSCOPE_QDRANT_GRPC_PORT": str(grpc_port),
+                      "EMBEDSCOPE_QDRANT_UPLOAD_PARALLEL": "4"}}
+    for name, extra in runs.items():
+        env = {**os.environ, "EMBEDSCOPE_QDRANT_URL": url, "EMBEDSCOPE_DATA_DIR": str(tmp_path),
+               "EMBEDSCOPE_QDRANT_RETRY_SECONDS": "60", **extra}
+        proc = subprocess.run(
+            [sys.executable, "-m", "embedscope", "ingest", "--dataset", str(sample_dir), "--model",
+             "pixels", "--limit", "500", "--batch-size", "32", "--collection", f"{name}__pixels",
+             "--no-progress", "--num-workers", "0", "--json"],
+            env=env, capture_output=True, text=True, timeout=300)
+        assert json.loads(_ok(proc).stdout)["points_in_collection"] == 1000
+    with RemoteStore(url, retry_seconds=10) as store:
+        got = {r.id: (r.payload, r.vector) for r in store.scroll("grpc4__pixels", None, True, True)}
+        want = {r.id: (r.payload, r.vector) for r in store.scroll("rest1__pixels", None, True, True)}
+    assert got.keys() == want.keys() and len(got) == 1000
+    drop = ("ingested_at",)
+    for pid, (payload, vector) in want.items():
+        assert {k: v for k, v in got[pid][0].items() if k not in drop} == \
+            {k: v for k, v in payload.items() if k not in drop}
+        np.testing.assert_array_equal(got[pid][1], vector)

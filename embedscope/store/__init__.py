@@ -30,12 +30,13 @@ def open_store(settings: Any = None, batch: bool = False, serving: bool = False)
     settings = settings or QdrantSettings()
     if settings.qdrant_url:
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        wire = {"grpc": settings.qdrant_grpc, "grpc_port": settings.qdrant_grpc_port,
+                "upload_parallel": settings.qdrant_upload_parallel}
         if batch:
-            return RemoteStore(
-                settings.qdrant_url, key, settings.qdrant_timeout, settings.qdrant_retry_seconds
-            )
+            return RemoteStore(settings.qdrant_url, key, settings.qdrant_timeout,
+                               settings.qdrant_retry_seconds, **wire)
         return RemoteStore(settings.qdrant_url, key, settings.qdrant_timeout,
-                           settings.qdrant_interactive_seconds, interactive=True)
+                           settings.qdrant_interactive_seconds, interactive=True, **wire)
     return EdgeStore(settings.embedded_dir, disk_reserve_mb=settings.disk_reserve_mb,
                      serving=serving, lock_wait=0.0 if serving else settings.lock_wait_seconds)
 

@@ -64,6 +64,9 @@ class Store(ABC):
     backend: str = "abstract"
     #: Human-readable location (data dir or URL), for messages.
     location: str = ""
+    #: Upserts a batch writer may have in flight at once (a server applies them in parallel;
+    #: the embedded engine writes one at a time).
+    upload_parallel: int = 1
 
     # --- backend primitives -------------------------------------------------------------
     @abstractmethod
