@@ -125,31 +125,56 @@ def run_update(
     if len(new) == 0:
         entry["seconds"] = round(time.perf_counter() - start, 3)
         return entry, out
-    X_new = data.X[new]
     u = Update(fs, state["fitted"])
+    clusters = _place_all(maps, clus, state["fitted"], data.X[new], u, stages, entry)
+    a = _scores_of_new(fs, data, new, record, state, clusters, stages, entry)
+    with stages.stage("write back payloads"):
+        _write_back(store, collection, data.ids, new, u.maps, clusters, a.point_fields)
+    entry["seconds"] = round(time.perf_counter() - start, 3)
+    entry["timings"] = stages.timings
+    with stages.stage("report"):
+        _update_report(out, data.total, len(new), entry)
+    fields = list(dict.fromkeys([*record.get("fields", []), *entry["placed"]]))
+    store.update_meta(collection, analysis={
+        **record, "fields": fields, "points": int(record.get("points", 0)) + int(len(new)),
+        "updated_points": before + int(len(new)), "updated_at": entry["created_at"],
+        "update_id": entry["update_id"],
+    })
+    with stages.stage("map files"):
+        write_maps(store, collection, data_dir)
+    return entry, out
+
+
+def _place_all(maps: list[str], clus: list[str], fitted: dict[str, Any], X_new: np.ndarray,
+               u: Update, stages: Stages, entry: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Place the new points with each fitted map (into ``u.maps``) and clustering (returned);
+    ``entry`` records what placed them and what could not be placed."""
     clusters: dict[str, np.ndarray] = {}
-    for name in maps:
-        place = _place_of(PROJECTIONS, name)
-        fit = state["fitted"].get(f"map/{name}")
-        if place is None or fit is None:
-            entry["unplaced"].append(name)
-            continue
-        with stages.stage(f"place {name}"):
-            u.maps[name] = np.asarray(place(fit, X_new, u), dtype=np.float64)
-        entry["placed"][Payload.projection(name)] = int(len(new))
-    for name in clus:
-        place = _place_of(CLUSTERERS, name)
-        fit = state["fitted"].get(f"cluster/{name}")
-        if place is None or fit is None:
-            entry["unplaced"].append(name)
-            continue
-        with stages.stage(f"place {name}"):
-            try:
-                clusters[name] = np.asarray(place(fit, X_new, u), dtype=np.int64)
-            except ValueError:  # e.g. HDBSCAN on a UMAP map that could not be placed
+    for kind, names, registry in (("map", maps, PROJECTIONS), ("cluster", clus, CLUSTERERS)):
+        for name in names:
+            place = _place_of(registry, name)
+            fit = fitted.get(f"{kind}/{name}")
+            if place is None or fit is None:
                 entry["unplaced"].append(name)
                 continue
-        entry["placed"][Payload.cluster(name)] = int(len(new))
+            with stages.stage(f"place {name}"):
+                if kind == "map":
+                    u.maps[name] = np.asarray(place(fit, X_new, u), dtype=np.float64)
+                else:
+                    try:
+                        clusters[name] = np.asarray(place(fit, X_new, u), dtype=np.int64)
+                    except ValueError:  # e.g. HDBSCAN on a UMAP map that could not be placed
+                        entry["unplaced"].append(name)
+                        continue
+            field = Payload.projection(name) if kind == "map" else Payload.cluster(name)
+            entry["placed"][field] = int(len(X_new))
+    return clusters
+
+
+def _scores_of_new(fs: AnalysisSettings, data: Any, new: np.ndarray, record: dict[str, Any],
+                   state: dict[str, Any], clusters: dict[str, np.ndarray], stages: Stages,
+                   entry: dict[str, Any]) -> Analysis:
+    """Every registered per-point score of the new points, from their exact k-NN among all."""
     a = Analysis(fs, data, str(record["run_id"]), str(record.get("created_at", "")),
                  int(state["k"]), "fitted")
     a.device = resolve_device(fs.device)
@@ -167,21 +192,7 @@ def run_update(
             if values is not None:
                 a.point_fields[score.name] = np.asarray(values)
                 entry["placed"][score.name] = int(len(new))
-    with stages.stage("write back payloads"):
-        _write_back(store, collection, data.ids, new, u.maps, clusters, a.point_fields)
-    entry["seconds"] = round(time.perf_counter() - start, 3)
-    entry["timings"] = stages.timings
-    with stages.stage("report"):
-        _update_report(out, data.total, len(new), entry)
-    fields = list(dict.fromkeys([*record.get("fields", []), *entry["placed"]]))
-    store.update_meta(collection, analysis={
-        **record, "fields": fields, "points": int(record.get("points", 0)) + int(len(new)),
-        "updated_points": before + int(len(new)), "updated_at": entry["created_at"],
-        "update_id": entry["update_id"],
-    })
-    with stages.stage("map files"):
-        write_maps(store, collection, data_dir)
-    return entry, out
+    return a
 
 
 def _place_of(registry: Any, name: str) -> Any:

@@ -215,6 +215,56 @@ def _k_result(ev: Evaluation, k: int, y_true: np.ndarray, majority: np.ndarray,
     return KResult(k, acc, f1, wacc, wf1, per_class, cm.tolist())
 
 
+def _plan(store: Store, collection: str, kmax: int, query_split: str | None,
+          reference_split: str | None, exact: bool,
+          exclude_leaks: float | None) -> tuple[str, str | None, str | None, int]:
+    """The mode, the query and reference splits and the reference count, once every check
+    passed (a collection with labelled points, k within the reference points, leaks only in
+    split mode with exact search)."""
+    total = store.count(collection)
+    if total == 0:
+        raise EmptyCollectionError(
+            f"collection {collection!r} is empty: ingest data into it with `embedscope ingest`."
+        )
+    splits = _labelled_splits(store, collection)
+    if not splits:
+        raise MissingLabelsError(
+            f"collection {collection!r} has {total} points but none has a label, so k-NN "
+            "accuracy cannot be measured: ingest a dataset with a label column or class folders."
+        )
+    mode, qsplit, rsplit = choose_splits(splits, query_split, reference_split)
+    loo = mode == "leave-one-out"
+    n_reference = splits[rsplit]
+    available = n_reference - 1 if loo else n_reference
+    if kmax > available:
+        raise UsageError(
+            f"k={kmax} is larger than the {available} reference points available "
+            f"({'leave-one-out on' if loo else 'split'} {rsplit!r}); use -k values up to "
+            f"{available}."
+        )
+    if exclude_leaks is not None and (loo or not exact):
+        raise UsageError(
+            "--exclude-leaks compares a query split with a reference split by exact search: "
+            f"give two different splits (now {'leave-one-out on ' + str(rsplit) if loo else 'HNSW'})"
+            " and leave out --approximate.")
+    return mode, qsplit, rsplit, n_reference
+
+
+def _hnsw_recall(store: Store, collection: str, ids: list[str], vectors: np.ndarray,
+                 hit_ids: Sequence[Sequence[str]], loo: bool, kmax: int, reference: Where,
+                 batch_size: int, progress: bool, sample: int) -> tuple[float, int]:
+    """HNSW's recall against exact search on a seeded sample of the queries, and its size."""
+    rng = np.random.default_rng(0)
+    pick = np.sort(rng.choice(len(ids), size=min(sample, len(ids)), replace=False))
+    _, _, truth = _run_queries(
+        store, collection, vectors[pick], [ids[i] for i in pick] if loo else None, kmax,
+        reference, True, batch_size, progress, "exact (recall check)",
+    )
+    recall = float(np.mean([len(set(hit_ids[i]) & set(t)) / max(len(t), 1)
+                            for i, t in zip(pick, truth, strict=True)]))
+    return recall, len(pick)
+
+
 def evaluate(
     store: Store, collection: str, ks: Sequence[int] | str = (1, 5, 10, 20),
     query_split: str | None = None, reference_split: str | None = None, exact: bool = True,
@@ -251,54 +301,21 @@ def evaluate(
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}.")
     meta = store.get_meta(collection)
-    total = store.count(collection)
-    if total == 0:
-        raise EmptyCollectionError(
-            f"collection {collection!r} is empty: ingest data into it with `embedscope ingest`."
-        )
-    splits = _labelled_splits(store, collection)
-    if not splits:
-        raise MissingLabelsError(
-            f"collection {collection!r} has {total} points but none has a label, so k-NN "
-            "accuracy cannot be measured: ingest a dataset with a label column or class folders."
-        )
-    mode, qsplit, rsplit = choose_splits(splits, query_split, reference_split)
+    mode, qsplit, rsplit, n_reference = _plan(store, collection, ks[-1], query_split,
+                                              reference_split, exact, exclude_leaks)
+    loo = mode == "leave-one-out"
     query_where = Where(split=qsplit, has_label=True)
     reference = Where(split=rsplit, has_label=True)
-    loo = mode == "leave-one-out"
-    n_reference = splits[rsplit]
-    available = n_reference - 1 if loo else n_reference
     kmax = ks[-1]
-    if kmax > available:
-        raise UsageError(
-            f"k={kmax} is larger than the {available} reference points available "
-            f"({'leave-one-out on' if loo else 'split'} {rsplit!r}); use -k values up to "
-            f"{available}."
-        )
-    if exclude_leaks is not None and (loo or not exact):
-        raise UsageError(
-            "--exclude-leaks compares a query split with a reference split by exact search: "
-            f"give two different splits (now {'leave-one-out on ' + str(rsplit) if loo else 'HNSW'})"
-            " and leave out --approximate.")
     ids, vectors, payloads = store.fetch_all(collection, query_where, (Payload.LABEL,))
     y_true = np.array([int(p[Payload.LABEL]) for p in payloads], np.int64)
     labels, scores, hit_ids = _run_queries(
         store, collection, vectors, ids if loo else None, kmax, reference, exact, batch_size,
         progress, f"{'exact' if exact else 'hnsw'} {kmax}-NN",
     )
-    recall, n_recall = None, 0
-    if not exact:
-        rng = np.random.default_rng(0)
-        pick = np.sort(rng.choice(len(ids), size=min(recall_sample, len(ids)), replace=False))
-        _, _, truth = _run_queries(
-            store, collection, vectors[pick], [ids[i] for i in pick] if loo else None, kmax,
-            reference, True, batch_size, progress, "exact (recall check)",
-        )
-        recall = float(np.mean([
-            len(set(hit_ids[i]) & set(t)) / max(len(t), 1)
-            for i, t in zip(pick, truth, strict=True)
-        ]))
-        n_recall = len(pick)
+    recall, n_recall = (None, 0) if exact else _hnsw_recall(
+        store, collection, ids, vectors, hit_ids, loo, kmax, reference, batch_size, progress,
+        recall_sample)
     predictions = {k: vote_arrays(labels, scores, k)[3:] for k in ks}
     classes = np.unique(np.concatenate(
         [y_true] + [p for pair in predictions.values() for p in pair]
