@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,21 +142,52 @@ def site(tagged: Built) -> Iterator[tuple[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def page(site: tuple[str, Any]) -> Iterator[Any]:
-    """One Chromium page on the site for the whole module (viewport 1400×1100)."""
+def browser() -> Iterator[Any]:
+    """One headless Chromium for a browser test module."""
     from playwright.sync_api import sync_playwright
 
-    from tests.ui.test_browser import CHROMIUM, TIMEOUT_MS
+    from benchmarks.bench_map import CHROMIUM_ARGS
+    from tests.ui.test_browser import CHROMIUM
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking"],
-        )
-        pg = browser.new_page(viewport={"width": 1400, "height": 1100})
-        pg.set_default_timeout(TIMEOUT_MS)
-        pg.goto(site[0])
-        pg.locator("#collection-info").get_by_text("300 points").wait_for()
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(site: tuple[str, Any], browser: Any) -> Iterator[Any]:
+    """One Chromium page on the site for the whole module (viewport 1400×1100)."""
+    from tests.ui.test_browser import TIMEOUT_MS
+
+    pg = browser.new_page(viewport={"width": 1400, "height": 1100})
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(site[0])
+    pg.locator("#collection-info").get_by_text("300 points").wait_for()
+    yield pg
+    pg.close()
+
+
+@contextmanager
+def launched(session: Any, config: Any) -> Iterator[str]:
+    """The page of ``session`` served on ``config.port`` (closed, with the session, after)."""
+    from embedscope.ui.app import launch
+
+    session.settings = config
+    demo = launch(config, session, block=False)
+    try:
+        yield f"http://127.0.0.1:{config.port}/"
+    finally:
+        demo.close()
+        session.close()
+
+
+def tie_at_two(session: Any, collection: str = "fashion") -> str:
+    """A stored point whose two nearest neighbours disagree (a tie at k = 2); skips without."""
+    with session.store() as store:
+        ids = [r.id for r in store.scroll(collection, None, False)]
+    for point in ids:
+        hits = session.search_point(collection, point, 2).hits
+        if hits[0].payload["label"] != hits[1].payload["label"]:
+            return point
+    pytest.skip(f"no tie at k=2 in {collection!r}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.ui.conftest import tie_at_two
 from tests.ui.test_browser import CHROMIUM
 from tests.ui.test_search_browser import captions, choose, pick, set_k, until, wait_text
 
@@ -130,14 +131,7 @@ def test_an_empty_upload_warns_once(page: Any, tmp_path: Path) -> None:
 def test_a_tie_of_one_vote_each_is_worded_in_the_singular(page: Any, site: Any) -> None:
     _, session = site
     _search_tab(page)
-    with session.store() as store:
-        ids = [r.id for r in store.scroll("fashion", None, False)]
-    for point in ids:
-        hits = session.search_point("fashion", point, 2).hits
-        if hits[0].payload["label"] != hits[1].payload["label"]:
-            break
-    else:
-        pytest.skip("no tie at k=2 in this collection")
+    point = tie_at_two(session)
     set_k(page, 2)
     pick(page, "by id", point)
     wait_text(page, "#prediction", "Tie between")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import TAG
+from tests.ui.conftest import TAG, tie_at_two
 from tests.ui.test_browser import CHROMIUM
 from tests.ui.test_query_uploads import bomb_png, tiny_png
 
@@ -184,14 +184,7 @@ def test_changed_filters_mark_the_results_stale_and_notes_explain_the_vote(
     assert all(c.startswith("Dress") for c in captions(page))
     choose(page, "class-filter", "(all)")
     # A query whose two nearest neighbours disagree: a tie at k = 2.
-    with session.store() as store:
-        ids = [r.id for r in store.scroll("fashion", None, False)]
-    for point in ids:
-        hits = session.search_point("fashion", point, 2).hits
-        if hits[0].payload["label"] != hits[1].payload["label"]:
-            break
-    else:
-        pytest.skip("no tie at k=2 in this collection")
+    point = tie_at_two(session)
     set_k(page, 2)
     pick(page, "by id", point)
     wait_text(page, "#prediction", "Tie between")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -72,8 +73,12 @@ def test_a_random_pick_avoids_the_point_in_the_id_box(built: Built, session_on,
     s = session_on(built)
     avoided: list[str | None] = []
     pick = s.pick_point
-    monkeypatch.setattr(s, "pick_point", lambda *a, avoid=None, **kw: (
-        avoided.append(avoid), pick(*a, avoid=avoid, **kw))[1])
+
+    def recording(*args: Any, avoid: str | None = None, **kwargs: Any) -> str:
+        avoided.append(avoid)
+        return pick(*args, avoid=avoid, **kwargs)
+
+    monkeypatch.setattr(s, "pick_point", recording)
     first = h.search_stored(s, "fashion", "random", "", "", 6, "(all)", "(all)", "(all)")
     second = h.search_stored(s, "fashion", "random", "", first["pick_id"], 6, "(all)", "(all)",
                              "(all)")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.bench_map import CHROMIUM_ARGS
 from tests.search.test_text_search import PHRASE, PIXELS, SIGLIP, ingest_spaces
+from tests.ui.conftest import launched
 from tests.ui.map.test_map_browser import choose, free_port, js
 
 CHROMIUM = Path(os.environ.get("EMBEDSCOPE_CHROMIUM", "/usr/bin/chromium"))
@@ -32,7 +32,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path,
     from embedscope.analysis.config import AnalysisSettings
     from embedscope.analysis.job import run
     from embedscope.store.edge import EdgeStore
-    from embedscope.ui.app import launch
     from embedscope.ui.config import UISettings
     from embedscope.ui.service import Session
 
@@ -46,20 +45,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path,
                                     clusterers="kmeans", clusters="3", knn_ks="1", progress=False))
         config = UISettings(port=free_port(), collection=PIXELS, device="cpu", k=K)
         session = Session(config, store)
-        demo = launch(config, session, block=False)
-        yield f"http://127.0.0.1:{config.port}/", session, data
-        demo.close()
-        session.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        with launched(session, config) as url:
+            yield url, session, data
 
 
 def test_a_typed_phrase_is_ringed_on_the_map_and_colours_it(browser: Any,

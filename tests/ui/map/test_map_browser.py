@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.bench_map import CHROMIUM_ARGS, CLASSES, build_collection
+from benchmarks.bench_map import CLASSES, build_collection
+from tests.ui.conftest import launched
 
 CHROMIUM = Path(os.environ.get("EMBEDSCOPE_CHROMIUM", "/usr/bin/chromium"))
 pytestmark = [
@@ -39,7 +40,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any,
     """The page on two collections: one with a 2,000-point map, one never analysed."""
     from embedscope.contract import CollectionMeta
     from embedscope.store.edge import EdgeStore
-    from embedscope.ui.app import launch
     from embedscope.ui.config import UISettings
     from embedscope.ui.service import Session
 
@@ -55,22 +55,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any,
                      [{"label": i, "label_name": CLASSES[i], "split": "train", "index": i}
                       for i in range(5)])
         session = Session(store=store)
-        config = UISettings(port=free_port(), collection=MAPPED)
-        session.settings = config
-        demo = launch(config, session, block=False)
-        yield f"http://127.0.0.1:{config.port}/", session, xy
-        demo.close()
-        session.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        with launched(session, UISettings(port=free_port(), collection=MAPPED)) as url:
+            yield url, session, xy
 
 
 @pytest.fixture
