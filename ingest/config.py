@@ -88,7 +88,8 @@ class IngestSettings(BaseSettings):
         description="Where the embedded store's upserts run: thread, or process (in a separate "
         "process when the run starts from an empty collection, so that the engine's conversions do "
         "not hold the GIL of the thread that feeds the model; a resumed run and a server use a "
-        "thread). process is opt-in until a killed run is shown to stop its writer at once.",
+        "thread). thread is the default: on two cores it kept 92-93 % of a GPU-speed model's rate "
+        "against the process's 90-91 %; process is for machines with cores to spare.",
     )
     collection: str | None = Field(
         default=None, description="Collection name (default: <dataset>__<model>)."

@@ -91,3 +91,57 @@ def test_an_ingest_with_the_writer_process_stores_what_the_thread_stores(sample_
     for pid, (vector, label) in stored["thread"].items():
         assert stored["process"][pid][1] == label
         np.testing.assert_array_equal(stored["process"][pid][0], vector)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"),
+                    reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_writer_process_ends_with_its_parent_killed_outright(tmp_path: Path):
+    """A run killed with SIGKILL while its writer process has batches queued: the child ends at
+    once instead of writing its queue (a resumed run then has work left, as with a thread), and
+    nothing holds the collection afterwards."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    n, dim = 20_000, 64  # a batch takes the child about a second to store
+    script = f"""
+import numpy as np, time, uuid
+from embedscope.contract import CollectionMeta
+from embedscope.ingest.store_process import StoreProcess
+from embedscope.store.edge import EdgeStore
+store = EdgeStore({str(tmp_path / "data")!r})
+store.ensure_collection("c", CollectionMeta(model="m", dimension={dim}))
+process = StoreProcess(store, "c", {dim}, batch_size={n}, slots=2)
+print(process.proc.pid, flush=True)
+rng = np.random.default_rng(0)
+for b in range(3):
+    ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"k/{{b}}/{{i}}")) for i in range({n})]
+    process.upsert("c", ids, rng.standard_normal(({n}, {dim})).astype(np.float32),
+                   [{{"index": i}} for i in range({n})])
+print("handed", flush=True)
+time.sleep(120)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert parent.stdout.readline().strip() == "handed"  # the third batch waits in the queue
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+
+    def ended() -> bool:  # gone, or a zombie nobody has reaped yet
+        try:
+            return Path(f"/proc/{child}/stat").read_text().split(") ")[1][0] == "Z"
+        except (FileNotFoundError, IndexError):
+            return True
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not ended():
+        time.sleep(0.02)
+    if not ended():
+        os.kill(child, signal.SIGKILL)
+        pytest.fail(f"the writer process {child} outlived its killed parent by 5 s")
+    with EdgeStore(tmp_path / "data") as store:  # nothing holds the collection any more
+        stored = store.count("c")
+    assert stored < 3 * n, "the child wrote its whole queue after its parent was killed"
