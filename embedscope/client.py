@@ -74,20 +74,22 @@ class Client:
                point_id: str | None = None, vector: list[float] | None = None,
                text: str | None = None, k: int = 10, split: str | None = None,
                label: str | int | None = None, tag: str | None = None,
-               fields: list[str] | None = None) -> list[dict[str, Any]]:
+               fields: list[str] | None = None, via: str | None = None) -> list[dict[str, Any]]:
         """The top-k hits (``{"id", "score", "payload"}``) of one query (exactly one of image,
-        point_id, vector, text)."""
+        point_id, vector, text; ``via``: the linked collection that embeds the text)."""
         return list(self._call("POST", "/search", _query(collection, image, point_id, vector, text,
-                                                         k, split, label, tag, fields))["hits"])
+                                                         k, split, label, tag, fields, via))["hits"])
 
     def classify(self, collection: str, image: str | Path | bytes | None = None, *,
                  point_id: str | None = None, vector: list[float] | None = None,
                  text: str | None = None, k: int = 10, split: str | None = None,
                  label: str | int | None = None, tag: str | None = None,
-                 fields: list[str] | None = None) -> dict[str, Any]:
-        """The k-NN vote: ``label_name``, ``weighted_label_name``, shares, counts and hits."""
+                 fields: list[str] | None = None, via: str | None = None) -> dict[str, Any]:
+        """The k-NN vote: ``label_name``, ``weighted_label_name``, shares, counts and hits
+        (with ``via``: also ``space`` and the ``missing`` ids)."""
         return dict(self._call("POST", "/classify", _query(collection, image, point_id, vector,
-                                                           text, k, split, label, tag, fields)))
+                                                           text, k, split, label, tag, fields,
+                                                           via)))
 
 
 def _b64(image: str | Path | bytes | None) -> str | None:
@@ -106,8 +108,8 @@ def _b64(image: str | Path | bytes | None) -> str | None:
 
 def _query(collection: str, image: Any, point_id: str | None, vector: list[float] | None,
            text: str | None, k: int, split: str | None, label: Any, tag: str | None,
-           fields: list[str] | None) -> dict[str, Any]:
-    return {"collection": collection, "image": _b64(image), "point_id": point_id,
+           fields: list[str] | None, via: str | None = None) -> dict[str, Any]:
+    return {"collection": collection, "image": _b64(image), "point_id": point_id, "via": via,
             "vector": [float(x) for x in vector] if vector is not None else None, "text": text,
             "k": k, "split": split, "label": None if label is None else str(label), "tag": tag,
             "fields": fields}

@@ -26,11 +26,18 @@ class EmbedRequest(BaseModel):
     collection: str = Field(description="The collection whose model embeds the query.")
     image: str | None = Field(default=None, description="The image file's bytes, base64 "
                               "(a data: URL prefix is accepted). Multipart: a `file` part.")
-    text: str | None = Field(default=None, description="A phrase (spaces with a text tower only).")
+    text: str | None = Field(default=None, description="A phrase, embedded by the collection's "
+                             "own text tower (CLIP, SigLIP spaces; search and classify can also "
+                             "take it through `via`).")
 
 
 class QueryRequest(EmbedRequest):
     """What to search with (exactly one of image, text, point_id, vector) and how."""
+
+    via: str | None = Field(default=None, description="With `text`: a collection of the same "
+                            "dataset whose model embeds text; the phrase is searched there and "
+                            "the hits carry `collection`'s payloads (ids it lacks are listed in "
+                            "`missing`). Default: `collection` itself.")
 
     point_id: str | None = Field(default=None, description="A stored point's id (it is left "
                                  "out of its own hits).")
@@ -106,64 +113,99 @@ def embed(session: Session, req: EmbedRequest, data: bytes | None) -> dict[str, 
     """The vector of an image (or phrase) in a collection's space.
 
     Raises:
-        UsageError: neither or both of image and text, or text in an image-only space.
+        UsageError: neither or both of image and text, or text in a space without a text tower
+            (the message names the collections of the same dataset that have one).
     """
+    if (data is None) == (req.text is None):
+        raise UsageError("give exactly one of an image (base64 `image` or a multipart `file`) "
+                         "and `text`.")
     with session.store() as s:
         meta = s.get_meta(req.collection)
-    vector = _embed(session, meta, data, req.text)
+        if req.text is not None:
+            vector = _text_vector(session, s, req.collection, req.text)
+    if data is not None:
+        vector = session.embed_image(meta, data)
     return {"collection": req.collection, "vector": [float(x) for x in vector],
             "dimension": int(len(vector)), "space": space(meta), "model": meta.model}
 
 
-def _embed(session: Session, meta: Any, data: bytes | None, text: str | None) -> np.ndarray:
-    if (data is None) == (text is None):
-        raise UsageError("give exactly one of an image (base64 `image` or a multipart `file`) "
-                         "and `text`.")
-    if text is not None:
-        raise UsageError(f"the model {meta.model} embeds images only: search it with an image, "
-                         "a point id or a vector.")
-    return session.embed_image(meta, data)
+def _text_vector(session: Session, store: Any, collection: str, text: str) -> np.ndarray:
+    """A phrase embedded by ``collection``'s text tower (the page's device and precision)."""
+    from embedscope.search.text import text_vectors
+
+    if not text.strip():
+        raise UsageError("`text` is empty: give a phrase, e.g. 'an ankle boot with laces'.")
+    return text_vectors(store, collection, [text], session.settings.device,
+                        bool(getattr(session.settings, "text_int8", False)))[0]
 
 
-def _query(session: Session, req: QueryRequest, data: bytes | None) -> tuple[Any, Where | None, str | None]:
+def _query(session: Session, req: QueryRequest,
+           data: bytes | None) -> tuple[Any, Where | None, str | None, str]:
+    """The query vector (or stored point), the filter, and the collection that answers it (the
+    text space for a phrase)."""
     given = [x for x in (data, req.text, req.point_id, req.vector) if x is not None]
     if len(given) != 1:
         raise UsageError("give exactly one of an image (base64 `image` or a multipart `file`), "
                          "`text`, `point_id` and `vector`.")
+    if req.via is not None and req.text is None:
+        raise UsageError("`via` names the text space of a phrase: give `text` with it.")
     k = session.check_k(req.k)  # the page's bounds: 1..max_k
     req.k = k
     where = session.where(req.collection, req.split, req.label, req.tag)
+    answering = req.collection
     vector = None
-    if data is not None or req.text is not None:
+    if req.text is not None:
+        from embedscope.search.spaces import text_space
+
+        if req.via not in (None, req.collection) and req.tag is not None:
+            raise UsageError("`tag` filters the collection's own points: it cannot filter a "
+                             "phrase searched through another collection (`via`).")
+        with session.store() as s:
+            answering = text_space(s, req.collection, req.via)
+            vector = _text_vector(session, s, answering, req.text)
+    elif data is not None:
         with session.store() as s:
             meta = s.get_meta(req.collection)
-        vector = _embed(session, meta, data, req.text)
+        vector = session.embed_image(meta, data)
     elif req.vector is not None:
         vector = np.asarray(req.vector, dtype=np.float32)
-    return vector, where, req.point_id
+    return vector, where, req.point_id, answering
 
 
 def search(session: Session, req: QueryRequest, data: bytes | None) -> dict[str, Any]:
     """The top-k neighbours of an image, phrase, stored point or vector."""
     from embedscope.search import knn
+    from embedscope.search.spaces import show_in
 
-    vector, where, point_id = _query(session, req, data)
+    vector, where, point_id, answering = _query(session, req, data)
     with session.store() as s:
-        hits = knn.neighbours(s, req.collection, vector, point_id, req.k, where)
+        shown = show_in(s, knn.neighbours(s, answering, vector, point_id, req.k, where),
+                        answering, req.collection)
         return {"collection": req.collection, "k": req.k,
-                "hits": _hits(s, req.collection, hits, req.fields)}
+                "hits": _hits(s, req.collection, shown.hits, req.fields),
+                **_linked(shown)}
 
 
 def classify(session: Session, req: QueryRequest, data: bytes | None) -> dict[str, Any]:
     """The k-NN vote of an image, phrase, stored point or vector."""
     from embedscope.search import knn
+    from embedscope.search.spaces import show_in
 
-    vector, where, point_id = _query(session, req, data)
+    vector, where, point_id, answering = _query(session, req, data)
     with session.store() as s:
-        vote = knn.classify(s, req.collection, vector, point_id, req.k, where)
+        vote = knn.classify(s, answering, vector, point_id, req.k, where)
+        shown = show_in(s, vote.hits, answering, req.collection)
         out = vote.to_json()
-        out["hits"] = _hits(s, req.collection, vote.hits, req.fields)
-    return {"collection": req.collection, "k": req.k, **out}
+        out["hits"] = _hits(s, req.collection, shown.hits, req.fields)
+    return {"collection": req.collection, "k": req.k, **out, **_linked(shown)}
+
+
+def _linked(shown: Any) -> dict[str, Any]:
+    """For a phrase searched through another collection: which answered, and its hits the
+    collection does not hold (never dropped silently)."""
+    if shown.space == shown.target:
+        return {}
+    return {"space": shown.space, "missing": list(shown.missing)}
 
 
 def _hits(store: Any, collection: str, hits: list[Hit], fields: list[str] | None) -> list[dict]:

@@ -118,7 +118,7 @@ def test_errors_are_json_with_a_code_and_the_cli_message(served, tmp_path: Path)
         ({"collection": b.collection, "image": base64.b64encode(_bomb(tmp_path)).decode()}, 400,
          "bad_image", "decompression bombs"),
         ({"collection": b.collection}, 400, "usage", "give exactly one of"),
-        ({"collection": b.collection, "text": "a shoe"}, 400, "usage", "embeds images only"),
+        ({"collection": b.collection, "text": "a shoe"}, 400, "usage", "cannot embed text"),
         ({"k": 3}, 400, "usage", "collection: Field required"),
     ]
     for body, status, code, words in cases:
