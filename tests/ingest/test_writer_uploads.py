@@ -78,18 +78,15 @@ def _write(parallel: int, delay: float = 0.05, fail_at: int | None = None) -> tu
 
 
 def test_several_upserts_in_flight_store_what_one_at_a_time_stores() -> None:
-    one, w1, t1 = _write(parallel=1)
+    one, w1, _ = _write(parallel=1)
     w1.close()
-    serial_s = time.perf_counter() - t1
-    four, w4, t4 = _write(parallel=4)
+    four, w4, _ = _write(parallel=4)
     w4.close()
-    parallel_s = time.perf_counter() - t4
-    assert (one.most, four.most) == (1, 4)
+    assert (one.most, four.most) == (1, 4)  # the store saw 4 upserts at once
     assert w1.written == w4.written == 12 * 16
     got = {r.id: r.payload for r in four.store.scroll("c", None, True)}
     want = {r.id: r.payload for r in one.store.scroll("c", None, True)}
     assert got == want and len(got) == 12 * 16
-    assert parallel_s < serial_s * 0.6, (serial_s, parallel_s)  # 12 waits of 50 ms, 4 at a time
 
 
 def test_the_first_failed_upload_stops_the_writer_and_is_raised() -> None:
