@@ -158,10 +158,10 @@ def read_maps(store: Store | Opener, collection: str, projections: Sequence[str]
     split_codes: dict[str, int] = {}
     for records in _pages(opener, collection, fields):
         common = _common(records, clusters, scores, split_codes)
-        if all(b.full for b in builders.values()):
-            break
         for b in builders.values():
             b.add(records, common)
+        if all(b.full for b in builders.values()):
+            break  # a limit reached: no page more
     out = {}
     for p, b in builders.items():
         if b.n:
