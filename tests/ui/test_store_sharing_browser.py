@@ -49,19 +49,14 @@ def served(fresh: Built) -> Iterator[tuple[str, Built]]:
 
 
 @pytest.fixture
-def page(served: tuple[str, Built]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu",
-                                          "--disable-background-networking"])
-        pg = browser.new_page(viewport={"width": 1400, "height": 1100})
-        pg.set_default_timeout(TIMEOUT_MS)
-        pg.goto(served[0])
-        pg.locator("#collection-info").get_by_text("300 points").wait_for()
-        yield pg
-        browser.close()
+def page(served: tuple[str, Built], browser: Any) -> Iterator[Any]:
+    """A page on the served app (the module's Chromium: tests/ui/conftest.py)."""
+    pg = browser.new_page(viewport={"width": 1400, "height": 1100})
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(served[0])
+    pg.locator("#collection-info").get_by_text("300 points").wait_for()
+    yield pg
+    pg.close()
 
 
 def test_the_page_names_a_job_holding_the_collection_and_serves_it_after(
