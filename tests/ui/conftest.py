@@ -155,17 +155,26 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture(scope="module")
-def page(site: tuple[str, Any], browser: Any) -> Iterator[Any]:
-    """One Chromium page on the site for the whole module (viewport 1400×1100)."""
+@contextmanager
+def opened(browser: Any, url: str) -> Iterator[Any]:
+    """A page (viewport 1400×1100) on the app at ``url``, once it lists the 300-point collection."""
     from tests.ui.test_browser import TIMEOUT_MS
 
     pg = browser.new_page(viewport={"width": 1400, "height": 1100})
     pg.set_default_timeout(TIMEOUT_MS)
-    pg.goto(site[0])
+    pg.goto(url)
     pg.locator("#collection-info").get_by_text("300 points").wait_for()
-    yield pg
-    pg.close()
+    try:
+        yield pg
+    finally:
+        pg.close()
+
+
+@pytest.fixture(scope="module")
+def page(site: tuple[str, Any], browser: Any) -> Iterator[Any]:
+    """One Chromium page on the site for the whole module."""
+    with opened(browser, site[0]) as pg:
+        yield pg
 
 
 @contextmanager

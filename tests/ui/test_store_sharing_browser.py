@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import Built
+from tests.ui.conftest import Built, opened
 from tests.ui.test_browser import CHROMIUM, TIMEOUT_MS, free_port
 from tests.ui.test_store_sharing import _HOLD, _embedscope, _env
 
@@ -51,12 +51,8 @@ def served(fresh: Built) -> Iterator[tuple[str, Built]]:
 @pytest.fixture
 def page(served: tuple[str, Built], browser: Any) -> Iterator[Any]:
     """A page on the served app (the module's Chromium: tests/ui/conftest.py)."""
-    pg = browser.new_page(viewport={"width": 1400, "height": 1100})
-    pg.set_default_timeout(TIMEOUT_MS)
-    pg.goto(served[0])
-    pg.locator("#collection-info").get_by_text("300 points").wait_for()
-    yield pg
-    pg.close()
+    with opened(browser, served[0]) as pg:
+        yield pg
 
 
 def test_the_page_names_a_job_holding_the_collection_and_serves_it_after(
