@@ -137,8 +137,11 @@ def wire_map(c: dict[str, Any], maps: Maps) -> None:
     c["captions"].input(bind(handlers.captions, c, maps), _of(c, ("view", "captions")),
                         _of(c, ("view", "map", "status")), trigger_mode="always_last")
     if "search_result" in c:
+        # no progress shown: it follows every search, and the banner (which it keeps) would
+        # blink "processing" after each one, over a refusal's message too
         c["search_result"].change(bind(handlers.mark, c, maps), [c["view"], c["search_result"]],
-                                  _of(c, ("view", "map", "status")), trigger_mode="always_last")
+                                  _of(c, ("view", "map", "status")), trigger_mode="always_last",
+                                  show_progress="hidden")
 
 
 def wire_selection(c: dict[str, Any], maps: Maps, exports: Path) -> None:
