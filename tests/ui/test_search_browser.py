@@ -61,12 +61,28 @@ def pick(page: Any, mode: str, value: str | None = None) -> None:
         " return t.includes('Query:') && t !== b; }", before)
 
 
-def upload(page: Any, box: str, path: Path) -> None:
-    """Drop ``path`` into an upload box, emptying the box first if it holds a file."""
+def upload(page: Any, box: str, path: Path, answer: str | None = None) -> None:
+    """Drop ``path`` into an upload box, emptying the box first if it holds a file.
+
+    With ``answer`` (the banner's reply): if the banner still says nothing after 10 s, the file
+    is dropped again, once: the box may have been re-rendered under the driver (an earlier
+    event's reply clears it) and the first drop landed on the element it replaced.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.locator(box).scroll_into_view_if_needed()
     if page.locator(f"{box} input[type=file]").count() == 0:
         page.locator(box).get_by_role("button", name="Clear").first.click()
     page.locator(f"{box} input[type=file]").set_input_files(str(path))
+    if answer is None:
+        return
+    try:
+        page.wait_for_function("t => document.querySelector('#status').innerText.includes(t)",
+                               arg=answer, polling=200, timeout=10_000)
+    except PlaywrightTimeout:
+        if page.locator(f"{box} input[type=file]").count() == 0:
+            page.locator(box).get_by_role("button", name="Clear").first.click()
+        page.locator(f"{box} input[type=file]").set_input_files(str(path))
 
 
 def set_k(page: Any, k: int) -> None:
@@ -120,7 +136,7 @@ def test_bad_uploads_get_the_pages_message_and_clear_the_results(
     for path, message in cases:
         pick(page, "random")  # results on screen, to see them cleared
         assert len(captions(page)) == 10
-        upload(page, box, path)
+        upload(page, box, path, answer=message)
         wait_text(page, "#status", message)
         until(page, "() => !document.querySelector('#prediction').innerText.trim()"
                                " && !document.querySelector('#neighbours .caption-label')")
