@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import random_dinov2  # noqa: E402
+from benchmarks.common import random_collection  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared/data/fashion_mnist_sample"
 
@@ -109,9 +109,6 @@ def _line(name: str, lat: list[float], wall: float, errors: int) -> str:
 def main() -> None:
     """Build a collection, serve it, and time the API."""
     from embedscope.client import Client
-    from embedscope.ingest.config import IngestSettings
-    from embedscope.ingest.pipeline import run_ingest
-    from embedscope.settings import QdrantSettings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small", choices=["tiny", "small", "base"])
@@ -130,11 +127,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        model = random_dinov2(args.size, root / "model")
-        q = QdrantSettings(data_dir=root / "data")
-        run_ingest(IngestSettings(dataset=str(args.data), splits=["train"], limit=args.stored,
-                                  model=str(model), image_size=args.image_size, device=args.device,
-                                  progress=False, collection="bench"), q)
+        model, q = random_collection(args.data, root, args.size, args.stored, args.device,
+                                     args.image_size)
         one, many = _forward_ceiling(model, args.max_batch, args.image_size)
         print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; "
               f"dinov2-{args.size} (random weights) at {args.image_size} px on {args.device}")

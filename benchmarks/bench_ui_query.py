@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import random_dinov2  # noqa: E402
+from benchmarks.common import random_collection  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared/data/fashion_mnist_sample"
 
@@ -24,9 +24,6 @@ def main() -> None:
     import pyarrow.parquet as pq
     from PIL import Image
 
-    from embedscope.ingest.config import IngestSettings
-    from embedscope.ingest.pipeline import run_ingest
-    from embedscope.settings import QdrantSettings
     from embedscope.ui.config import UISettings
     from embedscope.ui.service import Session
 
@@ -39,10 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        model = random_dinov2(args.size, root / "model")
-        q = QdrantSettings(data_dir=root / "data")
-        run_ingest(IngestSettings(dataset=str(args.data), splits=["train"], limit=args.stored, model=str(model),
-                                  device=args.device, progress=False, collection="bench"), q)
+        model, q = random_collection(args.data, root, args.size, args.stored, args.device)
         raw = pq.read_table(args.data / "test.parquet").column("image").to_pylist()[: args.queries]
         files = []
         for i, row in enumerate(raw):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 #: Dinov2Config sizes of the hub checkpoints (random weights are fine for speed).
 DINOV2_SIZES = {
@@ -27,6 +28,26 @@ def random_dinov2(size: str, path: Path) -> Path:
         image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
     ).save_pretrained(path)
     return path
+
+
+def random_collection(data: Path, root: Path, size: str, stored: int, device: str,
+                      image_size: int | None = None) -> tuple[Path, Any]:
+    """A random DINOv2 of a hub size under ``root/model`` and ``stored`` train images of
+    ``data`` ingested with it as collection ``bench`` under ``root/data``.
+
+    Returns:
+        The model's folder and the QdrantSettings of the store.
+    """
+    from embedscope.ingest.config import IngestSettings
+    from embedscope.ingest.pipeline import run_ingest
+    from embedscope.settings import QdrantSettings
+
+    model = random_dinov2(size, root / "model")
+    q = QdrantSettings(data_dir=root / "data")
+    extra = {} if image_size is None else {"image_size": image_size}
+    run_ingest(IngestSettings(dataset=str(data), splits=["train"], limit=stored, model=str(model),
+                              device=device, progress=False, collection="bench", **extra), q)
+    return model, q
 
 
 #: SigLIP base (google/siglip-base-patch16-224) text tower sizes: the real size, random weights.
