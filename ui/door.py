@@ -333,7 +333,8 @@ class Door:
 
 async def _read_small(receive: Receive, limit: int) -> bytes | None:
     """A short body (a form), or None past ``limit`` bytes."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
