@@ -23,6 +23,10 @@ COMPOSE = REPO / "docker-compose.yml"
 SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
 APP_SERVICES = ("ui", "ingest", "analysis", "ingest-gpu")
 CLUSTER = ("qdrant-node1", "qdrant-node2", "qdrant-node3")
+#: How the compose file names the shared Qdrant key: required, `up` fails without it.
+REQUIRED_KEY = r"\$\{EMBEDSCOPE_QDRANT_API_KEY:\?[^}]+\}$"
+#: Host addresses that mean "every interface".
+EVERYWHERE = {None, "", "0.0.0.0", "::", "[::]"}
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +101,7 @@ def test_qdrant_has_a_readiness_healthcheck_and_persistent_storage(compose):
         storage = _volume_targets(service)["/qdrant/storage"]
         assert storage in compose["volumes"], f"{name}: storage is not a named volume"
     assert compose["services"]["qdrant"]["restart"] == "unless-stopped"
-    assert "6333:6333" in compose["services"]["qdrant"]["ports"]
+    assert "127.0.0.1:6333:6333" in compose["services"]["qdrant"]["ports"]
 
 
 def test_app_services_reach_qdrant_by_service_name_once_healthy(compose):
@@ -105,7 +109,7 @@ def test_app_services_reach_qdrant_by_service_name_once_healthy(compose):
         service = compose["services"][name]
         env = _env(service)
         assert env["EMBEDSCOPE_QDRANT_URL"] == "http://qdrant:6333"
-        assert "EMBEDSCOPE_QDRANT_API_KEY" in env and env["EMBEDSCOPE_QDRANT_API_KEY"] is None
+        assert re.match(REQUIRED_KEY, env["EMBEDSCOPE_QDRANT_API_KEY"])
         assert env["EMBEDSCOPE_DATA_DIR"] == "/data"
         assert service["depends_on"]["qdrant"]["condition"] == "service_healthy"
         mounts = _volume_targets(service)
@@ -204,6 +208,58 @@ def test_dockerfile_builds_cpu_torch_by_default():
     assert {".git", ".venv", "tests"} <= set(ignored)
 
 
+def _open_ports(ports: list[Any]) -> list[str]:
+    """The published ports (short or long syntax) bound to every interface of the host."""
+    out = []
+    for port in ports:
+        if isinstance(port, dict):
+            if port.get("published") is not None and port.get("host_ip") in EVERYWHERE:
+                out.append(str(port))
+            continue
+        parts = str(port).split("/")[0].rsplit(":", 2)
+        if (parts[0] if len(parts) == 3 else None) in EVERYWHERE:
+            out.append(str(port))
+    return out
+
+
+def _qdrant_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in compose["services"].items()
+            if str(s.get("image", "")).startswith("qdrant/qdrant")}
+
+
+def _embedscope_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in compose["services"].items()
+            if str(s.get("image", "")).startswith("embedscope")}
+
+
+def test_no_qdrant_port_is_published_on_every_interface(compose):
+    qdrants = _qdrant_services(compose)
+    assert set(qdrants) == {"qdrant", *CLUSTER}
+    for name, service in qdrants.items():
+        assert not _open_ports(service.get("ports", [])), f"{name} is open to the network"
+
+
+def test_the_open_port_check_catches_an_open_port():
+    """The check above is not vacuous: every way of writing 'all interfaces' fails it."""
+    assert _open_ports(["6333:6333", "6334", "0.0.0.0:6333:6333", "[::]:6333:6333/tcp",
+                        {"target": 6333, "published": 6333}]) == [
+        "6333:6333", "6334", "0.0.0.0:6333:6333", "[::]:6333:6333/tcp",
+        str({"target": 6333, "published": 6333})]
+    assert not _open_ports(["127.0.0.1:6333:6333", "[::1]:6334:6334",
+                            {"target": 6333, "published": 6333, "host_ip": "127.0.0.1"}])
+
+
+def test_every_qdrant_requires_the_key_every_service_sends(compose):
+    keys = {name: _env(s).get("QDRANT__SERVICE__API_KEY")
+            for name, s in _qdrant_services(compose).items()}
+    sent = {name: _env(s).get("EMBEDSCOPE_QDRANT_API_KEY")
+            for name, s in _embedscope_services(compose).items()}
+    assert set(sent) == set(APP_SERVICES)
+    assert all(isinstance(k, str) and re.match(REQUIRED_KEY, k) for k in keys.values()), keys
+    variable = {re.match(r"\$\{(\w+)", str(k)).group(1) for k in [*keys.values(), *sent.values()]}
+    assert variable == {"EMBEDSCOPE_QDRANT_API_KEY"}, (keys, sent)
+
+
 def _compose_cli() -> list[str] | None:
     if shutil.which("docker"):
         probe = subprocess.run(["docker", "compose", "version"], capture_output=True)
@@ -219,11 +275,22 @@ def test_compose_cli_accepts_the_file_when_installed(tmp_path):
     if cli is None:
         pytest.skip("no compose CLI (docker compose plugin or Debian's docker-compose) here; "
                     "the schema test above still validates the file")
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "EMBEDSCOPE_QDRANT_API_KEY"}
     for profiles in ([], ["--profile", "gpu", "--profile", "cluster", "--profile", "jobs"]):
         proc = subprocess.run(
             [*cli, "-f", str(COMPOSE), *profiles, "config"], capture_output=True, text=True,
-            cwd=tmp_path, timeout=60,
+            cwd=tmp_path, timeout=60, env={**env, "EMBEDSCOPE_QDRANT_API_KEY": "k3y"},
         )
         assert proc.returncode == 0, proc.stderr
         resolved = yaml.safe_load(proc.stdout)
-        assert resolved["services"]["qdrant"]["image"].startswith("qdrant/qdrant:v")
+        qdrant = resolved["services"]["qdrant"]
+        assert qdrant["image"].startswith("qdrant/qdrant:v")
+        assert qdrant["environment"]["QDRANT__SERVICE__API_KEY"] == "k3y"
+        assert resolved["services"]["ui"]["environment"]["EMBEDSCOPE_QDRANT_API_KEY"] == "k3y"
+        assert qdrant["ports"] and not _open_ports(qdrant["ports"])
+    # without the key, compose refuses the file and says what to set
+    proc = subprocess.run([*cli, "-f", str(COMPOSE), "config"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60, env=env)
+    assert proc.returncode != 0 and "set EMBEDSCOPE_QDRANT_API_KEY" in proc.stderr

@@ -1,8 +1,7 @@
-"""The JSON API (`/api/v1`): routes, bearer-token auth, errors as JSON, the docs page."""
+"""The JSON API (`/api/v1`): routes, errors as JSON, the docs page (its door: ui/door.py)."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from typing import Any
@@ -68,27 +67,6 @@ def status_of(exc: Exception) -> int:
         if cls in STATUS:
             return STATUS[cls]
     return 500
-
-
-def check_token(settings: ServingSettings, header: str | None) -> tuple[int, str, str] | None:
-    """(status, code, message) when the request may not use the API, else None.
-
-    A key set: ``Authorization: Bearer KEY`` is required. No key: only a loopback server (or
-    one started with --insecure) answers.
-    """
-    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
-    if key is None:
-        if settings.loopback() or settings.insecure:
-            return None
-        return (401, "no_api_key", f"this server listens on {settings.host} and has no API key, "
-                "so its API answers no one: restart it with --api-key KEY.")
-    scheme, _, token = (header or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return (401, "missing_token", "this API needs a bearer token: send "
-                "`Authorization: Bearer KEY` (the server's --api-key).")
-    if not hmac.compare_digest(token.strip().encode(), key.encode()):
-        return (403, "wrong_token", "the bearer token is not this server's API key.")
-    return None
 
 
 def _body_schema(model: Any, multipart: bool = True) -> dict[str, Any]:
@@ -160,18 +138,8 @@ async def parse(request: Request, model: Any, settings: ServingSettings) -> tupl
 
 
 def _add_error_handlers(app: Any, settings: ServingSettings) -> None:
-    """The bearer-token check and the one translation of errors into JSON."""
+    """The one translation of errors into JSON (credentials: the door, ui/door.py)."""
     from fastapi.exceptions import RequestValidationError
-
-    @app.middleware("http")
-    async def auth(request: Request, call_next: Any) -> Any:
-        path = request.url.path
-        if path.startswith(PREFIX) and path not in (f"{PREFIX}/openapi.json", f"{PREFIX}/docs"):
-            refused = check_token(settings, request.headers.get("authorization"))
-            if refused is not None:
-                status, code, message = refused
-                return _fail(status, code, message, headers={"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
 
     @app.exception_handler(EmbedscopeError)
     async def embedscope_error(request: Request, exc: EmbedscopeError) -> Any:

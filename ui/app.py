@@ -11,7 +11,6 @@ from typing import Any
 from embedscope.errors import CollectionBusyError
 from embedscope.ui.binding import bind, guarded, refused, update
 from embedscope.ui.config import UISettings
-from embedscope.ui.images import MB
 from embedscope.ui.service import Session
 from embedscope.ui.tabs import CollectionSync, TabContext, TabHandles, page_tabs
 
@@ -167,14 +166,13 @@ def _collection_values(session: Session, info: Any, status: Any, hooks: list[Any
 
 def launch(settings: UISettings | None = None, session: Session | None = None,
            block: bool = True) -> Any:
-    """Build and serve the page on settings.host:settings.port (never shared unless asked)."""
+    """Serve the page and the API on settings.host:settings.port behind the door, as
+    `embedscope ui` does; ``block=False`` returns a handle whose ``close()`` stops it."""
+    from embedscope.ui.server import build_server, run_server, serve_in_background
+
     settings = settings or UISettings()
-    demo = build_app(session or Session(settings), settings)
-    demo.queue(default_concurrency_limit=4)
-    demo.launch(
-        server_name=settings.host, server_port=settings.port, auth=settings.credentials(),
-        share=settings.share, max_file_size=int(settings.max_upload_mb * MB), show_error=True,
-        prevent_thread_lock=not block, quiet=not block, css=CSS,
-        head=UPLOAD_JS % {"limit": int(settings.max_upload_mb * MB)},
-    )
-    return demo
+    session = session or Session(settings)
+    if not block:
+        return serve_in_background(settings, session)
+    run_server(build_server(settings, session), settings, session)
+    return None

@@ -18,18 +18,23 @@ class ServingSettings(BaseSettings):
     host: str = Field(
         default="127.0.0.1",
         description="Interface to listen on. Any other than 127.0.0.1 / localhost / ::1 requires "
-        "an API key (and, for the page, --auth), or --insecure.",
+        "--api-key (or, for `ui`, --auth), which then guards every route (the page, its files "
+        "and the API), or --insecure. On loopback, requests naming another host (DNS "
+        "rebinding) or sent by another site's page are refused.",
     )
     port: int = Field(default=7860, ge=0, le=65535, description="TCP port.")
     api_key: SecretStr | None = Field(
         default=None,
-        description="Bearer token the API requires (`Authorization: Bearer KEY`). Needed on any "
-        "interface but the loopback one; unset on loopback: no token needed.",
+        description="The key every route requires once set, loopback included: "
+        "`Authorization: Bearer KEY` from a service, or typed into the login form (/login) by a "
+        "browser. Needed on any interface but loopback (unless --auth or --insecure); an empty "
+        "key is refused.",
     )
     insecure: bool = Field(
         default=False,
-        description="Serve on a non-loopback interface without an API key (or page login). Only "
-        "on a trusted network.",
+        description="Serve on a non-loopback interface with no API key and no login: anyone who "
+        "reaches the port can use the page and the API. It opens nothing that a key or a login "
+        "guards. Only on a trusted network.",
     )
     max_upload_mb: float = Field(
         default=10.0, gt=0, description="Largest query image accepted, in megabytes."
@@ -56,16 +61,24 @@ class ServingSettings(BaseSettings):
         return self.host in LOOPBACK
 
     def check_exposure(self, login: bool = False) -> None:
-        """Refuse to serve on another interface with no API key and no login, unless --insecure.
+        """Refuse an empty API key, and serving on another interface with no API key and no
+        login unless --insecure (the key or the login guards every route, the page included).
 
         Raises:
-            UsageError: non-loopback host, no key, no login and not --insecure.
+            UsageError: an empty key; non-loopback host, no key, no login and not --insecure.
         """
+        if self.api_key is not None and not self.api_key.get_secret_value().strip():
+            raise UsageError(
+                "the API key is empty (--api-key \"\" or an empty EMBEDSCOPE_*_API_KEY): an empty "
+                "key would let anyone in. Set a real one, e.g. from `python -c \"import secrets; "
+                "print(secrets.token_urlsafe(32))\"`, or unset the variable."
+            )
         if self.loopback() or self.api_key is not None or login or self.insecure:
             return
         raise UsageError(
             f"refusing to serve on {self.host} without an API key: anyone on the network could "
-            "query it. Set --api-key KEY (or the variable), or --insecure on a trusted network."
+            "use the page and the API. Set --api-key KEY (or the variable; for `ui` also "
+            "--auth user:password), or --insecure on a trusted network."
         )
 
 
@@ -88,7 +101,9 @@ class UISettings(ServingSettings):
 
     port: int = Field(default=7860, ge=0, le=65535, description="TCP port of the page (and its API).")
     auth: SecretStr | None = Field(
-        default=None, description="'user:password' required to open the page (unset: no login)."
+        default=None, description="'user:password' that opens the login form (/login), which "
+        "gives a browser a cookie for every route, page and API (--api-key opens it too). "
+        "Unset: the API key alone, or no login."
     )
     share: bool = Field(
         default=False,
@@ -118,7 +133,7 @@ class UISettings(ServingSettings):
     )
 
     def credentials(self) -> tuple[str, str] | None:
-        """The (user, password) pair for Gradio's login, or None.
+        """The (user, password) pair that opens the door's login form, or None.
 
         Raises:
             UsageError: the value is not of the form user:password.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -134,14 +135,24 @@ def figures_html(plots: list[tuple[Path, str]]) -> str:
 
 
 def downloadable(html: Path | None, collection: str) -> str | None:
-    """A copy of report.html in the temp directory (where the page may serve files from)."""
+    """A copy of report.html in the temp directory (where the page may serve files from), in
+    this process's private folder (random name, mode 0700: no name another user could predict),
+    replaced whole so that a download never reads a half-written copy."""
     if html is None:
         return None
-    folder = Path(tempfile.gettempdir()) / "embedscope-ui"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{collection}-report.html"
-    shutil.copyfile(html, target)
+    global _REPORTS
+    if _REPORTS is None or not _REPORTS.is_dir():
+        _REPORTS = Path(tempfile.mkdtemp(prefix="embedscope-reports-"))
+    target = _REPORTS / f"{collection}-report.html"
+    fd, part = tempfile.mkstemp(dir=_REPORTS, suffix=".part")
+    os.close(fd)
+    shutil.copyfile(html, part)
+    os.replace(part, target)
     return str(target)
+
+
+#: This process's folder of report copies (made on first use).
+_REPORTS: Path | None = None
 
 
 def keep_fields(store: Store, collection: str, before: list[str]) -> None:

@@ -1,7 +1,10 @@
-"""One FastAPI app for the page and the API (`embedscope ui`), or the API alone (`serve`)."""
+"""One FastAPI app for the page and the API (`embedscope ui`), or the API alone (`serve`), behind
+the one door (ui/door.py)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from embedscope.ui.config import ServingSettings, UISettings
@@ -9,15 +12,17 @@ from embedscope.ui.service import Session
 
 
 def build_server(settings: ServingSettings, session: Session, page: bool = True) -> Any:
-    """The ASGI app: the JSON API under /api/v1 and, with ``page``, the Gradio page at /.
+    """The ASGI app: the JSON API under /api/v1 and, with ``page``, the Gradio page at /, every
+    route behind the door (credentials, Host / Origin checks, bounded bodies).
 
     Raises:
-        UsageError: a non-loopback host with no API key and no login, without --insecure; a
-            malformed --auth.
+        UsageError: a non-loopback host with no API key and no login, without --insecure; an
+            empty API key; a malformed --auth.
     """
     from embedscope.ui.api import build_api
+    from embedscope.ui.door import Door
 
-    login = settings.credentials() if isinstance(settings, UISettings) and page else None
+    login = settings.credentials() if isinstance(settings, UISettings) else None
     settings.check_exposure(login=login is not None)
     app = build_api(session, settings)
     if page and isinstance(settings, UISettings):
@@ -29,9 +34,9 @@ def build_server(settings: ServingSettings, session: Session, page: bool = True)
         demo = build_app(session, settings)
         demo.queue(default_concurrency_limit=4)
         limit = int(settings.max_upload_mb * MB)
-        app = gr.mount_gradio_app(app, demo, path="", auth=login, max_file_size=limit,
+        app = gr.mount_gradio_app(app, demo, path="", max_file_size=limit,
                                   show_error=True, css=CSS, head=UPLOAD_JS % {"limit": limit})
-    return app
+    return Door(app, settings, login)
 
 
 def run_server(app: Any, settings: ServingSettings, session: Session) -> None:
@@ -42,3 +47,39 @@ def run_server(app: Any, settings: ServingSettings, session: Session) -> None:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         session.shutdown()
+
+
+class Served:
+    """A server running in a background thread (tests, benchmarks): ``url`` and ``close()``."""
+
+    def __init__(self, server: Any, thread: threading.Thread, url: str) -> None:
+        self.server, self.thread, self.url = server, thread, url
+
+    def close(self) -> None:
+        """Stop serving (the session stays open: its owner closes it)."""
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def serve_in_background(settings: ServingSettings, session: Session, page: bool = True,
+                        wait_seconds: float = 120) -> Served:
+    """``build_server`` under uvicorn in a daemon thread, returned once it accepts requests.
+
+    Raises:
+        UsageError: as :func:`build_server`.
+        RuntimeError: the server did not start within ``wait_seconds``.
+    """
+    import uvicorn
+
+    app = build_server(settings, session, page=page)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True, name="embedscope-server")
+    thread.start()
+    deadline = time.monotonic() + wait_seconds
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        server.should_exit = True
+        raise RuntimeError(f"the server on {settings.host}:{settings.port} did not start")
+    return Served(server, thread, f"http://127.0.0.1:{settings.port}/")

@@ -27,7 +27,8 @@ def _client(settings: ServeSettings, session: Session, page: bool = False):
 
     from embedscope.ui.server import build_server
 
-    return TestClient(build_server(settings, session, page=page))
+    # a loopback server answers loopback Host names only (TestClient's default is "testserver")
+    return TestClient(build_server(settings, session, page=page), base_url="http://127.0.0.1")
 
 
 @pytest.fixture
@@ -174,7 +175,7 @@ def test_a_key_is_required_off_loopback_missing_wrong_and_right_token(fresh: Bui
         assert missing.headers["www-authenticate"] == "Bearer"
         assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "wrong_token"
         assert right.status_code == 200 and right.json()["collections"]
-        assert schema.status_code == 200  # the schema is public
+        assert schema.status_code == 401  # every route is behind the door, the schema too
     finally:
         session.shutdown()
 
@@ -214,14 +215,19 @@ def test_serve_command_refuses_an_open_interface_without_a_key(capsys) -> None:
 # --- the page and the API in one app -----------------------------------------------------------
 
 def test_ui_serves_the_page_and_the_api_in_one_app(fresh: Built) -> None:
-    settings = UISettings(host="0.0.0.0", auth="alice:pw")  # login for the page, no API key
+    settings = UISettings(host="0.0.0.0", auth="alice:pw")  # a login, no API key
     session = Session(settings, EdgeStore(fresh.qdrant_dir, serving=True))
     try:
         with _client(settings, session, page=True) as client:
-            page = client.get("/")
+            page = client.get("/", follow_redirects=False)
             api = client.get(f"{API}/collections")
-        assert page.status_code == 200 and "gradio" in page.text.lower()
-        assert api.status_code == 401 and api.json()["error"]["code"] == "no_api_key"
+            client.post("/login", data={"username": "alice", "password": "pw"})
+            logged_in_page = client.get("/")
+            logged_in_api = client.get(f"{API}/collections")
+        assert page.status_code == 401 and api.status_code == 401
+        assert api.json()["error"]["code"] == "no_api_key"  # a service cannot log in here
+        assert logged_in_page.status_code == 200 and "gradio" in logged_in_page.text.lower()
+        assert logged_in_api.status_code == 200
         local = UISettings()
         with _client(local, session, page=True) as client:
             assert client.get(f"{API}/collections").status_code == 200

@@ -32,7 +32,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path,
         ingest_spaces(sample_dir, tiny_siglip_dir, store=store)
     settings = ServeSettings(device="cpu")
     session = Session(settings, EdgeStore(root, serving=True))
-    with TestClient(build_server(settings, session)) as client:
+    # a loopback server answers loopback Host names only (TestClient's default is "testserver")
+    with TestClient(build_server(settings, session), base_url="http://127.0.0.1") as client:
         yield client, session
     session.shutdown()
 

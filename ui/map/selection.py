@@ -7,6 +7,7 @@ import binascii
 import csv
 import json
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,7 +199,8 @@ def export(session: Session, selection: Selection | None, fmt: str, folder: Path
         folder: Where the file goes.
 
     Returns:
-        The file: ``<collection>-selection-<n>.<fmt>``.
+        The file: ``<collection>-selection-<n>.<fmt>`` in a new folder of its own under
+        ``folder``, so two visitors' exports never overwrite each other.
 
     Raises:
         UsageError: nothing selected, or an unknown format.
@@ -209,7 +211,8 @@ def export(session: Session, selection: Selection | None, fmt: str, folder: Path
         raise UsageError(f"cannot export as {fmt!r}: choose {' or '.join(FORMATS)}.")
     rows = _payloads(session, selection.collection, selection.ids)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{selection.collection}-selection-{len(rows)}.{fmt}"
+    private = Path(tempfile.mkdtemp(prefix="export-", dir=folder))  # random name, mode 0700
+    path = private / f"{selection.collection}-selection-{len(rows)}.{fmt}"
     if fmt == "json":
         path.write_text(json.dumps([{"id": pid, "payload": p} for pid, p in rows], indent=1))
         return path

@@ -71,3 +71,20 @@ def test_selection_pages_counts_and_export(synthetic, tmp_path: Path) -> None:
         selection.export(session, None, "csv", tmp_path)
     with pytest.raises(UsageError, match="cannot export as 'xml'"):
         selection.export(session, s, "xml", tmp_path)
+
+
+def test_two_visitors_exporting_the_same_count_never_overwrite_each_other(
+        synthetic, tmp_path: Path) -> None:
+    from embedscope.ui.map import points, selection
+
+    store, _ = synthetic
+    session = session_of(store)
+    data = points.load_map(store, NAME, "umap")
+    first = selection.from_rows(data, np.arange(10))
+    second = selection.from_rows(data, np.arange(10, 20))
+    mine = selection.export(session, first, "csv", tmp_path)
+    theirs = selection.export(session, second, "csv", tmp_path)
+    assert mine != theirs and mine.name == theirs.name == f"{NAME}-selection-10.csv"
+    with mine.open() as fh:
+        assert [r["id"] for r in csv.DictReader(fh)] == first.ids  # still the first visitor's
+    assert mine.parent.parent == tmp_path and mine.parent.stat().st_mode & 0o077 == 0
