@@ -248,14 +248,18 @@ class EdgeStore(Store):
         shutil.rmtree(trash, ignore_errors=True)
 
     def _read_meta(self, name: str) -> CollectionMeta | None:
+        """The metadata, checked against the integrity record read with it (no lock needed:
+        a writer in another process changes the two together, see store/integrity.py)."""
         from pydantic import ValidationError
 
-        path = self._dir(name) / integrity.META
-        if not path.exists():
+        cdir = self._dir(name)
+        path = cdir / integrity.META
+        raw, record = integrity.read_meta_and_record(cdir, name)
+        if raw is None:
             return None
         try:
-            meta = CollectionMeta.model_validate_json(path.read_bytes())
-        except (ValidationError, ValueError, OSError) as exc:
+            meta = CollectionMeta.model_validate_json(raw)
+        except (ValidationError, ValueError) as exc:
             if isinstance(exc, ValidationError) and exc.errors():
                 err = exc.errors()[0]
                 where = ".".join(str(x) for x in err.get("loc", ()))
@@ -264,19 +268,14 @@ class EdgeStore(Store):
                 detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise integrity.damaged(
                 name, f"its metadata file {path} cannot be read ({detail})") from exc
-        problem = integrity.meta_problem(self._dir(name), integrity.read_record(self._dir(name), name))
+        problem = integrity.meta_problem(cdir, record, raw)
         if problem:
             raise integrity.damaged(name, problem)
         return meta
 
     def _write_meta(self, name: str, meta: CollectionMeta) -> None:
         self._lock(name)
-        cdir = self._dir(name)
-        _write_json(cdir / integrity.META, meta.model_dump())
-        record = integrity.read_record(cdir, name)
-        if record is not None:
-            record.meta_sha256 = integrity.meta_sha256(cdir)
-            integrity.write_record(cdir, record)
+        integrity.replace_meta(self._dir(name), name, _json_bytes(meta.model_dump()))
 
     def _upsert(
         self, name: str, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
@@ -452,9 +451,13 @@ class EdgeStore(Store):
         return int(self._shard(name).info().indexed_vectors_count)
 
 
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, indent=2).encode()
+
+
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
+    tmp.write_bytes(_json_bytes(data))
     os.replace(tmp, path)
 
 
