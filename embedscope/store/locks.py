@@ -125,7 +125,7 @@ def _write_whole(path: Path, data: bytes, exclusive: bool = False) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         if exclusive:
-            with suppress(FileExistsError):
+            with suppress(FileExistsError, PermissionError):  # no hard links here: see _try
                 os.link(tmp, path)
         else:
             os.replace(tmp, path)
@@ -206,7 +206,7 @@ class CollectionLock:
     def _try(self) -> bool:
         if not self.path.exists():
             _write_whole(self.path, _record(self.serving), exclusive=True)
-        fd = os.open(self.path, os.O_RDWR)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # O_CREAT: a file system without links
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
