@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -296,11 +298,22 @@ class MapFiles:
         self.folder = folder
 
     def path(self, key: tuple[Any, ...]) -> Path | None:
-        """The file of ``key`` (None: no folder)."""
+        """The file of ``key`` (None: no folder).
+
+        Named ``<collection>-<projection>-<family>.<key digest>.npz``: the family is a digest of
+        the exact collection and projection names, so that two collections whose readable
+        names look alike (``a-b`` and ``a_b``) never share or delete each other's files.
+        """
         if self.folder is None:
             return None
         digest = uuid.uuid5(uuid.NAMESPACE_URL, repr(key)).hex[:16]
-        return self.folder / f"{_slug(str(key[0]))}-{_slug(str(key[1]))}-{digest}.npz"
+        return self.folder / f"{self._family(key)}.{digest}.npz"
+
+    @staticmethod
+    def _family(key: tuple[Any, ...]) -> str:
+        """The file name's prefix shared by every save of one collection's projection."""
+        exact = uuid.uuid5(uuid.NAMESPACE_URL, repr((str(key[0]), str(key[1])))).hex[:12]
+        return f"{_slug(str(key[0]))}-{_slug(str(key[1]))}-{exact}"
 
     def load(self, key: tuple[Any, ...], cls: type[A] = MapArrays) -> A | None:  # type: ignore[assignment]
         """The map saved for ``key``, or None."""
@@ -340,16 +353,50 @@ class MapFiles:
                   **{f"tag/{i}": data.tags[t] for i, t in enumerate(tags)}}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp.npz")
-            np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy stubs: allow_pickle
-            tmp.replace(path)
-            for old in path.parent.glob(path.name.rsplit("-", 1)[0] + "-*.npz"):
-                if old != path:
-                    old.unlink(missing_ok=True)
+            _write_atomically(path, arrays)
+            self._drop_older(path, key)
         except OSError as exc:
             log.warning("could not save the map file %s: %s", path, exc)
             return None
         return path
+
+
+    def _drop_older(self, path: Path, key: tuple[Any, ...]) -> None:
+        """Delete the older saves of ``key``'s map (other keys of the same collection and
+        projection): every file of the family that sorts before ``path`` by (mtime, name), so
+        that concurrent saves agree on which one stays."""
+        mine = _age(path)
+        if mine is None:
+            return
+        for old in path.parent.glob(f"{self._family(key)}.*.npz"):
+            other = _age(old)
+            if old != path and other is not None and other < mine:
+                old.unlink(missing_ok=True)
+        # files named as before the family digest (never read now)
+        legacy = f"{_slug(str(key[0]))}-{_slug(str(key[1]))}-{'[0-9a-f]' * 16}.npz"
+        for old in path.parent.glob(legacy):
+            old.unlink(missing_ok=True)
+
+
+def _age(path: Path) -> tuple[int, str] | None:
+    try:
+        return path.stat().st_mtime_ns, path.name
+    except FileNotFoundError:
+        return None
+
+
+def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write an .npz under a temporary name of its own in the same folder, then rename it into
+    place: readers see the old file or the new one, and concurrent writers never share a
+    temporary file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs: allow_pickle
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _slug(text: str) -> str:

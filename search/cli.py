@@ -80,24 +80,33 @@ def _json(args: argparse.Namespace) -> bool:
     return settings_from_args(OutputSettings, args).json_output
 
 
-def _space(q: Any, store: Any) -> str:
-    """The collection the query runs in: --via (checked to be linked), a text space, or --collection."""
-    from embedscope.search.spaces import check_linked, text_space
+def _phrase(args: argparse.Namespace, q: Any) -> Any:
+    """For --text: the phrase's space and vector (the store is opened to find the space and
+    closed while the text model runs), else None."""
+    if q.text is None:
+        return None
+    from embedscope.search.text import phrase_vector
 
-    if q.text is not None:
-        return text_space(store, q.collection, q.via)
+    return phrase_vector(lambda: _open(args), q.collection, q.text, q.via, int8=q.text_int8)
+
+
+def _space(q: Any, store: Any, phrase: Any) -> str:
+    """The collection the query runs in: the phrase's text space, --via (checked to be
+    linked), or --collection."""
+    from embedscope.search.spaces import check_linked
+
+    if phrase is not None:
+        return str(phrase[0].space)
     if q.via is not None and q.via != q.collection:
         check_linked(store, q.collection, q.via)
         return str(q.via)
     return str(q.collection)
 
 
-def _query_vector(args: argparse.Namespace, q: Any, store: Any, space: str) -> np.ndarray | None:
+def _query_vector(q: Any, store: Any, space: str, phrase: Any) -> np.ndarray | None:
     """The embedded query image or phrase (in ``space``), or None when querying by point id."""
-    if q.text is not None:
-        from embedscope.search.text import text_vectors
-
-        return text_vectors(store, space, [q.text], int8=q.text_int8)[0]
+    if phrase is not None:
+        return np.asarray(phrase[1], dtype=np.float32)
     if q.image is None:
         return None
     meta = store.get_meta(space)
@@ -143,9 +152,10 @@ def handle_search(args: argparse.Namespace) -> int:
     from embedscope.search.spaces import show_in
 
     q = _query(args)
+    phrase = _phrase(args, q)
     with _open(args) as store:
-        space = _space(q, store)
-        vector = _query_vector(args, q, store, space)
+        space = _space(q, store, phrase)
+        vector = _query_vector(q, store, space, phrase)
         hits = neighbours(store, space, vector, q.point_id, q.k, _where(q, store, True), q.exact)
         shown = show_in(store, hits, space, q.collection)
     if _json(args):
@@ -170,9 +180,10 @@ def handle_classify(args: argparse.Namespace) -> int:
     from embedscope.search.spaces import show_in
 
     q = _query(args)
+    phrase = _phrase(args, q)
     with _open(args) as store:
-        space = _space(q, store)
-        vector = _query_vector(args, q, store, space)
+        space = _space(q, store, phrase)
+        vector = _query_vector(q, store, space, phrase)
         result = classify(store, space, vector, q.point_id, q.k, _where(q, store, False), q.exact)
         shown = show_in(store, result.hits, space, q.collection)
     if _json(args):

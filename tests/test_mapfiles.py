@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,47 @@ def test_a_folder_that_cannot_be_written_costs_only_the_files(tmp_path: Path) ->
                      np.zeros(1, np.int32), [])
     assert MapFiles(blocker).save(data, ("c", "umap", 1, None, None, None)) is None
     assert MapFiles(None).save(data, ("c", "umap", 1, None, None, None)) is None
+
+
+def _arrays(collection: str, n: int) -> MapArrays:
+    rng = np.random.default_rng(n)
+    ids = np.asarray([uuid.uuid5(uuid.NAMESPACE_URL, f"{collection}/{i}").bytes for i in range(n)],
+                     "S16")
+    return MapArrays(collection, "umap", ids, rng.normal(size=(n, 2)).astype(np.float32),
+                     np.zeros(n, np.int32), ["a"], np.zeros(n, np.int16), ["train"], total=n)
+
+
+def test_collections_whose_names_differ_only_in_dash_and_underscore_keep_their_own_files(
+        tmp_path: Path) -> None:
+    files = MapFiles(tmp_path)
+    dash, under = _arrays("shoes-v2__dinov2_small", 10), _arrays("shoes_v2__dinov2_small", 20)
+    dash_key, under_key = ("shoes-v2__dinov2_small", "umap", 10), ("shoes_v2__dinov2_small", "umap", 20)
+    assert files.save(dash, dash_key) is not None
+    assert files.save(under, under_key) is not None
+    assert files.path(dash_key) != files.path(under_key)
+    for key, n in ((dash_key, 10), (under_key, 20)):
+        loaded = files.load(key)
+        assert loaded is not None and loaded.n == n, f"the map file of {key[0]} was deleted"
+    # a newer save of one still replaces only its own older file
+    assert files.save(dash, ("shoes-v2__dinov2_small", "umap", 11)) is not None
+    assert files.load(dash_key) is None and files.load(under_key) is not None
+
+
+def test_concurrent_saves_of_one_map_never_fail_or_leave_temporary_files(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    files = MapFiles(tmp_path)
+    data = _arrays("busy__fake", 100_000)
+    keys = [("busy__fake", "umap", 100_000, "r1"), ("busy__fake", "umap", 100_000, "r2")]
+
+    def save(i: int) -> Path | None:
+        return files.save(data, keys[i % 2] if i % 3 else keys[0])
+
+    with caplog.at_level(logging.WARNING), ThreadPoolExecutor(6) as pool:
+        saved = list(pool.map(save, range(24)))
+    assert "could not save" not in caplog.text
+    assert all(p is not None for p in saved)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert all(name.endswith(".npz") for name in left), f"temporary files left: {left}"
+    assert 1 <= len(left) <= 2  # the newest save (older ones go; a tie may keep two)
+    loaded = [files.load(k) for k in keys]
+    assert any(x is not None and x.n == 100_000 for x in loaded)

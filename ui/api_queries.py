@@ -121,22 +121,24 @@ def embed(session: Session, req: EmbedRequest, data: bytes | None) -> dict[str, 
                          "and `text`.")
     with session.store() as s:
         meta = s.get_meta(req.collection)
-        if req.text is not None:
-            vector = _text_vector(session, s, req.collection, req.text)
+    if req.text is not None:
+        vector = _phrase_vector(session, req.collection, req.text, None)[1]
     if data is not None:
         vector = session.embed_image(meta, data)
     return {"collection": req.collection, "vector": [float(x) for x in vector],
             "dimension": int(len(vector)), "space": space(meta), "model": meta.model}
 
 
-def _text_vector(session: Session, store: Any, collection: str, text: str) -> np.ndarray:
-    """A phrase embedded by ``collection``'s text tower (the page's device and precision)."""
-    from embedscope.search.text import text_vectors
+def _phrase_vector(session: Session, collection: str, text: str,
+                   via: str | None) -> tuple[Any, np.ndarray]:
+    """A phrase's text space and vector through the one text-query path (search/text.py: the
+    model runs outside the store's hold), with the page's device and precision."""
+    from embedscope.search.text import phrase_vector
 
     if not text.strip():
         raise UsageError("`text` is empty: give a phrase, e.g. 'an ankle boot with laces'.")
-    return text_vectors(store, collection, [text], session.settings.device,
-                        bool(getattr(session.settings, "text_int8", False)))[0]
+    return phrase_vector(session.store, collection, text, via, device=session.settings.device,
+                         int8=bool(getattr(session.settings, "text_int8", False)))
 
 
 def _query(session: Session, req: QueryRequest,
@@ -155,14 +157,11 @@ def _query(session: Session, req: QueryRequest,
     answering = req.collection
     vector = None
     if req.text is not None:
-        from embedscope.search.spaces import text_space
-
         if req.via not in (None, req.collection) and req.tag is not None:
             raise UsageError("`tag` filters the collection's own points: it cannot filter a "
                              "phrase searched through another collection (`via`).")
-        with session.store() as s:
-            answering = text_space(s, req.collection, req.via)
-            vector = _text_vector(session, s, answering, req.text)
+        phrase, vector = _phrase_vector(session, req.collection, req.text, req.via)
+        answering = phrase.space
     elif data is not None:
         with session.store() as s:
             meta = s.get_meta(req.collection)

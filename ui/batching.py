@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,8 @@ class Batcher:
 
     The first image of a batch waits at most ``window`` seconds for others to join; an image
     that arrives while the model runs joins the next call. Requests from any thread block on
-    their own future only.
+    their own future only. A failed model call (an exception, or an answer of the wrong size)
+    is the failure of each request of its batch; the worker goes on with the next batch.
 
     Args:
         embed: The model call.
@@ -59,19 +61,33 @@ class Batcher:
                                  else self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._call(batch)
+            try:
+                self._call(batch)
+            except BaseException as exc:  # noqa: BLE001 - the worker outlives any one batch
+                _fail(batch, exc)
 
     def _call(self, batch: list[tuple[Any, Future]]) -> None:
+        """One model call for ``batch``: each future gets its vector, or the call's exception."""
         live = [(img, fut) for img, fut in batch if fut.set_running_or_notify_cancel()]
         if not live:
             return
         try:
             vectors = self._embed([img for img, _ in live])
+            if len(vectors) != len(live):
+                raise RuntimeError(f"the query model gave {len(vectors)} vectors for "
+                                   f"{len(live)} images")
         except BaseException as exc:  # the model's failure is each request's failure
-            for _, fut in live:
-                fut.set_exception(exc)
+            _fail(live, exc)
             return
         self.calls += 1
         self.images += len(live)
         for (_, fut), vec in zip(live, vectors, strict=True):
             fut.set_result(vec)
+
+
+def _fail(batch: list[tuple[Any, Future]], exc: BaseException) -> None:
+    """Give ``exc`` to every request of ``batch`` still unanswered (none waits forever)."""
+    for _, fut in batch:
+        if not fut.done():
+            with contextlib.suppress(InvalidStateError):  # answered meanwhile (or cancelled)
+                fut.set_exception(exc)

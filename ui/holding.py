@@ -1,99 +1,36 @@
-"""The serving process's hold on the store: opened on first use, one caller at a time, and let go
-when idle or when a job in another process asks for one of its embedded collections."""
+"""The page's hold on the store: the core's serving hold (embedscope/store/locks.py, where the
+whole sharing protocol is told) over a serving store, let go after the page's idle setting."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
+from embedscope.settings import QdrantSettings
 from embedscope.store import Store
+from embedscope.store.locks import StoreHold
+
+__all__ = ["StoreHold", "page_hold", "serving_store"]
 
 
-class StoreHold:
-    """One store for every request of the process, used by one caller at a time.
+def serving_store(qdrant: QdrantSettings | None = None) -> Store:
+    """The store the page and the API serve from: a serving one (it lets go of an embedded
+    collection a job asks for and never waits for one); an unreachable server is waited for
+    ``qdrant_interactive_seconds``, as every interactive command does."""
+    from embedscope.store import open_store
 
-    An embedded store (one that reports ``held`` and ``wanted`` collections) is closed after
-    ``idle()`` seconds without a caller, and at once, between two callers, when a job in another
-    process waits for one of its collections; the next caller opens it again (quickly: its
-    integrity record matches). A server store is kept open.
+    return open_store(qdrant or QdrantSettings(), serving=True)
+
+
+def page_hold(settings: Callable[[], Any], open_store: Callable[[], Store] | None = None,
+              store: Store | None = None, qdrant: QdrantSettings | None = None) -> StoreHold:
+    """The hold every page visitor and API request shares.
 
     Args:
-        open_store: Called for the store on first use and after each release.
-        idle: The idle seconds before a release (read at each check: settings may change).
+        settings: The page's current settings (``idle_release_seconds`` is read at each check).
+        open_store: The store's factory (default: `serving_store` over ``qdrant``).
         store: An already open store to start with.
+        qdrant: Where the store is (default: EMBEDSCOPE_QDRANT_URL / EMBEDSCOPE_DATA_DIR).
     """
-
-    def __init__(self, open_store: Callable[[], Store], idle: Callable[[], float],
-                 store: Store | None = None) -> None:
-        self._open = open_store
-        self._idle = idle
-        self._store = store
-        self.lock = threading.RLock()
-        self._using = 0
-        self._last_used = time.monotonic()
-        self._reaper: threading.Thread | None = None
-        self._stop = threading.Event()
-
-    @contextmanager
-    def use(self) -> Iterator[Store]:
-        """The store, opened if need be, held for this caller alone."""
-        with self.lock:
-            if self._store is None:
-                self._store = self._open()
-            self._start_reaper()
-            self._using += 1
-            try:
-                yield self._store
-            finally:
-                self._using -= 1
-                self._last_used = time.monotonic()
-                if self._using == 0:
-                    self._let_go(idle_only=True)
-
-    def _start_reaper(self) -> None:
-        if self._reaper is not None or not hasattr(self._store, "held"):
-            return
-        self._reaper = threading.Thread(target=self._reap, name="embedscope-idle-release",
-                                        daemon=True)
-        self._reaper.start()
-
-    def _reap(self) -> None:
-        """Let go of idle or wanted collections until shut down."""
-        while not self._stop.wait(0.1):
-            if self.lock.acquire(blocking=False):
-                try:
-                    if self._using == 0:
-                        self._let_go(idle_only=False)
-                finally:
-                    self.lock.release()
-
-    def _let_go(self, idle_only: bool) -> None:
-        """Close the embedded shards (the lock is held, no caller) when a job waits for one of
-        them, or (unless ``idle_only``) when they were idle long enough."""
-        store: Any = self._store
-        held = getattr(store, "held", None)
-        if store is None or held is None or not held():
-            return
-        idle = time.monotonic() - self._last_used >= self._idle()
-        if store.wanted() or (idle and not idle_only):
-            store.close()
-
-    def holds(self) -> list[str]:
-        """The embedded collections held open now (empty for a server)."""
-        held = getattr(self._store, "held", None)
-        return list(held()) if held is not None else []
-
-    def close(self) -> None:
-        """Close the store (the next caller opens it again)."""
-        with self.lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
-
-    def shutdown(self) -> None:
-        """Close the store and stop the idle-release thread."""
-        self._stop.set()
-        self.close()
+    return StoreHold(open_store or (lambda: serving_store(qdrant)),
+                     lambda: float(settings().idle_release_seconds), store)

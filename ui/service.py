@@ -18,7 +18,7 @@ from embedscope.settings import QdrantSettings
 from embedscope.store import Store, Where
 from embedscope.ui.batching import Batcher
 from embedscope.ui.config import ServingSettings, UISettings
-from embedscope.ui.holding import StoreHold
+from embedscope.ui.holding import page_hold
 from embedscope.ui.images import Tile, caption, check_image, check_upload, enlarged, not_usable, tiles
 from embedscope.ui.results import ALL, Filters, SearchResult, stale_note, vote_notes
 
@@ -28,22 +28,13 @@ PICK_MODES = ("random", "random of a class", "by id")
 TILE_FIELDS = [Payload.THUMBNAIL, Payload.LABEL, Payload.LABEL_NAME, Payload.SPLIT, Payload.INDEX]
 
 
-def _store_from_settings(settings: ServingSettings, qdrant: QdrantSettings | None = None) -> Store:
-    from embedscope.settings import QdrantSettings
-    from embedscope.store import open_store
-
-    # A page action waits --qdrant-interactive-seconds for an unreachable server, as every
-    # interactive command does; an embedded collection is let go when a job asks for it.
-    return open_store(qdrant or QdrantSettings(), serving=True)
-
-
 class Session:
     """One store and one query model for the whole process, shared by every page visitor and
     every API request.
 
     Store calls are serialised (the embedded engine is one shard per collection); an embedded
     store is let go after ``idle_release_seconds`` without a call, and at once when a job in
-    another process waits for one of its collections (ui/holding.py).
+    another process waits for one of its collections (embedscope/store/locks.py).
     """
 
     def __init__(
@@ -63,9 +54,7 @@ class Session:
         self.settings: Any = settings or UISettings()
         opened = store if isinstance(store, Store) else None
         factory = store if callable(store) and opened is None else None
-        self._hold = StoreHold(
-            factory or (lambda: _store_from_settings(self.settings, self._qdrant)),
-            lambda: float(self.settings.idle_release_seconds), opened)
+        self._hold = page_hold(lambda: self.settings, factory, opened, qdrant)
         self._lock = self._hold.lock
         self._versions: dict[str, Any] = {}
         self._batchers: dict[tuple[Any, ...], Batcher] = {}

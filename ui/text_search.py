@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from embedscope.errors import UsageError
 from embedscope.ui.images import tiles
 from embedscope.ui.results import SearchResult
@@ -21,32 +24,27 @@ def search_text(session: Session, collection: str, text: str, k: int, split: str
                 label: str | None = None, tag: str | None = None) -> SearchResult:
     """Neighbours and k-NN prediction of a phrase, shown in ``collection``.
 
-    The phrase is embedded by the text space (`text_space`); its nearest points are shown with
+    The phrase is embedded by the text space (`text_space`) through the one text-query path
+    (search/text.py: the model runs outside the store's hold); its nearest points are shown with
     ``collection``'s thumbnails and captions, and a hit the collection does not hold is named.
 
     Raises:
         UsageError: an empty phrase, or no space of the dataset embeds text (naming how to get one).
     """
     from embedscope.search.spaces import show_in
-    from embedscope.search.spaces import text_space as resolve
-    from embedscope.search.text import text_vectors
+    from embedscope.search.text import phrase_vector
 
     phrase = (text or "").strip()
     if not phrase:
         raise UsageError("type a phrase to search by, e.g. 'an ankle boot with laces'.")
-    space = text_space(session, collection)
-    if space is not None and space != collection and tag not in (None, "", "(all)"):
-        raise UsageError(f"the tag filter applies to {collection}'s own points, and this phrase is "
-                         f"searched in {space}: set Tag to (all) for a search by words.")
+    found, vector = phrase_vector(session.store, collection, phrase, linked=True,
+                                  device=session.settings.device, int8=session.settings.text_int8,
+                                  check=functools.partial(_own_points_only, collection, tag))
+    space = found.space
+    where = session.where(collection, split, label, tag)
+    result = session.search_vector(space, k, where, label, vector)
     with session.store() as s:
-        if space is None:
-            resolve(s, collection)  # raises, naming how to get a text space
-        vector = text_vectors(s, str(space), [phrase], session.settings.device,
-                              session.settings.text_int8)[0]
-        where = session.where(collection, split, label, tag)
-    result = session.search_vector(str(space), k, where, label, vector)
-    with session.store() as s:
-        shown = show_in(s, result.hits, str(space), collection)
+        shown = show_in(s, result.hits, space, collection)
     result.hits, result.gallery = shown.hits, tiles(shown.hits)
     via = f" (embedded by **{space}**)" if space != collection else ""
     result.query_caption = f"“{phrase}”{via}"
@@ -54,3 +52,10 @@ def search_text(session: Session, collection: str, text: str, k: int, split: str
         result.prediction += (f"\n\n⚠️ {len(shown.missing)} of the hits of {space} are not in "
                               f"{collection}: {', '.join(shown.missing)}")
     return result
+
+
+def _own_points_only(collection: str, tag: str | None, found: Any) -> None:
+    """Refuse a tag filter on a phrase another collection answers (tags are per collection)."""
+    if found.space != collection and tag not in (None, "", "(all)"):
+        raise UsageError(f"the tag filter applies to {collection}'s own points, and this phrase "
+                         f"is searched in {found.space}: set Tag to (all) for a search by words.")

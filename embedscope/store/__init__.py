@@ -21,7 +21,7 @@ def open_store(settings: Any = None, batch: bool = False, serving: bool = False)
             fails after ``qdrant_interactive_seconds``.
         serving: A serving process (ui, serve): an embedded collection is let go when a job
             asks for it, and never waited for. Other commands wait ``lock_wait_seconds`` for a
-            serving process to let go.
+            serving process to let go (the protocol: store/locks.py).
     """
     from embedscope.settings import QdrantSettings
     from embedscope.store.edge import EdgeStore
@@ -38,7 +38,7 @@ def open_store(settings: Any = None, batch: bool = False, serving: bool = False)
         return RemoteStore(settings.qdrant_url, key, settings.qdrant_timeout,
                            settings.qdrant_interactive_seconds, interactive=True, **wire)
     return EdgeStore(settings.embedded_dir, disk_reserve_mb=settings.disk_reserve_mb,
-                     serving=serving, lock_wait=0.0 if serving else settings.lock_wait_seconds)
+                     serving=serving, lock_wait=settings.lock_wait_seconds)
 
 
 __all__ = [

@@ -22,7 +22,7 @@ from embedscope.contract import INDEXED_FIELDS, CollectionMeta
 from embedscope.errors import DamagedCollectionError, EmbedscopeError
 from embedscope.store.base import CollectionSummary, PayloadFields, Store, Where
 from embedscope.store.edge_query import edge_filter, payload_selector
-from embedscope.store.locks import CollectionLock, Holder, holder_of, wanted_by
+from embedscope.store.locks import Holder, StoreLocks
 from embedscope.store.points import Hit, Record, as_matrix, check_name, to_hits, to_records
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,10 @@ class EdgeStore(Store):
     """Collections under ``root/<name>/``: ``shard/`` for Qdrant Edge, ``meta.json`` and
     ``integrity.json`` beside it; the lock files under ``root/.locks/``.
 
-    A collection is locked (``flock``) from the moment this store opens, creates or deletes it
-    until `close`: a second process gets CollectionBusyError, never a half-made or vanished
-    collection. ``lent``: collections a parent process holds the lock of for this one (`lend`).
-    Opening compares the shard with its integrity record (see store/integrity.py).
+    A collection is locked from the moment this store opens, creates or deletes it until
+    `close`: a second process gets CollectionBusyError, never a half-made or vanished
+    collection. How serving processes, waiting jobs and lending share the locks:
+    store/locks.py. Opening compares the shard with its integrity record (store/integrity.py).
     """
 
     backend = "embedded"
@@ -96,10 +96,9 @@ class EdgeStore(Store):
         self.reserve = int(disk_reserve_mb * space.MB)
         self._shards: dict[str, Any] = {}
         self._open: dict[str, _Open] = {}
-        self._locks: dict[str, CollectionLock] = {}
-        self._lent = frozenset(lent)  # collections whose lock the parent process holds for us
+        self._locks = StoreLocks(self.root, serving, lock_wait, lent)
         self.serving = serving
-        self.lock_wait = lock_wait
+        self.lock_wait = self._locks.wait  # a serving store never waits
 
     # --- paths, locks and shards -----------------------------------------------------------
     def _dir(self, name: str) -> Path:
@@ -108,24 +107,17 @@ class EdgeStore(Store):
         return self.root / name
 
     def _lock(self, name: str, doing: str = "open") -> None:
-        if name in self._lent:
-            return
-        lock = self._locks.get(name)
-        if lock is None:
-            lock = self._locks[name] = CollectionLock(self.root, name, self.serving, self.lock_wait)
-        lock.acquire(doing)
+        self._locks.take(name, doing)
 
     def _unlock(self, name: str) -> None:
-        lock = self._locks.pop(name, None)
-        if lock is not None:
-            lock.release()
+        self._locks.drop(name)
 
     def _shard(self, name: str) -> Any:
         shard = self._shards.get(name)
         if shard is not None:
             return shard
         self.require(name)
-        held = name in self._locks and self._locks[name].held
+        held = self._locks.holds(name)
         self._lock(name)
         try:
             shard = self._load(name)
@@ -248,14 +240,18 @@ class EdgeStore(Store):
         shutil.rmtree(trash, ignore_errors=True)
 
     def _read_meta(self, name: str) -> CollectionMeta | None:
+        """The metadata, checked against the integrity record read with it (no lock needed:
+        a writer in another process changes the two together, see store/integrity.py)."""
         from pydantic import ValidationError
 
-        path = self._dir(name) / integrity.META
-        if not path.exists():
+        cdir = self._dir(name)
+        path = cdir / integrity.META
+        raw, record = integrity.read_meta_and_record(cdir, name)
+        if raw is None:
             return None
         try:
-            meta = CollectionMeta.model_validate_json(path.read_bytes())
-        except (ValidationError, ValueError, OSError) as exc:
+            meta = CollectionMeta.model_validate_json(raw)
+        except (ValidationError, ValueError) as exc:
             if isinstance(exc, ValidationError) and exc.errors():
                 err = exc.errors()[0]
                 where = ".".join(str(x) for x in err.get("loc", ()))
@@ -264,19 +260,14 @@ class EdgeStore(Store):
                 detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise integrity.damaged(
                 name, f"its metadata file {path} cannot be read ({detail})") from exc
-        problem = integrity.meta_problem(self._dir(name), integrity.read_record(self._dir(name), name))
+        problem = integrity.meta_problem(cdir, record, raw)
         if problem:
             raise integrity.damaged(name, problem)
         return meta
 
     def _write_meta(self, name: str, meta: CollectionMeta) -> None:
         self._lock(name)
-        cdir = self._dir(name)
-        _write_json(cdir / integrity.META, meta.model_dump())
-        record = integrity.read_record(cdir, name)
-        if record is not None:
-            record.meta_sha256 = integrity.meta_sha256(cdir)
-            integrity.write_record(cdir, record)
+        integrity.replace_meta(self._dir(name), name, _json_bytes(meta.model_dump()))
 
     def _upsert(
         self, name: str, ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
@@ -389,15 +380,15 @@ class EdgeStore(Store):
 
     def held(self) -> list[str]:
         """The collections this store holds open (or locked) now."""
-        return sorted(set(self._shards) | {n for n, lock in self._locks.items() if lock.held})
+        return sorted(set(self._shards) | self._locks.held())
 
     def wanted(self) -> list[str]:
         """The held collections a job in another process is waiting for."""
-        return [n for n in self.held() if wanted_by(self.root, n) is not None]
+        return self._locks.wanted(self.held())
 
     def holder(self, name: str) -> Holder | None:
         """Who holds the collection's lock, as its lock file says (None when unknown)."""
-        return holder_of(self.root, name)
+        return self._locks.holder(name)
 
     def optimize(self, name: str) -> None:
         self._shard(name).optimize()
@@ -419,15 +410,13 @@ class EdgeStore(Store):
             for name in list(self._shards):
                 self._close_one(name)
         finally:
-            for name in list(self._locks):
-                self._unlock(name)
+            self._locks.drop_all()
 
     def lend(self, name: str) -> None:
         """Close one collection but keep its lock, for a child process to open it meanwhile.
 
         The child opens it with ``EdgeStore(root, lent={name})`` and must close it before this
-        store uses ``name`` again (which reopens it). No third process can get in between: the
-        lock is this process's all along.
+        store uses ``name`` again (which reopens it); see store/locks.py.
         """
         self._lock(name)
         if name in self._shards:
@@ -452,9 +441,13 @@ class EdgeStore(Store):
         return int(self._shard(name).info().indexed_vectors_count)
 
 
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, indent=2).encode()
+
+
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
+    tmp.write_bytes(_json_bytes(data))
     os.replace(tmp, path)
 
 

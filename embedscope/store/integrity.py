@@ -6,6 +6,14 @@ clean close. Opening compares: a matching fingerprint means nothing touched the 
 so the shard loads in-process at once; otherwise (a crash, a copy, a damaged file) the shard is
 first opened in a child process, because the engine aborts the whole process on some damaged
 files (a Rust panic, exit 134) and the user must still get one clear line.
+
+``meta.json`` and the record change together (`replace_meta`, `read_meta_and_record`), without
+a lock on the reader's side, so that a process listing collections while another changes one
+never sees one file without the other: the writer (who holds the collection's lock) first
+records the checksum of the metadata to come (``next_meta_sha256``), then replaces
+``meta.json``, then records it as the only one; a reader reads the record, ``meta.json``, then
+the record again, and reads again when the two records differ. With both records alike the
+pair is one a writer left, so a checksum the record does not accept means a hand edit.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +45,9 @@ _UNFINGERPRINTED = ("wal",)
 PROBE_VECTORS = 50_000
 #: Seconds a probe may take before the shard is called damaged (a 100k-point shard opens in ~1 s).
 PROBE_TIMEOUT = 120.0
+#: Reads of the record–metadata pair before a reader settles for the last one (a writer changes
+#: the pair in three renames, far less than a millisecond apart).
+_PAIR_TRIES = 200
 
 
 @dataclass
@@ -47,6 +60,15 @@ class IntegrityRecord:
     files: dict[str, list[int]] = field(default_factory=dict)  # relpath -> [size, mtime_ns]
     updated_at: str = ""
     version: int = 1
+    #: While a writer replaces meta.json: the checksum of the metadata it writes (both are
+    #: accepted until it records the new one alone).
+    next_meta_sha256: str | None = None
+
+    def accepts(self, meta_checksum: str | None) -> bool:
+        """Whether a meta.json of this checksum is one embedscope wrote for this record."""
+        if self.meta_sha256 is None:
+            return True
+        return meta_checksum in (self.meta_sha256, self.next_meta_sha256)
 
 
 def way_out(name: str) -> str:
@@ -93,14 +115,48 @@ def read_record(collection_dir: Path, name: str) -> IntegrityRecord | None:
     Raises:
         DamagedCollectionError: the record exists but cannot be read.
     """
-    path = collection_dir / RECORD
+    return _parse_record(_read_bytes(collection_dir / RECORD, name), collection_dir / RECORD, name)
+
+
+def _read_bytes(path: Path, name: str) -> bytes | None:
     try:
-        raw = json.loads(path.read_text())
-        return IntegrityRecord(**raw)
+        return path.read_bytes()
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError, OSError) as exc:
+    except OSError as exc:
+        what = "integrity record" if path.name == RECORD else "metadata file"
+        raise damaged(name, f"its {what} {path} cannot be read ({exc})") from exc
+
+
+def _parse_record(raw: bytes | None, path: Path, name: str) -> IntegrityRecord | None:
+    if raw is None:
+        return None
+    known = {f.name for f in fields(IntegrityRecord)}
+    try:
+        data = json.loads(raw)
+        return IntegrityRecord(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError, AttributeError) as exc:
         raise damaged(name, f"its integrity record {path} cannot be read ({exc})") from exc
+
+
+def read_meta_and_record(collection_dir: Path, name: str) -> tuple[bytes | None, IntegrityRecord | None]:
+    """``meta.json``'s bytes and the integrity record as one writer left them (see the module
+    docstring); None for a file that does not exist.
+
+    Raises:
+        DamagedCollectionError: the record exists but cannot be read.
+    """
+    record_path = collection_dir / RECORD
+    after = _read_bytes(record_path, name)
+    meta: bytes | None = None
+    for _ in range(_PAIR_TRIES):
+        before = after
+        meta = _read_bytes(collection_dir / META, name)
+        after = _read_bytes(record_path, name)
+        if after == before:
+            break
+        time.sleep(0.001)  # a writer is between its renames
+    return meta, _parse_record(after, record_path, name)
 
 
 def write_record(collection_dir: Path, record: IntegrityRecord) -> None:
@@ -108,10 +164,36 @@ def write_record(collection_dir: Path, record: IntegrityRecord) -> None:
     from embedscope.contract import now_iso
 
     record.updated_at = now_iso()
-    path = collection_dir / RECORD
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=1))
-    os.replace(tmp, path)
+    data = asdict(record)
+    if data["next_meta_sha256"] is None:
+        del data["next_meta_sha256"]  # the record as versions before the field read it
+    _replace(collection_dir / RECORD, json.dumps(data, indent=1).encode())
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` under a temporary name of its own, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def replace_meta(collection_dir: Path, name: str, meta: bytes) -> None:
+    """Replace ``meta.json`` and the record's checksum of it together (the caller holds the
+    collection's lock): a reader (`read_meta_and_record`) sees the old pair or the new one."""
+    record = read_record(collection_dir, name)
+    checksum = hashlib.sha256(meta).hexdigest()
+    if record is not None:
+        record.next_meta_sha256 = checksum
+        write_record(collection_dir, record)
+    _replace(collection_dir / META, meta)
+    if record is not None:
+        record.meta_sha256, record.next_meta_sha256 = checksum, None
+        write_record(collection_dir, record)
 
 
 def needs_probe(collection_dir: Path, record: IntegrityRecord | None) -> str | None:
@@ -140,11 +222,14 @@ def count_problem(record: IntegrityRecord | None, count: int) -> str | None:
     return None
 
 
-def meta_problem(collection_dir: Path, record: IntegrityRecord | None) -> str | None:
-    """A meta.json that differs from the checksum the record holds, or None."""
+def meta_problem(collection_dir: Path, record: IntegrityRecord | None,
+                 meta: bytes | None = None) -> str | None:
+    """A meta.json (``meta``: its bytes, read with the record by `read_meta_and_record`; None:
+    read now) that differs from the checksum the record holds, or None."""
     if record is None or record.meta_sha256 is None:
         return None
-    if meta_sha256(collection_dir) != record.meta_sha256:
+    checksum = hashlib.sha256(meta).hexdigest() if meta is not None else meta_sha256(collection_dir)
+    if not record.accepts(checksum):
         return (f"{collection_dir / META} was changed outside embedscope "
                 "(its checksum differs from the integrity record)")
     return None

@@ -129,23 +129,20 @@ class Maps:
         Raises:
             UsageError: an empty phrase, or no collection of the dataset embeds text.
         """
-        from embedscope.search.spaces import text_space, text_spaces
-        from embedscope.search.text import text_vectors
+        from embedscope.search.text import phrase_vector
         from embedscope.ui.map.phrases import PHRASE_PREFIX, cosine_colouring, text_vectors_of
 
         text = (phrase or "").strip()
         if not text:
             raise UsageError("type a phrase to colour the map by, e.g. 'a boot with laces'.")
         pub = self.published.get(v.token)
+        found, vector = phrase_vector(self.session.store, pub.data.collection, text, linked=True,
+                                      device=self.session.settings.device,
+                                      int8=self.session.settings.text_int8)
+        space = found.space
         with self.session.store() as s:
-            spaces = text_spaces(s, pub.data.collection)
-            if not spaces:
-                text_space(s, pub.data.collection)  # raises, naming how to get a text space
-            space = spaces[0]
             if pub.text_vectors is None or pub.text_vectors.space != space:
                 pub.text_vectors = text_vectors_of(s, pub.data, space)
-            vector = text_vectors(s, space, [text], self.session.settings.device,
-                                  self.session.settings.text_int8)[0]
         colouring = cosine_colouring(text, pub.text_vectors, vector)
         for name in [n for n in pub.extra if n.startswith(PHRASE_PREFIX)]:
             del pub.extra[name]  # one phrase at a time
