@@ -21,6 +21,7 @@ from embedscope.errors import (
     UsageError,
 )
 from embedscope.ingest.errors import BadImageError
+from embedscope.search.spaces import TextSpaceError
 from embedscope.ui import api_schema as contract
 from embedscope.ui.api_queries import (
     EmbedRequest,
@@ -38,6 +39,9 @@ from embedscope.ui.images import MB, too_large
 from embedscope.ui.service import Session
 
 PREFIX = "/api/v1"
+#: How the API names a linked text space in its messages: the request field (the command line
+#: says --via).
+VIA_FIELD = '`"via": "{}"`'
 #: Seconds a client should wait before retrying a busy collection (a job has it).
 RETRY_AFTER = 5
 #: HTTP status of each error class (the first match along the class's MRO); others: 500. A request
@@ -197,7 +201,8 @@ def _add_error_handlers(app: Any, settings: ServingSettings) -> None:
     async def embedscope_error(request: Request, exc: EmbedscopeError) -> Any:
         status = status_of(exc)
         headers = {"Retry-After": str(RETRY_AFTER)} if status == 503 else None
-        return _fail(status, error_code(exc), str(exc), exc.exit_code, headers)
+        message = exc.worded(VIA_FIELD) if isinstance(exc, TextSpaceError) else str(exc)
+        return _fail(status, error_code(exc), message, exc.exit_code, headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Any:

@@ -75,7 +75,8 @@ def test_via_searches_the_linked_space_and_names_what_the_collection_lacks(serve
 def test_words_where_no_text_tower_answers_name_the_way(served) -> None:
     client, _ = served
     cases = [  # 422: the schema takes it, the collection cannot; 400: it breaks the schema
-        ({"collection": PIXELS, "text": PHRASE}, "search", 422, f"--via {SIGLIP}"),
+        ({"collection": PIXELS, "text": PHRASE}, "search", 422, f'search with `"via": "{SIGLIP}"`'),
+        ({"collection": PIXELS, "text": PHRASE}, "classify", 422, f'`"via": "{SIGLIP}"`'),
         ({"collection": PIXELS, "text": PHRASE}, "embed", 422, "cannot embed text"),
         ({"collection": PIXELS, "point_id": str(uuid.uuid4()), "via": SIGLIP}, "search", 400,
          "give `text` with it"),
@@ -86,4 +87,5 @@ def test_words_where_no_text_tower_answers_name_the_way(served) -> None:
     for body, route, status, words in cases:
         answer = client.post(f"{API}/{route}", json=body)
         assert answer.status_code == status, (body, answer.text)
-        assert words in answer.json()["error"]["message"], (body, answer.json())
+        message = answer.json()["error"]["message"]
+        assert words in message and "--via" not in message, (body, message)  # a field, not a flag
