@@ -298,6 +298,13 @@ def _validation_message(errors: Any) -> str:
     return "bad request: " + "; ".join(parts)
 
 
+def _text(text: str) -> str:
+    """Schema text as HTML: escaped, with `inline code` shown as code."""
+    import html
+
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
+
+
 def docs_page(schema: dict[str, Any]) -> str:
     """A self-contained HTML page describing every route of the OpenAPI schema (no CDN)."""
     import html
@@ -310,14 +317,18 @@ def docs_page(schema: dict[str, Any]) -> str:
             for kind, spec in body.items():
                 props = spec.get("schema", {}).get("properties", {})
                 items = "".join(f"<li><code>{html.escape(k)}</code>: "
-                                f"{html.escape(str(v.get('description', v.get('type', ''))))}</li>"
+                                f"{_text(str(v.get('description', v.get('type', ''))))}</li>"
                                 for k, v in props.items())
                 fields += f"<p><b>{html.escape(kind)}</b></p><ul>{items}</ul>"
+            answers = "".join(f"<li><b>{html.escape(str(status))}</b>: "
+                              f"{_text(str(r.get('description', '')))}</li>"
+                              for status, r in op.get("responses", {}).items())
             rows.append(f"<h2><code>{method.upper()} {html.escape(path)}</code></h2>"
-                        f"<p>{html.escape(op.get('summary', ''))}</p>{fields}")
+                        f"<p>{_text(op.get('summary', ''))}</p>{fields}"
+                        f"<p><b>answers</b></p><ul>{answers}</ul>")
     return ("<!doctype html><html><head><meta charset='utf-8'><title>embedscope API</title>"
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}</style></head>"
-            f"<body><h1>embedscope API</h1><p>{html.escape(schema['info'].get('description', ''))}"
-            f"</p><p>Schema: <a href='{PREFIX}/openapi.json'>{PREFIX}/openapi.json</a>. Errors: "
-            "<code>{\"error\": {\"code\", \"message\", \"exit_code\"}}</code>; a busy collection "
-            "answers 503 with <code>Retry-After</code>.</p>" + "".join(rows) + "</body></html>")
+            f"<body><h1>embedscope API</h1><p>{_text(schema['info'].get('description', ''))}"
+            f"</p><p>Schema: <a href='{PREFIX}/openapi.json'>{PREFIX}/openapi.json</a>. A busy "
+            "collection answers 503 with <code>Retry-After</code>.</p>" + "".join(rows)
+            + "</body></html>")

@@ -1,5 +1,5 @@
 """The API's OpenAPI contract, read without a fuzzer: the statuses of each route, the error JSON,
-the request rules in the schema, answers that match their schemas, forms."""
+the request rules in the schema, answers that match their schemas, forms, and the docs page."""
 
 from __future__ import annotations
 
@@ -107,3 +107,10 @@ def test_a_form_takes_lists_as_repeated_parts_and_one_query(served) -> None:  # 
     twice = client.post(f"{API}/search", files=_parts(("collection", b.collection), ("collection", "x"),
                                                       ("vector", "1")))
     assert twice.status_code == 400 and "`collection` is given 2 times" in twice.json()["error"]["message"]
+
+
+def test_the_docs_page_shows_inline_code_as_code(served) -> None:  # noqa: F811
+    page = served[0].get(f"{API}/docs").text
+    assert "`" not in page  # no raw backticks: every `x` became <code>x</code>
+    assert "With <code>text</code> only" in page and "<code>{\"error\":" in page
+    assert "<b>422</b>" in page and "<b>409</b>" in page  # the statuses each route answers
