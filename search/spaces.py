@@ -15,6 +15,28 @@ from embedscope.errors import UsageError
 from embedscope.store import Store
 from embedscope.store.points import Hit
 
+#: How the command line points a phrase at a linked text space (``{}``: the collection).
+VIA_FLAG = "--via {}"
+
+
+class TextSpaceError(UsageError):
+    """No space embeds the phrase, or `via` holds another dataset. The message names the way
+    out as the command line's flag; ``worded`` says it in another front end's terms (the API's
+    request field), from the same message."""
+
+    def __init__(self, head: str, via: str, tail: str) -> None:
+        self.head, self.via, self.tail = head, via, tail
+        super().__init__(self.worded(VIA_FLAG))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.head, self.via, self.tail))
+
+    def worded(self, via: str) -> str:
+        """The message with ``via`` (a template, ``{}``: the collection) as the way to name a
+        text space."""
+        return f"{self.head}{via.format(self.via)}{self.tail}"
+
+
 #: How a user gets a space that embeds text (named in every "cannot embed text" message).
 TEXT_MODEL_HINT = ("ingest the dataset with an image–text model too, e.g. `embedscope ingest "
                    "--dataset {dataset} --model google/siglip-base-patch16-224`")
@@ -47,7 +69,7 @@ def text_space(store: Store, collection: str, via: str | None = None) -> str:
     ``via`` names it; without it, ``collection`` must embed text itself.
 
     Raises:
-        UsageError: the space cannot embed text, or ``via`` holds another dataset; the message
+        TextSpaceError: the space cannot embed text, or ``via`` holds another dataset; the message
             names the collections of the same dataset that can (exit code 2).
     """
     name = via or collection
@@ -57,28 +79,26 @@ def text_space(store: Store, collection: str, via: str | None = None) -> str:
     if meta.text:
         return name
     can = [n for n in text_spaces(store, collection) if n != name]
+    head = f"collection {name!r} ({meta.model}) cannot embed text (its model has no text tower); "
     if can:
-        fix = (f"collections of the same dataset that can: {', '.join(can)} — search with "
-               f"--via {can[0]}")
-    else:
-        fix = ("no collection of the same dataset can: "
-               + TEXT_MODEL_HINT.format(dataset=store.get_meta(collection).dataset or "D"))
-    raise UsageError(f"collection {name!r} ({meta.model}) cannot embed text (its model has no "
-                     f"text tower); {fix}.")
+        raise TextSpaceError(f"{head}collections of the same dataset that can: {', '.join(can)} "
+                             "— search with ", can[0], ".")
+    raise UsageError(f"{head}no collection of the same dataset can: "
+                     + TEXT_MODEL_HINT.format(dataset=store.get_meta(collection).dataset or "D") + ".")
 
 
 def check_linked(store: Store, collection: str, other: str) -> None:
     """Raise UsageError unless ``other`` holds the same dataset as ``collection``.
 
     Raises:
-        UsageError: naming both datasets and the collections that are linked.
+        TextSpaceError: naming both datasets and the collections that are linked.
     """
     mine, theirs = store.get_meta(collection).dataset_key(), store.get_meta(other).dataset_key()
     if mine and mine == theirs:
         return
     options = linked(store, collection)
-    raise UsageError(
-        f"--via {other}: it holds dataset {theirs or '?'!r}, {collection} holds {mine or '?'!r}; "
+    raise TextSpaceError(
+        "", other, f": it holds dataset {theirs or '?'!r}, {collection} holds {mine or '?'!r}; "
         "only collections of one dataset share point ids. "
         + (f"Linked to {collection}: {', '.join(options)}." if options else
            f"No other collection holds {mine or 'its dataset'}."))

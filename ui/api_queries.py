@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+import uuid
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from embedscope.contract import Payload
 from embedscope.errors import UsageError
@@ -18,32 +26,79 @@ from embedscope.ui.service import Session
 #: Payload fields a hit carries when the caller names none (no thumbnail: ask for it).
 DEFAULT_FIELDS = [Payload.LABEL, Payload.LABEL_NAME, Payload.SPLIT, Payload.INDEX, Payload.SOURCE,
                   Payload.DATASET]
+#: A phrase holds a character other than white space, for JSON Schema's `\s` (ECMA-262) and
+#: for Python's ``str.strip`` alike (Python also counts U+001C–U+001F and U+0085 as white space).
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+#: Neighbours when a request names no ``k`` (at most the server's max_k).
+DEFAULT_K = 10
+
+
+def _exactly_one(queries: tuple[str, ...], text_only: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON-schema form of "exactly one of ``queries`` is given (not null)"; the fields in
+    ``text_only`` may be given only beside ``text``."""
+    branches = []
+    for name in queries:
+        others = [q for q in queries if q != name] + ([] if name == "text" else list(text_only))
+        props: dict[str, Any] = {name: {"not": {"type": "null"}}}
+        props.update({f: {"type": "null"} for f in others})
+        branches.append({"required": [name], "properties": props})
+    return {"oneOf": branches}
 
 
 class EmbedRequest(BaseModel):
-    """An image (base64) or a phrase to embed in a collection's space."""
+    """An image (base64) or a phrase to embed in a collection's space: exactly one of them."""
 
-    collection: str = Field(description="The collection whose model embeds the query.")
+    #: The query fields; a request gives exactly one (a multipart `file` part counts as `image`;
+    #: ``parse`` passes their number as the validation context's ``uploads``).
+    QUERIES: ClassVar[tuple[str, ...]] = ("image", "text")
+    model_config = ConfigDict(json_schema_extra=_exactly_one(QUERIES))
+
+    collection: str = Field(min_length=1, description="The collection whose model embeds the "
+                            "query (unknown: 404).")
     image: str | None = Field(default=None, description="The image file's bytes, base64 "
                               "(a data: URL prefix is accepted). Multipart: a `file` part.")
-    text: str | None = Field(default=None, description="A phrase, embedded by the collection's "
-                             "own text tower (CLIP, SigLIP spaces; search and classify can also "
-                             "take it through `via`).")
+    text: Annotated[str, Field(json_schema_extra={"pattern": NOT_BLANK})] | None = Field(
+        default=None, description="A phrase (not blank), embedded by the collection's own text "
+        "tower (CLIP, SigLIP spaces; search and classify can also take it through `via`).")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        """The schema's NOT_BLANK pattern, said in words."""
+        if value is not None and not value.strip():
+            raise ValueError("`text` is blank: give a phrase, e.g. 'an ankle boot with laces'.")
+        return value
+
+    @model_validator(mode="after")
+    def _one_query(self, info: ValidationInfo) -> EmbedRequest:
+        """Exactly one query (the multipart upload counts, see ``parse``); `via` only with text."""
+        given = [f for f in self.QUERIES if getattr(self, f) is not None]
+        given += ["file"] * int((info.context or {}).get("uploads", 0))
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {_query_names(self.QUERIES)}; got "
+                             f"{', '.join(f'`{g}`' for g in given) or 'none'}.")
+        if getattr(self, "via", None) is not None and self.text is None:
+            raise ValueError("`via` names the text space of a phrase: give `text` with it.")
+        return self
 
 
 class QueryRequest(EmbedRequest):
     """What to search with (exactly one of image, text, point_id, vector) and how."""
 
-    via: str | None = Field(default=None, description="With `text`: a collection of the same "
-                            "dataset whose model embeds text; the phrase is searched there and "
-                            "the hits carry `collection`'s payloads (ids it lacks are listed in "
-                            "`missing`). Default: `collection` itself.")
+    QUERIES: ClassVar[tuple[str, ...]] = ("image", "text", "point_id", "vector")
+    model_config = ConfigDict(json_schema_extra=_exactly_one(QUERIES, ("via",)))
 
-    point_id: str | None = Field(default=None, description="A stored point's id (it is left "
-                                 "out of its own hits).")
-    vector: list[float] | None = Field(default=None, description="A vector of the collection's "
-                                       "dimension.")
-    k: int = Field(default=10, description="Neighbours (and voters).")
+    via: str | None = Field(default=None, min_length=1, description="With `text` only: a "
+                            "collection of the same dataset whose model embeds text; the phrase is "
+                            "searched there and the hits carry `collection`'s payloads (ids it "
+                            "lacks are listed in `missing`). Default: `collection` itself.")
+
+    point_id: Annotated[str, Field(json_schema_extra={"format": "uuid"})] | None = Field(
+        default=None, description="A stored point's id, a UUID (it is left out of its own hits).")
+    vector: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+        default=None, min_length=1, description="A vector of the collection's dimension.")
+    k: int = Field(default=DEFAULT_K, ge=1, description="Neighbours (and voters), 1 to the "
+                   "server's --max-k.")
     split: str | None = Field(default=None, description="Only candidates of this split.")
     label: str | None = Field(default=None, description="Only candidates of this class (id or "
                               "name).")
@@ -51,6 +106,50 @@ class QueryRequest(EmbedRequest):
     fields: list[str] | None = Field(default=None, description="Payload fields each hit carries "
                                      f"(default: {', '.join(DEFAULT_FIELDS)}; add `thumbnail` "
                                      "for the base64 thumbnail).")
+
+    @field_validator("point_id")
+    @classmethod
+    def _uuid(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                raise ValueError(f"point ids are UUIDs, like '1b4e28ba-2fa1-11d2-883f-"
+                                 f"0016d3cca427'; got {value!r}.") from None
+        return value
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _integral(cls, value: Any) -> Any:
+        """JSON Schema counts 17.0 as an integer: so does the API."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    @field_validator("k")
+    @classmethod
+    def _k_at_most_max_k(cls, value: int, info: ValidationInfo) -> int:
+        top = (info.context or {}).get("max_k")
+        if top is not None and value > top:
+            raise ValueError(f"k must be between 1 and {top} (the server's --max-k), got {value}.")
+        return value
+
+    @model_validator(mode="after")
+    def _default_k(self, info: ValidationInfo) -> QueryRequest:
+        """Without `k`: DEFAULT_K, or the server's max_k where that is smaller."""
+        top = (info.context or {}).get("max_k")
+        if "k" not in self.model_fields_set and top is not None:
+            self.k = min(self.k, top)
+        return self
+
+
+def _query_names(queries: tuple[str, ...]) -> str:
+    names = ["an image (base64 `image` or a multipart `file`)"]
+    names += [f"`{q}`" for q in queries if q != "image"]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+class InvalidRequestError(UsageError):
+    """A request that breaks the API's schema: not JSON or form data, or a field out of its
+    type or range (HTTP 400; a schema-valid request that cannot be answered is a 422)."""
 
 
 class TooLargeError(UsageError):

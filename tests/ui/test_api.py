@@ -6,6 +6,7 @@ import base64
 import io
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -108,19 +109,27 @@ def _bomb(tmp: Path) -> bytes:
 
 def test_errors_are_json_with_a_code_and_the_cli_message(served, tmp_path: Path) -> None:
     client, _, b = served
-    cases = [
-        ({"collection": "nope", "point_id": "x"}, 404, "collection_not_found", "no collection named"),
+    cases = [  # 400: the body breaks the schema; 422: the schema takes it, the collection cannot
+        ({"collection": "nope", "point_id": str(uuid.uuid4())}, 404, "collection_not_found",
+         "no collection named"),
         ({"collection": b.collection, "vector": [1.0] * 32, "k": 500}, 400, "usage",
          "k must be between 1 and 50"),
-        ({"collection": b.collection, "image": base64.b64encode(b"hello").decode()}, 400,
-         "bad_image", "cannot be used as a query image"),
-        ({"collection": b.collection, "image": ""}, 400, "bad_image", "empty"),
-        ({"collection": b.collection, "image": "%%%"}, 400, "usage", "not valid base64"),
-        ({"collection": b.collection, "image": base64.b64encode(_bomb(tmp_path)).decode()}, 400,
-         "bad_image", "decompression bombs"),
+        ({"collection": b.collection, "point_id": "x"}, 400, "usage", "point ids are UUIDs"),
         ({"collection": b.collection}, 400, "usage", "give exactly one of"),
-        ({"collection": b.collection, "text": "a shoe"}, 400, "usage", "cannot embed text"),
+        ({"collection": b.collection, "vector": [1.0], "via": "x"}, 400, "usage", "give `text` with it"),
+        ({"collection": "", "vector": [1.0]}, 400, "usage", "collection: String should have at least 1"),
+        ({"collection": b.collection, "text": " \t"}, 400, "usage", "`text` is blank"),
+        ({"collection": b.collection, "vector": [1.0] * 32, "k": "3"}, 400, "usage", "k: Input should be"),
         ({"k": 3}, 400, "usage", "collection: Field required"),
+        ({"collection": b.collection, "image": base64.b64encode(b"hello").decode()}, 422,
+         "bad_image", "cannot be used as a query image"),
+        ({"collection": b.collection, "image": ""}, 422, "bad_image", "empty"),
+        ({"collection": b.collection, "image": "%%%"}, 422, "usage", "not valid base64"),
+        ({"collection": b.collection, "image": base64.b64encode(_bomb(tmp_path)).decode()}, 422,
+         "bad_image", "decompression bombs"),
+        ({"collection": b.collection, "text": "a shoe"}, 422, "usage", "cannot embed text"),
+        ({"collection": b.collection, "vector": [1.0] * 7}, 422, "usage", "dimension"),
+        ({"collection": b.collection, "point_id": str(uuid.uuid4())}, 422, "usage", "no point with id"),
     ]
     for body, status, code, words in cases:
         answer = client.post(f"{API}/search", json=body)

@@ -3,6 +3,7 @@ in a linked text space (`via`) and shown with the collection's payloads, as the 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,15 +75,18 @@ def test_via_searches_the_linked_space_and_names_what_the_collection_lacks(serve
 
 def test_words_where_no_text_tower_answers_name_the_way(served) -> None:
     client, _ = served
-    cases = [
-        ({"collection": PIXELS, "text": PHRASE}, "search", f"--via {SIGLIP}"),
-        ({"collection": PIXELS, "text": PHRASE}, "embed", "cannot embed text"),
-        ({"collection": PIXELS, "point_id": "x", "via": SIGLIP}, "search", "give `text` with it"),
-        ({"collection": PIXELS, "text": PHRASE, "via": SIGLIP, "tag": "t"}, "search",
+    cases = [  # 422: the schema takes it, the collection cannot; 400: it breaks the schema
+        ({"collection": PIXELS, "text": PHRASE}, "search", 422, f'search with `"via": "{SIGLIP}"`'),
+        ({"collection": PIXELS, "text": PHRASE}, "classify", 422, f'`"via": "{SIGLIP}"`'),
+        ({"collection": PIXELS, "text": PHRASE}, "embed", 422, "cannot embed text"),
+        ({"collection": PIXELS, "point_id": str(uuid.uuid4()), "via": SIGLIP}, "search", 400,
+         "give `text` with it"),
+        ({"collection": PIXELS, "text": PHRASE, "via": SIGLIP, "tag": "t"}, "search", 422,
          "`tag` filters the collection's own points"),
-        ({"collection": SIGLIP, "text": "  "}, "search", "`text` is empty"),
+        ({"collection": SIGLIP, "text": "  "}, "search", 400, "`text` is blank"),
     ]
-    for body, route, words in cases:
+    for body, route, status, words in cases:
         answer = client.post(f"{API}/{route}", json=body)
-        assert answer.status_code == 400, (body, answer.text)
-        assert words in answer.json()["error"]["message"], (body, answer.json())
+        assert answer.status_code == status, (body, answer.text)
+        message = answer.json()["error"]["message"]
+        assert words in message and "--via" not in message, (body, message)  # a field, not a flag
