@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from embedscope.contract import Payload
 from embedscope.errors import UsageError
 from embedscope.mapfiles import MapFiles, map_key
+from embedscope.thumbnails import thumbnail_data_url
 from embedscope.ui.map import points, selection
 from embedscope.ui.map.captions import report_captions
 from embedscope.ui.map.colours import NONE, TAG_PREFIX
@@ -170,7 +170,7 @@ class Maps:
         if not found:
             return {"src": None, "caption": f"point {point} is gone"}
         payload = found[0].payload
-        return {"src": data_url(payload.get(Payload.THUMBNAIL)),
+        return {"src": thumbnail_data_url(payload.get(Payload.THUMBNAIL)),
                 "caption": points.point_caption(payload), "id": point}
 
     # --- acting on points ------------------------------------------------------------------
@@ -248,15 +248,4 @@ class Maps:
         return v
 
 
-def data_url(raw: str | None) -> str | None:
-    """A stored base64 thumbnail as a data: URL the browser shows (None when absent)."""
-    if not raw:
-        return None
-    if raw.startswith("data:"):
-        return raw
-    head = base64.b64decode(raw[:16] + "=" * (-len(raw[:16]) % 4), validate=False)[:4]
-    kind = "png" if head.startswith(b"\x89PNG") else "jpeg" if head.startswith(b"\xff\xd8") else "webp"
-    return f"data:image/{kind};base64,{raw}"
-
-
-__all__ = ["Maps", "data_url"]
+__all__ = ["Maps"]
