@@ -55,10 +55,18 @@ def gallery(tiles: list[Any]) -> dict:
 def refused(exc: EmbedscopeError, status: Any = STATUS) -> dict:
     """What the guard shows for ``exc`` (the banner and a toast), for a handler that must also
     change other components when it refuses."""
+    warn(exc)
+    return {status: "⚠️ " + escape(str(exc))}
+
+
+def warn(exc: Exception) -> None:
+    """``exc`` as the page's toast, as text (Gradio renders a toast's message as HTML, and a
+    message may hold values from the data)."""
+    import html
+
     import gradio as gr
 
-    gr.Warning(str(exc))
-    return {status: "⚠️ " + escape(str(exc))}
+    gr.Warning(html.escape(str(exc)))
 
 
 def guarded(status: Any) -> Callable[[Handler], Handler]:
