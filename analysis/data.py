@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +10,7 @@ import numpy as np
 from embedscope.contract import CollectionMeta, Payload
 from embedscope.errors import EmptyCollectionError, UsageError
 from embedscope.store import Store
+from embedscope.thumbnails import thumbnail_image
 
 
 @dataclass
@@ -140,19 +139,12 @@ def fetch(
 
 
 def thumbnails(store: Store, collection: str, ids: list[str]) -> dict[str, Any]:
-    """Decoded ``thumbnail`` payloads (PIL images) of ``ids``; points without one are left out."""
-    from PIL import Image
-
+    """Decoded ``thumbnail`` payloads (PIL images) of ``ids``; points without a usable one are
+    left out."""
     out: dict[str, Any] = {}
     for start in range(0, len(ids), 256):
         for rec in store.retrieve(collection, ids[start:start + 256], [Payload.THUMBNAIL]):
-            raw = rec.payload.get(Payload.THUMBNAIL)
-            if not raw:
-                continue
-            try:
-                if isinstance(raw, str) and raw.startswith("data:"):
-                    raw = raw.split(",", 1)[1]
-                out[rec.id] = Image.open(io.BytesIO(base64.b64decode(raw))).convert("RGB")
-            except (ValueError, OSError):
-                continue  # an unreadable thumbnail only leaves a gap in the grid
+            img = thumbnail_image(rec.payload.get(Payload.THUMBNAIL))
+            if img is not None:  # an unusable thumbnail only leaves a gap in the grid
+                out[rec.id] = img
     return out

@@ -82,10 +82,11 @@ def write_html(report: Report, out_dir: Path, path: Path) -> Path:
     parts = [f"<h1>embedscope analysis: {html.escape(report.collection)}</h1>"]
     data = report.data
     parts.append(
-        f"<p>run <code>{report.run_id}</code> at {report.created_at}; model "
+        f"<p>run <code>{html.escape(str(report.run_id))}</code> at "
+        f"{html.escape(str(report.created_at))}; model "
         f"<b>{html.escape(str(report.model.get('model')))}</b> "
-        f"({report.model.get('dimension')}-d); {data.points_analysed} of "
-        f"{data.points_total} points; seed {report.parameters.get('seed')}.</p>"
+        f"({_fmt(report.model.get('dimension'))}-d); {data.points_analysed} of "
+        f"{data.points_total} points; seed {_fmt(report.parameters.get('seed'))}.</p>"
     )
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in report.notes]
     if report.updates:
@@ -137,7 +138,7 @@ def write_html(report: Report, out_dir: Path, path: Path) -> Path:
     leaks = report.leaks
     if leaks is not None:
         parts.append(
-            f"<h2>Leaks between splits ({', '.join(leaks.query_splits)} → "
+            f"<h2>Leaks between splits ({html.escape(', '.join(leaks.query_splits))} → "
             f"{html.escape(leaks.reference_split)}, cosine ≥ {leaks.threshold}): "
             f"{leaks.leaked} of {leaks.query_points} query points ({leaks.share:.2%})</h2>"
             + _table([{"split": k, **v} for k, v in leaks.per_split.items()])

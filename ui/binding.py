@@ -3,6 +3,7 @@ the one guard that turns an EmbedscopeError into the page's message, and Gradio'
 
 import functools
 import inspect
+import re
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -54,10 +55,18 @@ def gallery(tiles: list[Any]) -> dict:
 def refused(exc: EmbedscopeError, status: Any = STATUS) -> dict:
     """What the guard shows for ``exc`` (the banner and a toast), for a handler that must also
     change other components when it refuses."""
+    warn(exc)
+    return {status: "⚠️ " + escape(str(exc))}
+
+
+def warn(exc: Exception) -> None:
+    """``exc`` as the page's toast, as text (Gradio renders a toast's message as HTML, and a
+    message may hold values from the data)."""
+    import html
+
     import gradio as gr
 
-    gr.Warning(str(exc))
-    return {status: "⚠️ " + escape(str(exc))}
+    gr.Warning(html.escape(str(exc)))
 
 
 def guarded(status: Any) -> Callable[[Handler], Handler]:
@@ -83,9 +92,33 @@ def guarded(status: Any) -> Callable[[Handler], Handler]:
     return wrap
 
 
-def escape(text: str) -> str:
-    """Text shown literally in Markdown (file names and settings often hold _ and *)."""
-    return "".join("\\" + c if c in "\\`*_{}[]<>#|" else c for c in text)
+#: The characters Markdown (and Gradio's) may read as markup anywhere; each is backslash-escaped.
+MARKUP = "\\`*_{}[]<>|!~&$"
+#: What is markup only where a line starts: a heading, a list, a setext underline.
+_LINE_START = re.compile(r"^(\d*)([-+=#.)])")
+
+
+def escape(text: Any) -> str:
+    """Text shown literally in Markdown, on one line: a value from the data (a class name, a
+    caption, a tag, a split, a path), a file name or a message holding them. Data is text:
+    ``<script>`` shows as ``<script>``, ``**`` as ``**``, and no link or image is made."""
+    flat = " ".join(str(text).splitlines())
+    out = "".join("\\" + c if c in MARKUP else c for c in flat)
+    core = out.rstrip("#")  # a run of # ending a heading's line would close it
+    out = core + "\\#" * (len(out) - len(core))
+    start = _LINE_START.match(out)
+    if start is None or (start.group(1) == "") != (start.group(2) in "-+=#"):
+        return out
+    return f"{start.group(1)}\\{out[len(start.group(1)):]}"
+
+
+def code(text: Any) -> str:
+    """Text shown literally as inline code in Markdown (fenced by more backticks than it holds)."""
+    flat = " ".join(str(text).splitlines())
+    longest = max([0, *(len(run) for run in re.findall("`+", flat))])
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith(("`", " ")) or flat.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
 
 
 def keyed(out: Mapping[Any, Any], components: Mapping[str, Any]) -> dict:

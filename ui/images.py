@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 
 from embedscope.contract import Payload
 from embedscope.errors import UsageError
+from embedscope.thumbnails import thumbnail_image
 
 #: A gallery entry: (PIL image, caption).
 Tile = tuple[Any, str]
@@ -104,18 +103,10 @@ def check_image(file: Path | bytes, name: str | None = None) -> None:
 
 
 def decode_thumbnail(raw: str | None) -> Any:
-    """A base64 PNG/JPEG thumbnail as an RGB PIL image, enlarged when tiny (None if unusable)."""
-    from PIL import Image
-
-    if not raw:
-        return None
-    if raw.startswith("data:"):
-        raw = raw.split(",", 1)[1]
-    try:
-        img = Image.open(io.BytesIO(base64.b64decode(raw))).convert("RGB")
-    except (ValueError, OSError):
-        return None
-    return enlarged(img)
+    """A stored thumbnail as an RGB PIL image, enlarged when tiny (None if absent or unusable:
+    embedscope/thumbnails.py decides)."""
+    img = thumbnail_image(raw)
+    return None if img is None else enlarged(img)
 
 
 def enlarged(img: Any, limit: int = MIN_SIDE) -> Any:

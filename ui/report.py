@@ -13,6 +13,7 @@ from embedscope.analysis.registry import PROJECTIONS
 from embedscope.analysis.report_model import Report
 from embedscope.errors import UsageError
 from embedscope.store import Store
+from embedscope.ui.binding import code, escape
 from embedscope.ui.config import UISettings
 
 #: Report figures shown right after the maps, in this order (others follow alphabetically).
@@ -73,20 +74,22 @@ def summary_markdown(report: Report) -> str:
     """The headline figures of a report as Markdown."""
     data = report.data
     lines = [
-        f"### Analysis {report.run_id} of {report.collection} ({report.created_at})",
+        f"### Analysis {escape(report.run_id)} of {escape(report.collection)} "
+        f"({escape(report.created_at)})",
         f"{data.points_analysed} of {data.points_total} points, {data.dimension}-d; "
         f"k = {report.k.value} ({report.k.mode}).",
         "",
         "| figure | value |",
         "|---|---|",
     ]
-    lines += [f"| {row.figure} | {_fmt(row.value)} |"
+    lines += [f"| {escape(row.figure)} | {escape(_fmt(row.value))} |"
               for row in report.summary_rows() + report.count_rows()]
     if report.point_scores:
         lines += ["", "Per-point scores (colour the map by them on the Explore tab): "
-                  + "; ".join(f"**{info.title}** (`{name}`): {info.description}"
+                  + "; ".join(f"**{escape(info.title)}** ({code(name)}): "
+                              f"{escape(info.description)}"
                               for name, info in report.point_scores.items())]
-    lines += [f"\n> {note}" for note in report.notes]
+    lines += [f"\n> {escape(note)}" for note in report.notes]
     return "\n".join(lines)
 
 

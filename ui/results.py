@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from embedscope.store import Hit
+from embedscope.ui.binding import escape
 from embedscope.ui.images import Tile
 
 #: The dropdown choice that means "no filter".
@@ -48,7 +49,8 @@ class Filters:
 
     def describe(self) -> str:
         """'k=10, split test, class (all), tag (all)'."""
-        return f"k={self.k}, split {self.split}, class {self.label}, tag {self.tag}"
+        return (f"k={self.k}, split {escape(self.split)}, class {escape(self.label)}, "
+                f"tag {escape(self.tag)}")
 
 
 def stale_note(searched: Filters | None, now: Filters) -> str:
@@ -71,12 +73,14 @@ def vote_notes(counts: dict[str, int], label: str | None) -> list[str]:
         top = max(counts.values())
         tied = [name for name, n in counts.items() if n == top]
         if len(tied) > 1:
-            names = " and ".join([", ".join(tied[:-1]), tied[-1]]) if len(tied) > 2 else \
-                " and ".join(tied)
+            shown = [escape(name) for name in tied]
+            names = " and ".join([", ".join(shown[:-1]), shown[-1]]) if len(shown) > 2 else \
+                " and ".join(shown)
             notes.append(f"⚖️ **Tie between {names}** ({top} vote{'' if top == 1 else 's'} each): the majority vote "
                          "takes the class with the smallest id; the similarity-weighted vote "
                          "breaks the tie by similarity.")
     if label and label != ALL:
-        notes.append(f"ℹ️ The class filter keeps only **{label}** neighbours, so the prediction "
-                     f"is {label} by construction: clear the filter for a real k-NN vote.")
+        notes.append(f"ℹ️ The class filter keeps only **{escape(label)}** neighbours, so the "
+                     f"prediction is {escape(label)} by construction: clear the filter for a real "
+                     "k-NN vote.")
     return notes

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from embedscope.errors import EmbedscopeError, UsageError
 from embedscope.store import Store
+from embedscope.ui.binding import escape
 from embedscope.ui.service import Session
 
 
@@ -74,13 +75,13 @@ class Run:
         """The progress line the page shows."""
         if self.running:
             stage = getattr(self.stages, "current", None)
-            doing = f": {stage}" if stage else ""
-            return (f"⏳ Analysis of **{self.collection}** running for "
+            doing = f": {escape(stage)}" if stage else ""
+            return (f"⏳ Analysis of **{escape(self.collection)}** running for "
                     f"{time.monotonic() - self.started:.0f} s{doing} (the page keeps serving "
                     "meanwhile) …")
         if self.error is not None:
-            return f"⚠️ Analysis of **{self.collection}** failed: {self.error}"
-        return f"✅ {self.result}"
+            return f"⚠️ Analysis of **{escape(self.collection)}** failed: {escape(self.error)}"
+        return f"✅ {escape(self.result)}"
 
 
 class Runs:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from embedscope.errors import UsageError
-from embedscope.ui.binding import STATUS, Selected, escape, gallery, guarded, update, usage
+from embedscope.ui.binding import STATUS, Selected, code, escape, gallery, guarded, update, usage
 from embedscope.ui.images import refusal
 from embedscope.ui.service import ALL, Filters, Session, similar_request, stale_note
 from embedscope.ui.text_search import search_text, text_space
@@ -102,7 +102,7 @@ def run(session: Session, name: str, query: str | None, kk: float, sp: str, lb: 
         result = session.search_upload(name, query, int(kk), sp, lb, tg)
     return {
         **cleared(), "query_preview": result.query, "prediction": result.prediction,
-        "query_info": f"**Query:** {result.query_caption}" if result.query_caption else "",
+        "query_info": f"**Query:** {escape(result.query_caption)}" if result.query_caption else "",
         "votes": bar_frame(result.votes), "neighbours": gallery(result.gallery), "last": query,
         "searched": Filters.of(kk, sp, lb, tg), "search_result": result.linked(name),
     }
@@ -111,7 +111,7 @@ def run(session: Session, name: str, query: str | None, kk: float, sp: str, lb: 
 def loading_note(session: Session, name: str) -> dict:
     """The banner's "loading the query model" note, when the model is not loaded yet."""
     model = session.model_to_load(name)
-    return {STATUS: "" if model is None else f"⏳ Loading the query model `{model}` (first query only) …"}
+    return {STATUS: "" if model is None else f"⏳ Loading the query model {code(model)} (first query only) …"}
 
 
 def searching(session: Session, name: str, query: str | None, kk: float, sp: str, lb: str,

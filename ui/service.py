@@ -17,6 +17,7 @@ from embedscope.ingest.errors import BadImageError
 from embedscope.settings import QdrantSettings
 from embedscope.store import Store, Where
 from embedscope.ui.batching import Batcher
+from embedscope.ui.binding import code, escape
 from embedscope.ui.config import ServingSettings, UISettings
 from embedscope.ui.holding import page_hold
 from embedscope.ui.images import Tile, caption, check_image, check_upload, enlarged, not_usable, tiles
@@ -139,13 +140,14 @@ class Session:
             except CollectionBusyError as exc:  # a job has it: the last recorded count
                 record = s.integrity_record(collection)
                 points = record.points if record is not None else 0
-                busy = " · ⏳ " + str(exc).split(". ")[0]
+                busy = " · ⏳ " + escape(str(exc).split(". ")[0])
         size = f", {meta.image_size} px" if meta.image_size else ""
         classes = f"{len(meta.labels)} classes" if meta.labels else "unlabelled"
         run = meta.analysis.get("created_at")
-        analysis = f"latest analysis {run}" if run else "not analysed yet"
+        analysis = f"latest analysis {escape(run)}" if run else "not analysed yet"
         empty = " — **empty: ingest images into it first**" if points == 0 else ""
-        return (f"**{collection}** · model `{meta.model}` ({meta.dimension}-d, {meta.pooling}"
+        return (f"**{escape(collection)}** · model {code(meta.model)} ({meta.dimension}-d, "
+                f"{escape(meta.pooling)}"
                 f"{size}) · **{points:,} points**{empty} · {classes} · {analysis}{busy}")
 
     def class_names(self, collection: str) -> list[str]:
@@ -333,9 +335,9 @@ class Session:
             return SearchResult(query, gallery, text, [], hits)
         share = vote.majority.get(vote.label_name, 0.0)
         text = "\n\n".join([
-            f"### Predicted: {vote.label_name}\n"
+            f"### Predicted: {escape(vote.label_name)}\n"
             f"{vote.counts.get(vote.label_name, 0)} of {len(hits)} neighbours "
-            f"({share:.0%}); similarity-weighted vote: **{vote.weighted_label_name}** "
+            f"({share:.0%}); similarity-weighted vote: **{escape(vote.weighted_label_name)}** "
             f"({vote.weighted.get(vote.weighted_label_name, 0.0):.0%}).",
             *vote_notes(vote.counts, label),
         ])

@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from embedscope.errors import UsageError
+from embedscope.ui.binding import escape
 from embedscope.ui.images import tiles
 from embedscope.ui.results import SearchResult
 from embedscope.ui.service import Session
@@ -46,11 +47,11 @@ def search_text(session: Session, collection: str, text: str, k: int, split: str
     with session.store() as s:
         shown = show_in(s, result.hits, space, collection)
     result.hits, result.gallery = shown.hits, tiles(shown.hits)
-    via = f" (embedded by **{space}**)" if space != collection else ""
+    via = f" (embedded by {space})" if space != collection else ""
     result.query_caption = f"“{phrase}”{via}"
     if shown.missing:
-        result.prediction += (f"\n\n⚠️ {len(shown.missing)} of the hits of {space} are not in "
-                              f"{collection}: {', '.join(shown.missing)}")
+        result.prediction += (f"\n\n⚠️ {len(shown.missing)} of the hits of {escape(space)} are "
+                              f"not in {escape(collection)}: {escape(', '.join(shown.missing))}")
     return result
 
 

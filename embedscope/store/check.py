@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +11,7 @@ import numpy as np
 from embedscope.contract import Payload
 from embedscope.errors import DamagedCollectionError
 from embedscope.store import Store
+from embedscope.thumbnails import thumbnail_problem
 
 #: |‖v‖ − 1| above this is a damaged vector (cosine collections store unit vectors).
 NORM_TOL = 1e-3
@@ -24,7 +23,6 @@ TYPED: dict[str, type | tuple[type, ...]] = {
     Payload.WIDTH: int, Payload.HEIGHT: int, Payload.THUMBNAIL: str, Payload.MODEL: str,
     Payload.INGESTED_AT: str, Payload.TAGS: list,
 }
-_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM")
 #: Problems listed per kind before "… and N more".
 _SHOW = 5
 
@@ -83,14 +81,10 @@ def _check_payload(report: CheckReport, pid: str, payload: dict[str, Any]) -> No
     if isinstance(payload.get(Payload.INDEX), bool):
         report.add("payload", f"{pid}: 'index' is a bool")
     thumb = payload.get(Payload.THUMBNAIL)
-    if isinstance(thumb, str):
-        try:
-            raw = base64.b64decode(thumb, validate=True)
-        except (binascii.Error, ValueError):
-            report.add("thumbnail", f"{pid}: not base64")
-            return
-        if not raw.startswith(_IMAGE_MAGIC):
-            report.add("thumbnail", f"{pid}: decodes to no PNG/JPEG/GIF/WebP/BMP image")
+    if isinstance(thumb, str):  # what the page and the reports would not draw
+        problem = thumbnail_problem(thumb)
+        if problem is not None:
+            report.add("thumbnail", f"{pid}: {problem}")
 
 
 def _check_vectors(report: CheckReport, ids: list[str], vecs: list[Any], dim: int) -> None:

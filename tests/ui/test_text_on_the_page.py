@@ -16,6 +16,7 @@ from embedscope.ingest.models import load_embedder
 from embedscope.search.text import search_text as library_search
 from embedscope.store.edge import EdgeStore
 from embedscope.ui import search_handlers as h
+from embedscope.ui.binding import escape
 from embedscope.ui.config import UISettings
 from embedscope.ui.map.maps import Maps
 from embedscope.ui.service import ALL, Session
@@ -53,7 +54,7 @@ def test_a_phrase_finds_the_text_spaces_hits_shown_in_the_collection_and_marked(
     want = library_search(page_store, PIXELS, PHRASE, k=5, via=SIGLIP, device="cpu")
     linked = out["search_result"]
     assert linked["collection"] == PIXELS and linked["neighbour_ids"] == [x.id for x in want.hits]
-    assert SIGLIP in out["query_info"] and len(out["neighbours"]["value"]) == len(want.hits)
+    assert escape(SIGLIP) in out["query_info"] and len(out["neighbours"]["value"]) == len(want.hits)
     assert out["last"] == "text:" + PHRASE  # "Search" runs the phrase again
     maps = Maps(session)
     v, _, _ = maps.open(PIXELS, "pca", None)
@@ -77,7 +78,7 @@ def test_the_map_coloured_by_a_phrase_equals_numpy(session, page_store, tiny_sig
     assert c.kind == "continuous" and c.names == [f"cosine {cos.min():.3f}", f"{cos.max():.3f}"]
     entry = json.loads(maps.descriptor(v))["colourings"][v.colour_by]
     assert entry["low"] == c.names[0] and entry["high"] == c.names[1]  # the range in the legend
-    assert SIGLIP in note and v.colour_by in maps.colourings(v)
+    assert escape(SIGLIP) in note and v.colour_by in maps.colourings(v)
 
 
 def test_without_a_text_space_the_page_says_how_to_get_one(tmp_path: Path, sample_dir: Path):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import shutil
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 
 from embedscope.contract import Payload
 from embedscope.store import Store
+from embedscope.thumbnails import thumbnail_image
 from embedscope.ui.map.block import BUNDLE, CSS
 from embedscope.ui.map.colours import NONE
 from embedscope.ui.map.points import MapData, available, load_map, normalised, point_caption
@@ -98,13 +98,8 @@ def _thumbnail(raw: Any, tile: int) -> Any:
     """A stored thumbnail fitted into a ``tile`` × ``tile`` white square (None: unreadable)."""
     from PIL import Image, ImageOps
 
-    if not raw:
-        return None
-    try:
-        if isinstance(raw, str) and raw.startswith("data:"):
-            raw = raw.split(",", 1)[1]
-        img = Image.open(io.BytesIO(base64.b64decode(raw))).convert("RGB")
-    except (ValueError, OSError):
+    img = thumbnail_image(raw)
+    if img is None:
         return None
     img = ImageOps.contain(img, (tile, tile))
     square = Image.new("RGB", (tile, tile), "white")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from embedscope.errors import UsageError
-from embedscope.ui.binding import STATUS, Event, Selected, gallery, refused, update, usage
+from embedscope.ui.binding import STATUS, Event, Selected, escape, gallery, refused, update, usage
 from embedscope.ui.config import UISettings
 from embedscope.ui.map import points
 from embedscope.ui.map import selection as sel
@@ -182,7 +182,7 @@ def on_click(linked: bool, s: sel.Selection | None, evt: Selected) -> dict:
     caption = evt.value.get("caption") if isinstance(evt.value, dict) else None
     hint = "" if linked else " (search by it in the Search tab: pick 'by id')"
     return {"picked": point, "similar": update(visible=linked),
-            "clicked_note": f"`{point}` · {caption or ''}{hint}"}
+            "clicked_note": f"`{point}` · {escape(caption or '')}{hint}"}
 
 
 def pivot(point: str | None) -> dict:

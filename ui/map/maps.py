@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 from embedscope.contract import Payload
 from embedscope.errors import UsageError
 from embedscope.mapfiles import MapFiles, map_key
+from embedscope.thumbnails import thumbnail_data_url
+from embedscope.ui.binding import code, escape
 from embedscope.ui.map import points, selection
 from embedscope.ui.map.captions import report_captions
 from embedscope.ui.map.colours import NONE, TAG_PREFIX
@@ -61,8 +62,8 @@ class Maps:
         with self.session.store() as s:
             projections, _ = points.available(s, name)
             if not projections:
-                note = NO_MAP.format(name=name)
-                return MapView(collection=name, message=note), [], note
+                return (MapView(collection=name, message=NO_MAP.format(name=name)), [],
+                        NO_MAP.format(name=escape(name)))
             proj = str(projection if projection in projections else projections[0])
             key = map_key(s, name, proj)
         pub = None if reload else self.published.find(key)
@@ -90,7 +91,7 @@ class Maps:
             if current.token != pub.token:
                 v.query, v.neighbours = None, []
         shown = f"{data.n:,} of {data.total:,} points" if data.n < data.total else f"{data.n:,} points"
-        return v, projections, f"**{name}** · {str(proj).upper()} · {shown}."
+        return v, projections, f"**{escape(name)}** · {escape(str(proj).upper())} · {shown}."
 
     def forget(self, name: str) -> None:
         """Drop a collection's loaded maps (its analysis changed)."""
@@ -149,8 +150,8 @@ class Maps:
         pub.extra[colouring.name] = colouring
         pub.changed(colouring.name)
         v.colour_by, v.highlight = colouring.name, NONE
-        via = f" in **{space}**" if space != pub.data.collection else ""
-        return v, (f"Coloured by the cosine to “{text}”{via}: {colouring.names[0]} (dark) to "
+        via = f" in **{escape(space)}**" if space != pub.data.collection else ""
+        return v, (f"Coloured by the cosine to “{escape(text)}”{via}: {colouring.names[0]} (dark) to "
                    f"{colouring.names[1]} (bright).")
 
     def show_captions(self, v: MapView, on: bool) -> MapView:
@@ -167,7 +168,7 @@ class Maps:
         if not found:
             return {"src": None, "caption": f"point {point} is gone"}
         payload = found[0].payload
-        return {"src": data_url(payload.get(Payload.THUMBNAIL)),
+        return {"src": thumbnail_data_url(payload.get(Payload.THUMBNAIL)),
                 "caption": points.point_caption(payload), "id": point}
 
     # --- acting on points ------------------------------------------------------------------
@@ -227,8 +228,8 @@ class Maps:
             self.cache.save(pub.data, pub.key)
             v.colour_by, v.highlight = TAG_PREFIX + tag, NONE
         more = f" ({already:,} already had it)" if already else ""
-        return v, (f"Tagged **{added:,}** points with `{tag}`{more}. The map is coloured by "
-                   f"it; other services find them with the filter `tags = {tag}`.")
+        return v, (f"Tagged **{added:,}** points with {code(tag)}{more}. The map is coloured by "
+                   f"it; other services find them with the filter {code(f'tags = {tag}')}.")
 
     def mark(self, v: MapView, result: dict[str, Any] | None) -> MapView:
         """Mark a search's query and neighbours on the map (when it maps that collection)."""
@@ -245,15 +246,4 @@ class Maps:
         return v
 
 
-def data_url(raw: str | None) -> str | None:
-    """A stored base64 thumbnail as a data: URL the browser shows (None when absent)."""
-    if not raw:
-        return None
-    if raw.startswith("data:"):
-        return raw
-    head = base64.b64decode(raw[:16] + "=" * (-len(raw[:16]) % 4), validate=False)[:4]
-    kind = "png" if head.startswith(b"\x89PNG") else "jpeg" if head.startswith(b"\xff\xd8") else "webp"
-    return f"data:image/{kind};base64,{raw}"
-
-
-__all__ = ["Maps", "data_url"]
+__all__ = ["Maps"]

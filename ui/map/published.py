@@ -156,7 +156,7 @@ class MapView:
 def descriptor(published: PublishedMaps, view: MapView | None) -> str:
     """The JSON the map block reads: URLs of the binary files, legend, highlight and marks."""
     if view is None or view.token is None:
-        return json.dumps({"token": None, "message": view.message if view else ""})
+        return _json({"token": None, "message": view.message if view else ""})
     pub = published.get(view.token)
     data = pub.data
     colour = view.colour_by if view.colour_by in pub.colourings() else NONE
@@ -164,13 +164,19 @@ def descriptor(published: PublishedMaps, view: MapView | None) -> str:
     highlight = None
     if view.highlight != NONE and entry.get("kind") == "category" and view.highlight in entry["names"]:
         highlight = entry["names"].index(view.highlight)
-    return json.dumps({
+    return _json({
         "token": pub.token, "n": data.n, "collection": data.collection,
         "projection": data.projection, "xy_url": file_url(pub.folder / f"{pub.token}-xy.bin"),
         "colour_by": colour, "colourings": {colour: entry}, "highlight": highlight,
         "marks": {"query": view.query, "neighbours": view.neighbours},
         **_captions(pub, view, colour),
     })
+
+
+def _json(value: dict[str, Any]) -> str:
+    """JSON with no ``<`` (it holds class names and captions, and becomes the value of a gr.HTML
+    block: the map reads it as JSON, and no markup is ever spelled out in the page's data)."""
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 def _captions(pub: Published, view: MapView, colour: str) -> dict[str, Any]:

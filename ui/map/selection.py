@@ -17,6 +17,7 @@ import numpy as np
 
 from embedscope.contract import Payload
 from embedscope.errors import UsageError
+from embedscope.ui.binding import escape
 from embedscope.ui.images import Tile
 from embedscope.ui.map.points import MapData
 from embedscope.ui.service import Session
@@ -155,7 +156,7 @@ def counts_markdown(selection: Selection | None) -> str:
     """A Markdown table of the selection's points per label."""
     if selection is None or not selection.counts:
         return ""
-    rows = "\n".join(f"| {name} | {count:,} |" for name, count in selection.counts)
+    rows = "\n".join(f"| {escape(name)} | {count:,} |" for name, count in selection.counts)
     return f"| label | points |\n|---|---:|\n{rows}"
 
 

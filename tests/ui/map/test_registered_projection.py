@@ -68,4 +68,4 @@ def test_a_registered_projection_is_offered_and_drawn_on_the_explore_tab(
     expected = np.asarray([stored[i] for i in data.ids_of(range(data.n))], np.float32)
     drawn = np.fromfile(tmp_path / "pub" / f"{view.token}-xy.bin", "<f4").reshape(2, -1).T
     assert np.allclose(drawn, normalised(expected), atol=1e-6)
-    assert "SEEDED_RANDOM" in shown["map_note"] and "300 points" in shown["map_note"]
+    assert "SEEDED\\_RANDOM" in shown["map_note"] and "300 points" in shown["map_note"]

@@ -53,20 +53,37 @@ function toBase64(u8) {
   return btoa(s);
 }
 
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ({
-    '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
-  })[c]);
+// Values from the data (class names, captions, tags, thumbnails) are text: every element that
+// shows one is built here and given it as textContent or a checked property, never as markup.
+export function node(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined && text !== null) el.textContent = String(text);
+  return el;
+}
+
+// The only images a hover card draws: the server's checked thumbnails (embedscope/thumbnails.py).
+const THUMBNAIL_URL = /^data:image\/(png|jpeg|webp|gif);base64,[A-Za-z0-9+/]+={0,2}$/;
+
+function thumbnailNode(src) {
+  if (typeof src !== 'string' || !THUMBNAIL_URL.test(src)) return null;
+  const img = node('img');
+  img.alt = '';
+  img.src = src;
+  return img;
 }
 
 // A thumbnail cut from an atlas image (an exported map: one image holds many thumbnails, and
 // a page opened from file:// may not read pixels back from it, so CSS shows the tile).
-export function spriteHtml(sprite, size) {
-  const k = size / sprite.tile;
-  const style = `width:${size}px;height:${size}px;background-image:url('${sprite.url}');`
-    + `background-position:-${sprite.x * k}px -${sprite.y * k}px;`
-    + `background-size:${sprite.width * k}px ${sprite.height * k}px`;
-  return `<div class="es-sprite" style="${style}"></div>`;
+export function spriteNode(sprite, size) {
+  const k = size / Number(sprite.tile);
+  const el = node('div', 'es-sprite');
+  el.style.width = `${size}px`;
+  el.style.height = `${size}px`;
+  el.style.backgroundImage = `url(${JSON.stringify(String(sprite.url))})`;
+  el.style.backgroundPosition = `-${Number(sprite.x) * k}px -${Number(sprite.y) * k}px`;
+  el.style.backgroundSize = `${Number(sprite.width) * k}px ${Number(sprite.height) * k}px`;
+  return el;
 }
 
 async function fetchBuffer(url) {
@@ -244,9 +261,8 @@ export function mount(root, { trigger, server, props, watch }) {
       state.infoCache.set(key, info);
     }
     if (state.hovered !== row || !info) return;
-    let img = info.src ? `<img src="${info.src}" alt="">` : '';
-    if (info.sprite) img = spriteHtml(info.sprite, 128);
-    tooltip.innerHTML = `${img}<div class="es-caption">${escapeHtml(info.caption || '')}</div>`;
+    const img = info.sprite ? spriteNode(info.sprite, 128) : thumbnailNode(info.src);
+    tooltip.replaceChildren(...(img ? [img] : []), node('div', 'es-caption', info.caption || ''));
     tooltip.hidden = false;
     placeTooltip();
   }
@@ -271,8 +287,12 @@ export function mount(root, { trigger, server, props, watch }) {
   // --- cluster captions: labels over the canvas, at each cluster's centre point --------------
   function drawCaptions(desc) {
     const caps = (desc && desc.captions) || [];
-    labels.innerHTML = caps.map((c) => `<div class="es-label" data-row="${c.row}" `
-      + `title="cosine ${c.score}">${escapeHtml(c.text)}</div>`).join('');
+    labels.replaceChildren(...caps.map((c) => {
+      const el = node('div', 'es-label', c.text);
+      el.dataset.row = String(c.row);
+      el.title = `cosine ${c.score}`;
+      return el;
+    }));
     placeCaptions();
   }
   function placeCaptions() {
@@ -288,20 +308,30 @@ export function mount(root, { trigger, server, props, watch }) {
   sp.subscribe('view', () => placeCaptions());
 
   function drawLegend(colouring) {
-    if (!colouring) { legend.innerHTML = ''; return; }
-    const title = `<div class="es-legend-title">${escapeHtml(colouring.title)}</div>`;
+    if (!colouring) { legend.replaceChildren(); return; }
+    const title = node('div', 'es-legend-title', colouring.title);
     if (colouring.kind === 'continuous') {
       const stops = RAMP.filter((_, i) => i % 8 === 0 || i === RAMP_SIZE - 1).join(',');
-      legend.innerHTML = `${title}<div class="es-ramp" style="background:linear-gradient(to right,${stops})"></div>`
-        + `<div class="es-ramp-ends"><span>${escapeHtml(colouring.low)}</span><span>${escapeHtml(colouring.high)}</span></div>`;
+      const bar = node('div', 'es-ramp');
+      bar.style.background = `linear-gradient(to right,${stops})`;
+      const ends = node('div', 'es-ramp-ends');
+      ends.append(node('span', '', colouring.low), node('span', '', colouring.high));
+      legend.replaceChildren(title, bar, ends);
       return;
     }
     const items = colouring.names.map((name, code) => {
-      const colour = colourOf(colouring, code);
-      const counted = colouring.counts ? ` <span class="es-n">${colouring.counts[code].toLocaleString('en-US')}</span>` : '';
-      return `<div class="es-item"><span class="es-swatch" style="background:${colour}"></span>${escapeHtml(name)}${counted}</div>`;
+      const item = node('div', 'es-item');
+      const swatch = node('span', 'es-swatch');
+      swatch.style.background = colourOf(colouring, code);
+      item.append(swatch, document.createTextNode(String(name)));
+      if (colouring.counts) {
+        item.append(' ', node('span', 'es-n', Number(colouring.counts[code]).toLocaleString('en-US')));
+      }
+      return item;
     });
-    legend.innerHTML = title + items.join('') + '<div data-role="rings"></div>';
+    const rings = node('div');
+    rings.dataset.role = 'rings';
+    legend.replaceChildren(title, ...items, rings);
     drawRingLegend(state.desc);
   }
 
@@ -318,13 +348,18 @@ export function mount(root, { trigger, server, props, watch }) {
     if (!box) return;
     const marks = (desc && desc.marks) || {};
     const items = [];
-    if (marks.query !== null && marks.query !== undefined) {
-      items.push('<div class="es-item"><span class="es-ring" style="border-color:#d91a1a"></span>search query</div>');
-    }
+    const ring = (colour, text) => {
+      const item = node('div', 'es-item');
+      const mark = node('span', 'es-ring');
+      mark.style.borderColor = colour;
+      item.append(mark, text);
+      return item;
+    };
+    if (marks.query !== null && marks.query !== undefined) items.push(ring('#d91a1a', 'search query'));
     if ((marks.neighbours || []).length) {
-      items.push(`<div class="es-item"><span class="es-ring" style="border-color:#1a1a1a"></span>its neighbours (${marks.neighbours.length})</div>`);
+      items.push(ring('#1a1a1a', `its neighbours (${marks.neighbours.length})`));
     }
-    box.innerHTML = items.length ? `<div class="es-legend-title es-rings-title">rings</div>${items.join('')}` : '';
+    box.replaceChildren(...(items.length ? [node('div', 'es-legend-title es-rings-title', 'rings'), ...items] : []));
   }
 
   function marksChanged(desc) {
@@ -397,7 +432,7 @@ export function mount(root, { trigger, server, props, watch }) {
     const note = legend.querySelector('.es-note');
     if (note) note.remove();
     if (desc.captions_note) {
-      legend.insertAdjacentHTML('beforeend', `<div class="es-note">${escapeHtml(desc.captions_note)}</div>`);
+      legend.append(node('div', 'es-note', desc.captions_note));
     }
   }
 
@@ -408,7 +443,7 @@ export function mount(root, { trigger, server, props, watch }) {
       state.desc = desc; state.token = null; state.n = 0;
       state.selected = new Uint8Array(0); state.nSelected = 0;
       sp.clear();
-      labels.innerHTML = '';
+      labels.replaceChildren();
       empty.textContent = ((desc && desc.message) || 'No map to show.').replace(/[*`]/g, '');
       empty.hidden = false;
       drawLegend(null);

@@ -6,7 +6,7 @@
 // into atlas images that CSS cuts tiles from. The selection's gallery, its order and the CSV
 // export run here, in the page.
 
-import { mount, spriteHtml } from './map.js';
+import { mount, node, spriteNode } from './map.js';
 
 const PAGE_SIZE = 48;
 const ORDERS = [
@@ -22,10 +22,9 @@ function fromBase64(text) {
   return out;
 }
 
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ({
-    '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
-  })[c]);
+// Options of a <select>, each name as text (names come from the data: class names, tags).
+function options(select, names) {
+  select.replaceChildren(...names.map((name) => new Option(String(name), String(name))));
 }
 
 function csvCell(value) {
@@ -95,7 +94,7 @@ export function standalone(root, data) {
   const order = $('[data-role=order]');
   for (const [key, title, field] of ORDERS) {
     if (field && !(fields[field] && fields[field].values)) continue;
-    order.insertAdjacentHTML('beforeend', `<option value="${key}">${title}</option>`);
+    order.append(new Option(title, key));
   }
 
   function sortRows() {
@@ -123,11 +122,14 @@ export function standalone(root, data) {
         .map(([c, k]) => `${label.names[c]} ${k}`).join(' · ');
     } else $('[data-role=counts]').textContent = '';
     const start = gallery.page * PAGE_SIZE;
-    $('[data-role=tiles]').innerHTML = gallery.ordered.slice(start, start + PAGE_SIZE).map((r) => {
+    $('[data-role=tiles]').replaceChildren(...gallery.ordered.slice(start, start + PAGE_SIZE).map((r) => {
       const sprite = spriteOf(r);
-      const img = sprite ? spriteHtml(sprite, 96) : '<div class="es-sprite"></div>';
-      return `<figure class="es-tile" data-row="${r}">${img}<figcaption>${escapeHtml(data.captions[r] || '')}</figcaption></figure>`;
-    }).join('');
+      const tile = node('figure', 'es-tile');
+      tile.dataset.row = String(r);
+      tile.append(sprite ? spriteNode(sprite, 96) : node('div', 'es-sprite'),
+        node('figcaption', '', data.captions[r] || ''));
+      return tile;
+    }));
   }
 
   function csv() {
@@ -186,8 +188,7 @@ export function standalone(root, data) {
     };
   };
   const colour = $('[data-role=colour]');
-  colour.innerHTML = ['(none)', ...data.fields.map((f) => f.name)]
-    .map((name) => `<option>${escapeHtml(name)}</option>`).join('');
+  options(colour, ['(none)', ...data.fields.map((f) => f.name)]);
   colour.value = data.colour_by || '(none)';
   const props = { value: descriptor(colour.value) };
   const api = mount($('.es-root'), { trigger() {}, server, props, watch() {} });
@@ -197,7 +198,7 @@ export function standalone(root, data) {
   const groups = () => {
     const f = fields[colour.value];
     const names = f && f.kind === 'category' ? f.names : [];
-    group.innerHTML = ['', ...names].map((name) => `<option>${escapeHtml(name)}</option>`).join('');
+    options(group, ['', ...names]);
     group.disabled = !names.length;
   };
   group.addEventListener('change', () => {
