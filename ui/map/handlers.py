@@ -101,13 +101,18 @@ def captions(maps: Maps, v: MapView | None, on: bool) -> dict:
 def mark(maps: Maps, v: MapView | None, result: dict | None) -> dict:
     """A search ran: its query and neighbours marked on the map.
 
-    The banner stays as it is: this follows every search, including a refused one whose message
-    the banner is showing.
+    The banner stays as it is: this follows every search, including a refused one ("collection
+    busy") whose message the banner is showing. A map the server no longer keeps (other visitors'
+    maps took its place) is not marked and not spoken of: the Search tab never speaks of the map;
+    the Explore tab says so when it is used.
     """
     keep = {STATUS: update()}
     if v is None or v.token is None:
         return keep
-    return {**shown(maps, maps.mark(v, result)), **keep}
+    try:
+        return {**shown(maps, maps.mark(v, result)), **keep}
+    except UsageError:  # the published map is gone
+        return keep
 
 
 def hover(maps: Maps, query: dict) -> dict:
