@@ -148,11 +148,13 @@ def on_selection(maps: Maps, v: MapView | None, order: str | None, evt: Event) -
 
 
 def select_group(maps: Maps, v: MapView | None, order: str | None) -> dict:
-    """"Select group": every point of the highlighted group (a whole class) in the gallery,
-    in the chosen order (most unique first, most typical first, map order)."""
+    """"Select group": every point of the highlighted group (a whole class) becomes the map's
+    selection (its count, what "Tag selection" tags, what Add / Subtract change) and fills the
+    gallery in the chosen order (most unique first, most typical first, map order)."""
     if v is None or v.token is None:
         raise usage(NO_MAP_SHOWN)
-    return _first_page(maps, maps.select_group(v), order)
+    return {**_first_page(maps, maps.select_group(v), order),
+            "map": maps.descriptor(v, select=True)}
 
 
 def _first_page(maps: Maps, s: sel.Selection, order: str | None) -> dict:

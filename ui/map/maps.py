@@ -97,9 +97,9 @@ class Maps:
         self.published.drop(name)
 
     # --- what the page shows ---------------------------------------------------------------
-    def descriptor(self, v: MapView | None) -> str:
-        """The JSON the map block reads."""
-        return descriptor(self.published, v)
+    def descriptor(self, v: MapView | None, select: bool = False) -> str:
+        """The JSON the map block reads (with ``select``: its highlighted group selected)."""
+        return descriptor(self.published, v, select)
 
     def colourings(self, v: MapView | None) -> list[str]:
         """The colourings offered for the map shown."""

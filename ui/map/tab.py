@@ -153,7 +153,8 @@ def wire_selection(c: dict[str, Any], maps: Maps, exports: Path) -> None:
     c["prev_page"].click(bind(handlers.turn, c, session, -1), [c["chosen"]], outputs)
     c["next_page"].click(bind(handlers.turn, c, session, 1), [c["chosen"]], outputs)
     c["order"].input(bind(handlers.reorder, c, session), [c["chosen"], c["order"]], outputs)
-    c["select_group"].click(bind(handlers.select_group, c, maps), [c["view"], c["order"]], outputs)
+    c["select_group"].click(bind(handlers.select_group, c, maps), [c["view"], c["order"]],
+                            [c["map"], *outputs])
     linked = "find_similar" in c
     c["gallery"].select(bind(handlers.on_click, c, linked), [c["chosen"]],
                         _of(c, ("picked", "similar", "clicked_note", "status")))

@@ -113,7 +113,7 @@ export function mount(root, { trigger, server, props, watch }) {
     colourKey: null, continuous: false, selected: new Uint8Array(0), nSelected: 0,
     op: 'replace', keys: { merge: false, remove: false }, ready: false, drawnAt: 0,
     hovered: -1, mouse: [0, 0], infoCache: new Map(), loading: null, error: null,
-    timings: { mounted: performance.now() }, seq: 0,
+    timings: { mounted: performance.now() }, seq: 0, selectNonce: null,
     page: (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)),
   };
 
@@ -187,6 +187,17 @@ export function mount(root, { trigger, server, props, watch }) {
     for (const r of rows) if (r >= 0 && r < state.n) state.selected[r] = v;
     sp.select(rowsOf(state.selected), { preventEvent: true });
     send();
+  }
+
+  // "Select group": the points of one group of the colouring drawn become the selection, as
+  // if drawn around. The server made the same selection (the gallery): nothing is sent back.
+  function selectGroup({ group, nonce }) {
+    state.selectNonce = nonce;
+    state.selected = new Uint8Array(state.n);
+    for (let i = 0; i < state.n; i++) if (state.valueA[i] === group) state.selected[i] = 1;
+    const rows = rowsOf(state.selected);
+    state.nSelected = rows.length;
+    sp.select(rows, { preventEvent: true });
   }
 
   // A drag (a lasso, a box, a pan) ends in a DOM click where it started when its loop closes;
@@ -436,6 +447,7 @@ export function mount(root, { trigger, server, props, watch }) {
     }
     state.desc = desc;
     await redraw(desc);
+    if (desc.select && desc.select.nonce !== state.selectNonce) selectGroup(desc.select);
     showCount();
     state.drawnAt = performance.now();
     state.timings.drawn = state.drawnAt;
