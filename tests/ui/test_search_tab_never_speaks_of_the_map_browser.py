@@ -12,11 +12,14 @@ from typing import Any
 
 import pytest
 
+from tests.ui import test_store_sharing_browser as sharing
 from tests.ui.conftest import Built
 from tests.ui.test_browser import CHROMIUM, TIMEOUT_MS
 from tests.ui.test_search_browser import pick, status, wait_text
 from tests.ui.test_store_sharing import _HOLD, _env
-from tests.ui.test_store_sharing_browser import page, served  # noqa: F401 - fixtures
+
+#: The page served as `embedscope ui` serves it (a serving store a job can ask to let go).
+served, page = sharing.served, sharing.page
 
 pytestmark = [
     pytest.mark.browser,
