@@ -74,11 +74,13 @@ def reload_map(maps: Maps, name: str | None, current: MapView | None, proj: str 
 
 
 def restyle(maps: Maps, v: MapView | None, colour: str | None, light: str | None) -> dict:
-    """Another colouring or highlighted group."""
+    """Another colouring or highlighted group (the note under the buttons follows: a phrase's
+    note goes with its colouring)."""
     if v is None or v.token is None:
         return {}
     v = maps.restyle(v, colour, light)
-    return {**shown(maps, v), "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
+    return {**shown(maps, v, maps.note(v)),
+            "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
 
 
 def phrase(maps: Maps, v: MapView | None, text: str | None) -> dict:
@@ -205,7 +207,7 @@ def tag(maps: Maps, v: MapView | None, s: sel.Selection | None, text: str) -> di
         v, note = maps.tag(v, s, text)
     except UsageError as exc:  # the note of an earlier tag would read as this one's
         return {**refused(exc), "tag_note": ""}
-    return {**shown(maps, v), "tag_note": note,
+    return {**shown(maps, v, maps.note(v)), "tag_note": note,
             "colour_by": update(choices=maps.colourings(v), value=v.colour_by),
             "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
 

@@ -1,6 +1,6 @@
 """Cluster captions and the phrase note, in headless Chromium on a map with captions (a pixels map
 linked to a SigLIP space): hovering a caption shows the caption and its cosine, not the point under
-it."""
+it; the note of a phrase colouring goes once another colouring is chosen."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from tests.ui import test_text_browser as text_page
 from tests.ui.map.test_map_browser import choose
-from tests.ui.test_search_browser import until
+from tests.ui.test_search_browser import until, wait_text
 
 pytestmark = [
     pytest.mark.browser,
@@ -59,3 +59,15 @@ def test_hovering_a_caption_shows_its_cosine_not_the_point_under_it(
     page.mouse.move(5, 5)  # off the map: the card goes
     until(page, "() => document.querySelector('#webmap .es-tooltip').hidden")
 
+
+def test_the_phrase_note_goes_when_another_colouring_is_chosen(page: Any) -> None:
+    page.locator("#phrase textarea").fill("a sandal with a heel.")
+    page.locator("#phrase-button").click()
+    wait_text(page, "#map-note", "Coloured by the cosine to")
+    choose(page, "colour-by", "label")
+    until(page, f"() => {MAP}.state.desc.colour_by === 'label'")
+    until(page, "() => !document.querySelector('#map-note').innerText.includes('cosine')")
+    assert f"{text_page.POINTS:,} points" in page.locator("#map-note").inner_text()
+    # the phrase chosen again: its note again
+    choose(page, "colour-by", "phrase: a sandal with a heel.")
+    wait_text(page, "#map-note", "Coloured by the cosine to")
