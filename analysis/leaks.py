@@ -79,7 +79,7 @@ def summarise(a: Analysis) -> dict[str, Any]:
 
 
 @register_score("leaked", title="leaked into the reference split", kind="binary",
-                labels=("not leaked", "leaked"),
+                labels=("not leaked", "leaked"), warning=1,
                 description="1 for a query-split point (test, validation) whose nearest "
                 "reference-split point (train) is at cosine ≥ the leak threshold, else 0")
 def leaked(a: Analysis) -> np.ndarray | None:

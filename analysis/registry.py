@@ -94,6 +94,8 @@ class Score:
         description: One line: what a high value means.
         kind: ``"binary"`` (0/1, e.g. right/wrong) or ``"continuous"``.
         labels: What 0 and 1 mean, for the legend of a binary score.
+        warning: The value of a binary score that is the finding to look at, drawn in the
+            warning colour (0 for ``knn_correct``'s "wrong", 1 for ``leaked``'s "leaked").
     """
 
     name: str
@@ -102,6 +104,7 @@ class Score:
     description: str = ""
     kind: str = "continuous"
     labels: tuple[str, str] = ("0", "1")
+    warning: int = 0
 
 
 def _builtins() -> None:
@@ -202,7 +205,7 @@ def register_metric(name: str) -> Callable[[F], F]:
 
 def register_score(
     name: str, *, title: str | None = None, description: str = "", kind: str = "continuous",
-    labels: tuple[str, str] = ("0", "1"),
+    labels: tuple[str, str] = ("0", "1"), warning: int = 0,
 ) -> Callable[[F], F]:
     """Decorator: add ``fn(analysis) -> (m,) array | None`` as the per-point score ``name``.
 
@@ -212,16 +215,23 @@ def register_score(
         description: One line: what a high value means.
         kind: ``"binary"`` (0/1) or ``"continuous"``.
         labels: What 0 and 1 mean in the legend of a binary score.
+        warning: Which value of a binary score is the finding (drawn in the warning colour,
+            the other in the "fine" one): 0 when 1 means right (``knn_correct``), 1 when 1
+            flags a problem (``leaked``).
 
     Returns:
         A decorator that registers the function and returns it unchanged.
 
     Raises:
         RegistrationError: The name is malformed or already registered.
+        ValueError: ``warning`` is neither 0 nor 1.
     """
+    if warning not in (0, 1):
+        raise ValueError(f"score {name!r}: warning must be 0 or 1 (the value of the binary "
+                         f"score drawn as the warning), got {warning!r}")
 
     def add(fn: F) -> F:
-        SCORES.add(name, Score(name, fn, title or name, description, kind, labels))
+        SCORES.add(name, Score(name, fn, title or name, description, kind, labels, warning))
         return fn
 
     return add

@@ -47,7 +47,7 @@ CSS = """
 .es-labels { position: absolute; inset: 0; pointer-events: none; overflow: hidden; }
 .es-label { position: absolute; transform: translate(-50%, -50%); background: rgba(255,255,255,.85);
   border: 1px solid #999; border-radius: 4px; padding: 0 4px; font-size: 11px; font-weight: 600;
-  white-space: nowrap; }
+  white-space: nowrap; pointer-events: auto; cursor: default; }
 .es-label[hidden] { display: none; }
 .es-note { margin-top: 8px; color: #666; font-size: 11px; white-space: normal; }
 .es-ramp-ends { display: flex; justify-content: space-between; }

@@ -14,9 +14,10 @@ from embedscope.ui.map import methods
 if TYPE_CHECKING:
     from embedscope.ui.map.points import MapData
 
-#: A binary score's 0 and 1 (e.g. k-NN "wrong" and "correct"): vermillion and bluish green,
-#: the Okabe–Ito pair that reads as bad / good and stays apart for red–green colour blindness.
-BINARY_COLOURS = ("#d55e00", "#009e73")
+#: A binary score's warning and fine values (k-NN "wrong" and "correct", "leaked" and "not
+#: leaked"): vermillion and bluish green, the Okabe–Ito pair that reads as bad / good and stays
+#: apart for red–green colour blindness. Which value is the warning, the score registers.
+WARNING_COLOUR, FINE_COLOUR = "#d55e00", "#009e73"
 #: The colouring (and Highlight) that means "none": one colour.
 NONE = "(none)"
 #: Colouring of the points carrying one tag: "tag: <name>".
@@ -112,8 +113,9 @@ def _score(name: str, raw: np.ndarray) -> Colouring:
     if score is None or not score.binary:
         return _continuous(name, raw)
     codes = np.where(np.isnan(raw), 2, np.where(raw >= 0.5, 1, 0)).astype(np.uint16)
-    return Colouring(name, "category", codes, [*score.labels, "not scored"], 2,
-                     list(BINARY_COLOURS))
+    colours = [FINE_COLOUR, FINE_COLOUR]
+    colours[score.warning] = WARNING_COLOUR
+    return Colouring(name, "category", codes, [*score.labels, "not scored"], 2, colours)
 
 
 def _categorical(name: str, values: np.ndarray, names: dict[int, str], missing: int,

@@ -74,11 +74,13 @@ def reload_map(maps: Maps, name: str | None, current: MapView | None, proj: str 
 
 
 def restyle(maps: Maps, v: MapView | None, colour: str | None, light: str | None) -> dict:
-    """Another colouring or highlighted group."""
+    """Another colouring or highlighted group (the note under the buttons follows: a phrase's
+    note goes with its colouring)."""
     if v is None or v.token is None:
         return {}
     v = maps.restyle(v, colour, light)
-    return {**shown(maps, v), "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
+    return {**shown(maps, v, maps.note(v)),
+            "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
 
 
 def phrase(maps: Maps, v: MapView | None, text: str | None) -> dict:
@@ -101,13 +103,18 @@ def captions(maps: Maps, v: MapView | None, on: bool) -> dict:
 def mark(maps: Maps, v: MapView | None, result: dict | None) -> dict:
     """A search ran: its query and neighbours marked on the map.
 
-    The banner stays as it is: this follows every search, including a refused one whose message
-    the banner is showing.
+    The banner stays as it is: this follows every search, including a refused one ("collection
+    busy") whose message the banner is showing. A map the server no longer keeps (other visitors'
+    maps took its place) is not marked and not spoken of: the Search tab never speaks of the map;
+    the Explore tab says so when it is used.
     """
     keep = {STATUS: update()}
     if v is None or v.token is None:
         return keep
-    return {**shown(maps, maps.mark(v, result)), **keep}
+    try:
+        return {**shown(maps, maps.mark(v, result)), **keep}
+    except UsageError:  # the published map is gone
+        return keep
 
 
 def hover(maps: Maps, query: dict) -> dict:
@@ -143,11 +150,13 @@ def on_selection(maps: Maps, v: MapView | None, order: str | None, evt: Event) -
 
 
 def select_group(maps: Maps, v: MapView | None, order: str | None) -> dict:
-    """"Select group": every point of the highlighted group (a whole class) in the gallery,
-    in the chosen order (most unique first, most typical first, map order)."""
+    """"Select group": every point of the highlighted group (a whole class) becomes the map's
+    selection (its count, what "Tag selection" tags, what Add / Subtract change) and fills the
+    gallery in the chosen order (most unique first, most typical first, map order)."""
     if v is None or v.token is None:
         raise usage(NO_MAP_SHOWN)
-    return _first_page(maps, maps.select_group(v), order)
+    return {**_first_page(maps, maps.select_group(v), order),
+            "map": maps.descriptor(v, select=True)}
 
 
 def _first_page(maps: Maps, s: sel.Selection, order: str | None) -> dict:
@@ -198,7 +207,7 @@ def tag(maps: Maps, v: MapView | None, s: sel.Selection | None, text: str) -> di
         v, note = maps.tag(v, s, text)
     except UsageError as exc:  # the note of an earlier tag would read as this one's
         return {**refused(exc), "tag_note": ""}
-    return {**shown(maps, v), "tag_note": note,
+    return {**shown(maps, v, maps.note(v)), "tag_note": note,
             "colour_by": update(choices=maps.colourings(v), value=v.colour_by),
             "highlight": update(choices=[NONE, *maps.groups(v)], value=v.highlight)}
 

@@ -14,7 +14,7 @@ from embedscope.thumbnails import thumbnail_data_url
 from embedscope.ui.binding import code, escape
 from embedscope.ui.map import points, selection
 from embedscope.ui.map.captions import report_captions
-from embedscope.ui.map.colours import NONE, TAG_PREFIX
+from embedscope.ui.map.colours import NONE, TAG_PREFIX, Colouring
 from embedscope.ui.map.published import MapView, PublishedMaps, descriptor
 from embedscope.ui.service import TILE_FIELDS, Session
 
@@ -90,17 +90,24 @@ class Maps:
             v.query, v.neighbours = current.query, current.neighbours
             if current.token != pub.token:
                 v.query, v.neighbours = None, []
-        shown = f"{data.n:,} of {data.total:,} points" if data.n < data.total else f"{data.n:,} points"
-        return v, projections, f"**{escape(name)}** · {escape(str(proj).upper())} · {shown}."
+        return v, projections, map_line(data)
 
     def forget(self, name: str) -> None:
         """Drop a collection's loaded maps (its analysis changed)."""
         self.published.drop(name)
 
     # --- what the page shows ---------------------------------------------------------------
-    def descriptor(self, v: MapView | None) -> str:
-        """The JSON the map block reads."""
-        return descriptor(self.published, v)
+    def descriptor(self, v: MapView | None, select: bool = False) -> str:
+        """The JSON the map block reads (with ``select``: its highlighted group selected)."""
+        return descriptor(self.published, v, select)
+
+    def note(self, v: MapView) -> str:
+        """The line under the buttons for the view shown: what the phrase colouring shows, or
+        which map it is."""
+        pub = self.published.get(v.token)
+        if v.colour_by in pub.extra and pub.text_vectors is not None:
+            return phrase_note(pub.extra[v.colour_by], pub.text_vectors.space, pub.data.collection)
+        return map_line(pub.data)
 
     def colourings(self, v: MapView | None) -> list[str]:
         """The colourings offered for the map shown."""
@@ -150,9 +157,7 @@ class Maps:
         pub.extra[colouring.name] = colouring
         pub.changed(colouring.name)
         v.colour_by, v.highlight = colouring.name, NONE
-        via = f" in **{escape(space)}**" if space != pub.data.collection else ""
-        return v, (f"Coloured by the cosine to “{escape(text)}”{via}: {colouring.names[0]} (dark) to "
-                   f"{colouring.names[1]} (bright).")
+        return v, phrase_note(colouring, space, pub.data.collection)
 
     def show_captions(self, v: MapView, on: bool) -> MapView:
         """The view with cluster captions drawn or not."""
@@ -246,4 +251,20 @@ class Maps:
         return v
 
 
-__all__ = ["Maps"]
+def map_line(data: points.MapData) -> str:
+    """The line under the buttons for a map: collection, projection and points shown."""
+    shown = f"{data.n:,} of {data.total:,} points" if data.n < data.total else f"{data.n:,} points"
+    return f"**{escape(data.collection)}** · {escape(str(data.projection).upper())} · {shown}."
+
+
+def phrase_note(colouring: Colouring, space: str, collection: str) -> str:
+    """The line under the buttons for a phrase colouring: the phrase, its space and its range."""
+    from embedscope.ui.map.phrases import PHRASE_PREFIX
+
+    text = colouring.name.removeprefix(PHRASE_PREFIX)
+    via = f" in **{escape(space)}**" if space != collection else ""
+    return (f"Coloured by the cosine to “{escape(text)}”{via}: {colouring.names[0]} (dark) to "
+            f"{colouring.names[1]} (bright).")
+
+
+__all__ = ["Maps", "map_line", "phrase_note"]

@@ -22,11 +22,14 @@ class Score:
         field: The payload field (the score's registered name).
         binary: Two categories (0 and 1) rather than a colour ramp.
         labels: The names of 0 and 1 in the legend of a binary score.
+        warning: The value of a binary score drawn in the warning colour (a leak's 1, a wrong
+            vote's 0).
     """
 
     field: str
     binary: bool = False
     labels: tuple[str, str] = ("0", "1")
+    warning: int = 0
 
 
 def _registry() -> Any:
@@ -52,7 +55,7 @@ def cluster_fields() -> list[str]:
 
 def scores() -> list[Score]:
     """Every registered per-point score, in registration order."""
-    return [Score(name, entry.kind == "binary", entry.labels)
+    return [Score(name, entry.kind == "binary", entry.labels, entry.warning)
             for name, entry in _registry().SCORES.items()]
 
 

@@ -153,8 +153,13 @@ class MapView:
     captions: bool = True
 
 
-def descriptor(published: PublishedMaps, view: MapView | None) -> str:
-    """The JSON the map block reads: URLs of the binary files, legend, highlight and marks."""
+def descriptor(published: PublishedMaps, view: MapView | None, select: bool = False) -> str:
+    """The JSON the map block reads: URLs of the binary files, legend, highlight and marks.
+
+    With ``select`` ("Select group"), the highlighted group becomes the map's selection: the
+    block selects the points of that group of the colouring, once per descriptor (its
+    ``select.nonce``), as if they had been drawn around.
+    """
     if view is None or view.token is None:
         return _json({"token": None, "message": view.message if view else ""})
     pub = published.get(view.token)
@@ -170,6 +175,8 @@ def descriptor(published: PublishedMaps, view: MapView | None) -> str:
         "colour_by": colour, "colourings": {colour: entry}, "highlight": highlight,
         "marks": {"query": view.query, "neighbours": view.neighbours},
         **_captions(pub, view, colour),
+        **({"select": {"group": highlight, "nonce": uuid.uuid4().hex}}
+           if select and highlight is not None else {}),
     })
 
 

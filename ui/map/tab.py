@@ -128,7 +128,7 @@ def wire_map(c: dict[str, Any], maps: Maps) -> None:
     c["projection"].input(bind(handlers.reload_map, c, maps), shown, outputs)
     restyle = bind(handlers.restyle, c, maps)
     inputs = _of(c, ("view", "colour_by", "highlight"))
-    restyled = _of(c, ("view", "map", "highlight", "status"))
+    restyled = _of(c, ("view", "map", "map_note", "highlight", "status"))
     c["colour_by"].input(restyle, inputs, restyled, trigger_mode="always_last")
     c["highlight"].input(restyle, inputs, restyled, trigger_mode="always_last")
     coloured = _of(c, ("view", "map", "map_note", "colour_by", "highlight", "status"))
@@ -153,12 +153,14 @@ def wire_selection(c: dict[str, Any], maps: Maps, exports: Path) -> None:
     c["prev_page"].click(bind(handlers.turn, c, session, -1), [c["chosen"]], outputs)
     c["next_page"].click(bind(handlers.turn, c, session, 1), [c["chosen"]], outputs)
     c["order"].input(bind(handlers.reorder, c, session), [c["chosen"], c["order"]], outputs)
-    c["select_group"].click(bind(handlers.select_group, c, maps), [c["view"], c["order"]], outputs)
+    c["select_group"].click(bind(handlers.select_group, c, maps), [c["view"], c["order"]],
+                            [c["map"], *outputs])
     linked = "find_similar" in c
     c["gallery"].select(bind(handlers.on_click, c, linked), [c["chosen"]],
                         _of(c, ("picked", "similar", "clicked_note", "status")))
     c["tag_button"].click(bind(handlers.tag, c, maps), _of(c, ("view", "chosen", "tag_name")),
-                          _of(c, ("view", "map", "tag_note", "colour_by", "highlight", "status")))
+                          _of(c, ("view", "map", "map_note", "tag_note", "colour_by", "highlight",
+                                  "status")))
     c["export_button"].click(bind(handlers.export, c, session, exports),
                              _of(c, ("chosen", "export_format")), _of(c, ("export_file", "status")))
     if linked:

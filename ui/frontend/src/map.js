@@ -129,8 +129,8 @@ export function mount(root, { trigger, server, props, watch }) {
     desc: null, token: null, n: 0, x: null, y: null, valueA: null, valueB: null,
     colourKey: null, continuous: false, selected: new Uint8Array(0), nSelected: 0,
     op: 'replace', keys: { merge: false, remove: false }, ready: false, drawnAt: 0,
-    hovered: -1, mouse: [0, 0], infoCache: new Map(), loading: null, error: null,
-    timings: { mounted: performance.now() }, seq: 0,
+    hovered: -1, caption: null, mouse: [0, 0], infoCache: new Map(), loading: null, error: null,
+    timings: { mounted: performance.now() }, seq: 0, selectNonce: null,
     page: (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)),
   };
 
@@ -206,6 +206,17 @@ export function mount(root, { trigger, server, props, watch }) {
     send();
   }
 
+  // "Select group": the points of one group of the colouring drawn become the selection, as
+  // if drawn around. The server made the same selection (the gallery): nothing is sent back.
+  function selectGroup({ group, nonce }) {
+    state.selectNonce = nonce;
+    state.selected = new Uint8Array(state.n);
+    for (let i = 0; i < state.n; i++) if (state.valueA[i] === group) state.selected[i] = 1;
+    const rows = rowsOf(state.selected);
+    state.nSelected = rows.length;
+    sp.select(rows, { preventEvent: true });
+  }
+
   // A drag (a lasso, a box, a pan) ends in a DOM click where it started when its loop closes;
   // the library takes such a click for a click on the point under it and replaces the lasso's
   // selection with that one point. A click that ends a drag never reaches the library.
@@ -268,13 +279,14 @@ export function mount(root, { trigger, server, props, watch }) {
   }
   let hoverTimer = null;
   sp.subscribe('pointover', (row) => {
+    if (state.caption !== null) return; // a caption over the point has the mouse
     state.hovered = row;
     clearTimeout(hoverTimer);
     hoverTimer = setTimeout(() => showInfo(row), 40);
   });
   sp.subscribe('pointout', () => {
     state.hovered = -1;
-    tooltip.hidden = true;
+    if (state.caption === null) tooltip.hidden = true;
   });
 
   // --- drawing --------------------------------------------------------------------------
@@ -287,14 +299,47 @@ export function mount(root, { trigger, server, props, watch }) {
   // --- cluster captions: labels over the canvas, at each cluster's centre point --------------
   function drawCaptions(desc) {
     const caps = (desc && desc.captions) || [];
+    if (state.caption !== null) { state.caption = null; tooltip.hidden = true; } // its label goes
     labels.replaceChildren(...caps.map((c) => {
       const el = node('div', 'es-label', c.text);
       el.dataset.row = String(c.row);
-      el.title = `cosine ${c.score}`;
+      el.dataset.score = String(c.score);
       return el;
     }));
     placeCaptions();
   }
+  // A caption takes the mouse: hovering it shows the caption and its cosine (not the point
+  // under it); the wheel still zooms the map.
+  function captionOf(target) {
+    return target instanceof Element ? target.closest('.es-label') : null;
+  }
+  labels.addEventListener('mouseover', (e) => {
+    const el = captionOf(e.target);
+    if (!el) return;
+    clearTimeout(hoverTimer);
+    state.hovered = -1;
+    state.caption = el.textContent;
+    const text = document.createElement('div');
+    text.className = 'es-caption';
+    text.textContent = el.textContent;
+    const score = document.createElement('div');
+    score.className = 'es-caption';
+    score.textContent = `cosine ${el.dataset.score}`;
+    tooltip.replaceChildren(text, score);
+    tooltip.hidden = false;
+    placeTooltip();
+  });
+  labels.addEventListener('mouseout', (e) => {
+    const el = captionOf(e.target);
+    if (!el || el.contains(e.relatedTarget)) return;
+    state.caption = null;
+    tooltip.hidden = true;
+  });
+  labels.addEventListener('wheel', (e) => {
+    if (!captionOf(e.target)) return;
+    e.preventDefault();
+    canvas.dispatchEvent(new WheelEvent('wheel', e));
+  }, { passive: false });
   function placeCaptions() {
     for (const el of labels.children) {
       let at = null;
@@ -471,6 +516,7 @@ export function mount(root, { trigger, server, props, watch }) {
     }
     state.desc = desc;
     await redraw(desc);
+    if (desc.select && desc.select.nonce !== state.selectNonce) selectGroup(desc.select);
     showCount();
     state.drawnAt = performance.now();
     state.timings.drawn = state.drawnAt;
