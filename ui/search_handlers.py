@@ -94,17 +94,18 @@ def run(session: Session, name: str, query: str | None, kk: float, sp: str, lb: 
         raise usage("choose a collection first.")
     if not query:
         raise usage("no query yet: upload, paste or pick an image first.")
+    k = session.check_k(kk)  # 2.5 is refused, never cut to 2
     if query.startswith(POINT):
-        result = session.search_point(name, query.removeprefix(POINT), int(kk), sp, lb, tg)
+        result = session.search_point(name, query.removeprefix(POINT), k, sp, lb, tg)
     elif query.startswith(TEXT):
-        result = search_text(session, name, query.removeprefix(TEXT), int(kk), sp, lb, tg)
+        result = search_text(session, name, query.removeprefix(TEXT), k, sp, lb, tg)
     else:
-        result = session.search_upload(name, query, int(kk), sp, lb, tg)
+        result = session.search_upload(name, query, k, sp, lb, tg)
     return {
         **cleared(), "query_preview": result.query, "prediction": result.prediction,
         "query_info": f"**Query:** {result.query_caption}" if result.query_caption else "",
         "votes": bar_frame(result.votes), "neighbours": gallery(result.gallery), "last": query,
-        "searched": Filters.of(kk, sp, lb, tg), "search_result": result.linked(name),
+        "searched": Filters.of(k, sp, lb, tg), "search_result": result.linked(name),
     }
 
 
@@ -222,8 +223,8 @@ def selected(linked: dict | None, evt: Selected) -> dict:
 
 def marked(old: Filters | None, kk: float | None, sp: str, lb: str, tg: str) -> dict:
     """k or a filter changed: a note when the results on screen were made with others (an
-    empty k box: none until a number is typed)."""
-    if kk is None:
+    empty box or a k that is not a whole number: none; Search says what is wrong with it)."""
+    if kk is None or not float(kk).is_integer():
         return {"stale": ""}
     return {"stale": stale_note(old, Filters.of(kk, sp, lb, tg))}
 

@@ -104,8 +104,9 @@ def layout(ctx: TabContext) -> dict[str, Any]:
                                               placeholder="a UUID: select a result to copy its id")
                     c["pick"] = gr.Button("Search with a stored image", elem_id="pick")
                 # A number box, not a slider: a k out of range gets the page's own message
-                # (a slider's range check is Gradio's raw error with a server traceback).
-                c["k"] = gr.Number(value=min(settings.k, settings.max_k), precision=0,
+                # (a slider's range check is Gradio's raw error with a server traceback). No
+                # precision: Gradio would round 2.5 to 2; the handlers refuse it by name.
+                c["k"] = gr.Number(value=min(settings.k, settings.max_k), precision=None,
                                    label=f"k (1–{settings.max_k}: neighbours and voters)",
                                    elem_id="k")
                 with gr.Row():
