@@ -39,10 +39,12 @@ CSS = """
     padding: 1px 4px !important; line-height: 1.25 !important; }
 """
 
-#: Reports files the browser refuses before upload (over the size limit; empty in the image box,
-#: which Gradio uploads without an event; not an image in the image box) to the Search tab's hidden
-#: #upload-refused box, so the page's banner says so too (Gradio only shows its own toast).
-#: %(limit)d: the limit in bytes.
+#: Reports files the browser refuses before upload (over the size limit; empty in the image box;
+#: not an image in the image box) to the Search tab's hidden #upload-refused box, so the page's
+#: banner and one toast say so in the page's words (ui/images.py ``refusal``). The refused file
+#: never reaches Gradio: its own checks would add a toast of their own ("File(s) exceed the
+#: maximum allowed size …"), an "Error" in the box and, for an empty image, the server's warning
+#: again. %(limit)d: the limit in bytes.
 UPLOAD_JS = """
 <script>
 (() => {
@@ -56,23 +58,30 @@ UPLOAD_JS = """
       else if (box.id === 'query-image' && !(f.type || '').startsWith('image/')) reason = 'type';
       if (!reason) continue;
       const input = document.querySelector('#upload-refused textarea, #upload-refused input');
-      if (!input) return;
+      if (!input) return false;
       input.value = JSON.stringify({name: f.name, size: f.size, type: f.type, reason: reason,
                                     nonce: Date.now()});
       input.dispatchEvent(new Event('input', {bubbles: true}));
-      return;
+      return true;
     }
+    return false;
   }
   function box(target) {
     return target instanceof Element ? target.closest('#query-file, #query-image') : null;
   }
   document.addEventListener('change', (e) => {
     const b = box(e.target);
-    if (b && e.target.type === 'file') check(e.target.files, b);
+    if (b && e.target.type === 'file' && check(e.target.files, b)) {
+      e.stopImmediatePropagation();
+      e.target.value = '';  // the same file chosen again is an event again
+    }
   }, true);
   document.addEventListener('drop', (e) => {
     const b = box(e.target);
-    if (b && e.dataTransfer) check(e.dataTransfer.files, b);
+    if (b && e.dataTransfer && check(e.dataTransfer.files, b)) {
+      e.stopImmediatePropagation();
+      e.preventDefault();
+    }
   }, true);
 })();
 </script>

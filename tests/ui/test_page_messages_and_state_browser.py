@@ -5,12 +5,13 @@ buttons, the hover card after a lasso and the Point id box after "Find similar".
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.ui.test_browser import CHROMIUM
-from tests.ui.test_search_browser import captions, pick, set_k, until, wait_text
+from tests.ui.test_search_browser import captions, pick, set_k, until, upload, wait_text
 
 pytestmark = [
     pytest.mark.browser,
@@ -47,3 +48,55 @@ def test_a_k_that_is_not_a_whole_number_is_refused_naming_it_and_the_range(page:
         assert "None" not in page.locator("#status").inner_text()
         until(page, "() => document.querySelector('#k input[type=number]').value === '10'")
         assert len(captions(page)) == 10  # the results on screen stay (they are right for 10)
+
+
+# --- 7. refused files -------------------------------------------------------------------------
+
+#: Records the text of every toast message that appears from now on (Gradio groups toasts of one
+#: kind into one card, each message its own item).
+WATCH_TOASTS = """() => {
+  window.toastLog = [];
+  const seen = new WeakSet();
+  const look = () => {
+    for (const t of document.querySelectorAll('.toast-message-text')) {
+      if (!seen.has(t)) { seen.add(t); window.toastLog.push(t.innerText.trim()); }
+    }
+  };
+  look();
+  window.toastLog = [];
+  new MutationObserver(look).observe(document.body, {subtree: true, childList: true,
+                                                     characterData: true});
+}"""
+
+
+def _close_toasts(page: Any) -> None:
+    page.evaluate("() => document.querySelectorAll('.toast-close').forEach(b => b.click())")
+    until(page, "() => !document.querySelector('.toast-message-text')")
+
+
+@pytest.mark.parametrize("box", ["#query-image", "#query-file"])
+def test_a_refused_file_gets_one_message_in_the_pages_own_words(
+        page: Any, box: str, tmp_path: Path) -> None:
+    _search_tab(page)
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (2 * 1024 * 1024))  # the page's limit: 1 MB
+    cases = [(big, "big.png is 2.0 MB; the upload limit is 1 MB")]
+    if box == "#query-image":  # the file box's empty file: tests/ui/test_page_defects_browser.py
+        empty = tmp_path / "empty.png"
+        empty.write_bytes(b"")
+        cases.append((empty, "empty.png cannot be used as a query image: empty file (0 bytes)"))
+    for path, message in cases:
+        _close_toasts(page)
+        page.evaluate(WATCH_TOASTS)
+        upload(page, box, path, answer=message)
+        wait_text(page, "#status", message)
+        until(page, "t => window.toastLog.some(m => m.includes(t))", message)
+        page.wait_for_timeout(2000)  # a second message would have come by now
+        log = page.evaluate("window.toastLog")
+        assert log and all(message in m for m in log), log  # the page's words only
+        shown = [t.inner_text() for t in page.locator(".toast-message-text").all()
+                 if t.is_visible()]
+        assert len(shown) == 1, shown  # one toast beside the banner
+        pills = [e.inner_text() for e in page.locator(f"{box} .error").all() if e.is_visible()]
+        assert not pills, pills  # no "Error" in the box beside the page's message
+    _close_toasts(page)
