@@ -114,6 +114,7 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
         info = gr.Markdown(elem_id="collection-info")
         status = gr.Markdown(elem_id="status")
         ctx = TabContext(session, settings, collection, status, guarded(status))
+        ctx.shared["collection_info"] = info
         # Outside the tabs, so it is always in the page (a hidden tab's components may not be).
         ctx.shared["find_similar"] = gr.Textbox(elem_id="find-similar",
                                                 elem_classes=["es-hidden"], show_label=False)

@@ -100,3 +100,22 @@ def test_a_refused_file_gets_one_message_in_the_pages_own_words(
         pills = [e.inner_text() for e in page.locator(f"{box} .error").all() if e.is_visible()]
         assert not pills, pills  # no "Error" in the box beside the page's message
     _close_toasts(page)
+
+
+# --- 8. the header after "Show map (reload)" ------------------------------------------------
+
+def test_show_map_reload_shows_the_new_analysis_time_in_the_header(page: Any, site: Any) -> None:
+    _, session = site
+    _explore(page)
+    wait_text(page, "#collection-info", "latest analysis")
+    with session.store() as s:
+        analysis = dict(s.get_meta("fashion").analysis)
+        # `embedscope analyze` in a terminal, as far as the header is concerned
+        s.update_meta("fashion", analysis={**analysis, "created_at": "2031-02-03T04:05:06"})
+    try:
+        page.locator("#show-map").click()
+        wait_text(page, "#collection-info", "latest analysis 2031-02-03T04:05:06")
+        until(page, "() => (window.embedscopeMaps || []).some(m => m.state.ready)")
+    finally:
+        with session.store() as s:
+            s.update_meta("fashion", analysis=analysis)

@@ -67,10 +67,12 @@ def follow(maps: Maps, name: str | None, current: MapView | None, proj: str | No
 
 
 def reload_map(maps: Maps, name: str | None, current: MapView | None, proj: str | None) -> dict:
-    """"Show map (reload)" or another projection: the map read from the store again."""
+    """"Show map (reload)" or another projection: the map read from the store again, and the
+    page's line on the collection with it (an analysis run meanwhile changed its time)."""
     v, projections, note = maps.open(name, proj, current, reload=True)
     return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session),
-            **offer_analysis(projections)}
+            **offer_analysis(projections),
+            "collection_info": maps.session.describe(name) if name else update()}
 
 
 def restyle(maps: Maps, v: MapView | None, colour: str | None, light: str | None) -> dict:

@@ -36,7 +36,8 @@ def build(ctx: TabContext) -> TabHandles:
 
     Args:
         ctx: The page's shared context (reads ``shared["search_result"]``,
-            ``shared["find_similar"]`` and ``shared["tabs"]`` when the Search tab put them there).
+            ``shared["find_similar"]`` and ``shared["tabs"]`` when the Search tab put them there,
+            and the page's ``shared["collection_info"]``).
 
     Returns:
         No collection hook (the map follows the collection dropdown itself, so a change never
@@ -124,8 +125,9 @@ def wire_map(c: dict[str, Any], maps: Maps) -> None:
     shown = [c["collection"], c["view"], c["projection"]]
     outputs = _of(c, MAP_OUTPUTS)
     c["collection"].change(bind(handlers.follow, c, maps), shown, outputs)
-    c["show_map"].click(bind(handlers.reload_map, c, maps), shown, outputs)
-    c["projection"].input(bind(handlers.reload_map, c, maps), shown, outputs)
+    reloaded = [*outputs, c["collection_info"]]  # the page's line names the latest analysis
+    c["show_map"].click(bind(handlers.reload_map, c, maps), shown, reloaded)
+    c["projection"].input(bind(handlers.reload_map, c, maps), shown, reloaded)
     restyle = bind(handlers.restyle, c, maps)
     inputs = _of(c, ("view", "colour_by", "highlight"))
     restyled = _of(c, ("view", "map", "highlight", "status"))

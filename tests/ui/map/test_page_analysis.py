@@ -37,6 +37,12 @@ def test_run_analysis_is_offered_only_where_no_map_exists(fresh: Built, analysed
         assert handlers.follow(bare, fresh.collection, None, None)["analyse"]["interactive"] is True
         out = handlers.follow(done, analysed.collection, None, None)
         assert out["analyse"]["interactive"] is False and out["projection"]["choices"] == ["pca"]
+        # "Show map (reload)" reads the collection's line again: a terminal's analysis shows
+        with done.session.store() as s:
+            analysis = s.get_meta(analysed.collection).analysis
+            s.update_meta(analysed.collection, analysis={**analysis, "created_at": "2031-02-03"})
+        again = handlers.reload_map(done, analysed.collection, out["view"], None)
+        assert "latest analysis 2031-02-03" in again["collection_info"]
         with pytest.raises(UsageError, match="already has a map .pca.; the page does not replace"):
             handlers.start_analysis(done, Runs(done.session), UISettings(), analysed.collection)
     finally:
