@@ -28,15 +28,15 @@ CSS = """
    item count: one 28 px thumbnail filled the whole gallery); the counts are the galleries'
    `columns` in search_tab.py, map/tab.py and report_tab.py */
 #neighbours .grid-container { grid-template-columns: repeat(5, minmax(0, 1fr)) !important; }
-#map-selection .grid-container, #label-errors .grid-container, #duplicates .grid-container {
-    grid-template-columns: repeat(8, minmax(0, 1fr)) !important; }
+#map-selection .grid-container, #label-errors .grid-container, #duplicates .grid-container,
+#leaks .grid-container { grid-template-columns: repeat(8, minmax(0, 1fr)) !important; }
 /* the Report tab's figures: full width, their own shape, captioned */
 #report-plots .es-figure { margin: 0 0 1.2em 0; }
 #report-plots .es-figure img { display: block; width: 100%; max-width: 1100px; height: auto; }
 #report-plots figcaption { font-size: 0.9em; color: #555; margin-top: 0.3em; }
-/* findings' captions: one short line on the image */
-#label-errors .caption-label, #duplicates .caption-label { font-size: 11px !important;
-    padding: 1px 4px !important; line-height: 1.25 !important; }
+/* findings' captions: one short line on the image (ui/report.py keeps them short) */
+#label-errors .caption-label, #duplicates .caption-label, #leaks .caption-label {
+    font-size: 11px !important; padding: 1px 4px !important; line-height: 1.25 !important; }
 """
 
 #: Reports files the browser refuses before upload (over the size limit; empty in the image box;

@@ -119,3 +119,41 @@ def test_show_map_reload_shows_the_new_analysis_time_in_the_header(page: Any, si
     finally:
         with session.store() as s:
             s.update_meta("fashion", analysis=analysis)
+
+
+# --- 9. the Report tab ------------------------------------------------------------------------
+
+def test_the_report_tab_says_what_report_json_holds_counts_leaks_and_keeps_captions_on_one_line(
+        page: Any, site: Any) -> None:
+    import json
+
+    from embedscope.ui import report as reports
+
+    _, session = site
+    with session.store() as s:
+        path = reports.report_path(s, "fashion")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    listed = len(document["near_duplicates"]["pairs"])
+    assert listed >= 2
+    # a report whose list stopped at --max-list: more pairs found than listed
+    document["near_duplicates"]["total"] = listed + 138
+    path.write_text(json.dumps(document), encoding="utf-8")
+    leaked = document["leaks"]["leaked"]
+    page.get_by_role("tab", name="Report").click()
+    page.locator("#load-report").click()
+    wait_text(page, "#report-findings-note", f"of {listed + 138}")
+    note = page.locator("#report-findings-note").inner_text()
+    assert "every one is in" not in note
+    assert f"{listed} most similar of the {listed + 138} pairs" in note, note
+    shown = page.locator("#leaks .thumbnail-item").count() // 2
+    assert shown > 0
+    assert f"leaked test points: showing {shown} of {leaked}" in note, note
+    lines = page.evaluate("""() => [...document.querySelectorAll(
+        '#label-errors .caption-label, #duplicates .caption-label, #leaks .caption-label')]
+        .map(c => { const s = getComputedStyle(c);
+                    return {text: c.innerText, lines: c.clientHeight / parseFloat(s.lineHeight),
+                            cut: c.scrollWidth > c.clientWidth + 1}; })""")
+    assert not [c for c in lines if c["cut"]]  # wrapped where long (a class name), never cut
+    short = [c for c in lines if "→" not in c["text"]]  # duplicates' and leaks' captions
+    assert [c for c in short if " · test #" in c["text"]], lines
+    assert all(c["lines"] < 1.6 for c in short), [c for c in short if c["lines"] >= 1.6]
