@@ -182,17 +182,22 @@ def refuse(message: str, upload: bool = False) -> dict:
     return clearing(_fail, message, upload=upload)
 
 
+def pivoted(out: dict, point: str) -> dict:
+    """A search by a stored point that came from the results or another tab: it replaces an
+    uploaded query in the upload boxes, and the Point id box shows it (not the query before)."""
+    return out if out.get(STATUS) else {**out, "query_file": None, "query_img": None,
+                                        "pick_id": point}
+
+
 def search_similar(session: Session, name: str, point: str, kk: float, sp: str, lb: str,
                    tg: str, old: Filters | None = None) -> dict:
-    """"Find similar" under the results: search by the selected neighbour (it replaces an
-    uploaded query in the upload boxes)."""
+    """"Find similar" under the results: search by the selected neighbour."""
     if not point:
         return refuse("select a neighbour first, then press Find similar.")
     refused = k_refused(session, kk, old)
     if refused is not None:
         return refused
-    out = clearing(run, session, name, POINT + point, kk, sp, lb, tg)
-    return out if out.get(STATUS) else {**out, "query_file": None, "query_img": None}
+    return pivoted(clearing(run, session, name, POINT + point, kk, sp, lb, tg), point)
 
 
 def requested(session: Session, name: str, value: str | None, kk: float, sp: str, lb: str,
@@ -206,9 +211,7 @@ def requested(session: Session, name: str, value: str | None, kk: float, sp: str
     refused = k_refused(session, kk, old)
     if refused is not None:
         return {**refused, "tabs": gr.Tabs(selected="search")}
-    out = clearing(run, session, name, POINT + point, kk, sp, lb, tg)
-    if not out.get(STATUS):
-        out = {**out, "query_file": None, "query_img": None}
+    out = pivoted(clearing(run, session, name, POINT + point, kk, sp, lb, tg), point)
     return {**out, "tabs": gr.Tabs(selected="search")}
 
 

@@ -185,7 +185,8 @@ def wire_results(c: dict[str, Any], ctx: TabContext) -> None:
     """Selecting a neighbour, Find similar, requests of other tabs, stale marks and tags."""
     session, busy = ctx.session, [c["prediction"], c["neighbours"]]
     outputs, filters = _of(c, (*RESULTS, "tabs", "k", "status")), _of(c, FILTERS)
-    pivots = [*outputs, c["query_file"], c["query_img"]]  # a stored query replaces an upload
+    # a stored query replaces an upload, and the Point id box shows it
+    pivots = [*outputs, c["query_file"], c["query_img"], c["pick_id"]]
     c["neighbours"].select(bind(h.selected, c, guard=False), c["search_result"],
                            _of(c, ("selected_id", "similar")))
     c["similar"].click(bind(h.search_similar, c, session, guard=False),

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.ui.conftest import opened
 from tests.ui.test_browser import CHROMIUM
 from tests.ui.test_search_browser import captions, pick, set_k, until, upload, wait_text
 
@@ -157,3 +158,88 @@ def test_the_report_tab_says_what_report_json_holds_counts_leaks_and_keeps_capti
     short = [c for c in lines if "→" not in c["text"]]  # duplicates' and leaks' captions
     assert [c for c in short if " · test #" in c["text"]], lines
     assert all(c["lines"] < 1.6 for c in short), [c for c in short if c["lines"] >= 1.6]
+
+
+# --- 10. the Explore tab's buttons, the hover card, the Point id box --------------------------
+
+def _classes(page: Any, selector: str) -> str:
+    return str(page.locator(selector).get_attribute("class") or "")
+
+
+def _ingested_only(session: Any, name: str) -> None:
+    """A collection as `embedscope ingest` leaves it: 40 of fashion's points, no analysis."""
+    from embedscope.contract import Payload
+
+    with session.store() as s:
+        if name in s.list_collections():
+            return
+        meta = s.get_meta("fashion")
+        s.ensure_collection(name, meta.model_copy(update={"analysis": {}}))
+        records = [r for _, r in zip(range(40), s.scroll("fashion", None, True, True))]
+        keep = (Payload.LABEL, Payload.LABEL_NAME, Payload.SPLIT, Payload.INDEX, Payload.THUMBNAIL)
+        s.upsert(name, [r.id for r in records], [r.vector for r in records],
+                 [{k: r.payload[k] for k in keep if k in r.payload} for r in records])
+
+
+def test_the_highlighted_button_is_the_one_that_works_and_a_grey_one_says_why(
+        browser: Any, site: Any) -> None:
+    _ingested_only(site[1], "plain")
+    with opened(browser, site[0]) as pg:
+        _explore(pg)
+        assert "primary" in _classes(pg, "#show-map")
+        assert pg.locator("#run-analysis").is_disabled()
+        wait_text(pg, "#analysis-note", "fashion has one (pca)")
+        assert "embedscope analyze --collection fashion" in pg.locator("#analysis-note").inner_text()
+        pg.locator("#collection input").click()
+        pg.get_by_role("option", name="plain", exact=True).click()
+        wait_text(pg, "#collection-info", "not analysed yet")
+        until(pg, "() => !document.querySelector('#run-analysis').disabled")
+        until(pg, "() => document.querySelector('#run-analysis').classList.contains('primary')")
+        assert "primary" not in _classes(pg, "#show-map")
+        assert "has one" not in pg.locator("#analysis-note").inner_text()
+
+
+def test_the_hover_card_goes_when_a_lasso_selects(page: Any) -> None:
+    import math
+
+    _explore(page)
+    page.locator("#webmap [data-tool=lasso]").click()
+    box = page.locator("#webmap canvas").bounding_box()
+    row = page.evaluate("""a => { const m = window.embedscopeMaps.at(-1);
+        for (let r = 0; r < m.state.n; r++) {
+          const [x, y] = m.scatterplot.getScreenPosition(r);
+          if (x > 120 && y > 120 && x < a.w - 120 && y < a.h - 120) return r; } return -1; }""",
+                        {"w": box["width"], "h": box["height"]})
+    assert row >= 0
+    x0, y0 = page.evaluate("r => window.embedscopeMaps.at(-1).scatterplot.getScreenPosition(r)", row)
+    page.mouse.move(box["x"] + x0, box["y"] + y0)
+    tooltip = page.locator("#webmap .es-tooltip")
+    tooltip.wait_for(state="visible")
+    radius, steps = 50, 36
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        a = 2 * math.pi * i / steps
+        page.mouse.move(box["x"] + x0 + radius - radius * math.cos(a),
+                        box["y"] + y0 + radius * math.sin(a), steps=2)
+    page.mouse.up()
+    until(page, "() => window.embedscopeMaps.at(-1).state.nSelected > 0")
+    page.locator("#selection-info").get_by_text("selected").wait_for()
+    assert tooltip.is_hidden(), "the hover card stays over the selection"
+    page.locator("#webmap [data-tool=pan]").click()
+
+
+def test_find_similar_puts_the_new_querys_id_in_the_point_id_box(page: Any) -> None:
+    _search_tab(page)
+    set_k(page, 10)
+    pick(page, "random")
+    first = page.locator("#pick-id textarea").input_value()
+    assert first
+    page.locator("#neighbours .thumbnail-item").nth(2).click()
+    until(page, "() => document.querySelector('#selected-id textarea').value")
+    point = page.locator("#selected-id textarea").input_value()
+    assert point != first
+    before = page.locator("#query-info").inner_text()
+    page.locator("#find-similar-button").click()
+    until(page, "b => { const t = document.querySelector('#query-info').innerText;"
+                " return t.includes('Query:') && t !== b; }", before)
+    until(page, "p => document.querySelector('#pick-id textarea').value === p", point)

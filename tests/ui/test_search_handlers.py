@@ -57,8 +57,10 @@ def test_a_stored_query_a_neighbour_and_a_request_search_again(built: Built, ses
     assert h.selected(None, SimpleNamespace(index=0, value=None))["selected_id"] == ""
     again = h.search_similar(s, "fashion", ids[1], 6, "(all)", "(all)", "(all)")
     assert again["search_result"]["query_id"] == ids[1]
+    assert again["pick_id"] == ids[1]  # the Point id box shows the new query, not the old one
     asked = h.requested(s, "fashion", f"{point} 123", 6, "(all)", "(all)", "(all)")
     assert asked["search_result"]["query_id"] == point and asked["tabs"] is not None
+    assert asked["pick_id"] == point
     assert h.requested(s, "fashion", "", 6, "(all)", "(all)", "(all)") == {}
     with pytest.warns(UserWarning):
         bad = h.search_stored(s, "fashion", "by id", "", "nope", 6, "(all)", "(all)", "(all)")

@@ -24,7 +24,7 @@ HELP = ("Wheel: zoom · drag: pan · **Lasso** / **Box** (or shift-drag): select
 #: Everything a map change writes, in order (``status`` last).
 MAP_OUTPUTS = ("view", "map", "map_note", "projection", "colour_by", "highlight", "chosen",
                "gallery", "page_note", "counts", "picked", "similar", "clicked_note", "tag_note",
-               "export_file", "analyse", "status")
+               "export_file", "analyse", "show_map", "analysis_note", "status")
 #: Everything a new selection (or page of it) writes.
 SELECTION_OUTPUTS = ("chosen", "gallery", "page_note", "counts", "picked", "similar",
                      "clicked_note", "tag_note", "export_file", "status")
@@ -77,12 +77,13 @@ def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
                                      placeholder="e.g. a boot with laces", scale=3,
                                      elem_id="phrase")
             c["phrase_button"] = gr.Button("Colour by phrase", scale=1, elem_id="phrase-button")
-        with gr.Row():
+        with gr.Row():  # the one that works here is the highlighted one (offer_analysis)
             c["show_map"] = gr.Button("Show map (reload)", variant="primary", elem_id="show-map")
             c["analyse"] = gr.Button("Run analysis (fast: "
                                      f"{settings.analysis_projections} + "
                                      f"{settings.analysis_clusterers})", elem_id="run-analysis",
                                      interactive=False)
+        c["analysis_note"] = gr.Markdown(elem_id="analysis-note")  # why Run analysis is grey
         c["ticker"] = gr.Timer(1.0, active=False)
         c["map_note"] = gr.Markdown(elem_id="map-note")
         gr.Markdown(HELP, elem_id="map-help")

@@ -243,7 +243,7 @@ export function mount(root, { trigger, server, props, watch }) {
       if (state.infoCache.size > 500) state.infoCache.clear();
       state.infoCache.set(key, info);
     }
-    if (state.hovered !== row || !info) return;
+    if (state.hovered !== row || !info || lassoing) return;
     let img = info.src ? `<img src="${info.src}" alt="">` : '';
     if (info.sprite) img = spriteHtml(info.sprite, 128);
     tooltip.innerHTML = `${img}<div class="es-caption">${escapeHtml(info.caption || '')}</div>`;
@@ -251,6 +251,15 @@ export function mount(root, { trigger, server, props, watch }) {
     placeTooltip();
   }
   let hoverTimer = null;
+  let lassoing = false;
+  // A lasso hides the card: it would stay over the selection, showing the point it started on.
+  function hideCard() {
+    state.hovered = -1;
+    clearTimeout(hoverTimer);
+    tooltip.hidden = true;
+  }
+  sp.subscribe('lassoStart', () => { lassoing = true; hideCard(); });
+  sp.subscribe('lassoEnd', () => { lassoing = false; hideCard(); });
   sp.subscribe('pointover', (row) => {
     state.hovered = row;
     clearTimeout(hoverTimer);
