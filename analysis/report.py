@@ -12,6 +12,8 @@ from typing import Any
 from embedscope.analysis.report_model import Report
 
 MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg"}
+#: Rows of each findings table in report.html (report.json lists up to --max-list).
+HTML_ROWS = 100
 
 
 def versions() -> dict[str, str]:
@@ -128,12 +130,12 @@ def write_html(report: Report, out_dir: Path, path: Path) -> Path:
     errors = report.label_errors
     if errors is not None:
         parts.append(f"<h2>Likely label errors ({len(errors)})</h2>"
-                     + _table([e.model_dump() for e in errors[:100]]))
+                     + _table([e.model_dump() for e in errors[:HTML_ROWS]]))
     dups = report.near_duplicates
     if dups.threshold is not None:
         parts.append(
             f"<h2>Near-duplicates (cosine ≥ {dups.threshold}; {dups.total} pairs)</h2>"
-            + _table([p.model_dump() for p in dups.pairs[:100]])
+            + _table([p.model_dump() for p in dups.pairs[:HTML_ROWS]])
         )
     leaks = report.leaks
     if leaks is not None:
@@ -143,7 +145,7 @@ def write_html(report: Report, out_dir: Path, path: Path) -> Path:
             f"{leaks.leaked} of {leaks.query_points} query points ({leaks.share:.2%})</h2>"
             + _table([{"split": k, **v} for k, v in leaks.per_split.items()])
             + (_table(leaks.per_class) if leaks.per_class else "")
-            + _table([p.model_dump() for p in leaks.pairs[:100]])
+            + _table([p.model_dump() for p in leaks.pairs[:HTML_ROWS]])
         )
     parts.append("<h2>Parameters and versions</h2><pre>" + html.escape(json.dumps(
         {"parameters": report.parameters, "versions": report.versions,

@@ -27,21 +27,23 @@ CSS = """
    item count: one 28 px thumbnail filled the whole gallery); the counts are the galleries'
    `columns` in search_tab.py, map/tab.py and report_tab.py */
 #neighbours .grid-container { grid-template-columns: repeat(5, minmax(0, 1fr)) !important; }
-#map-selection .grid-container, #label-errors .grid-container, #duplicates .grid-container {
-    grid-template-columns: repeat(8, minmax(0, 1fr)) !important; }
+#map-selection .grid-container, #label-errors .grid-container, #duplicates .grid-container,
+#leaks .grid-container { grid-template-columns: repeat(8, minmax(0, 1fr)) !important; }
 /* the Report tab's figures: full width, their own shape, captioned */
 #report-plots .es-figure { margin: 0 0 1.2em 0; }
 #report-plots .es-figure img { display: block; width: 100%; max-width: 1100px; height: auto; }
 #report-plots figcaption { font-size: 0.9em; color: #555; margin-top: 0.3em; }
-/* findings' captions: one short line on the image */
-#label-errors .caption-label, #duplicates .caption-label { font-size: 11px !important;
-    padding: 1px 4px !important; line-height: 1.25 !important; }
+/* findings' captions: one short line on the image (ui/report.py keeps them short) */
+#label-errors .caption-label, #duplicates .caption-label, #leaks .caption-label {
+    font-size: 11px !important; padding: 1px 4px !important; line-height: 1.25 !important; }
 """
 
-#: Reports files the browser refuses before upload (over the size limit; empty in the image box,
-#: which Gradio uploads without an event; not an image in the image box) to the Search tab's hidden
-#: #upload-refused box, so the page's banner says so too (Gradio only shows its own toast).
-#: %(limit)d: the limit in bytes.
+#: Reports files the browser refuses before upload (over the size limit; empty in the image box;
+#: not an image in the image box) to the Search tab's hidden #upload-refused box, so the page's
+#: banner and one toast say so in the page's words (ui/images.py ``refusal``). The refused file
+#: never reaches Gradio: its own checks would add a toast of their own ("File(s) exceed the
+#: maximum allowed size …"), an "Error" in the box and, for an empty image, the server's warning
+#: again. %(limit)d: the limit in bytes.
 UPLOAD_JS = """
 <script>
 (() => {
@@ -55,23 +57,30 @@ UPLOAD_JS = """
       else if (box.id === 'query-image' && !(f.type || '').startsWith('image/')) reason = 'type';
       if (!reason) continue;
       const input = document.querySelector('#upload-refused textarea, #upload-refused input');
-      if (!input) return;
+      if (!input) return false;
       input.value = JSON.stringify({name: f.name, size: f.size, type: f.type, reason: reason,
                                     nonce: Date.now()});
       input.dispatchEvent(new Event('input', {bubbles: true}));
-      return;
+      return true;
     }
+    return false;
   }
   function box(target) {
     return target instanceof Element ? target.closest('#query-file, #query-image') : null;
   }
   document.addEventListener('change', (e) => {
     const b = box(e.target);
-    if (b && e.target.type === 'file') check(e.target.files, b);
+    if (b && e.target.type === 'file' && check(e.target.files, b)) {
+      e.stopImmediatePropagation();
+      e.target.value = '';  // the same file chosen again is an event again
+    }
   }, true);
   document.addEventListener('drop', (e) => {
     const b = box(e.target);
-    if (b && e.dataTransfer) check(e.dataTransfer.files, b);
+    if (b && e.dataTransfer && check(e.dataTransfer.files, b)) {
+      e.stopImmediatePropagation();
+      e.preventDefault();
+    }
   }, true);
 })();
 </script>
@@ -104,6 +113,7 @@ def build_app(session: Session | None = None, settings: UISettings | None = None
         info = gr.Markdown(elem_id="collection-info")
         status = gr.Markdown(elem_id="status")
         ctx = TabContext(session, settings, collection, status, guarded(status))
+        ctx.shared["collection_info"] = info
         # Outside the tabs, so it is always in the page (a hidden tab's components may not be).
         ctx.shared["find_similar"] = gr.Textbox(elem_id="find-similar",
                                                 elem_classes=["es-hidden"], show_label=False)

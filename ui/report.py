@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from embedscope.analysis.registry import PROJECTIONS
+from embedscope.analysis.report import HTML_ROWS
 from embedscope.analysis.report_model import Report
 from embedscope.errors import UsageError
 from embedscope.store import Store
@@ -31,15 +32,42 @@ class ReportView:
     #: Leaks between splits: each query point followed by its reference-split partner.
     leaks: list[tuple[str, str]] = field(default_factory=list)
     html: Path | None = None
-    label_errors_total: int = 0  # in the report (the page shows the first ones)
-    duplicate_pairs_total: int = 0
+    label_errors_total: int = 0  # listed in report.json (the page shows the first ones)
+    duplicate_pairs_total: int = 0  # found (report.json lists the most similar ones)
+    #: Pairs listed in report.json (at most the analysis's --max-list).
+    duplicate_pairs_listed: int = 0
+    #: The analysis's --max-list: a list that long may have stopped there.
+    max_list: int | None = None
+    #: Leaked query points (None: no leak check ran); pairs listed in report.json; query splits.
+    leaked: int | None = None
+    leak_pairs_listed: int = 0
+    leak_splits: str = "query"
 
     def findings_note(self) -> str:
-        """How many findings the galleries show of how many the report holds."""
-        errors, pairs = len(self.label_errors), len(self.duplicates) // 2
-        return (f"Likely label errors: showing **{errors}** of **{self.label_errors_total}**; "
-                f"near-duplicate pairs: showing **{pairs}** of **{self.duplicate_pairs_total}** "
-                "(most confident first; every one is in report.html and report.json).")
+        """How many findings the galleries show of how many the analysis found, and what
+        report.json and report.html hold of them (their lists stop at --max-list and at
+        ``HTML_ROWS``)."""
+        errors, pairs, leaks = (len(self.label_errors), len(self.duplicates) // 2,
+                                len(self.leaks) // 2)
+        shown = [f"Likely label errors: showing **{errors}** of **{self.label_errors_total}**",
+                 f"near-duplicate pairs: showing **{pairs}** of **{self.duplicate_pairs_total}**"]
+        capped = self.max_list is not None and self.label_errors_total >= self.max_list
+        held = [f"the {self.label_errors_total} most suspicious label errors (the list stops "
+                "there: more may exist)" if capped else "every label error",
+                _listed(self.duplicate_pairs_listed, self.duplicate_pairs_total, "pairs")]
+        if self.leaked is not None:
+            shown.append(f"leaked {self.leak_splits} points: showing **{leaks}** of "
+                         f"**{self.leaked}**")
+            held.append(_listed(self.leak_pairs_listed, self.leaked, "leaks"))
+        return ("; ".join(shown) + " (most confident first). report.json lists "
+                + ", ".join(held) + " (at most `embedscope analyze --max-list` of each); "
+                f"report.html the first {HTML_ROWS} of each.")
+
+
+def _listed(listed: int, found: int, what: str) -> str:
+    """'all 40 leaks' or 'the 200 most similar of the 338 pairs'."""
+    return f"all {found} {what}" if listed >= found else \
+        f"the {listed} most similar of the {found} {what}"
 
 
 def report_path(store: Store, collection: str) -> Path:
@@ -111,14 +139,21 @@ def load(store: Store, collection: str, max_items: int = 48) -> ReportView:
     for n, p in enumerate(report.near_duplicates.pairs[:max_items // 2]):
         dups.append((p.id_a, f"{n + 1}a · {p.similarity:.3f}"))
         dups.append((p.id_b, f"{n + 1}b · {p.similarity:.3f}"))
-    leaks: list[tuple[str, str]] = []
+    leaks: list[tuple[str, str]] = []  # one short line each, like the other findings
     for n, leak in enumerate((report.leaks.pairs if report.leaks else [])[:max_items // 2]):
-        leaks.append((leak.id, f"leak {n + 1}: {leak.split} {leak.index} · cos {leak.similarity:.3f}"))
-        leaks.append((leak.partner_id, f"leak {n + 1}: {leak.partner_split} {leak.partner_index}"))
+        leaks.append((leak.id, f"{n + 1} · {leak.split} #{leak.index} · {leak.similarity:.3f}"))
+        leaks.append((leak.partner_id, f"{n + 1} · {leak.partner_split} #{leak.partner_index}"))
     html = folder / files.get("report_html", "report.html")
-    return ReportView(summary_markdown(report), plots, errors, dups, leaks,
-                      html if html.is_file() else None, len(report.label_errors or []),
-                      len(report.near_duplicates.pairs))
+    max_list = report.parameters.get("max_list")
+    return ReportView(
+        summary_markdown(report), plots, errors, dups, leaks, html if html.is_file() else None,
+        label_errors_total=len(report.label_errors or []),
+        duplicate_pairs_total=report.near_duplicates.total,
+        duplicate_pairs_listed=len(report.near_duplicates.pairs),
+        max_list=int(max_list) if isinstance(max_list, int) else None,
+        leaked=report.leaks.leaked if report.leaks else None,
+        leak_pairs_listed=len(report.leaks.pairs) if report.leaks else 0,
+        leak_splits="/".join(report.leaks.query_splits) if report.leaks else "query")
 
 
 def figures_html(plots: list[tuple[Path, str]]) -> str:

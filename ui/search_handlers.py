@@ -94,17 +94,18 @@ def run(session: Session, name: str, query: str | None, kk: float, sp: str, lb: 
         raise usage("choose a collection first.")
     if not query:
         raise usage("no query yet: upload, paste or pick an image first.")
+    k = session.check_k(kk)  # 2.5 is refused, never cut to 2
     if query.startswith(POINT):
-        result = session.search_point(name, query.removeprefix(POINT), int(kk), sp, lb, tg)
+        result = session.search_point(name, query.removeprefix(POINT), k, sp, lb, tg)
     elif query.startswith(TEXT):
-        result = search_text(session, name, query.removeprefix(TEXT), int(kk), sp, lb, tg)
+        result = search_text(session, name, query.removeprefix(TEXT), k, sp, lb, tg)
     else:
-        result = session.search_upload(name, query, int(kk), sp, lb, tg)
+        result = session.search_upload(name, query, k, sp, lb, tg)
     return {
         **cleared(), "query_preview": result.query, "prediction": result.prediction,
         "query_info": f"**Query:** {escape(result.query_caption)}" if result.query_caption else "",
         "votes": bar_frame(result.votes), "neighbours": gallery(result.gallery), "last": query,
-        "searched": Filters.of(kk, sp, lb, tg), "search_result": result.linked(name),
+        "searched": Filters.of(k, sp, lb, tg), "search_result": result.linked(name),
     }
 
 
@@ -181,17 +182,22 @@ def refuse(message: str, upload: bool = False) -> dict:
     return clearing(_fail, message, upload=upload)
 
 
+def pivoted(out: dict, point: str) -> dict:
+    """A search by a stored point that came from the results or another tab: it replaces an
+    uploaded query in the upload boxes, and the Point id box shows it (not the query before)."""
+    return out if out.get(STATUS) else {**out, "query_file": None, "query_img": None,
+                                        "pick_id": point}
+
+
 def search_similar(session: Session, name: str, point: str, kk: float, sp: str, lb: str,
                    tg: str, old: Filters | None = None) -> dict:
-    """"Find similar" under the results: search by the selected neighbour (it replaces an
-    uploaded query in the upload boxes)."""
+    """"Find similar" under the results: search by the selected neighbour."""
     if not point:
         return refuse("select a neighbour first, then press Find similar.")
     refused = k_refused(session, kk, old)
     if refused is not None:
         return refused
-    out = clearing(run, session, name, POINT + point, kk, sp, lb, tg)
-    return out if out.get(STATUS) else {**out, "query_file": None, "query_img": None}
+    return pivoted(clearing(run, session, name, POINT + point, kk, sp, lb, tg), point)
 
 
 def requested(session: Session, name: str, value: str | None, kk: float, sp: str, lb: str,
@@ -205,9 +211,7 @@ def requested(session: Session, name: str, value: str | None, kk: float, sp: str
     refused = k_refused(session, kk, old)
     if refused is not None:
         return {**refused, "tabs": gr.Tabs(selected="search")}
-    out = clearing(run, session, name, POINT + point, kk, sp, lb, tg)
-    if not out.get(STATUS):
-        out = {**out, "query_file": None, "query_img": None}
+    out = pivoted(clearing(run, session, name, POINT + point, kk, sp, lb, tg), point)
     return {**out, "tabs": gr.Tabs(selected="search")}
 
 
@@ -222,8 +226,8 @@ def selected(linked: dict | None, evt: Selected) -> dict:
 
 def marked(old: Filters | None, kk: float | None, sp: str, lb: str, tg: str) -> dict:
     """k or a filter changed: a note when the results on screen were made with others (an
-    empty k box: none until a number is typed)."""
-    if kk is None:
+    empty box or a k that is not a whole number: none; Search says what is wrong with it)."""
+    if kk is None or not float(kk).is_integer():
         return {"stale": ""}
     return {"stale": stale_note(old, Filters.of(kk, sp, lb, tg))}
 

@@ -104,8 +104,9 @@ def layout(ctx: TabContext) -> dict[str, Any]:
                                               placeholder="a UUID: select a result to copy its id")
                     c["pick"] = gr.Button("Search with a stored image", elem_id="pick")
                 # A number box, not a slider: a k out of range gets the page's own message
-                # (a slider's range check is Gradio's raw error with a server traceback).
-                c["k"] = gr.Number(value=min(settings.k, settings.max_k), precision=0,
+                # (a slider's range check is Gradio's raw error with a server traceback). No
+                # precision: Gradio would round 2.5 to 2; the handlers refuse it by name.
+                c["k"] = gr.Number(value=min(settings.k, settings.max_k), precision=None,
                                    label=f"k (1–{settings.max_k}: neighbours and voters)",
                                    elem_id="k")
                 with gr.Row():
@@ -184,7 +185,8 @@ def wire_results(c: dict[str, Any], ctx: TabContext) -> None:
     """Selecting a neighbour, Find similar, requests of other tabs, stale marks and tags."""
     session, busy = ctx.session, [c["prediction"], c["neighbours"]]
     outputs, filters = _of(c, (*RESULTS, "tabs", "k", "status")), _of(c, FILTERS)
-    pivots = [*outputs, c["query_file"], c["query_img"]]  # a stored query replaces an upload
+    # a stored query replaces an upload, and the Point id box shows it
+    pivots = [*outputs, c["query_file"], c["query_img"], c["pick_id"]]
     c["neighbours"].select(bind(h.selected, c, guard=False), c["search_result"],
                            _of(c, ("selected_id", "similar")))
     c["similar"].click(bind(h.search_similar, c, session, guard=False),

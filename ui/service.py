@@ -197,13 +197,27 @@ class Session:
 
     # --- search ----------------------------------------------------------------------------
     def check_k(self, k: Any) -> int:
+        """``k`` as an int, when it is a whole number from 1 to ``max_k`` (2.5 is refused, not
+        cut to 2; an empty box is refused by name).
+
+        Raises:
+            UsageError: k is empty, not a whole number, or out of range (the message names the
+                value and the range).
+        """
+        top = self.settings.max_k
+        whole = f"k must be a whole number between 1 and {top}"
+        if k is None or (isinstance(k, str) and not k.strip()):
+            raise UsageError(f"{whole}, got nothing (the k box is empty).")
         try:
-            value = int(k)
+            value = float(k)
         except (TypeError, ValueError):
-            raise UsageError(f"k must be a whole number, got {k!r}") from None
-        if not 1 <= value <= self.settings.max_k:
-            raise UsageError(f"k must be between 1 and {self.settings.max_k}, got {value}")
-        return value
+            raise UsageError(f"{whole}, got {k!r}.") from None
+        if isinstance(k, bool) or not value.is_integer():
+            raise UsageError(f"{whole}, got {k!r}." if isinstance(k, (str, bool))
+                             else f"{whole}, got {value!r}.")
+        if not 1 <= value <= top:
+            raise UsageError(f"k must be between 1 and {top}, got {int(value)}.")
+        return int(value)
 
     def _model_key(self, meta: Any) -> tuple[Any, ...]:
         return (meta.model, meta.pooling, meta.image_size, meta.revision)

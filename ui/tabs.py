@@ -30,7 +30,9 @@ class TabContext:
             Search tab sets after each search to ``{"collection": str, "query_id": str | None,
             "neighbour_ids": list[str]}`` (or None); ``"find_similar"`` — a hidden
             ``gr.Textbox``: any tab writes ``"<point id> <nonce>"`` to it to search by that
-            stored point in the Search tab; ``"tabs"`` — the page's ``gr.Tabs``.
+            stored point in the Search tab; ``"tabs"`` — the page's ``gr.Tabs``;
+            ``"collection_info"`` — the page's line on the collection (its latest analysis
+            among others), for an event that reads the collection again.
     """
 
     session: Session

@@ -59,6 +59,30 @@ def test_report_tab_shows_leak_pairs_query_then_partner(analysed: Built, session
     assert report.leaks is not None and report.leaks.leaked > 0
     expected = [i for p in report.leaks.pairs[:24] for i in (p.id, p.partner_id)]
     assert values["leak_ids"] == expected and len(values["leaks"]) == len(expected)
-    assert values["leaks"][0][1].startswith("leak 1: test ")
-    assert values["leaks"][1][1].startswith("leak 1: train ")
+    first = report.leaks.pairs[0]
+    assert values["leaks"][0][1] == f"1 · test #{first.index} · {first.similarity:.3f}"
+    assert values["leaks"][1][1] == f"1 · train #{first.partner_index}"
     assert "leaked test points" in values["summary"]
+    shown = len(expected) // 2
+    assert f"leaked test points: showing **{shown}** of **{report.leaks.leaked}**" \
+        in values["findings"]
+
+
+def test_the_findings_note_says_what_report_json_and_report_html_hold() -> None:
+    from embedscope.analysis.report import HTML_ROWS
+    from embedscope.ui.report import ReportView
+
+    tiles = [("id", "cap")] * 48
+    capped = ReportView("", label_errors=tiles, duplicates=tiles, leaks=tiles,
+                        label_errors_total=200, duplicate_pairs_total=338,
+                        duplicate_pairs_listed=200, max_list=200, leaked=40,
+                        leak_pairs_listed=40, leak_splits="test").findings_note()
+    assert "every one" not in capped
+    assert "showing **48** of **200**" in capped and "showing **24** of **338**" in capped
+    assert "leaked test points: showing **24** of **40**" in capped
+    assert "the 200 most suspicious label errors (the list stops there: more may exist)" in capped
+    assert "the 200 most similar of the 338 pairs" in capped and "all 40 leaks" in capped
+    assert f"report.html the first {HTML_ROWS} of each" in capped
+    whole = ReportView("", label_errors=tiles[:4], label_errors_total=4, duplicate_pairs_total=3,
+                       duplicate_pairs_listed=3, max_list=200).findings_note()
+    assert "every label error" in whole and "all 3 pairs" in whole and "leak" not in whole

@@ -57,8 +57,10 @@ def test_a_stored_query_a_neighbour_and_a_request_search_again(built: Built, ses
     assert h.selected(None, SimpleNamespace(index=0, value=None))["selected_id"] == ""
     again = h.search_similar(s, "fashion", ids[1], 6, "(all)", "(all)", "(all)")
     assert again["search_result"]["query_id"] == ids[1]
+    assert again["pick_id"] == ids[1]  # the Point id box shows the new query, not the old one
     asked = h.requested(s, "fashion", f"{point} 123", 6, "(all)", "(all)", "(all)")
     assert asked["search_result"]["query_id"] == point and asked["tabs"] is not None
+    assert asked["pick_id"] == point
     assert h.requested(s, "fashion", "", 6, "(all)", "(all)", "(all)") == {}
     with pytest.warns(UserWarning):
         bad = h.search_stored(s, "fashion", "by id", "", "nope", 6, "(all)", "(all)", "(all)")
@@ -99,3 +101,24 @@ def test_filters_mark_the_results_stale_and_browser_refusals_become_messages() -
         out = h.refused_upload(1.0, raw)
     assert out["status"].startswith("⚠️ huge.png is 3.0 MB") and out["query_file"] is None
     assert h.refused_upload(1.0, "") == {}
+
+
+def test_a_k_that_is_not_a_whole_number_is_refused_by_name_never_cut(
+        built: Built, session_on, query_png: Path) -> None:
+    from embedscope.ui import search_handlers as h
+    from embedscope.ui.service import Filters
+
+    s = session_on(built)
+    for kk, said in ((2.5, "got 2.5."), (None, "got nothing (the k box is empty)."),
+                     ("", "got nothing"), ("ten", "got 'ten'."), (True, "got True.")):
+        with pytest.warns(UserWarning):
+            out = h.search_stored(s, "fashion", "random", "", "", kk, "(all)", "(all)", "(all)",
+                                  Filters(7))
+        assert f"k must be a whole number between 1 and 50, {said}" in out["status"], out["status"]
+        assert out["k"] == 7  # the box goes back to the k of the results on screen
+    with pytest.warns(UserWarning):  # an upload's search checks k too: 2.5 never runs as 2
+        (up,) = list(h.search_path(s, "fashion", str(query_png), 2.5, "(all)", "(all)", "(all)"))[-1:]
+    assert "k must be a whole number between 1 and 50, got 2.5." in up["status"]
+    assert up["neighbours"]["value"] == [] and up["searched"] is None
+    assert s.check_k(3.0) == 3 and s.check_k("4") == 4
+    assert h.marked(Filters(10), 2.5, "(all)", "(all)", "(all)") == {"stale": ""}

@@ -21,7 +21,7 @@ from embedscope.ui.map import selection as sel
 from embedscope.ui.map.colours import NONE
 from embedscope.ui.map.maps import Maps
 from embedscope.ui.map.published import MapView
-from embedscope.ui.runs import Run, Runs
+from embedscope.ui.runs import Runs
 from embedscope.ui.service import Session
 from embedscope.ui.tabs import CollectionSync
 
@@ -63,14 +63,16 @@ def follow(maps: Maps, name: str | None, current: MapView | None, proj: str | No
     """The collection changed (page load, the dropdown, Reload): its map, or a hint."""
     v, projections, note = maps.open(name, proj, current, reload=False)
     return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session),
-            **offer_analysis(projections)}
+            **offer_analysis(projections, name)}
 
 
 def reload_map(maps: Maps, name: str | None, current: MapView | None, proj: str | None) -> dict:
-    """"Show map (reload)" or another projection: the map read from the store again."""
+    """"Show map (reload)" or another projection: the map read from the store again, and the
+    page's line on the collection with it (an analysis run meanwhile changed its time)."""
     v, projections, note = maps.open(name, proj, current, reload=True)
     return {**shown(maps, v, note), **pickers(maps, v, projections), **cleared(maps.session),
-            **offer_analysis(projections)}
+            **offer_analysis(projections, name),
+            "collection_info": maps.session.describe(name) if name else update()}
 
 
 def restyle(maps: Maps, v: MapView | None, colour: str | None, light: str | None) -> dict:
@@ -219,9 +221,17 @@ def export(session: Session, folder: Path, s: sel.Selection | None, fmt: str) ->
 
 # --- the quick analysis ----------------------------------------------------------------------
 
-def offer_analysis(projections: list[str], run: Run | None = None) -> dict:
-    """"Run analysis" is offered only where no map exists and none runs."""
-    return {"analyse": update(interactive=not projections and (run is None or not run.running))}
+def offer_analysis(projections: list[str], name: str | None = None) -> dict:
+    """"Run analysis" is offered (and highlighted) only where no map exists; elsewhere "Show map
+    (reload)" is the highlighted button, and a note says why "Run analysis" is grey."""
+    offered = not projections
+    note = "" if offered or not name else (
+        f"**Run analysis** is for a collection without a map: {escape(name)} has one "
+        f"({escape(', '.join(projections))}). Run `embedscope analyze --collection {name}` in "
+        "a terminal to redo it.")
+    return {"analyse": update(interactive=offered, variant="primary" if offered else "secondary"),
+            "show_map": update(variant="secondary" if offered else "primary"),
+            "analysis_note": note}
 
 
 def start_analysis(maps: Maps, runs: Runs, settings: UISettings, name: str) -> dict:

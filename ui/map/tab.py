@@ -24,7 +24,7 @@ HELP = ("Wheel: zoom · drag: pan · **Lasso** / **Box** (or shift-drag): select
 #: Everything a map change writes, in order (``status`` last).
 MAP_OUTPUTS = ("view", "map", "map_note", "projection", "colour_by", "highlight", "chosen",
                "gallery", "page_note", "counts", "picked", "similar", "clicked_note", "tag_note",
-               "export_file", "analyse", "status")
+               "export_file", "analyse", "show_map", "analysis_note", "status")
 #: Everything a new selection (or page of it) writes.
 SELECTION_OUTPUTS = ("chosen", "gallery", "page_note", "counts", "picked", "similar",
                      "clicked_note", "tag_note", "export_file", "status")
@@ -36,7 +36,8 @@ def build(ctx: TabContext) -> TabHandles:
 
     Args:
         ctx: The page's shared context (reads ``shared["search_result"]``,
-            ``shared["find_similar"]`` and ``shared["tabs"]`` when the Search tab put them there).
+            ``shared["find_similar"]`` and ``shared["tabs"]`` when the Search tab put them there,
+            and the page's ``shared["collection_info"]``).
 
     Returns:
         No collection hook (the map follows the collection dropdown itself, so a change never
@@ -76,12 +77,13 @@ def layout(ctx: TabContext, maps: Maps) -> dict[str, Any]:
                                      placeholder="e.g. a boot with laces", scale=3,
                                      elem_id="phrase")
             c["phrase_button"] = gr.Button("Colour by phrase", scale=1, elem_id="phrase-button")
-        with gr.Row():
+        with gr.Row():  # the one that works here is the highlighted one (offer_analysis)
             c["show_map"] = gr.Button("Show map (reload)", variant="primary", elem_id="show-map")
             c["analyse"] = gr.Button("Run analysis (fast: "
                                      f"{settings.analysis_projections} + "
                                      f"{settings.analysis_clusterers})", elem_id="run-analysis",
                                      interactive=False)
+        c["analysis_note"] = gr.Markdown(elem_id="analysis-note")  # why Run analysis is grey
         c["ticker"] = gr.Timer(1.0, active=False)
         c["map_note"] = gr.Markdown(elem_id="map-note")
         gr.Markdown(HELP, elem_id="map-help")
@@ -124,8 +126,9 @@ def wire_map(c: dict[str, Any], maps: Maps) -> None:
     shown = [c["collection"], c["view"], c["projection"]]
     outputs = _of(c, MAP_OUTPUTS)
     c["collection"].change(bind(handlers.follow, c, maps), shown, outputs)
-    c["show_map"].click(bind(handlers.reload_map, c, maps), shown, outputs)
-    c["projection"].input(bind(handlers.reload_map, c, maps), shown, outputs)
+    reloaded = [*outputs, c["collection_info"]]  # the page's line names the latest analysis
+    c["show_map"].click(bind(handlers.reload_map, c, maps), shown, reloaded)
+    c["projection"].input(bind(handlers.reload_map, c, maps), shown, reloaded)
     restyle = bind(handlers.restyle, c, maps)
     inputs = _of(c, ("view", "colour_by", "highlight"))
     restyled = _of(c, ("view", "map", "map_note", "highlight", "status"))

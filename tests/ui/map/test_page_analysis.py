@@ -34,9 +34,22 @@ def test_run_analysis_is_offered_only_where_no_map_exists(fresh: Built, analysed
 
     bare, done = _maps(fresh, tmp_path / "a"), _maps(analysed.copy(tmp_path / "b"), tmp_path / "c")
     try:
-        assert handlers.follow(bare, fresh.collection, None, None)["analyse"]["interactive"] is True
+        offered = handlers.follow(bare, fresh.collection, None, None)
+        assert offered["analyse"]["interactive"] is True
+        # the button that works is the highlighted one; a grey one says why
+        assert offered["analyse"]["variant"] == "primary"
+        assert offered["show_map"]["variant"] == "secondary" and offered["analysis_note"] == ""
         out = handlers.follow(done, analysed.collection, None, None)
         assert out["analyse"]["interactive"] is False and out["projection"]["choices"] == ["pca"]
+        assert out["analyse"]["variant"] == "secondary" and out["show_map"]["variant"] == "primary"
+        assert "has one (pca)" in out["analysis_note"]
+        assert f"`embedscope analyze --collection {analysed.collection}`" in out["analysis_note"]
+        # "Show map (reload)" reads the collection's line again: a terminal's analysis shows
+        with done.session.store() as s:
+            analysis = s.get_meta(analysed.collection).analysis
+            s.update_meta(analysed.collection, analysis={**analysis, "created_at": "2031-02-03"})
+        again = handlers.reload_map(done, analysed.collection, out["view"], None)
+        assert "latest analysis 2031-02-03" in again["collection_info"]
         with pytest.raises(UsageError, match="already has a map .pca.; the page does not replace"):
             handlers.start_analysis(done, Runs(done.session), UISettings(), analysed.collection)
     finally:

@@ -271,13 +271,22 @@ export function mount(root, { trigger, server, props, watch }) {
       if (state.infoCache.size > 500) state.infoCache.clear();
       state.infoCache.set(key, info);
     }
-    if (state.hovered !== row || !info) return;
+    if (state.hovered !== row || !info || lassoing) return;
     const img = info.sprite ? spriteNode(info.sprite, 128) : thumbnailNode(info.src);
     tooltip.replaceChildren(...(img ? [img] : []), node('div', 'es-caption', info.caption || ''));
     tooltip.hidden = false;
     placeTooltip();
   }
   let hoverTimer = null;
+  let lassoing = false;
+  // A lasso hides the card: it would stay over the selection, showing the point it started on.
+  function hideCard() {
+    state.hovered = -1;
+    clearTimeout(hoverTimer);
+    tooltip.hidden = true;
+  }
+  sp.subscribe('lassoStart', () => { lassoing = true; hideCard(); });
+  sp.subscribe('lassoEnd', () => { lassoing = false; hideCard(); });
   sp.subscribe('pointover', (row) => {
     if (state.caption !== null) return; // a caption over the point has the mouse
     state.hovered = row;
