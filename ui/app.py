@@ -173,16 +173,3 @@ def _collection_values(session: Session, info: Any, status: Any, hooks: list[Any
         out.update(refused(busy, status))
     return out
 
-
-def launch(settings: UISettings | None = None, session: Session | None = None,
-           block: bool = True) -> Any:
-    """Serve the page and the API on settings.host:settings.port behind the door, as
-    `embedscope ui` does; ``block=False`` returns a handle whose ``close()`` stops it."""
-    from embedscope.ui.server import build_server, run_server, serve_in_background
-
-    settings = settings or UISettings()
-    session = session or Session(settings)
-    if not block:
-        return serve_in_background(settings, session)
-    run_server(build_server(settings, session), settings, session)
-    return None

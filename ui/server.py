@@ -83,3 +83,15 @@ def serve_in_background(settings: ServingSettings, session: Session, page: bool 
         server.should_exit = True
         raise RuntimeError(f"the server on {settings.host}:{settings.port} did not start")
     return Served(server, thread, f"http://127.0.0.1:{settings.port}/")
+
+
+def launch(settings: UISettings | None = None, session: Session | None = None,
+           block: bool = True) -> Any:
+    """Serve the page and the API on settings.host:settings.port behind the door, as
+    `embedscope ui` does; ``block=False`` returns a handle whose ``close()`` stops it."""
+    settings = settings or UISettings()
+    session = session or Session(settings)
+    if not block:
+        return serve_in_background(settings, session)
+    run_server(build_server(settings, session), settings, session)
+    return None

@@ -180,7 +180,7 @@ def page(site: tuple[str, Any], browser: Any) -> Iterator[Any]:
 @contextmanager
 def launched(session: Any, config: Any) -> Iterator[str]:
     """The page of ``session`` served on ``config.port`` (closed, with the session, after)."""
-    from embedscope.ui.app import launch
+    from embedscope.ui.server import launch
 
     session.settings = config
     demo = launch(config, session, block=False)
