@@ -81,9 +81,10 @@ class _Files:
 
 
 def _neighbours(store: Store, collection: str, vectors: np.ndarray, ids: list[str], k: int,
-                exact: bool, index: RowIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and cosine distances of each vector's ``k`` nearest other points (-1: none)."""
-    hits = store.query_batch(collection, vectors, k, None, exact, False, False, ids)
+                index: RowIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and cosine distances of each vector's ``k`` nearest other points by the
+    collection's HNSW index (-1: none)."""
+    hits = store.query_batch(collection, vectors, k, None, False, False, False, ids)
     rows = np.full((len(ids), k), -1, np.int64)
     dist = np.zeros((len(ids), k), np.float32)
     flat = [h.id for hs in hits for h in hs[:k]]
@@ -95,6 +96,23 @@ def _neighbours(store: Store, collection: str, vectors: np.ndarray, ids: list[st
         dist[i, :m] = [max(0.0, 1.0 - h.score) for h in hs[:m]]
         at += m
     return rows, dist
+
+
+def exact_neighbours(store: Store, collection: str, k: int, index: RowIndex,
+                     batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact neighbours of every point by the shared k-NN graph's blocked products (a collection
+    at most ``exact_neighbors_up_to`` points: its vectors are held once), indexed by export row."""
+    from embedscope.analysis.graph import knn_graph
+
+    ids, X, _ = store.fetch_all(collection, payload_fields=(), page_size=batch)
+    graph = knn_graph(X, k)
+    del X
+    rows = index.rows_of(id_bytes(ids))
+    by_row_rows = np.full((index.total, k), -1, np.int64)
+    by_row_dist = np.zeros((index.total, k), np.float32)
+    by_row_rows[rows] = rows[graph.index]
+    by_row_dist[rows] = np.clip(1.0 - graph.sim, 0.0, 2.0)
+    return by_row_rows, by_row_dist
 
 
 def _prepare(out: Path) -> Path:
@@ -136,16 +154,18 @@ def export(store: Store, s: ExportSettings) -> Exported:
         data = _prepare(out)
         features = hf_features(plan, plan.schema())
         schema = plan.schema().with_metadata(hf_schema_metadata(features))
+        graph = exact_neighbours(store, name, plan.neighbors, index, s.batch_size) \
+            if plan.neighbors and exact else None
         files: list[Path] = []
         for split in index.splits:
-            files += _write_split(store, name, split, s, plan, schema, index, data, exact, bar)
+            files += _write_split(store, name, split, s, plan, schema, index, data, graph, bar)
     finally:
         bar.close()
         index.close()
     how = ""
     if plan.neighbors:
-        how = ("exact (brute force in the store)" if exact else
-               "approximate (the collection's HNSW index)")
+        how = ("exact (blocked products of every vector: the shared k-NN graph)" if exact
+               else "approximate (the collection's HNSW index, one page of queries at a time)")
     done = Exported(out, name, total, dict(index.counts), files, plan, how,
                     time.perf_counter() - began)
     write_card(done, meta, features)
@@ -154,11 +174,13 @@ def export(store: Store, s: ExportSettings) -> Exported:
 
 
 def _write_split(store: Store, name: str, split: str, s: ExportSettings, plan: Plan, schema: Any,
-                 index: RowIndex, data: Path, exact: bool, bar: Any) -> list[Path]:
-    """The files of one split, page by page."""
+                 index: RowIndex, data: Path, graph: tuple[np.ndarray, np.ndarray] | None,
+                 bar: Any) -> list[Path]:
+    """The files of one split, page by page; neighbours from ``graph`` (rows, distances by
+    export row) or, without it, from the collection's HNSW index a page at a time."""
     files = _Files(data, split, index.counts[split], s.rows_per_file, schema)
     fields = plan.payload_fields()
-    with_vectors = plan.vectors or plan.neighbors > 0
+    with_vectors = plan.vectors or (plan.neighbors > 0 and graph is None)
     offset: str | None = None
     position = 0
     try:
@@ -171,11 +193,15 @@ def _write_split(store: Store, name: str, split: str, s: ExportSettings, plan: P
                 raise UsageError(
                     f"collection {name!r} changed during the export (points of split {split!r} "
                     "were added or removed): re-run the export when no job writes to it.")
+            first = index.offsets[split] + position
             neighbours = None
-            if plan.neighbors and records:
+            if plan.neighbors and graph is not None:
+                neighbours = (graph[0][first:first + len(records)],
+                              graph[1][first:first + len(records)])
+            elif plan.neighbors and records:
                 vectors = np.vstack([np.asarray(r.vector, np.float32) for r in records])
-                neighbours = _neighbours(store, name, vectors, ids, plan.neighbors, exact, index)
-            cols = page_columns(plan, records, index.offsets[split] + position,
+                neighbours = _neighbours(store, name, vectors, ids, plan.neighbors, index)
+            cols = page_columns(plan, records, first,
                                 lambda pids: index.rows_of(id_bytes(pids)), neighbours)
             files.write(record_batch(plan, schema, cols))
             position += len(records)

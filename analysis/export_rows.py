@@ -23,7 +23,10 @@ from embedscope.store import Store
 
 def id_bytes(ids: Sequence[str]) -> np.ndarray:
     """Point ids as 16-byte big-endian values (their order is Qdrant's order of UUIDs)."""
-    return np.array([uuid.UUID(i).bytes for i in ids], dtype="S16")
+    try:
+        return np.array([bytes.fromhex(i.replace("-", "")) for i in ids], dtype="S16")
+    except ValueError:  # not the canonical hex form: let uuid parse (and name) it
+        return np.array([uuid.UUID(i).bytes for i in ids], dtype="S16")
 
 
 class RowIndex:

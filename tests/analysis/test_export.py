@@ -150,11 +150,14 @@ def test_files_are_bounded_and_the_store_is_read_one_page_at_a_time(
             return real.query_batch(name, vectors, *args, **kwargs)
 
     done = export(Counting(), ExportSettings(collection=NAME, out=tmp_path, rows_per_file=70,
-                                             batch_size=32, neighbors=3, progress=False))
+                                             batch_size=32, neighbors=3, progress=False,
+                                             exact_neighbors_up_to=0))  # as past 50k points
     n = N_TRAIN + N_TEST
     assert max(size for _, size in reads) == 32  # never more than one page at a time
     assert sum(size for kind, size in reads if kind == "scroll") == 2 * n  # ids, then rows
-    assert sum(size for kind, size in reads if kind == "query") == n
+    assert sum(size for kind, size in reads if kind == "query") == n  # neighbours by HNSW
+    df = _frame(tmp_path)
+    assert all(len(nb["ids"]) == 3 and row not in nb["ids"] for row, nb in zip(df["row"], df["neighbors"]))
     names = sorted(p.name for p in (tmp_path / "data").iterdir())
     assert names == ["test-00000-of-00001.parquet"] + [f"train-{i:05d}-of-00005.parquet"
                                                          for i in range(5)]
