@@ -226,20 +226,37 @@ def push(folder: Path, repo: str, private: bool = False) -> str:
 
     if constants.HF_HUB_OFFLINE:
         raise UsageError(offline_message(repo, folder))
-    from huggingface_hub.errors import HfHubHTTPError
-
     api = HfApi()
     try:
         url = api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
         api.upload_folder(folder_path=str(folder), repo_id=repo, repo_type="dataset",
                           commit_message="embedscope export")
-    except (HfHubHTTPError, OSError, ValueError) as exc:
+    except _hub_errors() as exc:
         raise EmbedscopeError(
             f"--push-to-hub {repo}: the upload failed ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no message'}). The export is complete "
             f"in {folder}; upload it later with `hf upload {repo} {folder} --repo-type dataset`."
         ) from exc
     return str(url)
+
+
+def _hub_errors() -> tuple[type[BaseException], ...]:
+    """What a failed upload raises: the hub's refusals, and its HTTP client's transport errors
+    (httpx, or httpx2 in huggingface_hub 2), which are not OSErrors."""
+    import importlib
+
+    from huggingface_hub.errors import HfHubHTTPError
+
+    errors: list[type[BaseException]] = [HfHubHTTPError, OSError, ValueError]
+    for name in ("httpx2", "httpx", "requests"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        base = getattr(module, "HTTPError", None) or getattr(module, "RequestException", None)
+        if isinstance(base, type) and issubclass(base, BaseException):
+            errors.append(base)
+    return tuple(errors)
 
 
 def offline_message(repo: str, folder: Path) -> str:

@@ -221,3 +221,23 @@ def test_push_to_hub_offline_says_one_line_and_calls_nothing(
                           "switched off here (HF_HUB_OFFLINE=1)")
     assert "hf upload someone/embeddings" in err
     assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+def test_a_failed_upload_says_one_line_and_keeps_the_export(
+        analysed: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    from embedscope.analysis.export import push
+    from embedscope.errors import EmbedscopeError
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # loopback: refused
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_token")
+    out = analysed["out"]
+    with pytest.raises(EmbedscopeError) as err:
+        push(out, "someone/embeddings")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("--push-to-hub someone/embeddings: the "
+                                                      "upload failed (")
+    assert f"hf upload someone/embeddings {out} --repo-type dataset" in message
+    assert (out / "README.md").is_file()
