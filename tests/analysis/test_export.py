@@ -241,3 +241,38 @@ def test_a_failed_upload_says_one_line_and_keeps_the_export(
                                                       "upload failed (")
     assert f"hf upload someone/embeddings {out} --repo-type dataset" in message
     assert (out / "README.md").is_file()
+
+
+def test_a_newly_registered_projection_and_score_become_columns(tmp_path: Path) -> None:
+    from benchmarks.bench_map import build_collection as synthetic
+    from embedscope.analysis.registry import (
+        register_projection,
+        register_score,
+        unregister_projection,
+        unregister_score,
+    )
+    from embedscope.store.edge import EdgeStore
+
+    register_projection("spiral", title="Spiral")(lambda X, s, a: X[:, :2])
+    register_score("oddness", title="oddness", description="how odd the point looks")(lambda a: None)
+    try:
+        with EdgeStore(tmp_path / "qdrant") as store:
+            synthetic(store, "plug", 40)
+            ids = [r.id for r in store.scroll("plug", with_payload=False)]
+            store.set_payloads("plug", {pid: {"spiral": [float(i), -float(i)], "oddness": i / 40}
+                                        for i, pid in enumerate(ids)})
+            store.update_meta("plug", analysis={"run_id": "r", "fields": ["umap", "spiral",
+                                                                            "oddness"]})
+            export(store, ExportSettings(collection="plug", out=tmp_path / "out", neighbors=0,
+                                         progress=False))
+        df = _frame(tmp_path / "out").set_index("id")
+        for i, pid in enumerate(ids):
+            assert (df.loc[pid, "spiral_x"], df.loc[pid, "spiral_y"], df.loc[pid, "oddness"]) \
+                == (i, -i, pytest.approx(i / 40))
+        assert "cluster_kmeans" not in df.columns  # the analysis did not write it this time
+        card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+        assert "| `spiral_x` | x of the point on the Spiral map |" in card
+        assert "| `oddness` | oddness: how odd the point looks |" in card
+    finally:
+        unregister_projection("spiral")
+        unregister_score("oddness")
