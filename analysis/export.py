@@ -4,7 +4,9 @@ Two passes over the store, each one page (``batch_size`` points) at a time: the 
 and splits only (embedscope.analysis.export_rows: each id's row, kept on disk), the second reads
 payloads and vectors split by split, asks the store for each page's nearest neighbours, and
 appends the page to the current parquet file, starting a new one every ``rows_per_file`` rows.
-Memory holds one page and one parquet row group, whatever the collection's size.
+Memory holds one page and one parquet row group, whatever the collection's size; only a
+collection of at most ``exact_neighbors_up_to`` points gets exact neighbours from the shared
+k-NN graph, which holds its vectors once (50k × 384-d: 77 MB).
 """
 
 from __future__ import annotations
@@ -108,6 +110,9 @@ def exact_neighbours(store: Store, collection: str, k: int, index: RowIndex,
     graph = knn_graph(X, k)
     del X
     rows = index.rows_of(id_bytes(ids))
+    if len(rows) != index.total or (rows < 0).any():
+        raise UsageError(f"collection {collection!r} changed during the export (points were "
+                         "added or removed): re-run the export when no job writes to it.")
     by_row_rows = np.full((index.total, k), -1, np.int64)
     by_row_dist = np.zeros((index.total, k), np.float32)
     by_row_rows[rows] = rows[graph.index]
@@ -154,8 +159,11 @@ def export(store: Store, s: ExportSettings) -> Exported:
         data = _prepare(out)
         features = hf_features(plan, plan.schema())
         schema = plan.schema().with_metadata(hf_schema_metadata(features))
-        graph = exact_neighbours(store, name, plan.neighbors, index, s.batch_size) \
-            if plan.neighbors and exact else None
+        graph = None
+        if plan.neighbors and exact:
+            bar.set_postfix_str("exact neighbours")
+            graph = exact_neighbours(store, name, plan.neighbors, index, s.batch_size)
+            bar.set_postfix_str("")
         files: list[Path] = []
         for split in index.splits:
             files += _write_split(store, name, split, s, plan, schema, index, data, graph, bar)
