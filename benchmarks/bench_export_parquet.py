@@ -32,12 +32,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 CLASSES = 10
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (VmHWM), in MB."""
+def status_mb(key: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmHWM, RssAnon …), in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (VmHWM), in MB: with the store's memory-mapped
+    files, whose pages count as resident once read (the page cache, not the process's own)."""
+    return status_mb("VmHWM")
+
+
+class AnonPeak:
+    """The peak of the process's own memory (RssAnon: heap, arrays; no mapped files), sampled
+    every 20 ms on a thread while the block runs."""
+
+    def __enter__(self) -> AnonPeak:
+        import threading
+
+        self.peak, self._stop = status_mb("RssAnon"), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, status_mb("RssAnon"))
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def build(root: Path, n: int, dim: int, seed: int = 0) -> None:
@@ -69,19 +96,21 @@ def build(root: Path, n: int, dim: int, seed: int = 0) -> None:
         store.optimize("bench")
 
 
-def run_export(root: Path, out: Path) -> None:
-    """One `embedscope export` (defaults), then its figures."""
+def run_export(root: Path, out: Path, exact_up_to: int = 50_000) -> None:
+    """One `embedscope export` (defaults but ``exact_up_to``), then its figures."""
     from embedscope.analysis.export import export
     from embedscope.analysis.export_config import ExportSettings
     from embedscope.store.edge import EdgeStore
 
     before = peak_rss_mb()
-    with EdgeStore(root) as store:
-        done = export(store, ExportSettings(collection="bench", out=out, progress=False))
+    with EdgeStore(root) as store, AnonPeak() as anon:
+        done = export(store, ExportSettings(collection="bench", out=out, progress=False,
+                                            exact_neighbors_up_to=exact_up_to))
     print(f"  embedscope export: {done.rows} rows in {done.seconds:.1f} s = "
           f"{done.rows / done.seconds:,.0f} rows/s; {len(done.files)} files, "
           f"{done.bytes / 1e6:.1f} MB; neighbours {done.neighbours}; peak RSS "
-          f"{peak_rss_mb():.0f} MB (process before: {before:.0f} MB)", flush=True)
+          f"{peak_rss_mb():.0f} MB (process before: {before:.0f} MB), own memory (RssAnon) "
+          f"peak {anon.peak:.0f} MB", flush=True)
 
 
 def run_recipe(root: Path, out: Path) -> None:
@@ -92,15 +121,16 @@ def run_recipe(root: Path, out: Path) -> None:
 
     before = peak_rss_mb()
     began = time.perf_counter()
-    with EdgeStore(root) as store:
+    with EdgeStore(root) as store, AnonPeak() as anon:
         rows = [{"id": r.id, **r.payload, "vector": r.vector}
                 for r in store.scroll("bench", with_payload=True, with_vectors=True)]
-    df = pd.DataFrame(rows)
-    df.to_parquet(out / "points.parquet")
+        df = pd.DataFrame(rows)
+        df.to_parquet(out / "points.parquet")
     seconds = time.perf_counter() - began
     print(f"  recipe (scroll into a DataFrame, to_parquet; no neighbours): {len(df)} rows in "
           f"{seconds:.1f} s = {len(df) / seconds:,.0f} rows/s; peak RSS {peak_rss_mb():.0f} MB "
-          f"(process before: {before:.0f} MB)", flush=True)
+          f"(process before: {before:.0f} MB), own memory (RssAnon) peak {anon.peak:.0f} MB",
+          flush=True)
 
 
 def run_atlas(out: Path) -> None:
@@ -127,12 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", type=int, nargs="+", default=[20_000, 100_000])
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--atlas", action="store_true", help="time Embedding Atlas on the export")
+    p.add_argument("--exact-up-to", type=int, default=50_000,
+                   help="the export's --exact-neighbors-up-to (0: HNSW neighbours at any size)")
     p.add_argument("--step", choices=["build", "export", "recipe", "atlas"], help=argparse.SUPPRESS)
     p.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.step:  # one measured step in this (fresh) process
         {"build": lambda: build(args.root / "qdrant", args.points[0], args.dim),
-         "export": lambda: run_export(args.root / "qdrant", args.root / "export"),
+         "export": lambda: run_export(args.root / "qdrant", args.root / "export",
+                                      args.exact_up_to),
          "recipe": lambda: run_recipe(args.root / "qdrant", args.root),
          "atlas": lambda: run_atlas(args.root / "export")}[args.step]()
         return 0
@@ -148,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                   "not timed):", flush=True)
             steps = ["export", "recipe"] + (["atlas"] if args.atlas else [])
             for step in steps:
-                subprocess.run([*me, "--step", step, "--root", tmp], check=True)
+                subprocess.run([*me, "--step", step, "--root", tmp, "--exact-up-to",
+                                str(args.exact_up_to)], check=True)
     return 0
 
 
