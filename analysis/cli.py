@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 
@@ -34,6 +35,21 @@ def register(sub: Any) -> None:
     c.add_argument("collections", nargs="+", help="collections to compare")
     add_arguments(c, {"collection"})
     c.set_defaults(handler=_compare)
+    e = sub.add_parser(
+        "export", help="write a collection as parquet files and a dataset card (🤗, Atlas)",
+        description="Write every point of a collection as parquet (one row per point: id, "
+        "split, label, vector, every map's x/y, clusters, scores, tags, leak partner, nearest "
+        "neighbours, thumbnail) with a dataset card, streamed in bounded memory: the folder "
+        "is a 🤗 dataset (load_dataset, pandas.read_parquet) that Embedding Atlas opens with "
+        "embedscope's map and neighbours. --push-to-hub uploads it.",
+    )
+    from embedscope.analysis.export_config import ExportSettings
+    from embedscope.flags import add_settings_flags
+    from embedscope.settings import add_store_flags
+
+    add_settings_flags(e, ExportSettings)
+    add_store_flags(e, batch=True)
+    e.set_defaults(handler=_export)
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
@@ -124,4 +140,33 @@ def _compare(args: argparse.Namespace) -> int:
         vals = ["–" if per.get(c) is None else f"{per[c]:.4f}" for c in args.collections]
         print(f"{fig:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(vals, cols)))
     print(f"comparison: {out / 'comparison.html'}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Write the export, print what it holds and the Embedding Atlas command; push if asked."""
+    from embedscope.analysis.export import export, offline_message, push
+    from embedscope.analysis.export_card import atlas_command
+    from embedscope.analysis.export_config import ExportSettings
+    from embedscope.errors import UsageError
+    from embedscope.flags import settings_from_args
+    from embedscope.settings import store_settings
+    from embedscope.store import open_store
+
+    s = settings_from_args(ExportSettings, args)
+    s.check()
+    if s.push_to_hub:
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:  # said before a long export, not after it
+            raise UsageError(offline_message(s.push_to_hub, s.out or Path("DIR")))
+    with open_store(store_settings(args), batch=True) as store:
+        done = export(store, s)
+    print(f"exported {done.collection}: {done.rows} rows in {len(done.files)} parquet files "
+          f"({', '.join(f'{k} {v}' for k, v in done.splits.items())}), "
+          f"{done.bytes / 1e6:.1f} MB, {done.seconds:.1f} s")
+    print(f"dataset card: {done.folder / 'README.md'}")
+    print(f"Embedding Atlas: {atlas_command(done)}")
+    if s.push_to_hub:
+        print(f"pushed: {push(done.folder, s.push_to_hub, s.private)}")
     return 0

@@ -30,7 +30,7 @@ ARGV = {"compare": ["a__x", "b__x"], "restore": ["snap.tar.gz"]}
 
 #: Commands that open the store for a batch job: they retry an unreachable server for
 #: EMBEDSCOPE_QDRANT_RETRY_SECONDS; the others give up after …_QDRANT_INTERACTIVE_SECONDS.
-BATCH = {"ingest", "analyze", "compare", "push", "pull", "export-map"}
+BATCH = {"ingest", "analyze", "compare", "push", "pull", "export-map", "export"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ EVERY = set(COMMANDS)  # every command opens the store
 EXPECTED = {
     "EMBEDSCOPE_QDRANT_RETRY_SECONDS": BATCH,
     "EMBEDSCOPE_QDRANT_INTERACTIVE_SECONDS": EVERY - BATCH,
-    "EMBEDSCOPE_JSON_OUTPUT": EVERY - {"analyze", "compare", "ui", "export-map", "serve"},
+    "EMBEDSCOPE_JSON_OUTPUT": EVERY - {"analyze", "compare", "ui", "export-map", "serve", "export"},
     "EMBEDSCOPE_ANALYSIS_COLLECTION": {"analyze"},  # compare names its collections as arguments
     "EMBEDSCOPE_SEARCH_LABEL": {"search"},  # classify votes among every class
     "EMBEDSCOPE_BACKUP_COLLECTION": {"check", "snapshot"},
@@ -62,6 +62,7 @@ BY_PREFIX = {
     "EMBEDSCOPE_TRANSFER_": {"push", "pull"},
     "EMBEDSCOPE_UI_": {"ui"},
     "EMBEDSCOPE_EXPORT_MAP_": {"export-map"},
+    "EMBEDSCOPE_EXPORT_": {"export"},
     "EMBEDSCOPE_SERVE_": {"serve"},
     "EMBEDSCOPE_": EVERY,  # the shared store settings (Qdrant URL, key, data directory …)
 }
