@@ -61,10 +61,18 @@ def stratified(labels: np.ndarray | None, n: int, size: int, seed: int) -> np.nd
 def select(ds: Dataset, limit: int | None = None, sample: int | None = None, seed: int = 0,
            shard: tuple[int, int] | None = None) -> Selection:
     """Plan the selection (the sample's label pass runs here) and return it as a stream."""
+    plans, total, row_filter = plan_splits(ds, limit, sample, seed, shard)
+    return Selection(stream(ds, plans, row_filter), total)
+
+
+def plan_splits(ds: Dataset, limit: int | None = None, sample: int | None = None, seed: int = 0,
+                shard: tuple[int, int] | None = None
+                ) -> tuple[list[Plan], int | None, tuple[int, int] | None]:
+    """Each split's plan, the expected total, and the shard to filter point ids by (no units)."""
     plans: list[Plan] = []
     total: int | None = 0
     by_units = shard is not None and ds.units is not None and ds.read_pieces is not None
-    if shard is not None and not by_units:
+    if shard is not None and not by_units and shard[1] > 1:
         log.warning("--shard %d/%d: this %s source has no separately readable units; every shard "
                     "reads all of it and keeps its points", shard[0], shard[1], ds.kind)
     for split in ds.splits:
@@ -98,10 +106,10 @@ def select(ds: Dataset, limit: int | None = None, sample: int | None = None, see
         plans.append((split, stop, keep, pieces))
     if total is not None and shard is not None and not by_units:
         total = -(-total // shard[1])
-    return Selection(_stream(ds, plans, None if by_units else shard), total)
+    return plans, total, None if by_units else shard
 
 
-def _stream(ds: Dataset, plans: list[Plan], shard: tuple[int, int] | None) -> Iterator[list[Item]]:
+def stream(ds: Dataset, plans: list[Plan], shard: tuple[int, int] | None) -> Iterator[list[Item]]:
     """The plans' chunks; ``shard`` (sources without units) filters by point id."""
     for split, stop, keep, pieces in plans:
         reader = ds.read(split) if pieces is None or ds.read_pieces is None else ds.read_pieces(split, pieces)
