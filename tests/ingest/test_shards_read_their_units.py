@@ -106,3 +106,30 @@ def test_whole_units_go_to_one_shard_each_balanced_by_rows():
         [("1.parquet", 0), ("1.parquet", 1), ("1.parquet", 2)]]
     assert all(p.lo == p.unit.start and p.hi == p.unit.start + 100 for s in shards for p in s)
     assert [p.hi - p.lo for p in plan(units, (0, 1), stop=250)] == [100, 100, 50]
+
+
+def _rejects(summary: dict) -> set[tuple[str, int]]:
+    return {(r["split"], r["index"]) for r in summary["rejected"]}
+
+
+@pytest.mark.parametrize("source", ["webdataset", "row groups"])
+def test_shards_of_tars_and_row_groups_store_the_single_runs_points_and_rejects(source, sample_dir, data_env,
+                                                                               tmp_path):
+    from tests.ingest.sourcefixtures import multi_file_parquet, webdataset
+
+    if source == "webdataset":  # three tars, one truncated, a corrupt image and a bad label
+        folder, count = webdataset(tmp_path / "wds")[0], 3
+    else:  # 3 train files of 3 row groups (250 rows), test in one: fewer test units than shards
+        folder, count = multi_file_parquet(sample_dir, tmp_path / "groups", files=3, row_group=250), 5
+        folder = Path(folder)
+    flags = ["--dataset", str(folder), "--image-size", "16"] + (["--limit", "700"] if count == 5 else [])
+    single = _ingest(*flags, "--collection", "single")
+    shards = [_ingest(*flags, "--collection", "sharded", "--shard", f"{i}/{count}") for i in range(count)]
+    assert sum(s["selected"] for s in shards) == single["selected"]
+    assert set().union(*(_rejects(s) for s in shards)) == _rejects(single)
+    assert sum(len(s["rejected"]) for s in shards) == len(single["rejected"])
+    one, many = _points(data_env, "single"), _points(data_env, "sharded")
+    assert one.keys() == many.keys() and len(one) == single["ingested"] > 0
+    for pid, (payload, vector) in one.items():
+        assert many[pid][0] == payload
+        np.testing.assert_array_equal(many[pid][1], vector)
