@@ -4,9 +4,10 @@ Each applies per split and keeps the meaning it had when whole datasets were lis
 ``--limit`` is the first N rows; ``--sample`` is a stratified random N drawn from the label
 column alone (one cheap pass where the format allows: parquet column reads, WebDataset header
 scans, image-folder paths), then the rows are streamed and the chosen ones kept. ``--shard i/N``
-reads only shard i's whole input units (parquet row groups, WebDataset tars: `units`), so N jobs
-read the dataset once between them; sources without units (image folders, ``save_to_disk``,
-non-parquet hub datasets) are streamed whole and keep the points whose id falls in shard i.
+reads only shard i's whole input units (parquet row groups, WebDataset tars, image files:
+`units`), so N jobs read the dataset once between them; sources without units (``save_to_disk``,
+image folders with metadata files, non-parquet hub datasets) are streamed whole and keep the
+points whose id falls in shard i.
 Either way N jobs split any selection disjointly and the points keep a single run's ids.
 """
 

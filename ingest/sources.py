@@ -43,7 +43,7 @@ class Dataset:
     read: Callable[[str], Iterator[list[Item]]]  # a split's items in order, in chunks
     read_labels: Callable[[str], np.ndarray] | None  # a split's label ids (−1: none), cheaply
     count: Callable[[str], int | None] = field(default=lambda split: None)  # rows, when cheap
-    # the split's whole input units (parquet row groups, tars), for --shard; None: rows only
+    # the split's whole input units (parquet row groups, tars, image files), for --shard; None: rows only
     units: Callable[[str], list[Unit]] | None = None
     read_pieces: Callable[[str, list[Piece]], Iterator[list[Item]]] | None = None  # reads units
 
@@ -219,10 +219,17 @@ def _from_builder(name: str, root: Path | None, builder: Any, splits: list[str] 
             return parquet_units(data_files[back.get(split, split)])
 
         units = row_groups
+    read_pieces = table.parquet_pieces
+    if kind == "files" and root is not None and table.image_cols and all(
+            Path(f).suffix.lower() in IMAGE_EXTENSIONS for fs in data_files.values() for f in fs):
+        def image_files(split: str) -> list[Unit]:  # one unit a file, in 🤗 datasets' order
+            return [Unit(f, -1, k, 1) for k, f in enumerate(data_files[back.get(split, split)])]
+
+        units, read_pieces = image_files, table.file_pieces
 
     return Dataset(name, table.class_names, chosen, kind, table.items,
                    table.read_labels if table.label_col else None, count, units,
-                   table.parquet_pieces if units is not None else None)
+                   read_pieces if units is not None else None)
 
 
 def _stream_parquet(builder: Any, remote: bool) -> None:

@@ -152,6 +152,22 @@ class Table:
                                    f"{index}: {exc}") from exc
 
 
+    def file_pieces(self, split: str, pieces: list[Piece]) -> Iterator[list[Item]]:
+        """The Items of image files (one unit a file), labelled by their class folder as 🤗 datasets does."""
+        chunk: list[Item] = []
+        for piece in pieces:
+            label = None
+            if self.label_col and self.class_names:
+                folder = os.path.basename(os.path.dirname(piece.unit.url))
+                label = self.class_names.index(folder) if folder in self.class_names else None
+            chunk.append(self._item(split, piece.lo, piece.unit.url, label))
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
 def _features(ds: Any) -> Any:
     import datasets
 

@@ -1,4 +1,4 @@
-"""Whole input units (parquet row groups, WebDataset tars) and which of them a shard reads.
+"""Whole input units (parquet row groups, WebDataset tars, image files) and which a shard reads.
 
 A unit is a piece of a split that can be read alone and knows where its rows sit in the split
 (``start``: the global row index of its first row, from parquet footers or a tar header scan),
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Unit:
-    """A readable piece of a split: a file (``part`` −1) or one row group of a parquet file."""
+    """A readable piece of a split: a file (``part`` −1: a tar, an image) or a parquet row group."""
 
     url: str
     part: int

@@ -133,3 +133,22 @@ def test_shards_of_tars_and_row_groups_store_the_single_runs_points_and_rejects(
     for pid, (payload, vector) in one.items():
         assert many[pid][0] == payload
         np.testing.assert_array_equal(many[pid][1], vector)
+
+
+@pytest.mark.parametrize("labels", [True, False])
+def test_shards_of_an_image_folder_read_their_own_files(labels, data_env, tmp_path):
+    from tests.ingest.sourcefixtures import image_folder
+
+    folder = image_folder(tmp_path / "photos")
+    flags = ["--dataset", str(folder), "--image-size", "16",
+             "--labels-from-folders" if labels else "--no-labels-from-folders"]
+    single = _ingest(*flags, "--collection", "single")
+    shards = [_ingest(*flags, "--collection", "sharded", "--shard", f"{i}/3") for i in range(3)]
+    assert [s["selected"] for s in shards] == [3 + 1, 3 + 2, 3 + 1]  # train: 9 files, 3 each; test: 4 files
+    assert set().union(*(_rejects(s) for s in shards)) == _rejects(single) == {("train", 4)}
+    one, many = _points(data_env, "single"), _points(data_env, "sharded")
+    assert one.keys() == many.keys() and len(one) == 12
+    assert ("label" in next(iter(one.values()))[0]) is labels
+    for pid, (payload, vector) in one.items():
+        assert many[pid][0] == payload
+        np.testing.assert_array_equal(many[pid][1], vector)
