@@ -238,8 +238,9 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
                                  override_num_blocks=max(1, len(tasks)))
         ds = ds.map_batches(read_units, batch_size=1, batch_format="numpy", fn_kwargs={
             "tasks": tasks, "settings": settings, "stored": stored, "qdrant": qdrant if server else None, "name": name})
+        # a decode task whose worker dies is run again: Ray Data's tasks retry system failures
         ds = ds.map_batches(decode, fn_kwargs={"opts": opts}, batch_size=settings.batch_size,
-                            batch_format="numpy", max_retries=5)
+                            batch_format="numpy")
         ds = ds.map_batches(EmbedActor, fn_constructor_kwargs={"settings": settings, "native": native},
                             batch_size=settings.batch_size, batch_format="numpy", concurrency=count,
                             **actor_resources)
