@@ -121,3 +121,30 @@ def test_the_cluster_test_knows_what_it_needs():
     text = (Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text()
     assert QDRANT_IMAGE.split(":")[-1] in text or "EMBEDSCOPE_QDRANT_IMAGE" in os.environ
     assert 'QDRANT__STORAGE__COLLECTION__REPLICATION_FACTOR: "2"' in text
+
+
+def test_ray_ingest_search_and_analyze_work_against_the_cluster(cluster, sample_dir, tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'embedscope[ray]')")
+    url, name = _url(cluster[0]), "cluster_ray__pixels"
+    env = {**os.environ, "EMBEDSCOPE_QDRANT_URL": url, "EMBEDSCOPE_QDRANT_API_KEY": KEY,
+           "EMBEDSCOPE_DATA_DIR": str(tmp_path), "EMBEDSCOPE_QDRANT_RETRY_SECONDS": "60"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "embedscope", *args], env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        return proc
+
+    ingest = ["ingest", "--dataset", str(sample_dir), "--model", "pixels", "--limit", "200", "--engine", "ray",
+              "--collection", name, "--shard-number", "3", "--no-progress", "--json"]
+    first = json.loads(cli(*ingest).stdout)  # written by Ray's writer actors, through node 1
+    assert first["ingested"] == first["points_in_collection"] == 400 and first["index"] == "server"
+    again = json.loads(cli(*ingest).stdout)
+    assert again["ingested"] == 0 and again["skipped"] == 400
+    probe = row_point_id("fashion_mnist_sample", "train", 3)
+    hits = json.loads(cli("search", "--collection", name, "--id", probe, "-k", "5", "--json").stdout)
+    assert len(hits) == 5 and probe not in {h["id"] for h in hits}
+    cli("analyze", "--collection", name, "--projections", "pca", "--clusterers", "kmeans", "--no-progress",
+        "--out", str(tmp_path / "report"))
+    with RemoteStore(url, api_key=KEY, retry_seconds=60) as store:
+        assert len(store.retrieve(name, [probe])[0].payload["pca"]) == 2
