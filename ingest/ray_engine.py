@@ -217,7 +217,7 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
     try:
         embedder = make_embedder(settings, store, name, first)
         created = settings.recreate or not store.collection_exists(name)
-        store.ensure_collection(name, embedder.meta(settings.dataset, dataset.labels), settings.recreate,
+        store.ensure_collection(name, embedder.meta(settings.dataset or "", dataset.labels), settings.recreate,
                                 settings.shard_number, settings.replication_factor)
         stored_before = 0 if created else store.count(name)
         if total:
@@ -227,8 +227,8 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
         if stored_before and not server:
             stored = frozenset(r.id for r in store.scroll(name, with_payload=False))
         _init(ray, settings)
-        tasks = [{"plan": (split, stop, keep, [p]), "row_filter": row_filter}
-                 for split, stop, keep, pieces in plans for p in (pieces or [])]
+        tasks: list[dict[str, Any]] = [{"plan": (split, stop, keep, [p]), "row_filter": row_filter}
+                                       for split, stop, keep, pieces in plans for p in (pieces or [])]
         tasks += [{"plan": (split, stop, keep, None), "row_filter": row_filter}
                   for split, stop, keep, pieces in plans if pieces is None]
         opts = _options(settings, embedder.mode, embedder.decode_size)
