@@ -39,7 +39,10 @@ def _rchar() -> int:
 
 def _read_bytes(dataset: Path, shard: tuple[int, int] | None) -> tuple[int, list[int]]:
     """Bytes this process reads while selecting and streaming the rows, and the rows' indices."""
+    from embedscope.ingest import units
+
     ds = open_source(str(dataset))
+    units._footer.cache_clear()  # as in a worker of its own: every footer is read again
     before = _rchar()
     indices = [it.index for chunk in select(ds, shard=shard).chunks for it in chunk]
     return _rchar() - before, indices
