@@ -116,6 +116,17 @@ class IngestSettings(BaseSettings):
         default=None, description="Where to list rejected images (default: <data_dir>/rejects/<collection>.jsonl)."
     )
     progress: bool = Field(default=True, description="Show a progress bar.")
+    engine: Literal["local", "ray"] = Field(
+        default="local",
+        description="local: this process (with decoding workers); ray: Ray Data reads the units in "
+        "parallel, decodes on CPU tasks and embeds on an actor pool (one actor a GPU), on the Ray "
+        "cluster at --ray-address (needs embedscope[ray]).",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="--engine ray: the Ray cluster to join (ray://host:10001 or host:6379); default "
+        "$RAY_ADDRESS, else a local Ray started for the run.",
+    )
 
 #: The --help sections of `embedscope ingest` (fields not named here are listed last).
 FLAG_GROUPS = {
@@ -126,4 +137,5 @@ FLAG_GROUPS = {
     "collection": ["collection", "recreate", "shard_number", "replication_factor", "thumbnail_size",
                    "index"],
     "bad input": ["max_pixels", "min_side", "rejects_file"],
+    "engine": ["engine", "ray_address"],
 }

@@ -136,6 +136,10 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
         raise UsageError("--space names the space of --vector-column (precomputed vectors); give "
                          "--vector-column COLUMN too, or leave --space out and choose a --model")
     qdrant = qdrant or QdrantSettings()
+    if settings.engine == "ray":
+        from embedscope.ingest.ray_engine import run_ray
+
+        return run_ray(settings, qdrant, store, on_searchable)
     started = time.perf_counter()
     workers = worker_count(settings.num_workers)
     prestart(workers)  # the workers' forkserver imports numpy and PIL while we read and load

@@ -3,12 +3,17 @@
 Each applies per split and keeps the meaning it had when whole datasets were listed up front:
 ``--limit`` is the first N rows; ``--sample`` is a stratified random N drawn from the label
 column alone (one cheap pass where the format allows: parquet column reads, WebDataset header
-scans, image-folder paths), then the rows are streamed and the chosen ones kept; ``--shard``
-keeps the points whose id falls in shard i, so N jobs split any selection disjointly.
+scans, image-folder paths), then the rows are streamed and the chosen ones kept. ``--shard i/N``
+reads only shard i's whole input units (parquet row groups, WebDataset tars, image files:
+`units`), so N jobs read the dataset once between them; sources without units (``save_to_disk``,
+image folders with metadata files, non-parquet hub datasets) are streamed whole and keep the
+points whose id falls in shard i.
+Either way N jobs split any selection disjointly and the points keep a single run's ids.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,6 +22,10 @@ import numpy as np
 from embedscope.ingest.items import Item
 from embedscope.ingest.sharding import shard_of
 from embedscope.ingest.sources import Dataset
+from embedscope.ingest.units import Piece, plan
+
+log = logging.getLogger(__name__)
+Plan = tuple[str, int | None, "np.ndarray | None", "list[Piece] | None"]  # split, stop, keep, pieces
 
 
 @dataclass
@@ -53,8 +62,20 @@ def stratified(labels: np.ndarray | None, n: int, size: int, seed: int) -> np.nd
 def select(ds: Dataset, limit: int | None = None, sample: int | None = None, seed: int = 0,
            shard: tuple[int, int] | None = None) -> Selection:
     """Plan the selection (the sample's label pass runs here) and return it as a stream."""
-    plans: list[tuple[str, int | None, np.ndarray | None]] = []  # split, stop, keep mask
+    plans, total, row_filter = plan_splits(ds, limit, sample, seed, shard)
+    return Selection(stream(ds, plans, row_filter), total)
+
+
+def plan_splits(ds: Dataset, limit: int | None = None, sample: int | None = None, seed: int = 0,
+                shard: tuple[int, int] | None = None
+                ) -> tuple[list[Plan], int | None, tuple[int, int] | None]:
+    """Each split's plan, the expected total, and the shard to filter point ids by (no units)."""
+    plans: list[Plan] = []
     total: int | None = 0
+    by_units = shard is not None and ds.units is not None and ds.read_pieces is not None
+    if shard is not None and not by_units and shard[1] > 1:
+        log.warning("--shard %d/%d: this %s source has no separately readable units; every shard "
+                    "reads all of it and keeps its points", shard[0], shard[1], ds.kind)
     for split in ds.splits:
         stop, keep = limit, None
         expected: int | None = None
@@ -73,20 +94,26 @@ def select(ds: Dataset, limit: int | None = None, sample: int | None = None, see
         else:
             rows = ds.count(split)
             expected = None if rows is None else (min(rows, limit) if limit else rows)
+        pieces = None
+        if by_units and shard is not None and ds.units is not None:
+            pieces = plan(ds.units(split), shard, stop, split)
+            if keep is not None:  # a sample: units without a chosen row are not read at all
+                pieces = [p for p in pieces if keep[p.lo:p.hi].any()]
+            expected = sum(p.hi - p.lo if keep is None else int(keep[p.lo:p.hi].sum()) for p in pieces)
         if expected is None and limit is None:
             total = None
         elif total is not None:
             total += expected if expected is not None else limit or 0
-        plans.append((split, stop, keep))
-    if total is not None and shard is not None:
+        plans.append((split, stop, keep, pieces))
+    if total is not None and shard is not None and not by_units:
         total = -(-total // shard[1])
-    return Selection(_stream(ds, plans, shard), total)
+    return plans, total, None if by_units else shard
 
 
-def _stream(ds: Dataset, plans: list[tuple[str, int | None, np.ndarray | None]],
-            shard: tuple[int, int] | None) -> Iterator[list[Item]]:
-    for split, stop, keep in plans:
-        reader = ds.read(split)
+def stream(ds: Dataset, plans: list[Plan], shard: tuple[int, int] | None) -> Iterator[list[Item]]:
+    """The plans' chunks; ``shard`` (sources without units) filters by point id."""
+    for split, stop, keep, pieces in plans:
+        reader = ds.read(split) if pieces is None or ds.read_pieces is None else ds.read_pieces(split, pieces)
         try:
             for chunk in reader:
                 done = stop is not None and chunk and chunk[-1].index + 1 >= stop

@@ -26,6 +26,7 @@ import numpy as np
 from embedscope.contract import dataset_slug, file_point_id
 from embedscope.ingest.errors import DatasetError
 from embedscope.ingest.items import CHUNK, Item
+from embedscope.ingest.units import Piece, Unit
 
 log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -42,6 +43,9 @@ class Dataset:
     read: Callable[[str], Iterator[list[Item]]]  # a split's items in order, in chunks
     read_labels: Callable[[str], np.ndarray] | None  # a split's label ids (−1: none), cheaply
     count: Callable[[str], int | None] = field(default=lambda split: None)  # rows, when cheap
+    # the split's whole input units (parquet row groups, tars, image files), for --shard; None: rows only
+    units: Callable[[str], list[Unit]] | None = None
+    read_pieces: Callable[[str, list[Piece]], Iterator[list[Item]]] | None = None  # reads units
 
 
 # ---- resolution -------------------------------------------------------------------------------
@@ -200,15 +204,32 @@ def _from_builder(name: str, root: Path | None, builder: Any, splits: list[str] 
         files = data_files.get(back.get(split, split), [])
         if files and all(os.path.isfile(f) for f in files):
             if builder.name == "parquet":
-                import pyarrow.parquet as pq
+                from embedscope.ingest.units import parquet_metadata
 
-                return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+                return sum(parquet_metadata(f).num_rows for f in files)
             if kind == "files":
                 return sum(1 for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
         return None
 
+    units: Callable[[str], list[Unit]] | None = None
+    if builder.name == "parquet" and all(data_files.values()):
+        from embedscope.ingest.units import parquet_units
+
+        def row_groups(split: str) -> list[Unit]:
+            return parquet_units(data_files[back.get(split, split)])
+
+        units = row_groups
+    read_pieces = table.parquet_pieces
+    if kind == "files" and root is not None and table.image_cols and all(
+            Path(f).suffix.lower() in IMAGE_EXTENSIONS for fs in data_files.values() for f in fs):
+        def image_files(split: str) -> list[Unit]:  # one unit a file, in 🤗 datasets' order
+            return [Unit(f, -1, k, 1) for k, f in enumerate(data_files[back.get(split, split)])]
+
+        units, read_pieces = image_files, table.file_pieces
+
     return Dataset(name, table.class_names, chosen, kind, table.items,
-                   table.read_labels if table.label_col else None, count)
+                   table.read_labels if table.label_col else None, count, units,
+                   read_pieces if units is not None else None)
 
 
 def _stream_parquet(builder: Any, remote: bool) -> None:
@@ -281,4 +302,25 @@ def _tar_dataset(name: str, root: Path | None, data_files: dict[str, list[str]],
         return np.asarray([-1 if s.label is None else s.label
                            for url in files[split] for s in samples(url, labels_only=True)], dtype=np.int64)
 
-    return Dataset(name, [], chosen, "tars", read, read_labels, lambda split: None)
+    def units(split: str) -> list[Unit]:
+        from embedscope.ingest.units import tar_units
+
+        return tar_units(files[split])
+
+    def read_pieces(split: str, pieces: list[Piece]) -> Iterator[list[Item]]:
+        chunk: list[Item] = []
+        for piece in pieces:
+            shard = rel(piece.unit.url)
+            for index, s in enumerate(samples(piece.unit.url), start=piece.unit.start):
+                if index >= piece.hi:
+                    break
+                if index >= piece.lo:
+                    pid = file_point_id(name, f"{shard}/{s.key}")
+                    chunk.append(Item(pid, split, index, s.label, None, s.image, s.error))
+                if len(chunk) >= CHUNK:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    return Dataset(name, [], chosen, "tars", read, read_labels, lambda split: None, units, read_pieces)

@@ -13,6 +13,7 @@ import numpy as np
 from embedscope.contract import file_point_id, row_point_id
 from embedscope.ingest.errors import DatasetError
 from embedscope.ingest.items import CHUNK, Item
+from embedscope.ingest.units import Piece
 
 IMAGE_COLUMNS = ("image", "img", "picture", "photo", "jpg", "png", "pixel_values")
 LABEL_COLUMNS = ("label", "labels", "fine_label", "class", "target", "category", "coarse_label", "cls")
@@ -101,33 +102,70 @@ class Table:
             return Item(point_id, split, index, lab, full)
         return Item(point_id, split, index, lab, None, None, "this row has no image")
 
+    def _columns(self) -> list[str]:
+        return self.image_cols + ([self.label_col] if self.label_col else []) + \
+            ([self.vector_col] if self.vector_col else [])
+
+    def _chunk(self, split: str, index: int, batch: dict[str, list[Any]]) -> list[Item]:
+        """Items of a batch of rows (columns as lists) whose first row is global row ``index``."""
+        n = len(batch[self.image_cols[0] if self.image_cols else str(self.vector_col)])
+        images = zip(*(batch[c] for c in self.image_cols)) if self.image_cols else [()] * n
+        labels = batch[self.label_col] if self.label_col else [None] * n
+        vectors = batch[self.vector_col] if self.vector_col else [None] * n
+        chunk = []
+        for values, label, vector in zip(images, labels, vectors):
+            value = next((v for v in values if v is not None), None)
+            item = self._item(split, index, value, label)
+            item.vector = vector
+            chunk.append(item)
+            index += 1
+        return chunk
+
     def items(self, split: str) -> Iterator[list[Item]]:
         """The split's Items in row order, ``CHUNK`` at a time; stop early by closing the iterator."""
         import datasets
 
-        columns = self.image_cols + ([self.label_col] if self.label_col else []) + \
-            ([self.vector_col] if self.vector_col else [])
-        ds = self.stream(split, columns)
+        ds = self.stream(split, self._columns())
         for col in self.image_cols:
             if not (isinstance(self.features[col], datasets.Image) and not self.features[col].decode):
                 ds = ds.cast_column(col, datasets.Image(decode=False))
         index = 0
         try:
             for batch in ds.iter(batch_size=CHUNK):
-                n = len(batch[self.image_cols[0] if self.image_cols else str(self.vector_col)])
-                images = zip(*(batch[c] for c in self.image_cols)) if self.image_cols else [()] * n
-                labels = batch[self.label_col] if self.label_col else [None] * n
-                vectors = batch[self.vector_col] if self.vector_col else [None] * n
-                chunk = []
-                for values, label, vector in zip(images, labels, vectors):
-                    value = next((v for v in values if v is not None), None)
-                    item = self._item(split, index, value, label)
-                    item.vector = vector
-                    chunk.append(item)
-                    index += 1
+                chunk = self._chunk(split, index, batch)
+                index += len(chunk)
                 yield chunk
         except (OSError, ValueError, TypeError) as exc:
             raise DatasetError(f"{self.name} [{split}]: reading stopped after row {index}: {exc}") from exc
+
+    def parquet_pieces(self, split: str, pieces: list[Piece]) -> Iterator[list[Item]]:
+        """The Items of ``pieces`` (parquet row groups, whole or in part), read with pyarrow alone."""
+        from embedscope.ingest.units import parquet_rows
+
+        for piece in pieces:
+            index = piece.lo
+            try:
+                for index, batch in parquet_rows(piece, self._columns(), CHUNK):
+                    yield self._chunk(split, index, batch)
+            except (OSError, ValueError, TypeError) as exc:
+                raise DatasetError(f"{self.name} [{split}]: reading {piece.unit.url} stopped near row "
+                                   f"{index}: {exc}") from exc
+
+
+    def file_pieces(self, split: str, pieces: list[Piece]) -> Iterator[list[Item]]:
+        """The Items of image files (one unit a file), labelled by their class folder as 🤗 datasets does."""
+        chunk: list[Item] = []
+        for piece in pieces:
+            label = None
+            if self.label_col and self.class_names:
+                folder = os.path.basename(os.path.dirname(piece.unit.url))
+                label = self.class_names.index(folder) if folder in self.class_names else None
+            chunk.append(self._item(split, piece.lo, piece.unit.url, label))
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
 
 def _features(ds: Any) -> Any:

@@ -187,6 +187,8 @@ def test_cluster_profile_is_three_bootstrapped_nodes(compose):
     nodes = [compose["services"][n] for n in CLUSTER]
     for name, node in zip(CLUSTER, nodes):
         assert _env(node)["QDRANT__CLUSTER__ENABLED"] == "true"
+        assert _env(node)["QDRANT__STORAGE__COLLECTION__REPLICATION_FACTOR"] == "2"  # a node may go
+        assert re.fullmatch(REQUIRED_KEY, _env(node)["QDRANT__SERVICE__API_KEY"])  # the shared key
         cmd = node["command"]
         assert cmd[0] == "./qdrant" and cmd[cmd.index("--uri") + 1] == f"http://{name}:6335"
     assert "--bootstrap" not in nodes[0]["command"]
