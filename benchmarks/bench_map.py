@@ -104,8 +104,8 @@ def box_for(xy: np.ndarray, target: int) -> tuple[float, float, float, float]:
 def _serve(root: Path, port: int) -> tuple[Any, Any, str]:
     """A fresh page process's parts (a new session: nothing loaded) and its URL."""
     from embedscope.store.edge import EdgeStore
-    from embedscope.ui.server import launch
     from embedscope.ui.config import UISettings
+    from embedscope.ui.server import launch
     from embedscope.ui.service import Session
 
     session = Session(store=EdgeStore(root))

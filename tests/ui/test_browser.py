@@ -29,8 +29,8 @@ def free_port() -> int:
 
 def serve(session: Any, **settings: Any) -> tuple[Any, str]:
     """Launch the page in a background thread on a free port; returns (demo, url)."""
-    from embedscope.ui.server import launch
     from embedscope.ui.config import UISettings
+    from embedscope.ui.server import launch
 
     config = UISettings(port=free_port(), **settings)
     session.settings = config
