@@ -28,7 +28,7 @@ class Facet:
     """The distinct values of one payload field (list values count each element) and how many
     points hold each, most frequent first."""
 
-    field: str
+    key: str
     counts: list[tuple[Any, int]] = field(default_factory=list)
     #: False: the field has no payload index; ``counts`` come from the first ``scanned`` points.
     indexed: bool = True
