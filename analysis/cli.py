@@ -95,13 +95,20 @@ def _update(settings: Any, qdrant: Any) -> int:
 def update_lines(entry: dict[str, Any]) -> list[str]:
     """What `analyze --update` prints: placed, not placed, not recomputed, the --refit hint."""
     if not entry["new_points"]:
-        return ["no new points: every point already has coordinates (nothing written)."]
+        return ["no new points: the last full run or an update placed every point "
+                "(nothing written)."]
     fields = sorted({f for f in entry["placed"]})
     lines = [f"placed {entry['new_points']} new points in {entry['seconds']:.1f} s: "
              f"{', '.join(fields)} written; the other points did not move."]
     if entry["unplaced"]:
         lines.append(f"not placed: {', '.join(entry['unplaced'])} (t-SNE cannot place new "
                      "points; the new points stay without these fields until --refit).")
+    if leaks := entry.get("leaks"):
+        lines.append(
+            f"leaks: {leaks['leaked']} of the {leaks['new_query_points']} new points of "
+            f"{', '.join(leaks['query_splits'])} are near-duplicates (cosine ≥ "
+            f"{leaks['threshold']}) of a {leaks['reference_split']} point (their `leak` payload "
+            "names it).")
     lines.append("not recomputed: " + "; ".join(entry["not_recomputed"]) + ".")
     if entry["suggest_refit"]:
         lines.append(

@@ -214,10 +214,11 @@ class AnalysisSettings(BaseSettings):
     )
     update: bool = Field(
         default=False,
-        description="Place only the points without coordinates (ingested since the last full "
-        "run) with the models it kept: UMAP/PCA transform, nearest centre or medoid, HDBSCAN's "
-        "nearest fitted point, their per-point scores; old points do not move and the run's "
-        "figures are not recomputed (t-SNE cannot place new points).",
+        description="Place only the points ingested since the last full run (each counted "
+        "once) with the models it kept, wherever it recorded them: UMAP/PCA transform, nearest "
+        "centre or medoid, HDBSCAN's nearest fitted point, their per-point scores and their "
+        "leaks into the reference split; old points do not move and the run's figures are not "
+        "recomputed (t-SNE cannot place new points).",
     )
     refit: bool = Field(
         default=False,

@@ -63,6 +63,34 @@ def save(a: Any, out: Path) -> Path:
     return path
 
 
+def locate(record: dict[str, Any], others: list[Path]) -> Path:
+    """The folder holding the fitted models of the collection's latest full run.
+
+    The run records where it kept them (``fitted`` in the collection's analysis metadata); a
+    run of an older version recorded only its report. ``others`` (--out, the default report
+    folder) are looked at next, for a report folder moved since the run.
+
+    Raises:
+        UsageError: No folder holds ``fitted.joblib``; the message names every folder tried.
+    """
+    tried: list[Path] = []
+    if record.get("fitted"):
+        tried.append(Path(record["fitted"]).parent)
+    if record.get("report"):
+        tried.append(Path(record["report"]).parent)
+    tried += [Path(p) for p in others]
+    tried = list(dict.fromkeys(tried))
+    for folder in tried:
+        if (folder / FITTED_FILE).is_file():
+            return folder
+    where = ", ".join(str(p) for p in tried)
+    raise UsageError(
+        f"no fitted models of the analysis run {record.get('run_id')} (looked for {FITTED_FILE} "
+        f"in {where}): the full run keeps them unless --no-keep-fitted; if the report folder "
+        "moved, pass --out with its new place; else run `embedscope analyze --refit` once, "
+        "then --update")
+
+
 def load(out: Path, run_id: str | None) -> dict[str, Any]:
     """The fitted state of the run ``run_id`` kept in ``out``.
 

@@ -15,7 +15,7 @@ import numpy as np
 from embedscope.analysis.registry import register_metric, register_score
 from embedscope.analysis.result import Analysis, Stages
 from embedscope.contract import Payload
-from embedscope.search.leaks import find_leaks
+from embedscope.search.leaks import Leaks, find_leaks
 from embedscope.store import Store
 
 
@@ -31,6 +31,16 @@ def leak_stage(a: Analysis, store: Store, stages: Stages) -> None:
     if not leaks.query_splits:
         return
     a.leaks = leaks
+    a.row_payloads[Payload.LEAK] = marks_of(leaks, data.ids)
+    a.leak_summary = summarise(a)
+    if s.sample:
+        a.notes.append("leaks between splits are searched among the analysed sample only; run "
+                       "without --sample for every leak.")
+
+
+def marks_of(leaks: Leaks, ids: list[str]) -> dict[int, Any]:
+    """The ``leak`` payload of every query row: {partner id, similarity} where it leaks, else
+    None (so that a later run clears an old mark)."""
     partner = dict(zip(leaks.rows.tolist(), zip(leaks.partners.tolist(),
                                                 leaks.similarities.tolist(), strict=True),
                        strict=True))
@@ -38,12 +48,8 @@ def leak_stage(a: Analysis, store: Store, stages: Stages) -> None:
     for row in leaks.query_rows.tolist():
         hit = partner.get(row)
         marks[row] = None if hit is None else {
-            "partner": data.ids[hit[0]], "similarity": round(float(hit[1]), 6)}
-    a.row_payloads[Payload.LEAK] = marks
-    a.leak_summary = summarise(a)
-    if s.sample:
-        a.notes.append("leaks between splits are searched among the analysed sample only; run "
-                       "without --sample for every leak.")
+            "partner": ids[hit[0]], "similarity": round(float(hit[1]), 6)}
+    return marks
 
 
 def summarise(a: Analysis) -> dict[str, Any]:

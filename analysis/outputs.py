@@ -272,11 +272,12 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
         with stages.stage("write back payloads"):
             for updates in payload_updates(a):
                 store.set_payloads(str(s.collection), updates)
+    kept: Path | None = None
     if s.write_back and fields and s.keep_fitted:
         with stages.stage("keep fitted models"):
             from embedscope.analysis.fitted import FITTED_FILE, save
 
-            save(a, out)
+            kept = save(a, out)
             files["fitted"] = FITTED_FILE
     files["report_json"] = "report.json"
     files["report_html"] = "report.html"
@@ -291,6 +292,7 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
             "run_id": a.run_id, "created_at": a.created_at, "fields": fields,
             "points": a.data.n, "parameters": report.parameters,
             "report": str((out / "report.json").resolve()),
+            **({"fitted": str(kept.resolve())} if kept is not None else {}),
         })
     return document
 

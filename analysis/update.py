@@ -1,11 +1,16 @@
 """`analyze --update`: place the points ingested since the last full run with the models it kept.
 
 A point is new when it has no coordinates of the run's first map (no cluster id of its first
-clustering when the run drew no map). The new points get what the registrations' ``place``
-functions compute from ``fitted.joblib`` (UMAP / PCA ``transform``, the nearest k-means centre,
-k-medoids medoid, HDBSCAN's nearest fitted point) and the per-point scores from their k-NN among
-all points; their payloads are written, nothing else is. Old points keep every payload value,
-and the run's figures are not recomputed: the report says which.
+clustering when the run drew no map) and no update of this run placed it yet (its ``placed_by``
+payload holds the run id), so a point counts as new once even where no map could place it
+(t-SNE). The fitted models are found where the full run recorded them (``fitted`` in the
+collection's analysis metadata), whatever --out says now. The new points get what the
+registrations' ``place`` functions compute from ``fitted.joblib`` (UMAP / PCA ``transform``, the
+nearest k-means centre, k-medoids medoid, HDBSCAN's nearest fitted point), the per-point scores
+from their k-NN among all points, and the leak check of the full run (embedscope.search.leaks):
+each new query-split point against every reference-split point. Their payloads are written,
+nothing else is. Old points keep every payload value, and the run's figures are not recomputed:
+the report says which.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from embedscope.analysis.data import fetch
 from embedscope.analysis.device import resolve_device
 from embedscope.analysis.graph import Neighbours, knn_to
 from embedscope.analysis.job import default_out, graph_k
+from embedscope.analysis.leaks import marks_of
 from embedscope.analysis.outputs import write_maps
 from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS, SCORES
 from embedscope.analysis.report import write_html, write_json
@@ -31,12 +37,15 @@ from embedscope.analysis.report_model import Report
 from embedscope.analysis.result import Analysis, Clustering, Stages
 from embedscope.contract import Payload, now_iso
 from embedscope.errors import UsageError
+from embedscope.search.leaks import find_leaks
 from embedscope.store import Store
 
 #: What an update leaves as the full run computed it (they describe the run's points).
 NOT_RECOMPUTED = [
     "silhouettes (embedding, maps, per class)", "trustworthiness", "ARI/NMI and contingency tables",
-    "k-NN accuracy", "label errors", "near-duplicates", "leaks between splits", "the k curve",
+    "k-NN accuracy", "label errors", "near-duplicates",
+    "leaks of the older query points (a new reference point may be a near-duplicate of one)",
+    "the k curve",
     "PCA explained variance", "plots and thumbnail grids",
     "the per-point scores of the older points (their neighbours may now include new points)",
 ]
@@ -64,11 +73,10 @@ def neighbours_among_all(X: np.ndarray, rows: np.ndarray, k: int, device: str = 
 
 
 def _report_dir(record: dict[str, Any], s: AnalysisSettings, data_dir: Path | None) -> Path:
-    if s.out is not None:
-        return Path(s.out)
-    if record.get("report"):
-        return Path(record["report"]).parent
-    return default_out(s, data_dir)
+    """Where the run kept its fitted models (and its report): as recorded, else --out or the
+    default report folder."""
+    others = [Path(s.out)] if s.out is not None else []
+    return kept.locate(record, [*others, default_out(s.model_copy(update={"out": None}), data_dir)])
 
 
 def run_update(
@@ -111,8 +119,12 @@ def run_update(
     reference = Payload.projection(maps[0]) if maps else Payload.cluster(clus[0])
     with stages.stage("fetch vectors"):
         data = fetch(store, collection, 0, 0, s.progress,
-                     fields=(reference, *(Payload.cluster(c) for c in clus)))
-    new = np.flatnonzero(np.array([v is None for v in data.extra[reference]], dtype=bool))
+                     fields=(reference, Payload.PLACED_BY, *(Payload.cluster(c) for c in clus)))
+    run_id = str(record["run_id"])
+    new = np.flatnonzero(np.array(
+        [v is None and by != run_id
+         for v, by in zip(data.extra[reference], data.extra[Payload.PLACED_BY], strict=True)],
+        dtype=bool))
     before = int(record.get("updated_points", 0))
     share = (before + len(new)) / max(int(state["points"]), 1)
     entry: dict[str, Any] = {
@@ -129,7 +141,8 @@ def run_update(
     clusters = _place_all(maps, clus, state["fitted"], data.X[new], u, stages, entry)
     a = _scores_of_new(fs, data, new, record, state, clusters, stages, entry)
     with stages.stage("write back payloads"):
-        _write_back(store, collection, data.ids, new, u.maps, clusters, a.point_fields)
+        _write_back(store, collection, data.ids, new, u.maps, clusters, a.point_fields,
+                    {**a.row_payloads, Payload.PLACED_BY: dict.fromkeys(new.tolist(), run_id)})
     entry["seconds"] = round(time.perf_counter() - start, 3)
     entry["timings"] = stages.timings
     with stages.stage("report"):
@@ -186,6 +199,7 @@ def _scores_of_new(fs: AnalysisSettings, data: Any, new: np.ndarray, record: dic
                          for v in data.extra[Payload.cluster("kmeans")]], dtype=np.int64)
         full[new] = clusters["kmeans"]
         a.clusterings["kmeans"] = Clustering("kmeans", full)
+    _leaks_of_new(a, new, stages, entry)
     with stages.stage("per-point scores"):
         for score in SCORES.values():
             values = score.run(a)
@@ -193,6 +207,34 @@ def _scores_of_new(fs: AnalysisSettings, data: Any, new: np.ndarray, record: dic
                 a.point_fields[score.name] = np.asarray(values)
                 entry["placed"][score.name] = int(len(new))
     return a
+
+
+def _leaks_of_new(a: Analysis, new: np.ndarray, stages: Stages, entry: dict[str, Any]) -> None:
+    """The full run's leak search for the new query-split points only (every reference-split
+    point, old and new, is a candidate partner): sets ``a.leaks`` (the ``leaked`` score), the
+    ``leak`` payloads of the new query points and ``entry["leaks"]``."""
+    s, data = a.settings, a.data
+    if not data.splits or s.leak_reference_split not in data.splits:
+        return
+    is_new = np.zeros(data.n, dtype=bool)
+    is_new[new] = True
+    splits = [v if v == s.leak_reference_split or is_new[i] else None
+              for i, v in enumerate(data.splits)]
+    with stages.stage("leaks of the new points"):
+        leaks = find_leaks(data.X, splits, s.effective_leak_threshold(), s.leak_reference_split,
+                           s.leak_query_list(), block=s.chunk_size)
+    if not leaks.query_splits:
+        return
+    a.leaks = leaks
+    a.row_payloads[Payload.LEAK] = marks_of(leaks, data.ids)
+    order = np.lexsort((leaks.rows, -leaks.similarities))[:s.max_list]
+    entry["leaks"] = {
+        "threshold": leaks.threshold, "reference_split": leaks.reference_split,
+        "query_splits": leaks.query_splits, "new_query_points": int(len(leaks.query_rows)),
+        "leaked": int(len(leaks.rows)),
+        "pairs": [{"id": data.ids[int(leaks.rows[o])], "partner": data.ids[int(leaks.partners[o])],
+                   "similarity": round(float(leaks.similarities[o]), 6)} for o in order],
+    }
 
 
 def _place_of(registry: Any, name: str) -> Any:
@@ -205,9 +247,10 @@ def _place_of(registry: Any, name: str) -> Any:
 def _write_back(
     store: Store, collection: str, ids: list[str], rows: np.ndarray,
     maps: dict[str, np.ndarray], clusters: dict[str, np.ndarray], scores: dict[str, np.ndarray],
-    chunk: int = 20_000,
+    row_payloads: dict[str, dict[int, Any]], chunk: int = 20_000,
 ) -> None:
-    """The payloads of the new rows only (in chunks)."""
+    """The payloads of the new rows only (in chunks); ``row_payloads`` maps a field to its value
+    per row of the collection (rows it does not name keep theirs)."""
     for start in range(0, len(rows), chunk):
         updates: dict[str, dict[str, Any]] = {}
         for j in range(start, min(len(rows), start + chunk)):
@@ -215,7 +258,9 @@ def _write_back(
                 Payload.projection(m): [float(Y[j, 0]), float(Y[j, 1])] for m, Y in maps.items()}
             item.update({Payload.cluster(c): int(v[j]) for c, v in clusters.items()})
             item.update({name: v[j].item() for name, v in scores.items()})
-            updates[ids[int(rows[j])]] = item
+            row = int(rows[j])
+            item.update({name: v[row] for name, v in row_payloads.items() if row in v})
+            updates[ids[row]] = item
         store.set_payloads(collection, updates)
 
 

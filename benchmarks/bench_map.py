@@ -3,6 +3,13 @@ a box selection of ~10k points to a filled gallery.
 
     python benchmarks/bench_map.py                      # 100k points, 10k selected
     python benchmarks/bench_map.py --points 1000000     # a million
+    python benchmarks/bench_map.py --first-visit --points 1000000 --data-dir /tmp/map1m
+
+``--first-visit`` measures what a user waits for (STYLE.md 21): the collection with its map file
+written (as `analyze` leaves it), then for each visit a freshly started `embedscope ui` process
+and a fresh Chromium, timed from opening the page to the drawn map (the collection line shown,
+the Explore tab clicked as a user does, the canvas drawn). ``--data-dir`` keeps the collection
+between runs (building a million points takes minutes).
 
 The collection is built directly through the store (random 8-d vectors, synthetic 2-D "umap"
 coordinates in 10 class blobs, 4×4 PNG thumbnails), so building it takes seconds. Timings are
@@ -19,6 +26,7 @@ import base64
 import io
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -128,6 +136,85 @@ def _open_map(browser: Any, url: str, n: int) -> tuple[Any, float]:
     return page, time.perf_counter() - opened
 
 
+def _start_ui(data_dir: Path, port: int, log: Any) -> tuple[subprocess.Popen[bytes], float]:
+    """`embedscope ui` in a new process; returns it and the seconds until its port answers."""
+    env = {**os.environ, "EMBEDSCOPE_DATA_DIR": str(data_dir), "GRADIO_ANALYTICS_ENABLED": "False"}
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "embedscope", "ui", "--port", str(port), "--collection",
+         "synthetic__fake", "--data-dir", str(data_dir)], env=env, stdout=log, stderr=log)
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"embedscope ui exited with {proc.returncode}: see {log.name}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, time.perf_counter() - started
+        time.sleep(0.05)
+
+
+def first_visit(points_n: int, visits: int, data_dir: Path) -> None:
+    """Build (or reuse) the collection and its map files, then time ``visits`` first visits:
+    each a new `embedscope ui` process and a new Chromium, from opening the page to the map."""
+    from playwright.sync_api import sync_playwright
+
+    from embedscope.analysis.outputs import write_maps
+    from embedscope.store.edge import EdgeStore
+
+    name = "synthetic__fake"
+    with EdgeStore(data_dir / "qdrant") as store:
+        if store.collection_exists(name) and store.count(name) != points_n:
+            store.delete_collection(name)
+        if not store.collection_exists(name):
+            started = time.perf_counter()
+            build_collection(store, name, points_n)
+            print(f"built {points_n:,} points in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        write_maps(store, name, data_dir)
+        print(f"map files written in {time.perf_counter() - started:.1f} s")
+    rows = []
+    with open(data_dir / "bench_ui.log", "ab") as log:
+        for visit in range(visits):
+            port = free_port()
+            proc, up = _start_ui(data_dir, port, log)
+            try:
+                with sync_playwright() as p:
+                    browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                                args=CHROMIUM_ARGS)
+                    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                    page.set_default_timeout(300_000)
+                    joins: list[float] = []  # when the page's app asks for its load event
+                    page.on("request", lambda r, j=joins: j.append(time.perf_counter())
+                            if "queue/join" in r.url else None)
+                    opened = time.perf_counter()
+                    page.goto(f"http://127.0.0.1:{port}/")
+                    page.locator("#collection-info").get_by_text(f"{points_n:,} points").wait_for()
+                    loaded = time.perf_counter()
+                    shell = page.evaluate(  # the page's own files, before its load event's answer
+                        "() => performance.getEntriesByType('navigation')[0].loadEventEnd / 1000")
+                    page.get_by_role("tab", name="Explore").click()
+                    page.wait_for_function(
+                        "n => (window.embedscopeMaps || []).some(m => m.state.ready "
+                        "&& m.state.n === n && m.state.drawnAt > 0)", arg=points_n, polling=20)
+                    drawn = time.perf_counter()
+                    browser.close()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+            rows.append((up, loaded - opened, drawn - loaded, drawn - opened))
+            print(f"visit {visit + 1}: server up {up:5.2f} s (not counted) · page opened → "
+                  f"collection shown {loaded - opened:5.2f} s (the page's files {shell:4.2f} s, "
+                  f"its app asks for the load event at {joins[0] - opened if joins else 0:4.2f} s)"
+                  f" · Explore clicked → "
+                  f"{points_n:,} points drawn {drawn - loaded:5.2f} s · first visit "
+                  f"{drawn - opened:5.2f} s")
+    if not rows:
+        return
+    med = np.median(np.array(rows), axis=0)
+    print(f"first visit, median of {visits} (fresh `embedscope ui`, fresh Chromium, map file "
+          f"written), {points_n:,} points: page {med[1]:.2f} s + map {med[2]:.2f} s = "
+          f"{med[3]:.2f} s")
+
+
 def _select(page: Any, box: tuple[float, float, float, float], repeat: int) -> tuple[int, list[float]]:
     """Box selections → gallery of 48 and counts (seconds each)."""
     times = []
@@ -163,7 +250,22 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--select", type=int, default=10_000, help="points in the box")
     parser.add_argument("--repeat", type=int, default=3, help="selections timed")
+    parser.add_argument("--first-visit", action="store_true",
+                        help="time first visits: a fresh `embedscope ui` and a fresh browser "
+                        "each, from opening the page to the drawn map")
+    parser.add_argument("--visits", type=int, default=3, help="first visits timed")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="--first-visit: keep the collection here (reused when it holds "
+                        "--points points)")
     args = parser.parse_args()
+    if args.first_visit:
+        if args.data_dir is not None:
+            args.data_dir.mkdir(parents=True, exist_ok=True)
+            first_visit(args.points, args.visits, args.data_dir.resolve())
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                first_visit(args.points, args.visits, Path(tmp))
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["EMBEDSCOPE_DATA_DIR"] = tmp  # the page's map files go there

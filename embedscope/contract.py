@@ -37,6 +37,10 @@ class Payload:
     #: nearest reference-split (train) point, "similarity": cosine} when that point is at cosine
     #: ≥ the leak threshold, else null.
     LEAK = "leak"
+    #: Set by `analyze --update` on each point it placed: the run id of the full run whose fitted
+    #: models placed it, so that a later update counts the point as new no more (whichever maps
+    #: could place it).
+    PLACED_BY = "placed_by"
     #: Prefix of a clusterer's ids: ``cluster_<clusterer name>``.
     CLUSTER_PREFIX = "cluster_"
 

@@ -156,13 +156,15 @@ class Session:
             return list(s.get_meta(collection).labels)
 
     def splits(self, collection: str) -> list[str]:
-        """The splits present in the collection, sorted."""
+        """The splits present in the collection, sorted (the engine's facet over the ``split``
+        payload index: no pass over the points)."""
         with self.store() as s:
-            found = {r.payload.get(Payload.SPLIT) for r in s.scroll(collection, None, [Payload.SPLIT])}
-        return sorted(str(v) for v in found if v is not None)
+            found = s.facet(collection, Payload.SPLIT).values
+        return sorted(str(v) for v in found)
 
     def tags(self, collection: str) -> list[str]:
-        """The tags present in the collection (its points' ``tags`` payload lists), sorted.
+        """The tags present in the collection (its points' ``tags`` payload lists), sorted:
+        the engine's facet over the ``tags`` payload index.
 
         Cached per collection; ``forget`` drops the cache.
         """
@@ -170,15 +172,9 @@ class Session:
             with self.store() as s:
                 self._fresh(collection, s)
             if collection not in self._tags:
-                found: set[str] = set()
                 with self.store() as s:
-                    for r in s.scroll(collection, None, [Payload.TAGS]):
-                        value = r.payload.get(Payload.TAGS)
-                        if isinstance(value, str):
-                            found.add(value)
-                        elif isinstance(value, list):
-                            found.update(str(t) for t in value)
-                self._tags[collection] = sorted(found)
+                    found = s.facet(collection, Payload.TAGS).values
+                self._tags[collection] = sorted(str(v) for v in found)
             return list(self._tags[collection])
 
     def where(self, collection: str, split: str | None, label: str | None,

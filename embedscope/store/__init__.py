@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from embedscope.store.base import CollectionSummary, PayloadFields, Store, Where
+from embedscope.store.facets import Facet
 from embedscope.store.points import Hit, Record, as_matrix
 
 
@@ -42,5 +43,5 @@ def open_store(settings: Any = None, batch: bool = False, serving: bool = False)
 
 
 __all__ = [
-    "CollectionSummary", "Hit", "PayloadFields", "Record", "Store", "Where", "as_matrix", "open_store",
+    "CollectionSummary", "Facet", "Hit", "PayloadFields", "Record", "Store", "Where", "as_matrix", "open_store",
 ]

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.contract import CollectionMeta
+from embedscope.contract import INDEXED_FIELDS, CollectionMeta
 from embedscope.errors import CollectionBusyError, CollectionNotFoundError, UsageError
+from embedscope.store.facets import FACET_LIMIT, Facet, scan
 from embedscope.store.points import Hit, Record, as_matrix, check_ids, check_name
 
 
@@ -139,6 +140,18 @@ class Store(ABC):
     @abstractmethod
     def _set_payloads(self, name: str, updates: dict[str, dict[str, Any]]) -> None:
         """Merge payload updates into stored points (all of which exist)."""
+
+    @abstractmethod
+    def _facet(self, name: str, key: str, limit: int) -> list[tuple[Any, int]]:
+        """Distinct values of an indexed payload field and their point counts, from the index."""
+
+    @abstractmethod
+    def indexed_fields(self, name: str) -> set[str]:
+        """The payload fields of ``name`` that have a payload index (facets need one)."""
+
+    @abstractmethod
+    def _create_index(self, name: str, key: str, kind: str) -> None:
+        """Create the payload index ``kind`` ("keyword", "integer") of ``key``."""
 
     def check_space(self, name: str, points: int) -> None:  # noqa: B027 - the server manages its disk
         """Raise DiskFullError when ``points`` more points of ``name`` would not fit on disk."""
@@ -314,7 +327,28 @@ class Store(ABC):
             stored = self.update_meta(name, labels=meta.labels)
         if meta.text and not stored.text:  # a collection made before the metadata said so
             stored = self.update_meta(name, text=True)
+        self.ensure_indexes(name)  # a collection made before an index was in the contract
         return stored
+
+    def facet(self, name: str, key: str, limit: int = FACET_LIMIT) -> Facet:
+        """The distinct values of payload field ``key`` and how many points hold each (a list
+        value counts each element), from the field's payload index: no pass over the points.
+
+        A collection without that index (made by an older embedscope) is counted from a bounded
+        scroll instead, and the facet says so (``indexed`` False, ``note``).
+        """
+        self.require(name)
+        if key not in self.indexed_fields(name):
+            return scan(self, name, key, limit)
+        return Facet(key, self._facet(name, key, limit))
+
+    def ensure_indexes(self, name: str) -> list[str]:
+        """Create the payload indexes of the contract (``INDEXED_FIELDS``) that ``name`` lacks
+        (a collection made by an older embedscope); returns the fields indexed now."""
+        missing = [f for f in INDEXED_FIELDS if f not in self.indexed_fields(name)]
+        for key in missing:
+            self._create_index(name, key, INDEXED_FIELDS[key])
+        return missing
 
     def summary(self, name: str) -> CollectionSummary:
         """Name, point count and metadata of one collection."""

@@ -22,6 +22,7 @@ from embedscope.contract import INDEXED_FIELDS, CollectionMeta
 from embedscope.errors import DamagedCollectionError, EmbedscopeError
 from embedscope.store.base import CollectionSummary, PayloadFields, Store, Where
 from embedscope.store.edge_query import edge_filter, payload_selector
+from embedscope.store.facets import ordered
 from embedscope.store.locks import Holder, StoreLocks
 from embedscope.store.points import Hit, Record, as_matrix, check_name, to_hits, to_records
 
@@ -435,6 +436,20 @@ class EdgeStore(Store):
             self._record(name, state.points, "closed")
         except OSError as exc:  # a full disk: the next opening probes the shard instead
             log.warning("could not write the integrity record of %s: %s", name, exc)
+
+    def _facet(self, name: str, key: str, limit: int) -> list[tuple[Any, int]]:
+        with self._reading(name) as shard:
+            res = shard.facet(self._q.FacetRequest(key=key, limit=limit, exact=True))
+        return ordered([(h.value, int(h.count)) for h in res.hits])
+
+    def indexed_fields(self, name: str) -> set[str]:
+        with self._reading(name) as shard:
+            return set(shard.info().payload_schema)
+
+    def _create_index(self, name: str, key: str, kind: str) -> None:
+        q = self._q
+        schema = {"keyword": q.PayloadSchemaType.Keyword, "integer": q.PayloadSchemaType.Integer}
+        self._writing(name).update(q.UpdateOperation.create_field_index(key, schema[kind]))
 
     def indexed_vectors(self, name: str) -> int | None:
         """Vectors of ``name`` in HNSW-indexed segments (the rest is searched by brute force)."""

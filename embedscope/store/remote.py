@@ -12,6 +12,7 @@ import numpy as np
 from embedscope.contract import INDEXED_FIELDS, CollectionMeta, Payload
 from embedscope.errors import QdrantUnavailableError, UsageError
 from embedscope.store.base import PayloadFields, Store, Where
+from embedscope.store.facets import ordered
 from embedscope.store.points import Hit, Record, as_matrix, to_hits, to_records
 
 log = logging.getLogger(__name__)
@@ -229,6 +230,22 @@ class RemoteStore(Store):
         self.require(name)
         res = self._call(self.client.count, name, count_filter=self._filter(where), exact=True)
         return int(res.count)
+
+    def _facet(self, name: str, key: str, limit: int) -> list[tuple[Any, int]]:
+        res = self._call(self.client.facet, name, key=key, limit=limit, exact=True)
+        return ordered([(h.value, int(h.count)) for h in res.hits])
+
+    def indexed_fields(self, name: str) -> set[str]:
+        if self.backend == "memory":  # local mode has no payload indexes and facets any field
+            return set(INDEXED_FIELDS)
+        return set(self._call(self.client.get_collection, name).payload_schema or {})
+
+    def _create_index(self, name: str, key: str, kind: str) -> None:
+        if self.backend == "memory":
+            return
+        m = self._m
+        schema = {"keyword": m.PayloadSchemaType.KEYWORD, "integer": m.PayloadSchemaType.INTEGER}
+        self._call(self.client.create_payload_index, name, key, field_schema=schema[kind], wait=True)
 
     def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()

@@ -25,9 +25,10 @@ FIELDS = ("umap", "pca", "tsne", "cluster_kmeans", "cluster_kmedoids", "cluster_
           "uniqueness", "representativeness", "knn_correct", "label_error")
 
 
-def _add(store: Any, name: str, sample: dict[str, Any], rows: range) -> list[str]:
-    ids = [row_point_id("fashion_mnist_sample", "train", i) for i in rows]
-    payloads = [{"dataset": "fashion_mnist_sample", "split": "train", "index": i,
+def _add(store: Any, name: str, sample: dict[str, Any], rows: range | list[int],
+         split: str = "train") -> list[str]:
+    ids = [row_point_id("fashion_mnist_sample", split, i) for i in rows]
+    payloads = [{"dataset": "fashion_mnist_sample", "split": split, "index": i,
                  "label": int(sample["labels"][i]),
                  "label_name": sample["names"][int(sample["labels"][i])]} for i in rows]
     store.upsert(name, ids, sample["X"][list(rows)], payloads)
@@ -185,3 +186,100 @@ def test_a_umap_fitted_on_the_shared_graph_places_new_points_with_its_exact_inde
     assert isinstance(model._knn_search_index, ExactIndex) and entry["new_points"] == m
     expected = model.transform(X[n:])  # ids sort in row order here
     np.testing.assert_array_equal(np.array([placed[i] for i in ids[n:]], np.float32), expected)
+
+
+def test_update_finds_the_fitted_models_where_the_full_run_kept_them_whatever_out_says(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+) -> None:
+    name = "where__pixels"
+    with EdgeStore(tmp_path / "qdrant") as store:
+        make_collection(store, name, sample800, n=120)
+        s = AnalysisSettings(collection=name, projections="pca", clusterers="kmeans",
+                             progress=False, out=tmp_path / "report")
+        run(store, s)
+        recorded = store.get_meta(name).analysis["fitted"]
+        _add(store, name, sample800, range(120, 140))
+        entry, out = run_update(store, s.model_copy(update={"update": True,
+                                                            "out": tmp_path / "elsewhere"}))
+        # a folder moved since the run: --out names its new place
+        (tmp_path / "report").rename(tmp_path / "moved")
+        _add(store, name, sample800, range(140, 150))
+        moved, out_moved = run_update(store, s.model_copy(update={"update": True,
+                                                                  "out": tmp_path / "moved"}))
+    assert Path(recorded) == (tmp_path / "report" / FITTED_FILE).resolve()
+    assert entry["new_points"] == 20 and out == tmp_path / "report"
+    assert moved["new_points"] == 10 and out_moved == tmp_path / "moved"
+    assert [u["new_points"] for u in Report.read(out_moved / "report.json").updates] == [20, 10]
+
+
+def test_update_without_fitted_models_names_every_folder_it_looked_in(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+) -> None:
+    from embedscope.errors import UsageError
+
+    name = "gone__pixels"
+    with EdgeStore(tmp_path / "qdrant") as store:
+        make_collection(store, name, sample800, n=60)
+        s = AnalysisSettings(collection=name, projections="pca", clusterers="kmeans",
+                             progress=False, out=tmp_path / "report")
+        run(store, s)
+        (tmp_path / "report" / FITTED_FILE).unlink()
+        with pytest.raises(UsageError, match="report.*elsewhere.*--out with its new place"):
+            run_update(store, s.model_copy(update={"update": True,
+                                                   "out": tmp_path / "elsewhere"}))
+
+
+def test_update_checks_the_new_query_points_for_leaks_into_the_reference_split(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+) -> None:
+    name = "leak__pixels"
+    with EdgeStore(tmp_path / "qdrant") as store:
+        train = make_collection(store, name, sample800, n=200)
+        s = AnalysisSettings(collection=name, projections="pca", clusterers="kmeans",
+                             progress=False, out=tmp_path / "report")
+        run(store, s)
+        # new test points: five copies of training rows and fifty rows of their own; a new
+        # validation point copying a training row; a new training point (never a query)
+        rows = [0, 1, 2, 3, 4, *range(300, 350)]
+        test_ids = _add(store, name, sample800, rows, split="test")
+        val = _add(store, name, sample800, [5], split="validation")[0]
+        new_train = _add(store, name, sample800, [400])[0]
+        entry, _ = run_update(store, s.model_copy(update={"update": True}))
+        got = {r.id: r.payload for r in store.retrieve(name, [*test_ids, val, new_train])}
+    threshold = s.effective_leak_threshold()
+    R = sample800["X"][:200].astype(np.float64)
+    best = (sample800["X"][rows].astype(np.float64) @ R.T)
+    expected = {test_ids[i] for i in range(len(rows)) if best[i].max() >= threshold}
+    assert {test_ids[i] for i in range(5)} <= expected  # the copies leak at least
+    leaked = {pid for pid in test_ids if got[pid]["leaked"] == 1}
+    assert leaked == expected
+    assert all(got[pid]["leak"]["partner"] == train[rows[test_ids.index(pid)]]
+               for pid in test_ids[:5])
+    assert all(got[pid].get("leak") is None for pid in set(test_ids) - expected)
+    assert got[val]["leaked"] == 1 and got[val]["leak"]["partner"] == train[5]
+    assert got[new_train]["leaked"] == 0 and "leak" not in got[new_train]
+    assert entry["leaks"]["leaked"] == len(expected) + 1
+    assert entry["leaks"]["new_query_points"] == len(rows) + 1
+    assert entry["leaks"]["query_splits"] == ["test", "validation"]
+
+
+def test_a_point_counts_as_new_once_when_the_first_map_cannot_place_it(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+) -> None:
+    name = "tsne__pixels"
+    with EdgeStore(tmp_path / "qdrant") as store:
+        make_collection(store, name, sample800, n=120)
+        s = AnalysisSettings(collection=name, projections="tsne,pca", clusterers="kmeans",
+                             progress=False, out=tmp_path / "report", tsne_perplexity=10)
+        run(store, s)
+        _add(store, name, sample800, range(120, 150))
+        u = s.model_copy(update={"update": True})
+        first, out = run_update(store, u)
+        second, _ = run_update(store, u)
+        _add(store, name, sample800, range(150, 160))
+        third, _ = run_update(store, u)
+        meta = store.get_meta(name).analysis
+    assert [first["new_points"], second["new_points"], third["new_points"]] == [30, 0, 10]
+    assert "tsne" in first["unplaced"] and first["placed"]["pca"] == 30
+    assert meta["points"] == 160 and meta["updated_points"] == 40
+    assert Report.read(out / "report.json").data.points_analysed == 160

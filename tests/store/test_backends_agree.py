@@ -209,3 +209,46 @@ def test_delete_collection(fresh_loaded: Pair) -> None:
                 "after delete_collection")
     fresh_loaded.same(lambda s: s.delete_collection(NAME), "delete_collection of an absent collection")
     fresh_loaded.same(lambda s: (s.ensure_collection(NAME, META).model_dump(), s.count(NAME)), "recreated empty")
+
+
+def test_facet_lists_each_value_with_the_points_holding_it_from_the_index(loaded: Pair) -> None:
+    from collections import Counter
+
+    splits = loaded.same(lambda s: s.facet(NAME, "split").counts, "facet(split)")
+    assert dict(splits) == Counter("test" if i % 4 == 0 else "train" for i in range(N))
+    # a list field: a point counts once for each distinct tag it holds (t0 twice in one list
+    # counts once)
+    tags = loaded.same(lambda s: s.facet(NAME, "tags").counts, "facet(tags)")
+    assert dict(tags) == Counter(t for i in range(N) for t in {f"t{i % 3}", f"t{i % 7}"})
+    assert [c for _, c in tags] == sorted((c for _, c in tags), reverse=True)
+    loaded.same(lambda s: s.facet(NAME, "label").counts, "facet(label)")
+    assert loaded.same(lambda s: s.facet(NAME, "tags", limit=2).values, "facet(tags, 2)") == \
+        [v for v, _ in tags[:2]]
+    assert loaded.same(lambda s: s.facet(NAME, "tags").indexed, "facet from the index") is True
+
+
+def test_facet_of_a_field_without_index_counts_a_bounded_scroll_and_says_so(
+    loaded: Pair
+) -> None:
+    from embedscope.store.facets import scan
+
+    whole = loaded.same(lambda s: (s.facet(NAME, "flag").counts, s.facet(NAME, "flag").note),
+                        "facet(flag) without an index")
+    assert dict(whole[0]) == {True: N // 2 + N % 2, False: N // 2} and whole[1] is None
+    part = loaded.same(lambda s: scan(s, NAME, "split", 1000, points=40), "scan of 40 points")
+    assert part.scanned == 40 and not part.indexed and sum(c for _, c in part.counts) == 40
+    assert part.note is not None and "no payload index on 'split'" in part.note
+
+
+def test_ensure_collection_indexes_a_collection_made_without_the_indexes(pair: Pair) -> None:
+    from embedscope.contract import INDEXED_FIELDS
+    from embedscope.store.edge import EdgeStore
+
+    pair.both(lambda s: s.ensure_collection(NAME, META))
+    for s in pair.stores:
+        if isinstance(s, EdgeStore):  # as an older embedscope made it: no index on tags
+            s._writing(NAME).update(s._q.UpdateOperation.delete_field_index("tags"))
+            assert "tags" not in s.indexed_fields(NAME)
+    pair.both(lambda s: s.ensure_collection(NAME, META))
+    pair.same(lambda s: s.indexed_fields(NAME) >= set(INDEXED_FIELDS), "every index after ingest")
+    assert all(s.indexed_fields(NAME) >= set(INDEXED_FIELDS) for s in pair.stores)

@@ -263,6 +263,8 @@ def tag_points(session: Session, collection: str, ids: list[str], tag: str) -> t
     if not ids:
         raise UsageError("nothing selected to tag: draw a lasso or a box on the map first.")
     added = already = 0
+    with session.store() as s:  # tags are listed from their index (a collection of an older
+        s.ensure_indexes(collection)  # embedscope gets it with its first tag)
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
         with session.store() as s:
