@@ -7,26 +7,24 @@ This module wires them, times them and reports.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
-from pathlib import Path
 from typing import Any
 
 from embedscope.contract import collection_name, now_iso
 from embedscope.errors import UsageError
 from embedscope.ingest.config import IngestSettings
 from embedscope.ingest.decode import Decoded
-from embedscope.ingest.index import build_index
 from embedscope.ingest.items import Item
-from embedscope.ingest.models import Embedder, load_embedder
+from embedscope.ingest.models import Embedder
 from embedscope.ingest.reader import DecodeOptions, Encoded, Result, batches, decode_item, prestart, worker_count
 from embedscope.ingest.selection import Selection, select
 from embedscope.ingest.sources import Dataset, open_source
+from embedscope.ingest.steps import decode_options, finish, load_model, make_embedder, number_labels, speed_hint
 from embedscope.ingest.streams import prefetch
 from embedscope.ingest.summary import IngestSummary, Reject
 from embedscope.ingest.writer import Job, Writer
@@ -37,55 +35,6 @@ from embedscope.store.edge import EdgeStore
 log = logging.getLogger(__name__)
 
 __all__ = ["IngestSummary", "Reject", "make_embedder", "run_ingest"]
-
-
-def _options(settings: IngestSettings, mode: str, size: int | None, gpu_jpeg: bool = False) -> DecodeOptions:
-    return DecodeOptions(mode=mode, size=size, max_pixels=settings.max_pixels, min_side=settings.min_side,
-                         thumbnail_size=settings.thumbnail_size, gpu_jpeg=gpu_jpeg)
-
-
-def _native_side(items: list[Item], settings: IngestSettings) -> int:
-    """The pixels baseline's side: the first decodable image's (square-cropped) side."""
-    for item in items[:1000]:
-        dec = decode_item(item, _options(settings, "L", None))
-        if isinstance(dec, Decoded):
-            return int(dec.pixels.shape[0])
-    raise UsageError("pixels: none of the first images could be decoded to find the native size; "
-                     "pass --image-size")
-
-
-def _speed_hint(embedder: Embedder, items: list[Item], settings: IngestSettings) -> None:
-    """On a CPU, say when small images are being upsampled to a large model input."""
-    if embedder.device != "cpu" or embedder.name == "pixels" or settings.image_size or not settings.progress:
-        return
-    opts = _options(settings, "L", None)
-    first = next((d for d in (decode_item(i, opts) for i in items[:20]) if isinstance(d, Decoded)), None)
-    if first is not None and first.pixels.shape[0] * 2 <= (embedder.image_size or 0) // 2:
-        side = first.pixels.shape[0]
-        print(f"tip: these images are {side}×{side} and run on the CPU at {embedder.image_size} px; "
-              f"--image-size {(embedder.image_size or 224) // 2} is about 4× faster and loses little "
-              "for small images (a new collection, or --recreate)", file=sys.stderr)
-
-
-def _load_model(settings: IngestSettings, native_side: int | None = None) -> Embedder:
-    return load_embedder(settings.model, pooling=settings.pooling, image_size=settings.image_size,
-                         device=settings.device, revision=settings.revision, native_side=native_side)
-
-
-def make_embedder(settings: IngestSettings, store: Store, name: str, items: list[Item]) -> Embedder:
-    """Load the model; for pixels, the side comes from --image-size, the collection, or the data."""
-    if settings.vector_column:
-        from embedscope.ingest.vectors import PrecomputedVectors, first_dimension
-
-        space = settings.space or settings.vector_column
-        return PrecomputedVectors(space, first_dimension(items, settings.vector_column))
-    native = None
-    if settings.model == "pixels" and settings.image_size is None:
-        if store.collection_exists(name) and not settings.recreate:
-            existing = store.get_meta(name)
-            native = existing.image_size if existing.model == "pixels" else None
-        native = native or _native_side(items, settings)
-    return _load_model(settings, native)
 
 
 def _read(settings: IngestSettings) -> tuple[Dataset, Selection]:
@@ -110,7 +59,7 @@ def _read_and_load(settings: IngestSettings) -> tuple[Dataset, Selection, Embedd
     with ThreadPoolExecutor(1, thread_name_prefix="embedscope-read") as pool:
         reading = pool.submit(_read, settings)
         try:
-            embedder = _load_model(settings)
+            embedder = load_model(settings)
         except BaseException:
             if reading.exception() is not None:  # the dataset's error comes first, as before
                 raise reading.exception() from None  # type: ignore[misc]
@@ -155,7 +104,7 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
         created = settings.recreate or not store.collection_exists(name)
         store.ensure_collection(name, embedder.meta(settings.dataset, dataset.labels),
                                 settings.recreate, settings.shard_number, settings.replication_factor)
-        _speed_hint(embedder, first, settings)
+        speed_hint(embedder, first, settings)
         summary = IngestSummary(collection=name, selected=0, device=embedder.device)
         stored_before = 0 if created else store.count(name)
         if selection.total:
@@ -169,41 +118,14 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
             if created and store.count(name) == 0:  # leave no empty collection of a failed space
                 store.delete_collection(name)
             raise
-        _number_labels(store, name, dataset, summary)
+        number_labels(store, name, dataset, summary)
         summary.points_in_collection = store.count(name)
-        _finish(store, name, settings, qdrant, summary, started, on_searchable)
+        finish(store, name, settings, qdrant, summary, started, on_searchable)
     finally:
         chunks.close()
         if own_store and store is not None:
             store.close()
     return summary
-
-
-def _number_labels(store: Store, name: str, dataset: Dataset, summary: IngestSummary) -> None:
-    """Integer labels without class names (no ClassLabel): the collection names them "0" … "K"."""
-    if dataset.labels or summary.max_label < 0:
-        return
-    known = store.get_meta(name).labels
-    if len(known) <= summary.max_label and all(n == str(i) for i, n in enumerate(known)):
-        store.update_meta(name, labels=[str(i) for i in range(summary.max_label + 1)])
-
-
-def _finish(store: Store, name: str, settings: IngestSettings, qdrant: QdrantSettings,
-            summary: IngestSummary, started: float,
-            on_searchable: Callable[[IngestSummary], None] | None) -> None:
-    """Rejects file, timings and the index, in the order ``--index`` asks."""
-    summary.rejects_file = _write_rejects(summary, settings, qdrant)
-    if settings.index == "wait":
-        build_index(store, name, summary)
-    elif store.backend != "embedded":
-        summary.index = "server"
-    else:
-        summary.index = "pending" if settings.index == "after" else "skipped"
-    summary.seconds = time.perf_counter() - started
-    if settings.index == "after" and summary.index == "pending":
-        if on_searchable is not None:
-            on_searchable(summary)
-        build_index(store, name, summary)
 
 
 def _split(items: list[Item], results: list[Result], summary: IngestSummary
@@ -279,7 +201,7 @@ def _embed_all(chunks: Iterator[list[Item]], total: int | None, embedder: Embedd
 
     if want_compile(settings.compile, embedder.device, total or 0):
         summary.compiled = embedder.compile(batch_size=settings.batch_size)
-    opts = _options(settings, embedder.mode, embedder.decode_size,
+    opts = decode_options(settings, embedder.mode, embedder.decode_size,
                     gpu_jpeg=settings.gpu_decode and gpu_jpeg_available(embedder.device))
     process = None
     if settings.writer == "process" and not resuming and isinstance(store, EdgeStore):
@@ -358,20 +280,3 @@ def _precomputed(items: list[Item], results: list[Result], dimension: int,
     chosen = vectors[keep]
     return Job(rows, sizes, thumbs, lambda: chosen)
 
-
-def _write_rejects(summary: IngestSummary, settings: IngestSettings, qdrant: QdrantSettings) -> str | None:
-    suffix = ""
-    if settings.shard:  # shards sharing a data directory keep separate lists
-        index, count = (int(x) for x in settings.shard.split("/"))
-        suffix = f".shard-{index}-of-{count}"
-    path = Path(settings.rejects_file) if settings.rejects_file else (
-        qdrant.data_dir / "rejects" / f"{summary.collection}{suffix}.jsonl")
-    if not summary.rejected:
-        if path.exists() and not settings.rejects_file:
-            path.unlink()
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        for r in summary.rejected:
-            fh.write(json.dumps(r.__dict__) + "\n")
-    return str(path)

@@ -127,9 +127,9 @@ class EmbedActor:
     """The embed stage: one model per actor (on its GPU, or the CPU), vectors as float32 bytes."""
 
     def __init__(self, settings: IngestSettings, native: int | None) -> None:
-        from embedscope.ingest.pipeline import _load_model
+        from embedscope.ingest.steps import load_model
 
-        self.embedder = _load_model(settings, native)
+        self.embedder = load_model(settings, native)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ok = _ok(batch)
@@ -202,9 +202,9 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
         raise UsageError("--vector-column runs on --engine local only (no model to spread out)")
     from tqdm.auto import tqdm
 
-    from embedscope.ingest.pipeline import _finish, _number_labels, _options, make_embedder
     from embedscope.ingest.selection import plan_splits, stream
     from embedscope.ingest.sharding import parse_shard
+    from embedscope.ingest.steps import decode_options, finish, make_embedder, number_labels
 
     started = time.perf_counter()
     dataset = _dataset(settings)
@@ -231,7 +231,7 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
                                        for split, stop, keep, pieces in plans for p in (pieces or [])]
         tasks += [{"plan": (split, stop, keep, None), "row_filter": row_filter}
                   for split, stop, keep, pieces in plans if pieces is None]
-        opts = _options(settings, embedder.mode, embedder.decode_size)
+        opts = decode_options(settings, embedder.mode, embedder.decode_size)
         native = embedder.image_size if settings.model == "pixels" else None
         count, actor_resources = _actors(ray)
         ds = ray.data.from_items([{"task": k} for k in range(len(tasks))],
@@ -273,9 +273,9 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
             bar.close()
         summary.rejected.sort(key=lambda r: (r.split, r.index))
         summary.loop_seconds = time.perf_counter() - started
-        _number_labels(store, name, dataset, summary)
+        number_labels(store, name, dataset, summary)
         summary.points_in_collection = store.count(name)
-        _finish(store, name, settings, qdrant, summary, started, on_searchable)
+        finish(store, name, settings, qdrant, summary, started, on_searchable)
     finally:
         if own_store:
             store.close()
