@@ -27,6 +27,7 @@ from embedscope.ingest.models import Embedder, load_embedder
 from embedscope.ingest.reader import DecodeOptions, Encoded, Result, batches, decode_item, prestart, worker_count
 from embedscope.ingest.selection import Selection, select
 from embedscope.ingest.sources import Dataset, open_source
+from embedscope.ingest.storage import check_storage, storage_for
 from embedscope.ingest.streams import prefetch
 from embedscope.ingest.summary import IngestSummary, Reject
 from embedscope.ingest.writer import Job, Writer
@@ -149,8 +150,12 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
         store = store or open_store(qdrant, batch=True)
         embedder = embedder or make_embedder(settings, store, name, first)
         created = settings.recreate or not store.collection_exists(name)
-        store.ensure_collection(name, embedder.meta(settings.dataset, dataset.labels),
-                                settings.recreate, settings.shard_number, settings.replication_factor)
+        meta = embedder.meta(settings.dataset, dataset.labels).model_copy(
+            update=storage_for(settings, selection.total))
+        stored = store.ensure_collection(name, meta, settings.recreate, settings.shard_number,
+                                         settings.replication_factor)
+        if not created:
+            check_storage(settings, stored, name)
         _speed_hint(embedder, first, settings)
         summary = IngestSummary(collection=name, selected=0, device=embedder.device)
         stored_before = 0 if created else store.count(name)
