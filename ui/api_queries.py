@@ -280,7 +280,7 @@ def search(session: Session, req: QueryRequest, data: bytes | None) -> dict[str,
         hits = knn.neighbours(s, answering, vector, point_id, req.k, where)
         shown = show_in(s, hits, answering, req.collection)
         return {"collection": req.collection, "k": req.k,
-                "hits": _hits(s, req.collection, shown.hits, req.fields),
+                "hits": _hits(s, req.collection, shown.hits, req.fields, _fetched(shown)),
                 **_note(hits, req.k, answering, where), **_linked(shown)}
 
 
@@ -294,7 +294,7 @@ def classify(session: Session, req: QueryRequest, data: bytes | None) -> dict[st
         vote = knn.classify(s, answering, vector, point_id, req.k, where)
         shown = show_in(s, vote.hits, answering, req.collection)
         out = vote.to_json()
-        out["hits"] = _hits(s, req.collection, shown.hits, req.fields)
+        out["hits"] = _hits(s, req.collection, shown.hits, req.fields, _fetched(shown))
     return {"collection": req.collection, "k": req.k, **out,
             **_note(vote.hits, req.k, answering, where), **_linked(shown)}
 
@@ -315,9 +315,18 @@ def _linked(shown: Any) -> dict[str, Any]:
     return {"space": shown.space, "missing": list(shown.missing)}
 
 
-def _hits(store: Any, collection: str, hits: list[Hit], fields: list[str] | None) -> list[dict]:
+def _fetched(shown: Any) -> tuple[str, ...]:
+    """The payload fields the search already read for each hit (a field absent from a hit's
+    payload then is absent from the point): none when the hits were shown in another space."""
+    from embedscope.search.neighbors import HIT_FIELDS
+
+    return HIT_FIELDS if shown.space == shown.target else ()
+
+
+def _hits(store: Any, collection: str, hits: list[Hit], fields: list[str] | None,
+          fetched: tuple[str, ...] = ()) -> list[dict]:
     wanted = list(DEFAULT_FIELDS if fields is None else fields)
-    missing = [f for f in wanted if any(f not in h.payload for h in hits)]
+    missing = [f for f in wanted if f not in fetched and any(f not in h.payload for h in hits)]
     extra: dict[str, dict[str, Any]] = {}
     if missing and hits:
         found = store.retrieve(collection, [h.id for h in hits], missing)
