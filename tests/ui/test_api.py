@@ -117,6 +117,38 @@ def test_fewer_matches_than_k_answer_what_matches_with_a_note(served, query_png)
     assert "note" not in enough and len(enough["hits"]) == 3
 
 
+class _CountingEdgeStore(EdgeStore):
+    """The real embedded store, its passes over the collection counted."""
+
+    passes: list[str]
+
+    def count(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.passes.append("count")
+        return super().count(*args, **kwargs)
+
+    def scroll_page(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.passes.append("scroll")
+        return super().scroll_page(*args, **kwargs)
+
+
+def test_the_api_routes_make_no_pass_over_the_collection(fresh: Built) -> None:
+    store = _CountingEdgeStore(fresh.qdrant_dir, serving=True)
+    store.passes = []
+    session = Session(ServeSettings(), store)
+    with _client(ServeSettings(), session) as client:
+        (listed,) = client.get(f"{API}/collections").json()["collections"]
+        assert listed["points"] == 300
+        point = client.post(f"{API}/search", json={"collection": fresh.collection,
+                                                   "vector": [1.0] * 32, "k": 3}).json()["hits"][0]
+        for route in ("search", "classify"):
+            for query in ({"vector": [0.5] * 31 + [1.0]}, {"point_id": point["id"]}):
+                answer = client.post(f"{API}/{route}", json={"collection": fresh.collection,
+                                                             "k": 5, "split": "train", **query})
+                assert answer.status_code == 200, answer.text
+    session.shutdown()
+    assert store.passes == []
+
+
 def _bomb(tmp: Path) -> bytes:
     from PIL import Image
 
