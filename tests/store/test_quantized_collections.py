@@ -4,6 +4,7 @@ in the metadata but searches its float32 vectors exactly: tested as it is)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,22 @@ def test_ingest_creates_the_collection_as_asked_and_refuses_a_silent_change(tmp_
         run_ingest(IngestSettings(**settings, quantization="int8"), store=store)
     run_ingest(IngestSettings(**settings, quantization="int8", recreate=True), store=store)
     assert store.get_meta(summary.collection).quantization == "int8"
+
+
+def test_collections_and_check_commands_show_the_storage(data_env: Path, capsys):
+    from embedscope.cli import main
+    from embedscope.store.edge import EdgeStore
+
+    with EdgeStore(data_env / "qdrant") as store:
+        _fill(store, "q__fake", "turbo4", _clustered(40, 8), vectors_on_disk=True)
+    assert main(["collections"]) == 0
+    out = capsys.readouterr().out
+    header, row = out.splitlines()[1], out.splitlines()[3]
+    assert "stored" in header and "turbo4, vectors on disk" in row
+    assert main(["check", "--collection", "q__fake"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "  stored as: turbo4, vectors on disk"
+    assert lines[2].startswith("  memory: vectors ") and "(disk)" in lines[2]
+    assert main(["search", "--collection", "q__fake", "--id", row_point_id("q", "all", 0), "-k",
+                 "3", "--oversampling", "3", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
