@@ -6,7 +6,7 @@ import re
 import uuid
 from datetime import datetime, timezone
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -64,6 +64,14 @@ PAYLOAD_FIELDS = (
 INDEXED_FIELDS = {Payload.SPLIT: "keyword", Payload.LABEL: "integer", Payload.TAGS: "keyword"}
 #: Metadata format version, bumped when the metadata layout changes incompatibly.
 CONTRACT_VERSION = 1
+
+#: How a collection's vectors may be compressed for search (the originals are always kept, for
+#: rescoring): none, int8 (scalar, 4× smaller), binary (1 bit a dimension, 32×), turbo4
+#: (TurboQuant, 4 bits a dimension, 8×).
+QUANTIZATIONS = ("none", "int8", "binary", "turbo4")
+#: How many times k candidates a quantized search draws before rescoring them with the original
+#: vectors, when the search does not say (measured: docs/benchmarks.md, quantized search).
+DEFAULT_OVERSAMPLING = {"none": 1.0, "int8": 2.0, "binary": 4.0, "turbo4": 2.0}
 
 
 def slug(text: str) -> str:
@@ -133,11 +141,38 @@ class CollectionMeta(BaseModel):
         default=False, description="Whether the space's model embeds text too (CLIP, SigLIP): "
         "search by words, zero-shot labels and cluster captions work in it.",
     )
+    quantization: Literal["none", "int8", "binary", "turbo4"] = Field(
+        default="none", description="How the vectors are compressed for search (none | int8 | "
+        "binary | turbo4); the originals are kept and rescore the candidates.",
+    )
+    vectors_on_disk: bool = Field(
+        default=False, description="Whether the original vectors stay on disk (memory-mapped, "
+        "read for rescoring) rather than in RAM.",
+    )
+    hnsw_on_disk: bool = Field(
+        default=False, description="Whether the HNSW graph stays on disk (memory-mapped).",
+    )
     contract_version: int = CONTRACT_VERSION
     created_at: str = Field(default_factory=now_iso)
     analysis: dict[str, Any] = Field(
         default_factory=dict, description="Which analysis run wrote which payload fields."
     )
+
+    def storage(self) -> dict[str, Any]:
+        """How the vectors are kept: quantization and what stays on disk."""
+        return {"quantization": self.quantization, "vectors_on_disk": self.vectors_on_disk,
+                "hnsw_on_disk": self.hnsw_on_disk}
+
+    def storage_text(self) -> str:
+        """One phrase for listings: "int8, vectors on disk" ("float32 in RAM" when plain)."""
+        parts: list[str] = [self.quantization if self.quantization != "none" else "float32"]
+        if self.vectors_on_disk:
+            parts.append("vectors on disk")
+        if self.hnsw_on_disk:
+            parts.append("HNSW on disk")
+        if parts == ["float32"]:
+            return "float32 in RAM"
+        return ", ".join(parts)
 
     def dataset_key(self) -> str:
         """The dataset as point ids name it (its slug): collections with the same key share ids."""

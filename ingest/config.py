@@ -7,6 +7,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Points from which `--quantization auto` stores a new collection as int8 with its original
+#: vectors on disk (docs/operations.md, memory tiers).
+LARGE_COLLECTION = 1_000_000
+
 
 class IngestSettings(BaseSettings):
     """What to embed, with which model, and how."""
@@ -112,6 +116,23 @@ class IngestSettings(BaseSettings):
         "search, then build it with a visible line; interrupting is safe, the next ingest builds "
         "it), wait (build before reporting), skip (searches stay exact).",
     )
+    quantization: Literal["auto", "none", "int8", "binary", "turbo4"] = Field(
+        default="auto",
+        description="How a new collection compresses its vectors for search; the originals are "
+        "kept and rescore the candidates (search --oversampling): none, int8 (4× smaller), binary "
+        "(32×), turbo4 (TurboQuant 4-bit, 8×). auto: int8 when the run selects "
+        f"{LARGE_COLLECTION:,}+ points, else none; an existing collection keeps its own.",
+    )
+    vectors_on_disk: bool | None = Field(
+        default=None,
+        description="Keep a new collection's original vectors on disk (memory-mapped, read to "
+        "rescore) instead of in RAM. Default: on disk when the vectors are quantized, else in RAM.",
+    )
+    hnsw_on_disk: bool = Field(
+        default=False,
+        description="Keep a new collection's HNSW graph on disk (memory-mapped) instead of in RAM: "
+        "less memory, slower searches when the disk is not cached.",
+    )
     rejects_file: str | None = Field(
         default=None, description="Where to list rejected images (default: <data_dir>/rejects/<collection>.jsonl)."
     )
@@ -135,7 +156,7 @@ FLAG_GROUPS = {
     "model": ["model", "revision", "pooling", "image_size", "batch_size", "device", "num_workers",
               "compile", "gpu_decode"],
     "collection": ["collection", "recreate", "shard_number", "replication_factor", "thumbnail_size",
-                   "index"],
+                   "index", "quantization", "vectors_on_disk", "hnsw_on_disk"],
     "bad input": ["max_pixels", "min_side", "rejects_file"],
     "engine": ["engine", "ray_address"],
 }

@@ -24,7 +24,15 @@ from embedscope.ingest.models import Embedder
 from embedscope.ingest.reader import DecodeOptions, Encoded, Result, batches, decode_item, prestart, worker_count
 from embedscope.ingest.selection import Selection, select
 from embedscope.ingest.sources import Dataset, open_source
-from embedscope.ingest.steps import decode_options, finish, load_model, make_embedder, number_labels, speed_hint
+from embedscope.ingest.steps import (
+    decode_options,
+    finish,
+    load_model,
+    make_embedder,
+    number_labels,
+    open_collection,
+    speed_hint,
+)
 from embedscope.ingest.streams import prefetch
 from embedscope.ingest.summary import IngestSummary, Reject
 from embedscope.ingest.writer import Job, Writer
@@ -101,9 +109,8 @@ def run_ingest(settings: IngestSettings, qdrant: QdrantSettings | None = None, s
     try:
         store = store or open_store(qdrant, batch=True)
         embedder = embedder or make_embedder(settings, store, name, first)
-        created = settings.recreate or not store.collection_exists(name)
-        store.ensure_collection(name, embedder.meta(settings.dataset, dataset.labels),
-                                settings.recreate, settings.shard_number, settings.replication_factor)
+        created = open_collection(store, name, settings, embedder.meta(settings.dataset, dataset.labels),
+                                  selection.total)
         speed_hint(embedder, first, settings)
         summary = IngestSummary(collection=name, selected=0, device=embedder.device)
         stored_before = 0 if created else store.count(name)

@@ -204,7 +204,7 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
 
     from embedscope.ingest.selection import plan_splits, stream
     from embedscope.ingest.sharding import parse_shard
-    from embedscope.ingest.steps import decode_options, finish, make_embedder, number_labels
+    from embedscope.ingest.steps import decode_options, finish, make_embedder, number_labels, open_collection
 
     started = time.perf_counter()
     dataset = _dataset(settings)
@@ -216,9 +216,8 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
     store = store or open_store(qdrant, batch=True)
     try:
         embedder = make_embedder(settings, store, name, first)
-        created = settings.recreate or not store.collection_exists(name)
-        store.ensure_collection(name, embedder.meta(settings.dataset or "", dataset.labels), settings.recreate,
-                                settings.shard_number, settings.replication_factor)
+        created = open_collection(store, name, settings, embedder.meta(settings.dataset or "", dataset.labels),
+                                  total)
         stored_before = 0 if created else store.count(name)
         if total:
             store.check_space(name, max(0, total - stored_before))

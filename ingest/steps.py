@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from embedscope.contract import CollectionMeta
 from embedscope.errors import UsageError
 from embedscope.ingest.config import IngestSettings
 from embedscope.ingest.decode import Decoded
@@ -18,6 +19,7 @@ from embedscope.ingest.items import Item
 from embedscope.ingest.models import Embedder, load_embedder
 from embedscope.ingest.reader import DecodeOptions, decode_item
 from embedscope.ingest.sources import Dataset
+from embedscope.ingest.storage import check_storage, storage_for
 from embedscope.ingest.summary import IngestSummary
 from embedscope.settings import QdrantSettings
 from embedscope.store import Store
@@ -116,3 +118,22 @@ def _write_rejects(summary: IngestSummary, settings: IngestSettings, qdrant: Qdr
         for r in summary.rejected:
             fh.write(json.dumps(r.__dict__) + "\n")
     return str(path)
+
+
+def open_collection(store: Store, name: str, settings: IngestSettings, meta: CollectionMeta,
+                    points: int | None) -> bool:
+    """Create ``name`` for this run (with the storage ``--quantization`` and the on-disk flags
+    choose for ``points`` points), or check that an existing one matches; True when the run
+    creates it.
+
+    Raises:
+        MixedSpaceError: the collection holds another model's space.
+        UsageError: an explicit storage flag differs from the existing collection's.
+    """
+    created = settings.recreate or not store.collection_exists(name)
+    meta = meta.model_copy(update=storage_for(settings, points))
+    stored = store.ensure_collection(name, meta, settings.recreate, settings.shard_number,
+                                     settings.replication_factor)
+    if not created:
+        check_storage(settings, stored, name)
+    return created

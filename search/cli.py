@@ -57,11 +57,13 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=handle_evaluate)
 
 
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace, oversampling: float | None = None) -> Any:
     from embedscope.settings import store_settings
     from embedscope.store import open_store
 
-    return open_store(store_settings(args))
+    store = open_store(store_settings(args))
+    store.oversampling = oversampling
+    return store
 
 
 def _query(args: argparse.Namespace) -> Any:
@@ -148,16 +150,20 @@ _HIT_HEADERS = ["#", "cosine", "label", "split", "source", "id"]
 
 def handle_search(args: argparse.Namespace) -> int:
     """Print the top-k neighbours."""
-    from embedscope.search.neighbors import hit_json, neighbours
+    from embedscope.search.neighbors import hit_json, neighbours, shortfall
     from embedscope.search.spaces import show_in
 
     q = _query(args)
     phrase = _phrase(args, q)
-    with _open(args) as store:
+    with _open(args, q.oversampling) as store:
         space = _space(q, store, phrase)
         vector = _query_vector(q, store, space, phrase)
-        hits = neighbours(store, space, vector, q.point_id, q.k, _where(q, store, True), q.exact)
+        where = _where(q, store, True)
+        hits = neighbours(store, space, vector, q.point_id, q.k, where, q.exact)
         shown = show_in(store, hits, space, q.collection)
+    note = shortfall(hits, q.k, space, where)
+    if note:
+        print(note, file=sys.stderr)
     if _json(args):
         print(json.dumps(shown.to_json() if q.via else [hit_json(h) for h in shown.hits], indent=2))
     else:
@@ -176,23 +182,27 @@ def _print_shown(shown: Any) -> None:
 
 def handle_classify(args: argparse.Namespace) -> int:
     """Print the predicted class, the vote shares and the voters."""
-    from embedscope.search.neighbors import classify
+    from embedscope.search.neighbors import classify, shortfall
     from embedscope.search.spaces import show_in
 
     q = _query(args)
     phrase = _phrase(args, q)
-    with _open(args) as store:
+    with _open(args, q.oversampling) as store:
         space = _space(q, store, phrase)
         vector = _query_vector(q, store, space, phrase)
-        result = classify(store, space, vector, q.point_id, q.k, _where(q, store, False), q.exact)
+        where = _where(q, store, False)
+        result = classify(store, space, vector, q.point_id, q.k, where, q.exact)
         shown = show_in(store, result.hits, space, q.collection)
+    note = shortfall(result.hits, q.k, space, where)
+    if note:
+        print(note, file=sys.stderr)
     if _json(args):
         out = result.to_json()
         if q.via:
             out["shown"] = shown.to_json()
         print(json.dumps(out, indent=2))
         return 0
-    print(f"predicted: {result.label_name} (label {result.label}, majority of {q.k})")
+    print(f"predicted: {result.label_name} (label {result.label}, majority of {len(result.hits)})")
     print(f"weighted:  {result.weighted_label_name} (label {result.weighted_label}, "
           "similarity-weighted)\n")
     rows = [[name, result.counts[name], f"{share:.3f}", f"{result.weighted[name]:.3f}"]

@@ -54,6 +54,13 @@ class QuerySettings(_OneCollection):
         default=None, description="Only neighbours of this class (id or name; search only)."
     )
     exact: bool = Field(default=False, description="Exact (brute-force) search instead of HNSW.")
+    oversampling: float | None = Field(
+        default=None, gt=0,
+        description="Searches of a quantized collection draw this many times k candidates by "
+        "their compressed vectors, then rescore them with the original vectors (higher: better "
+        "recall, slower). Default: the collection's quantization's own (int8 2, binary 4, turbo4 "
+        "2; below 1 counts as 1). No effect on an unquantized collection or an exact search.",
+    )
     text_int8: bool = Field(
         default=False, description="--text: run the text tower's linear layers in int8 (dynamic "
         "quantization on the CPU): several times faster, the phrase's vector near the fp32 one.",

@@ -8,11 +8,12 @@ from embedscope.search.neighbors import (
     label_name,
     neighbours,
     resolve_label,
+    shortfall,
     vote,
     vote_arrays,
 )
 
 __all__ = [
     "Evaluation", "KResult", "Vote", "choose_splits", "classify", "evaluate", "hit_json",
-    "label_name", "neighbours", "parse_ks", "resolve_label", "vote", "vote_arrays",
+    "label_name", "neighbours", "parse_ks", "resolve_label", "shortfall", "vote", "vote_arrays",
 ]

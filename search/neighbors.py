@@ -108,12 +108,14 @@ def neighbours(
         exact: Brute-force search instead of HNSW.
 
     Returns:
-        Up to k hits, best first; ``score`` is the cosine similarity, ``payload`` holds
+        Up to k hits (fewer when fewer points match), best first; ``score`` is the cosine similarity, ``payload`` holds
         label, label_name, split, index, source, dataset and thumbnail.
 
     Raises:
-        UsageError: neither or both of vector/point_id, bad k, unknown point, wrong dimension,
-            or k larger than the number of candidate points.
+        UsageError: neither or both of vector/point_id, bad k, unknown point, wrong dimension.
+
+    Nothing is counted: when fewer than k points match, fewer hits come back (see
+    `shortfall`); a search costs the same in a collection of 10k points as of 10M.
         CollectionNotFoundError: the collection does not exist.
         EmptyCollectionError: no point matches (the collection or the filter is empty).
     """
@@ -130,23 +132,29 @@ def neighbours(
         if not np.any(query):
             raise UsageError("the query vector is all zeros; cosine similarity is undefined.")
         candidates = where or Where()
-    available = store.count(collection, None if candidates.is_empty() else candidates)
-    if available == 0:
+    hits = store.query_batch(
+        collection, query[None, :], k, None if candidates.is_empty() else candidates, exact,
+        list(HIT_FIELDS), False, [str(point_id)] if point_id is not None else None,
+    )[0]
+    if not hits:  # only now, on the way to an error, is anything counted
         check_split(store, collection, where)
         raise EmptyCollectionError(
             f"collection {collection!r} has no points{describe_where(where)}"
             f"{' other than the query point' if point_id is not None else ''}: "
             "ingest data with `embedscope ingest`, or loosen --split/--label."
         )
-    if k > available:
-        raise UsageError(
-            f"k={k} is larger than the {available} candidate points in {collection!r}"
-            f"{describe_where(where)}; use -k {available} or less."
-        )
-    return store.query_batch(
-        collection, query[None, :], k, None if candidates.is_empty() else candidates, exact,
-        list(HIT_FIELDS), False, [str(point_id)] if point_id is not None else None,
-    )[0]
+    return hits
+
+
+def shortfall(hits: Sequence[Any], k: int, collection: str, where: Where | None = None) -> str | None:
+    """A sentence when a search returned fewer than the k hits asked for (None otherwise).
+
+    Read from the result, not from a count: fewer hits than k means that fewer points match.
+    """
+    if len(hits) >= k:
+        return None
+    return (f"only {len(hits)} of the k={k} neighbours asked for: {collection!r} holds no more "
+            f"points{describe_where(where)} (other than the query point, when querying by id).")
 
 
 def vote_counts(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -304,13 +312,16 @@ def classify(
         UsageError, CollectionNotFoundError, EmptyCollectionError: as for `neighbours`.
     """
     meta = store.get_meta(collection)
-    check_split(store, collection, where)
     labelled = replace(where or Where(), has_label=True)
-    if store.count(collection) and not store.count(collection, labelled):
+    try:
+        hits = neighbours(store, collection, vector, point_id, k, labelled, exact)
+    except EmptyCollectionError:  # no labelled candidate: say why (counts on the error path only)
+        check_split(store, collection, where)
+        if store.points(collection) == 0:
+            raise
         raise MissingLabelsError(
             f"collection {collection!r} has no labelled points{describe_where(where)}, so k-NN "
             "cannot vote: ingest a dataset with a label column (or class folders), or use "
             "`embedscope search` for plain neighbours."
-        )
-    hits = neighbours(store, collection, vector, point_id, k, labelled, exact)
+        ) from None
     return vote(hits, meta.labels)

@@ -193,7 +193,7 @@ def collections(session: Session) -> list[dict[str, Any]]:
                 continue
             record = s.integrity_record(name)
             try:
-                points: int | None = s.count(name)
+                points: int | None = s.points(name)  # the engine's counter, not a pass over N
             except Exception:  # busy or unreachable: the recorded count, if any
                 points = record.points if record is not None else None
             out.append({"name": name, "points": points, **space(meta),
@@ -277,11 +277,11 @@ def search(session: Session, req: QueryRequest, data: bytes | None) -> dict[str,
 
     vector, where, point_id, answering = _query(session, req, data)
     with session.store() as s:
-        shown = show_in(s, knn.neighbours(s, answering, vector, point_id, req.k, where),
-                        answering, req.collection)
+        hits = knn.neighbours(s, answering, vector, point_id, req.k, where)
+        shown = show_in(s, hits, answering, req.collection)
         return {"collection": req.collection, "k": req.k,
-                "hits": _hits(s, req.collection, shown.hits, req.fields),
-                **_linked(shown)}
+                "hits": _hits(s, req.collection, shown.hits, req.fields, _fetched(shown)),
+                **_note(hits, req.k, answering, where), **_linked(shown)}
 
 
 def classify(session: Session, req: QueryRequest, data: bytes | None) -> dict[str, Any]:
@@ -294,8 +294,17 @@ def classify(session: Session, req: QueryRequest, data: bytes | None) -> dict[st
         vote = knn.classify(s, answering, vector, point_id, req.k, where)
         shown = show_in(s, vote.hits, answering, req.collection)
         out = vote.to_json()
-        out["hits"] = _hits(s, req.collection, shown.hits, req.fields)
-    return {"collection": req.collection, "k": req.k, **out, **_linked(shown)}
+        out["hits"] = _hits(s, req.collection, shown.hits, req.fields, _fetched(shown))
+    return {"collection": req.collection, "k": req.k, **out,
+            **_note(vote.hits, req.k, answering, where), **_linked(shown)}
+
+
+def _note(hits: list[Hit], k: int, collection: str, where: Any) -> dict[str, Any]:
+    """``{"note": …}`` when fewer than k hits came back (read from the result; nothing counted)."""
+    from embedscope.search import knn
+
+    note = knn.shortfall(hits, k, collection, where)
+    return {"note": note} if note else {}
 
 
 def _linked(shown: Any) -> dict[str, Any]:
@@ -306,9 +315,18 @@ def _linked(shown: Any) -> dict[str, Any]:
     return {"space": shown.space, "missing": list(shown.missing)}
 
 
-def _hits(store: Any, collection: str, hits: list[Hit], fields: list[str] | None) -> list[dict]:
+def _fetched(shown: Any) -> tuple[str, ...]:
+    """The payload fields the search already read for each hit (a field absent from a hit's
+    payload then is absent from the point): none when the hits were shown in another space."""
+    from embedscope.search.neighbors import HIT_FIELDS
+
+    return HIT_FIELDS if shown.space == shown.target else ()
+
+
+def _hits(store: Any, collection: str, hits: list[Hit], fields: list[str] | None,
+          fetched: tuple[str, ...] = ()) -> list[dict]:
     wanted = list(DEFAULT_FIELDS if fields is None else fields)
-    missing = [f for f in wanted if any(f not in h.payload for h in hits)]
+    missing = [f for f in wanted if f not in fetched and any(f not in h.payload for h in hits)]
     extra: dict[str, dict[str, Any]] = {}
     if missing and hits:
         found = store.retrieve(collection, [h.id for h in hits], missing)

@@ -94,6 +94,8 @@ class Found(Linked):
     collection: str
     k: int
     hits: list[Hit]
+    note: str | None = Field(default=None, description="Present when fewer than `k` points "
+                             "match: fewer hits come back, and this says so.")
 
 
 class Classified(Linked):
@@ -101,6 +103,8 @@ class Classified(Linked):
 
     collection: str
     k: int
+    note: str | None = Field(default=None, description="Present when fewer than `k` points "
+                             "match: fewer hits come back, and this says so.")
     label: int = Field(description="The majority class id (-1: no labelled voter).")
     label_name: str
     weighted_label: int

@@ -36,6 +36,13 @@ class ServingSettings(BaseSettings):
         "reaches the port can use the page and the API. It opens nothing that a key or a login "
         "guards. Only on a trusted network.",
     )
+    oversampling: float | None = Field(
+        default=None, gt=0,
+        description="The page's and the API's searches of a quantized collection draw this many times k candidates by "
+        "their compressed vectors, then rescore them with the original vectors (higher: better "
+        "recall, slower). Default: the collection's quantization's own (int8 2, binary 4, turbo4 "
+        "2; below 1 counts as 1). No effect on an unquantized collection or an exact search.",
+    )
     max_upload_mb: float = Field(
         default=10.0, gt=0, description="Largest query image accepted, in megabytes."
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +67,13 @@ class Session:
         self._warm: set[tuple[Any, ...]] = set()  # query models that embedded at least once
 
     # --- store access ----------------------------------------------------------------------
-    def store(self) -> AbstractContextManager[Store]:
-        """The open store, opened on first use, held for this caller alone (see StoreHold)."""
-        return self._hold.use()
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        """The open store, opened on first use, held for this caller alone (see StoreHold);
+        its searches use the page's --oversampling."""
+        with self._hold.use() as s:
+            s.oversampling = getattr(self.settings, "oversampling", None)
+            yield s
 
     def holds(self) -> list[str]:
         """The embedded collections this session holds open now (empty for a server)."""
@@ -136,7 +140,7 @@ class Session:
         with self.store() as s:
             meta = s.get_meta(collection)
             try:
-                points = s.count(collection)
+                points = s.points(collection)  # the engine's counter, not a pass over N
             except CollectionBusyError as exc:  # a job has it: the last recorded count
                 record = s.integrity_record(collection)
                 points = record.points if record is not None else 0
@@ -340,8 +344,11 @@ class Session:
                 vote = None
                 hits = knn.neighbours(s, collection, vector, point_id, k, where)
         gallery = tiles(hits)
+        short = knn.shortfall(hits, k, collection, where)
+        short = f"\n\n{escape(short[0].upper() + short[1:])}" if short else ""
         if vote is None:
-            text = f"**{len(hits)} neighbours.** The collection has no labels, so no k-NN vote."
+            text = (f"**{len(hits)} neighbours.** The collection has no labels, so no k-NN "
+                    f"vote.{short}")
             return SearchResult(query, gallery, text, [], hits)
         share = vote.majority.get(vote.label_name, 0.0)
         text = "\n\n".join([
@@ -350,7 +357,7 @@ class Session:
             f"({share:.0%}); similarity-weighted vote: **{escape(vote.weighted_label_name)}** "
             f"({vote.weighted.get(vote.weighted_label_name, 0.0):.0%}).",
             *vote_notes(vote.counts, label),
-        ])
+        ]) + short
         rows = [{"class": name, "share": round(value, 4)}
                 for name, value in vote.majority.items()]
         return SearchResult(query, gallery, text, rows, hits)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from embedscope.contract import INDEXED_FIELDS, CollectionMeta
+from embedscope.contract import DEFAULT_OVERSAMPLING, INDEXED_FIELDS, CollectionMeta
 from embedscope.errors import CollectionBusyError, CollectionNotFoundError, UsageError
 from embedscope.store.facets import FACET_LIMIT, Facet, scan
 from embedscope.store.points import Hit, Record, as_matrix, check_ids, check_name
@@ -53,6 +53,10 @@ class CollectionSummary:
             "pooling": m.pooling if m else None,
             "image_size": m.image_size if m else None,
             "text": m.text if m else False,
+            "quantization": m.quantization if m else None,
+            "vectors_on_disk": m.vectors_on_disk if m else None,
+            "hnsw_on_disk": m.hnsw_on_disk if m else None,
+            "stored": m.storage_text() if m else None,
         }
 
 
@@ -68,6 +72,10 @@ class Store(ABC):
     #: Upserts a batch writer may have in flight at once (a server applies them in parallel;
     #: the embedded engine writes one at a time).
     upload_parallel: int = 1
+    #: Candidates a search of a quantized collection draws, as a multiple of k, before
+    #: rescoring them with the original vectors (None: the collection's quantization's default,
+    #: contract.DEFAULT_OVERSAMPLING). Set by the search commands, the page and the API.
+    oversampling: float | None = None
 
     # --- backend primitives -------------------------------------------------------------
     @abstractmethod
@@ -106,6 +114,11 @@ class Store(ABC):
     @abstractmethod
     def count(self, name: str, where: Where | None = None) -> int:
         """Exact number of points matching ``where``."""
+
+    def points(self, name: str) -> int:
+        """The engine's own point count of the whole collection: no pass over the points
+        (collection info), for listings. `count` is the exact count, with or without a filter."""
+        return self.count(name)
 
     @abstractmethod
     def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
@@ -163,6 +176,12 @@ class Store(ABC):
     def optimize(self, name: str) -> None:  # noqa: B027 - a no-op where the server optimises itself
         """Build indexes after a bulk load (embedded: synchronous; server: automatic)."""
 
+    def footprint(self, name: str) -> dict[str, dict[str, Any]] | None:
+        """Bytes of each structure (vectors, quantized vectors, HNSW graph, payload …) and
+        whether it lives in RAM or on disk (store/footprint.py); None where the backend does
+        not say (a server: see its telemetry)."""
+        return None
+
     def indexed_vectors(self, name: str) -> int | None:
         """Vectors of ``name`` in its HNSW index (embedded); None where the backend does not say."""
         return None
@@ -187,6 +206,24 @@ class Store(ABC):
 
     def _forget(self, name: str) -> None:
         self.__dict__.get("_dimensions", {}).pop(name, None)
+        self.__dict__.get("_quantization", {}).pop(name, None)
+
+    def quantization(self, name: str) -> str:
+        """The collection's quantization (from its metadata; remembered per store)."""
+        known: dict[str, str] = self.__dict__.setdefault("_quantization", {})
+        if name not in known:
+            meta = self._read_meta(name)
+            known[name] = meta.quantization if meta is not None else "none"
+        return known[name]
+
+    def oversampling_for(self, name: str) -> float | None:
+        """The oversampling a search of ``name`` uses: None for an unquantized collection."""
+        quantization = self.quantization(name)
+        if quantization == "none":
+            return None
+        if self.oversampling is None:
+            return DEFAULT_OVERSAMPLING[quantization]
+        return max(1.0, float(self.oversampling))
 
     def upsert(
         self, name: str, ids: Sequence[str], vectors: np.ndarray | Sequence[Sequence[float]],
@@ -352,7 +389,7 @@ class Store(ABC):
 
     def summary(self, name: str) -> CollectionSummary:
         """Name, point count and metadata of one collection."""
-        return CollectionSummary(name=name, points=self.count(name), meta=self._read_meta(name))
+        return CollectionSummary(name=name, points=self.points(name), meta=self._read_meta(name))
 
     def query(
         self, name: str, vector: np.ndarray, k: int, where: Where | None = None,

@@ -40,6 +40,10 @@ class CheckReport:
     problems: dict[str, list[str]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: quantization, vectors_on_disk, hnsw_on_disk (from the metadata).
+    storage: dict[str, Any] = field(default_factory=dict)
+    #: Bytes and placement of each structure (None where the backend does not say).
+    memory: dict[str, dict[str, Any]] | None = None
 
     def add(self, kind: str, detail: str) -> None:
         """Record one problem of ``kind`` (only the first few details are kept)."""
@@ -55,20 +59,38 @@ class CheckReport:
                 "scrolled": self.scrolled, "recorded": self.recorded, "dimension": self.dimension,
                 "problems": {k: {"count": self.counts[k], "examples": v}
                              for k, v in self.problems.items()},
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "storage": self.storage,
+                "memory": self.memory}
+
+    def _storage_lines(self) -> list[str]:
+        from embedscope.store.footprint import footprint_text
+
+        out = []
+        if self.storage:
+            out.append(f"  stored as: {_storage_text(self.storage)}")
+        if self.memory:
+            out.append(f"  memory: {footprint_text(self.memory)}")
+        return out
 
     def lines(self) -> list[str]:
         """Human-readable lines: one when healthy, one per problem kind otherwise."""
         if self.ok:
             rec = ", matches its integrity record" if self.recorded is not None else ""
             return [f"{self.collection}: ok: {self.points} points{rec}, all vectors finite, "
-                    f"{self.dimension}-d and unit length, payloads decode ({self.seconds:.1f} s)"]
+                    f"{self.dimension}-d and unit length, payloads decode ({self.seconds:.1f} s)",
+                    *self._storage_lines()]
         out = [f"{self.collection}: DAMAGED"]
         for kind, examples in self.problems.items():
             more = self.counts[kind] - len(examples)
             out.append(f"  {kind} ({self.counts[kind]}): " + "; ".join(examples)
                        + (f"; … and {more} more" if more > 0 else ""))
         return out
+
+
+def _storage_text(storage: dict[str, Any]) -> str:
+    from embedscope.contract import CollectionMeta
+
+    return CollectionMeta(model="-", dimension=1, **storage).storage_text()
 
 
 def _check_payload(report: CheckReport, pid: str, payload: dict[str, Any]) -> None:
@@ -120,6 +142,7 @@ def check_collection(store: Store, name: str, page_size: int = 1024,
     try:
         meta = store.get_meta(name)
         report.dimension = meta.dimension
+        report.storage = meta.storage()
         record = store.integrity_record(name)
         report.recorded = getattr(record, "points", None)
         report.points = store.count(name)
@@ -146,5 +169,9 @@ def check_collection(store: Store, name: str, page_size: int = 1024,
     if report.recorded is not None and report.points is not None \
             and report.points < report.recorded:
         report.add("count", f"{report.points} points, integrity record says {report.recorded}")
+    try:
+        report.memory = store.footprint(name)
+    except (OSError, DamagedCollectionError):  # the sizes are a description, never a failure
+        report.memory = None
     report.seconds = time.perf_counter() - start
     return report

@@ -83,9 +83,11 @@ def handle_collections(args: argparse.Namespace) -> int:
         for i, group in enumerate(groups):
             print(("\n" if i else "") + f"dataset {group.dataset}")
             rows = [[s["name"], s["points"], s["model"] or "?", s["dimension"] or "?",
-                     "yes" if s["text"] else "no", ", ".join(s["labels"]) or "(unlabelled)"]
+                     "yes" if s["text"] else "no", s["stored"] or "?",
+                     ", ".join(s["labels"]) or "(unlabelled)"]
                     for s in (summaries[n] for n in group.collections)]
-            print(text_table(["name", "points", "model", "dim", "text", "classes"], rows, {1, 3}))
+            print(text_table(["name", "points", "model", "dim", "text", "stored", "classes"], rows,
+                             {1, 3}))
             for (a, b), n in group.shared.items():
                 print(f"  {a} and {b} share {n} points")
     return 0

@@ -21,7 +21,7 @@ import embedscope.store.space as space
 from embedscope.contract import INDEXED_FIELDS, CollectionMeta
 from embedscope.errors import DamagedCollectionError, EmbedscopeError
 from embedscope.store.base import CollectionSummary, PayloadFields, Store, Where
-from embedscope.store.edge_query import edge_filter, payload_selector
+from embedscope.store.edge_query import edge_config, edge_filter, payload_selector, search_params
 from embedscope.store.facets import ordered
 from embedscope.store.locks import Holder, StoreLocks
 from embedscope.store.points import Hit, Record, as_matrix, check_name, to_hits, to_records
@@ -201,9 +201,7 @@ class EdgeStore(Store):
             raise CollectionExistsError(f"collection {name!r} was created by another process")
         tmp = self.root / f".creating-{name}-{uuid.uuid4().hex[:8]}"
         try:
-            config = q.EdgeConfig(
-                vectors=q.EdgeVectorParams(size=meta.dimension, distance=q.Distance.Cosine))
-            shard = q.EdgeShard.create(str(tmp / "shard"), config)
+            shard = q.EdgeShard.create(str(tmp / "shard"), edge_config(q, meta))
             try:
                 schema = {"keyword": q.PayloadSchemaType.Keyword,
                           "integer": q.PayloadSchemaType.Integer}
@@ -309,6 +307,11 @@ class EdgeStore(Store):
         with self._reading(name) as shard:
             return int(shard.count(self._q.CountRequest(exact=True, filter=edge_filter(self._q, where))))
 
+    def points(self, name: str) -> int:
+        """The shard's own point count (its segments' counters: no pass over the points)."""
+        with self._reading(name) as shard:
+            return int(shard.info().points_count)
+
     def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
@@ -325,7 +328,7 @@ class EdgeStore(Store):
         mat = as_matrix(vectors)
         if len(mat) == 0:
             return []
-        params = q.SearchParams(exact=exact)
+        params = search_params(q, exact, self.oversampling_for(name))
         payload = payload_selector(self._q, with_payload)
         excludes = exclude_per_query or [None] * len(mat)
         requests = [
@@ -450,6 +453,16 @@ class EdgeStore(Store):
         q = self._q
         schema = {"keyword": q.PayloadSchemaType.Keyword, "integer": q.PayloadSchemaType.Integer}
         self._writing(name).update(q.UpdateOperation.create_field_index(key, schema[kind]))
+
+    def footprint(self, name: str) -> dict[str, dict[str, Any]] | None:
+        """Bytes of each structure from the shard's files (store/footprint.py); flushed first
+        when this store has it open, so that the files hold what was written."""
+        from embedscope.store.footprint import shard_footprint
+
+        self.require(name)
+        if name in self._shards:
+            self._shards[name].flush()
+        return shard_footprint(self._dir(name) / "shard", self._read_meta(name))
 
     def indexed_vectors(self, name: str) -> int | None:
         """Vectors of ``name`` in HNSW-indexed segments (the rest is searched by brute force)."""

@@ -1,10 +1,10 @@
-"""Qdrant Edge filters and payload selectors built from the store interface's Where."""
+"""Qdrant Edge filters, payload selectors, search parameters and collection configs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from embedscope.contract import Payload
+from embedscope.contract import CollectionMeta, Payload
 from embedscope.store.base import PayloadFields, Where
 
 
@@ -34,3 +34,41 @@ def payload_selector(q: Any, with_payload: PayloadFields) -> Any:
     if isinstance(with_payload, bool):
         return with_payload
     return q.PayloadSelector.Include(list(with_payload))
+
+
+def quantization_config(q: Any, quantization: str) -> Any:
+    """The engine's quantization config for a contract name (None for "none"); the quantized
+    vectors are pinned in RAM, where the search reads them."""
+    pinned = q.Memory.Pinned
+    if quantization == "int8":
+        return q.ScalarQuantizationConfig(type=q.ScalarType.Int8, quantile=0.99, memory=pinned)
+    if quantization == "binary":
+        return q.BinaryQuantizationConfig(memory=pinned)
+    if quantization == "turbo4":
+        return q.TurboQuantQuantizationConfig(bits=q.TurboQuantBitSize.Bits4, memory=pinned)
+    return None
+
+
+def edge_config(q: Any, meta: CollectionMeta) -> Any:
+    """A new shard's config: cosine vectors of the meta's dimension, stored as it says.
+
+    Originals on disk are memory-mapped without being pinned (``Cold``: read when rescoring);
+    the HNSW graph likewise with ``hnsw_on_disk``.
+    """
+    vectors = q.EdgeVectorParams(
+        size=meta.dimension, distance=q.Distance.Cosine,
+        quantization_config=quantization_config(q, meta.quantization),
+        memory=q.Memory.Cold if meta.vectors_on_disk else None,
+    )
+    hnsw = (q.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000,
+                              memory=q.Memory.Cold) if meta.hnsw_on_disk else None)
+    return q.EdgeConfig(vectors=vectors, hnsw_config=hnsw)
+
+
+def search_params(q: Any, exact: bool, oversampling: float | None) -> Any:
+    """SearchParams: exact, or HNSW; on a quantized collection (``oversampling`` given) the
+    quantized candidates (oversampling × k of them) are rescored with the original vectors."""
+    if exact or oversampling is None:
+        return q.SearchParams(exact=exact)
+    return q.SearchParams(quantization=q.QuantizationSearchParams(
+        rescore=True, oversampling=float(oversampling)))

@@ -41,6 +41,20 @@ def _is_missing_collection(exc: BaseException) -> bool:
     return getattr(exc, "status_code", None) == 404 or ("collection" in text and "not found" in text)
 
 
+def server_quantization(m: Any, quantization: str) -> Any:
+    """qdrant-client's quantization config for a contract name (None for "none"); quantized
+    vectors stay in RAM (``always_ram``), the originals wherever ``on_disk`` puts them."""
+    if quantization == "int8":
+        return m.ScalarQuantization(scalar=m.ScalarQuantizationConfig(
+            type=m.ScalarType.INT8, quantile=0.99, always_ram=True))
+    if quantization == "binary":
+        return m.BinaryQuantization(binary=m.BinaryQuantizationConfig(always_ram=True))
+    if quantization == "turbo4":
+        return m.TurboQuantization(turbo=m.TurboQuantQuantizationConfig(
+            bits=m.TurboQuantBitSize.BITS4, always_ram=True))
+    return None
+
+
 class RemoteStore(Store):
     """Collections on a Qdrant server; metadata in the collection's own metadata."""
 
@@ -182,20 +196,42 @@ class RemoteStore(Store):
         replication_factor: int | None,
     ) -> None:
         m = self._m
-        self._call(
-            self.client.create_collection,
-            collection_name=name,
-            vectors_config=m.VectorParams(size=meta.dimension, distance=m.Distance.COSINE),
-            shard_number=shard_number,
-            replication_factor=replication_factor,
-            metadata={_META_KEY: meta.model_dump()},
-        )
+        try:
+            self._call(
+                self.client.create_collection,
+                collection_name=name,
+                vectors_config=m.VectorParams(
+                    size=meta.dimension, distance=m.Distance.COSINE,
+                    on_disk=True if meta.vectors_on_disk else None,
+                    hnsw_config=m.HnswConfigDiff(on_disk=True) if meta.hnsw_on_disk else None,
+                ),
+                quantization_config=server_quantization(m, meta.quantization),
+                shard_number=shard_number,
+                replication_factor=replication_factor,
+                metadata={_META_KEY: meta.model_dump()},
+            )
+        except QdrantUnavailableError:
+            raise
+        except Exception as exc:
+            if meta.quantization == "turbo4" and "turbo" in str(exc).lower():
+                raise UsageError(
+                    f"the Qdrant server at {self.url} ({self._server_version()}) has no TurboQuant "
+                    "quantization: it offers int8 (scalar) and binary here. Use --quantization "
+                    "int8 or binary, or a server version with TurboQuant."
+                ) from exc
+            raise
         if self.backend != "memory":  # local mode has no payload indexes
             schema = {"keyword": m.PayloadSchemaType.KEYWORD, "integer": m.PayloadSchemaType.INTEGER}
             for field, kind in INDEXED_FIELDS.items():
                 self._call(
                     self.client.create_payload_index, name, field, field_schema=schema[kind], wait=True
                 )
+
+    def _server_version(self) -> str:
+        try:
+            return f"version {self.client.info().version}"
+        except Exception:  # the version is only for the message
+            return "version unknown"
 
     def delete_collection(self, name: str) -> None:
         self._forget(name)
@@ -247,6 +283,12 @@ class RemoteStore(Store):
         schema = {"keyword": m.PayloadSchemaType.KEYWORD, "integer": m.PayloadSchemaType.INTEGER}
         self._call(self.client.create_payload_index, name, key, field_schema=schema[kind], wait=True)
 
+    def points(self, name: str) -> int:
+        """The server's point count from the collection's info (no pass over the points; on a
+        server it may lag the last writes by moments, as Qdrant documents)."""
+        info = self._call(self.client.get_collection, name)
+        return int(info.points_count or 0)
+
     def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(ids), 1024):
@@ -266,7 +308,11 @@ class RemoteStore(Store):
         mat = as_matrix(vectors)
         excludes = exclude_per_query or [None] * len(mat)
         # local (in-memory) mode always searches exactly and warns about any params
-        params = None if self.backend == "memory" else m.SearchParams(exact=exact)
+        oversampling = self.oversampling_for(name)
+        quantized = (m.QuantizationSearchParams(rescore=True, oversampling=oversampling)
+                     if oversampling is not None and not exact else None)
+        params = None if self.backend == "memory" else m.SearchParams(exact=exact,
+                                                                       quantization=quantized)
         payload = self._payload_sel(with_payload)
         out: list[list[Hit]] = []
         for start in range(0, len(mat), _BATCH):

@@ -77,11 +77,11 @@ def test_search_by_id_table_json_and_filters(toy, capsys):
     assert toy[0] in rows[1] and "zero" in rows[1]
 
 
-def test_search_k_too_large_names_the_limit(toy, capsys):
+def test_search_k_too_large_returns_what_matches_and_says_so(toy, capsys):
     code, out, err = _run(capsys, "search", "--collection", "toy__fake", "--id", toy[1], "-k",
-                          "3", "--label", "zero")
-    assert code == 2 and out == ""
-    assert err.startswith("error: k=3 is larger than the 1 candidate points") and "-k 1" in err
+                          "3", "--label", "zero", "--json")
+    assert code == 0 and len(json.loads(out)) == 1
+    assert err.startswith("only 1 of the k=3 neighbours asked for") and "label=0" in err
 
 
 def test_classify_by_id(toy, capsys):

@@ -23,6 +23,7 @@ from embedscope.search.knn import (
     neighbours,
     parse_ks,
     resolve_label,
+    shortfall,
     vote,
     vote_arrays,
 )
@@ -73,9 +74,10 @@ def test_neighbours_of_a_stored_point_exclude_itself(angles):
     assert [h.id for h in hits] == [ids[2], ids[0], ids[3], ids[4], ids[5]]
     np.testing.assert_allclose([h.score for h in hits][:3],
                                [math.cos(math.radians(d)) for d in (10, 15, 30)], atol=1e-5)
-    # All five others exist, a sixth would be the point itself: refused, not silently returned.
-    with pytest.raises(UsageError, match=r"k=6 is larger than the 5 candidate points"):
-        neighbours(store, "toy__fake", point_id=ids[1], k=6)
+    # All five others exist, a sixth would be the point itself: five come back, never itself.
+    hits = neighbours(store, "toy__fake", point_id=ids[1], k=6)
+    assert len(hits) == 5 and ids[1] not in [h.id for h in hits]
+    assert shortfall(hits, 6, "toy__fake").startswith("only 5 of the k=6 neighbours")
 
 
 def test_neighbour_filters(angles):
@@ -84,6 +86,23 @@ def test_neighbour_filters(angles):
     assert [h.id for h in hits] == [ids[0], ids[2], ids[4]]
     hits = neighbours(store, "toy__fake", _unit(0), k=2, where=Where(label=2), exact=True)
     assert [h.id for h in hits] == [ids[4], ids[5]]
+
+
+def test_fewer_matches_than_k_come_back_and_are_said(angles):
+    store, ids = angles
+    hits = neighbours(store, "toy__fake", _unit(0), k=7)
+    assert [h.id for h in hits] == ids and shortfall(hits, 7, "toy__fake") is not None
+    assert shortfall(hits, 6, "toy__fake") is None
+    where = Where(split="train", label=2)  # one point: index 4
+    hits = neighbours(store, "toy__fake", _unit(0), k=3, where=where)
+    assert [h.id for h in hits] == [ids[4]]
+    assert shortfall(hits, 3, "toy__fake", where) == (
+        "only 1 of the k=3 neighbours asked for: 'toy__fake' holds no more points matching "
+        "split='train', label=2 (other than the query point, when querying by id).")
+    v = classify(store, "toy__fake", _unit(0), k=10, where=Where(split="test"))
+    assert len(v.hits) == 3 and sum(v.counts.values()) == 3
+    with pytest.raises(EmptyCollectionError, match="no points matching split='test', tag='x'"):
+        neighbours(store, "toy__fake", _unit(0), k=3, where=Where(split="test", tag="x"))
 
 
 def test_vote_ties_go_to_the_smallest_label_and_weighted_vote_differs():
@@ -130,7 +149,6 @@ def test_bad_queries_are_clear_errors(angles):
         (dict(vector=np.ones(5)), UsageError, "dimension 5; the collection expects 3"),
         (dict(vector=np.zeros(3)), UsageError, "all zeros"),
         (dict(vector=_unit(0), k=0), UsageError, "k must be a positive integer, got 0"),
-        (dict(vector=_unit(0), k=7), UsageError, "k=7 is larger than the 6 candidate points"),
         (dict(point_id="nope"), UsageError, "'nope' is not a UUID"),
         (dict(point_id=row_point_id("toy", "x", 1)), UsageError, "no point with id"),
         (dict(vector=_unit(0), where=Where(split="val")), UsageError,

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from embedscope.errors import UsageError
+from embedscope.store import Where
 from embedscope.store.edge import EdgeStore
 from embedscope.ui.config import ServeSettings, UISettings
 from embedscope.ui.service import Session
@@ -97,6 +98,55 @@ def test_classify_votes_among_the_neighbours(served, query_png) -> None:
     vote = answer.json()
     assert vote["label_name"] in vote["counts"] and sum(vote["counts"].values()) == 7
     assert len(vote["hits"]) == 7
+
+
+def test_fewer_matches_than_k_answer_what_matches_with_a_note(served, query_png) -> None:
+    client, session, b = served
+    with session.store() as s:  # how many test points there are, counted here, not by the API
+        tests = s.count(b.collection, Where(split="test", label=0))
+    assert 3 < tests + 5 <= ServeSettings().max_k
+    body = {"collection": b.collection, "image": _b64(query_png), "split": "test", "label": "0",
+            "k": tests + 5}
+    found = client.post(f"{API}/search", json=body)
+    assert found.status_code == 200, found.text
+    assert len(found.json()["hits"]) == tests
+    assert found.json()["note"].startswith(f"only {tests} of the k={tests + 5} neighbours")
+    voted = client.post(f"{API}/classify", json=body).json()
+    assert sum(voted["counts"].values()) == tests and "note" in voted
+    enough = client.post(f"{API}/search", json={**body, "k": 3}).json()
+    assert "note" not in enough and len(enough["hits"]) == 3
+
+
+class _CountingEdgeStore(EdgeStore):
+    """The real embedded store, its passes over the collection counted."""
+
+    passes: list[str]
+
+    def count(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.passes.append("count")
+        return super().count(*args, **kwargs)
+
+    def scroll_page(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.passes.append("scroll")
+        return super().scroll_page(*args, **kwargs)
+
+
+def test_the_api_routes_make_no_pass_over_the_collection(fresh: Built) -> None:
+    store = _CountingEdgeStore(fresh.qdrant_dir, serving=True)
+    store.passes = []
+    session = Session(ServeSettings(), store)
+    with _client(ServeSettings(), session) as client:
+        (listed,) = client.get(f"{API}/collections").json()["collections"]
+        assert listed["points"] == 300
+        point = client.post(f"{API}/search", json={"collection": fresh.collection,
+                                                   "vector": [1.0] * 32, "k": 3}).json()["hits"][0]
+        for route in ("search", "classify"):
+            for query in ({"vector": [0.5] * 31 + [1.0]}, {"point_id": point["id"]}):
+                answer = client.post(f"{API}/{route}", json={"collection": fresh.collection,
+                                                             "k": 5, "split": "train", **query})
+                assert answer.status_code == 200, answer.text
+    session.shutdown()
+    assert store.passes == []
 
 
 def _bomb(tmp: Path) -> bytes:

@@ -74,6 +74,6 @@ def test_tags_list_and_filter(built: Built, session_on, tmp_path: Path, query_pn
     result = s.search_upload("fashion", query_png, k=6, tag="odd")
     assert {h.id for h in result.hits} <= set(ids[1::2]) and len(result.hits) == 6
     assert len(s.search_upload("fashion", query_png, k=12, tag="keep").hits) == 12
-    with pytest.raises(UsageError, match="k=13 is larger than the 12 candidate points"):
-        s.search_upload("fashion", query_png, k=13, tag="keep")
+    short = s.search_upload("fashion", query_png, k=13, tag="keep")  # all 12 tagged, and said
+    assert len(short.hits) == 12 and "Only 12 of the k=13 neighbours" in short.prediction
     assert len(s.search_upload("fashion", query_png, k=20, tag="(all)").hits) == 20
