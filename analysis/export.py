@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from embedscope.analysis.export_card import Exported
 from embedscope.analysis.export_columns import Plan, hf_features, hf_schema_metadata, page_columns, record_batch
 from embedscope.analysis.export_columns import plan as make_plan
 from embedscope.analysis.export_config import ExportSettings
@@ -28,22 +28,6 @@ from embedscope.errors import EmbedscopeError, UsageError
 from embedscope.store import Store, Where
 
 DATA = "data"
-
-
-@dataclass
-class Exported:
-    """What an export wrote."""
-
-    folder: Path
-    collection: str
-    rows: int
-    splits: dict[str, int]
-    files: list[Path]
-    plan: Plan
-    neighbours: str  # how the neighbours were found ("" when none)
-    seconds: float
-    bytes: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def file_name(split: str, i: int, n: int) -> str:

@@ -9,13 +9,28 @@ every column means.
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from embedscope.analysis.export_columns import Plan
 from embedscope.contract import CollectionMeta, Payload, slug
 
-if TYPE_CHECKING:
-    from embedscope.analysis.export import Exported
+
+@dataclass
+class Exported:
+    """What an export wrote."""
+
+    folder: Path
+    collection: str
+    rows: int
+    splits: dict[str, int]
+    files: list[Path]
+    plan: Plan
+    neighbours: str  # how the neighbours were found ("" when none)
+    seconds: float
+    bytes: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def atlas_command(done: Exported) -> str:
