@@ -6,6 +6,7 @@ import io
 import json
 import shutil
 import tarfile
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,23 @@ def webdataset(out: Path) -> tuple[Path, dict[str, int]]:
     write_tar(out / "00001.tar", s1)
     write_tar(out / "00002.tar", s2, cut=0.55)  # truncated mid-way
     return out, {"corrupt": 1, "label": 1}
+
+
+def ingest_json(*flags: str) -> dict:
+    """`embedscope ingest --model pixels … --json` in this process; its JSON summary."""
+    from embedscope.cli import main
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main(["ingest", "--model", "pixels", "--num-workers", "0", "--no-progress", "--json", *flags])
+    assert code == 0, buf.getvalue()
+    return json.loads(buf.getvalue())
+
+
+def stored_points(data: Path, collection: str) -> dict[str, tuple[dict, np.ndarray]]:
+    """Every point of an embedded collection: id → (payload without its time, vector)."""
+    from embedscope.store.edge import EdgeStore
+
+    with EdgeStore(data / "qdrant") as store:
+        return {r.id: ({k: v for k, v in r.payload.items() if k != "ingested_at"}, np.asarray(r.vector))
+                for r in store.scroll(collection, with_payload=True, with_vectors=True)}

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import sys
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +14,8 @@ from embedscope.ingest.config import IngestSettings
 from embedscope.ingest.pipeline import run_ingest
 from embedscope.ingest.ray_engine import decode_rows, run_ray
 from embedscope.settings import QdrantSettings
-from embedscope.store.edge import EdgeStore
 from tests.ingest.badimages import EXPECTED, make_bad_folder
+from tests.ingest.sourcefixtures import ingest_json, stored_points
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +28,6 @@ def local_ray():
         ray.shutdown()
 
 
-def _ingest(*flags: str) -> dict:
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        code = main(["ingest", "--model", "pixels", "--num-workers", "0", "--no-progress", "--json", *flags])
-    assert code == 0, buf.getvalue()
-    return json.loads(buf.getvalue())
-
-
-def _points(data: Path, collection: str) -> dict[str, tuple[dict, np.ndarray]]:
-    with EdgeStore(data / "qdrant") as store:
-        return {r.id: ({k: v for k, v in r.payload.items() if k != "ingested_at"}, np.asarray(r.vector))
-                for r in store.scroll(collection, with_payload=True, with_vectors=True)}
-
-
 def _assert_same(one: dict, other: dict) -> None:
     assert one.keys() == other.keys()
     for pid, (payload, vector) in one.items():
@@ -54,12 +37,12 @@ def _assert_same(one: dict, other: dict) -> None:
 
 def test_ray_run_stores_the_single_process_collection(local_ray, sample_dir, data_env):
     flags = ["--dataset", str(sample_dir), "--limit", "300"]
-    single = _ingest(*flags, "--collection", "single")
-    ray_run = _ingest(*flags, "--collection", "ray", "--engine", "ray")
+    single = ingest_json(*flags, "--collection", "single")
+    ray_run = ingest_json(*flags, "--collection", "ray", "--engine", "ray")
     assert single["ingested"] == ray_run["ingested"] == ray_run["points_in_collection"] == 600
     assert ray_run["index"] == single["index"] == "built"
-    _assert_same(_points(data_env, "single"), _points(data_env, "ray"))
-    again = _ingest(*flags, "--collection", "ray", "--engine", "ray")  # resume: all stored
+    _assert_same(stored_points(data_env, "single"), stored_points(data_env, "ray"))
+    again = ingest_json(*flags, "--collection", "ray", "--engine", "ray")  # resume: all stored
     assert again["ingested"] == 0 and again["skipped"] == again["selected"] == 600
 
 
@@ -80,12 +63,12 @@ def test_a_decode_worker_killed_mid_run_is_retried_and_nothing_is_lost(local_ray
                       decode=dies_once)
     assert marker.exists(), "the decode stage never ran the dying function"
     assert summary.ingested == summary.points_in_collection == 200 and not summary.rejected
-    _assert_same(_points(data_env, "single"), _points(data_env, "killed"))
+    _assert_same(stored_points(data_env, "single"), stored_points(data_env, "killed"))
 
 
 def test_a_bad_image_is_a_reported_reject(local_ray, tmp_path, data_env):
     folder = make_bad_folder(tmp_path / "photos")
-    out = _ingest("--dataset", str(folder), "--image-size", "16", "--labels-from-folders", "--engine", "ray")
+    out = ingest_json("--dataset", str(folder), "--image-size", "16", "--labels-from-folders", "--engine", "ray")
     good = [k for k, v in EXPECTED.items() if v == "ok"]
     assert out["ingested"] == out["points_in_collection"] == len(good)
     reasons = {Path(r["source"]).relative_to(folder.resolve()).as_posix(): r["reason"] for r in out["rejected"]}

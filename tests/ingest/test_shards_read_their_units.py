@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import json
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from embedscope.cli import main
 from embedscope.ingest.selection import select
 from embedscope.ingest.sources import open_source
 from embedscope.ingest.units import Unit, plan
-from embedscope.store.edge import EdgeStore
+from tests.ingest.sourcefixtures import ingest_json, stored_points
 
 
 @pytest.fixture(scope="module")
@@ -62,32 +58,18 @@ def test_four_shards_each_read_a_quarter_of_the_bytes(four_files):
     assert seen == rows
 
 
-def _ingest(*flags: str) -> dict:
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        code = main(["ingest", "--model", "pixels", "--num-workers", "0", "--no-progress", "--json", *flags])
-    assert code == 0, buf.getvalue()
-    return json.loads(buf.getvalue())
-
-
-def _points(data: Path, collection: str) -> dict[str, tuple[dict, np.ndarray]]:
-    with EdgeStore(data / "qdrant") as store:
-        return {r.id: ({k: v for k, v in r.payload.items() if k != "ingested_at"}, np.asarray(r.vector))
-                for r in store.scroll(collection, with_payload=True, with_vectors=True)}
-
-
 def test_four_shards_store_exactly_the_single_runs_collection(four_files, data_env):
-    single = _ingest("--dataset", str(four_files), "--collection", "single")
-    summaries = [_ingest("--dataset", str(four_files), "--collection", "sharded", "--shard", f"{i}/4")
+    single = ingest_json("--dataset", str(four_files), "--collection", "single")
+    summaries = [ingest_json("--dataset", str(four_files), "--collection", "sharded", "--shard", f"{i}/4")
                  for i in range(4)]
     assert single["ingested"] == 3000
     assert [s["selected"] for s in summaries] == [750] * 4
-    one, many = _points(data_env, "single"), _points(data_env, "sharded")
+    one, many = stored_points(data_env, "single"), stored_points(data_env, "sharded")
     assert one.keys() == many.keys()
     for pid, (payload, vector) in one.items():
         assert many[pid][0] == payload
         np.testing.assert_array_equal(many[pid][1], vector)
-    again = _ingest("--dataset", str(four_files), "--collection", "sharded", "--shard", "2/4")
+    again = ingest_json("--dataset", str(four_files), "--collection", "sharded", "--shard", "2/4")
     assert again["ingested"] == 0 and again["skipped"] == 750  # a resumed shard skips its stored points
 
 
@@ -126,12 +108,12 @@ def test_shards_of_tars_and_row_groups_store_the_single_runs_points_and_rejects(
         folder, count = multi_file_parquet(sample_dir, tmp_path / "groups", files=3, row_group=250), 5
         folder = Path(folder)
     flags = ["--dataset", str(folder), "--image-size", "16"] + (["--limit", "700"] if count == 5 else [])
-    single = _ingest(*flags, "--collection", "single")
-    shards = [_ingest(*flags, "--collection", "sharded", "--shard", f"{i}/{count}") for i in range(count)]
+    single = ingest_json(*flags, "--collection", "single")
+    shards = [ingest_json(*flags, "--collection", "sharded", "--shard", f"{i}/{count}") for i in range(count)]
     assert sum(s["selected"] for s in shards) == single["selected"]
     assert set().union(*(_rejects(s) for s in shards)) == _rejects(single)
     assert sum(len(s["rejected"]) for s in shards) == len(single["rejected"])
-    one, many = _points(data_env, "single"), _points(data_env, "sharded")
+    one, many = stored_points(data_env, "single"), stored_points(data_env, "sharded")
     assert one.keys() == many.keys() and len(one) == single["ingested"] > 0
     for pid, (payload, vector) in one.items():
         assert many[pid][0] == payload
@@ -145,11 +127,11 @@ def test_shards_of_an_image_folder_read_their_own_files(labels, data_env, tmp_pa
     folder = image_folder(tmp_path / "photos")
     flags = ["--dataset", str(folder), "--image-size", "16",
              "--labels-from-folders" if labels else "--no-labels-from-folders"]
-    single = _ingest(*flags, "--collection", "single")
-    shards = [_ingest(*flags, "--collection", "sharded", "--shard", f"{i}/3") for i in range(3)]
+    single = ingest_json(*flags, "--collection", "single")
+    shards = [ingest_json(*flags, "--collection", "sharded", "--shard", f"{i}/3") for i in range(3)]
     assert [s["selected"] for s in shards] == [3 + 1, 3 + 2, 3 + 1]  # train: 9 files, 3 each; test: 4 files
     assert set().union(*(_rejects(s) for s in shards)) == _rejects(single) == {("train", 4)}
-    one, many = _points(data_env, "single"), _points(data_env, "sharded")
+    one, many = stored_points(data_env, "single"), stored_points(data_env, "sharded")
     assert one.keys() == many.keys() and len(one) == 12
     assert ("label" in next(iter(one.values()))[0]) is labels
     for pid, (payload, vector) in one.items():
