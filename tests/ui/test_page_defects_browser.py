@@ -11,17 +11,12 @@ import pytest
 
 from tests.ui.conftest import tie_at_two
 from tests.ui.test_browser import CHROMIUM
-from tests.ui.test_search_browser import captions, choose, pick, set_k, until, wait_text
+from tests.ui.test_search_browser import captions, choose, pick, search_tab, set_k, until, wait_text
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
 ]
-
-
-def _search_tab(page: Any) -> None:
-    page.get_by_role("tab", name="Search").click()
-    page.locator("#search-button").wait_for()
 
 
 def test_report_figures_fill_the_width_at_their_own_shape_with_captions(page: Any) -> None:
@@ -63,7 +58,7 @@ def test_findings_say_how_many_they_show_and_captions_leave_the_images_visible(p
 
 
 def test_a_k_out_of_range_gets_the_pages_message_and_the_box_its_last_k(page: Any) -> None:
-    _search_tab(page)
+    search_tab(page)
     set_k(page, 10)
     pick(page, "random")
     for bad in (500, 0):
@@ -79,7 +74,7 @@ def test_a_k_out_of_range_gets_the_pages_message_and_the_box_its_last_k(page: An
 
 
 def test_one_result_shows_at_thumbnail_size_with_its_caption(page: Any) -> None:
-    _search_tab(page)
+    search_tab(page)
     pick(page, "random")
     page.locator("#neighbours .thumbnail-item").nth(3).click()  # a neighbour selected (preview)
     until(page, "() => document.querySelector('#selected-id textarea').value")
@@ -96,7 +91,7 @@ def test_one_result_shows_at_thumbnail_size_with_its_caption(page: Any) -> None:
 
 def test_find_similar_shows_the_new_results_as_a_grid_and_clears_the_upload(
         page: Any, query_png: Path) -> None:
-    _search_tab(page)
+    search_tab(page)
     page.locator("#query-file").scroll_into_view_if_needed()
     if page.locator("#query-file input[type=file]").count() == 0:
         page.locator("#query-file").get_by_role("button", name="Clear").first.click()
@@ -114,7 +109,7 @@ def test_find_similar_shows_the_new_results_as_a_grid_and_clears_the_upload(
 
 
 def test_an_empty_upload_warns_once(page: Any, tmp_path: Path) -> None:
-    _search_tab(page)
+    search_tab(page)
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
     page.locator("#query-file").scroll_into_view_if_needed()
@@ -130,7 +125,7 @@ def test_an_empty_upload_warns_once(page: Any, tmp_path: Path) -> None:
 
 def test_a_tie_of_one_vote_each_is_worded_in_the_singular(page: Any, site: Any) -> None:
     _, session = site
-    _search_tab(page)
+    search_tab(page)
     point = tie_at_two(session)
     set_k(page, 2)
     pick(page, "by id", point)
@@ -149,7 +144,7 @@ def _explore(page: Any) -> None:
 
 def test_knn_correct_colours_wrong_red_and_right_green_and_the_rings_are_in_the_legend(
         page: Any) -> None:
-    _search_tab(page)
+    search_tab(page)
     pick(page, "random")  # a search: its query and neighbours are ringed on the map
     _explore(page)
     choose(page, "colour-by", "knn_correct")

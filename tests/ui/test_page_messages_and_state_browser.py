@@ -12,17 +12,12 @@ import pytest
 
 from tests.ui.conftest import opened
 from tests.ui.test_browser import CHROMIUM
-from tests.ui.test_search_browser import captions, pick, set_k, until, upload, wait_text
+from tests.ui.test_search_browser import captions, pick, search_tab, set_k, until, upload, wait_text
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
 ]
-
-
-def _search_tab(page: Any) -> None:
-    page.get_by_role("tab", name="Search").click()
-    page.locator("#search-button").wait_for()
 
 
 def _explore(page: Any) -> None:
@@ -39,7 +34,7 @@ def _type_k(page: Any, typed: str) -> None:
 # --- 6. k -----------------------------------------------------------------------------------
 
 def test_a_k_that_is_not_a_whole_number_is_refused_naming_it_and_the_range(page: Any) -> None:
-    _search_tab(page)
+    search_tab(page)
     set_k(page, 10)
     pick(page, "random")
     for typed, shown in (("2.5", "got 2.5"), ("", "got nothing (the k box is empty)")):
@@ -78,7 +73,7 @@ def _close_toasts(page: Any) -> None:
 @pytest.mark.parametrize("box", ["#query-image", "#query-file"])
 def test_a_refused_file_gets_one_message_in_the_pages_own_words(
         page: Any, box: str, tmp_path: Path) -> None:
-    _search_tab(page)
+    search_tab(page)
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (2 * 1024 * 1024))  # the page's limit: 1 MB
     cases = [(big, "big.png is 2.0 MB; the upload limit is 1 MB")]
@@ -229,7 +224,7 @@ def test_the_hover_card_goes_when_a_lasso_selects(page: Any) -> None:
 
 
 def test_find_similar_puts_the_new_querys_id_in_the_point_id_box(page: Any) -> None:
-    _search_tab(page)
+    search_tab(page)
     set_k(page, 10)
     pick(page, "random")
     first = page.locator("#pick-id textarea").input_value()

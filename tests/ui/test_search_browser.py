@@ -91,6 +91,12 @@ def set_k(page: Any, k: int) -> None:
     box.press("Enter")
 
 
+def search_tab(page: Any) -> None:
+    """Open the Search tab and wait for its button."""
+    page.get_by_role("tab", name="Search").click()
+    page.locator("#search-button").wait_for()
+
+
 def choose(page: Any, elem_id: str, option: str) -> None:
     page.locator(f"#{elem_id} input").click()
     page.get_by_role("option", name=option, exact=True).click()
