@@ -132,7 +132,10 @@ def test_a_chunked_body_over_the_limit_is_cut_off_with_413(server) -> None:
     for route in ROUTES:
         status, sent, body = _chunked(port, route)
         assert status == 413, (route, body[:300])
-        assert json.loads(body)["error"]["code"] == "too_large"
+        if route == "api":
+            assert json.loads(body)["error"]["code"] == "too_large"
+        else:  # the door's limit or Gradio's own file-size check, whichever reads the byte first
+            assert b"too_large" in body or b"exceeded maximum allowed size" in body, body[:300]
         assert sent < BODY / 2, f"{route}: the server read {sent / MB:.0f} MB before answering"
 
 
