@@ -200,8 +200,6 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
     ray = import_ray()
     if settings.vector_column:
         raise UsageError("--vector-column runs on --engine local only (no model to spread out)")
-    from tqdm.auto import tqdm
-
     from embedscope.ingest.selection import plan_splits, stream
     from embedscope.ingest.sharding import parse_shard
     from embedscope.ingest.steps import decode_options, finish, make_embedder, number_labels, open_collection
@@ -250,26 +248,8 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
                 "model": embedder.name, "when": when}, batch_size=settings.batch_size,
                 batch_format="numpy", concurrency=2, num_cpus=0.25)
         summary = IngestSummary(collection=name, selected=0, device=f"ray: {count} × {embedder.device}")
-        bar = tqdm(total=total, unit="img", desc=f"embedding {name} (ray)", file=sys.stderr,
-                   disable=not settings.progress, dynamic_ncols=True)
         writer = None if server else Writer(store, name, dataset, embedder.name, when)
-        try:
-            for batch in ds.iter_batches(batch_size=settings.batch_size, batch_format="numpy",
-                                         prefetch_batches=2):
-                _account(batch, summary)
-                if writer is not None:
-                    work = job(batch)
-                    if work is not None:
-                        writer.put(work)
-                else:
-                    summary.ingested += int(batch["written"].sum())
-                bar.update(len(batch["point_id"]))
-                bar.set_postfix(rejected=len(summary.rejected), refresh=False)
-        finally:
-            if writer is not None:
-                writer.close()
-                summary.ingested = writer.written
-            bar.close()
+        _drain(ds, settings, summary, writer, total)
         summary.rejected.sort(key=lambda r: (r.split, r.index))
         summary.loop_seconds = time.perf_counter() - started
         number_labels(store, name, dataset, summary)
@@ -279,6 +259,33 @@ def run_ray(settings: IngestSettings, qdrant: QdrantSettings, store: Store | Non
         if own_store:
             store.close()
     return summary
+
+
+def _drain(ds: Any, settings: IngestSettings, summary: IngestSummary, writer: Writer | None,
+           total: int | None) -> None:
+    """Take the pipeline's batches on the driver: count them, write them (``writer``: the embedded
+    store) or add what the writer actors wrote, with the progress bar."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="img", desc=f"embedding {summary.collection} (ray)", file=sys.stderr,
+               disable=not settings.progress, dynamic_ncols=True)
+    try:
+        for batch in ds.iter_batches(batch_size=settings.batch_size, batch_format="numpy",
+                                     prefetch_batches=2):
+            _account(batch, summary)
+            if writer is not None:
+                work = job(batch)
+                if work is not None:
+                    writer.put(work)
+            else:
+                summary.ingested += int(batch["written"].sum())
+            bar.update(len(batch["point_id"]))
+            bar.set_postfix(rejected=len(summary.rejected), refresh=False)
+    finally:
+        if writer is not None:
+            writer.close()
+            summary.ingested = writer.written
+        bar.close()
 
 
 def _account(batch: dict[str, np.ndarray], summary: IngestSummary) -> None:
