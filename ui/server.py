@@ -49,6 +49,11 @@ def run_server(app: Any, settings: ServingSettings, session: Session) -> None:
         session.shutdown()
 
 
+#: How long a background server waits for open connections (a page's event stream stays open
+#: while its tab is) before it closes them.
+GRACE_SECONDS = 2
+
+
 class Served:
     """A server running in a background thread (tests, benchmarks): ``url`` and ``close()``."""
 
@@ -56,9 +61,13 @@ class Served:
         self.server, self.thread, self.url = server, thread, url
 
     def close(self) -> None:
-        """Stop serving (the session stays open: its owner closes it)."""
+        """Stop serving within a few seconds, open page connections or not (the session stays
+        open: its owner closes it)."""
         self.server.should_exit = True
-        self.thread.join(30)
+        self.thread.join(GRACE_SECONDS + 2)
+        if self.thread.is_alive():  # a handler that ignores the cancellation
+            self.server.force_exit = True
+            self.thread.join(10)
 
 
 def serve_in_background(settings: ServingSettings, session: Session, page: bool = True,
@@ -73,7 +82,8 @@ def serve_in_background(settings: ServingSettings, session: Session, page: bool 
 
     app = build_server(settings, session, page=page)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level="warning"))
+                                           log_level="warning",
+                                           timeout_graceful_shutdown=GRACE_SECONDS))
     thread = threading.Thread(target=server.run, daemon=True, name="embedscope-server")
     thread.start()
     deadline = time.monotonic() + wait_seconds

@@ -176,7 +176,11 @@ def test_qdrant_down_shows_a_message(page_on: Any, tmp_path: Path,
     from embedscope.ui.config import UISettings
     from embedscope.ui.service import Session
 
-    monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", f"http://127.0.0.1:{free_port()}")
+    # A port bound and never listened on refuses connections, and no server started meanwhile
+    # (the page's own, say) can take it.
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    monkeypatch.setenv("EMBEDSCOPE_QDRANT_URL", f"http://127.0.0.1:{held.getsockname()[1]}")
     monkeypatch.setenv("EMBEDSCOPE_QDRANT_INTERACTIVE_SECONDS", "0.5")
     session = Session(UISettings())
     demo, url = serve(session)
@@ -189,3 +193,4 @@ def test_qdrant_down_shows_a_message(page_on: Any, tmp_path: Path,
     finally:
         demo.close()
         session.close()
+        held.close()

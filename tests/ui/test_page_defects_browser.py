@@ -117,6 +117,8 @@ def test_an_empty_upload_warns_once(page: Any, tmp_path: Path) -> None:
         page.locator("#query-file").get_by_role("button", name="Clear").first.click()
     page.locator("#query-file input[type=file]").set_input_files(str(empty))
     wait_text(page, "#status", "empty.png cannot be used as a query image")
+    # The toast comes with the banner's answer; on a loaded machine it may be drawn a moment later.
+    page.locator(".toast-message-text", has_text="empty.png cannot be used").first.wait_for()
     page.wait_for_timeout(1500)  # a second toast would have come by now
     toasts = page.get_by_text("empty.png cannot be used as a query image: empty file")
     visible = [t for t in toasts.all() if t.is_visible()]
