@@ -101,7 +101,9 @@ def test_neighbours_are_row_numbers_of_the_nearest_other_points(analysed: dict[s
         assert (sims[i, ids] >= fifth - 1e-6).all()
     copy = df[(df["split"] == "test") & (df["index"] == 0)].iloc[0]  # a copy of train row 0
     first = df.iloc[copy["neighbors"]["ids"][0]]
-    assert (first["split"], first["index"], copy["neighbors"]["distances"][0]) == ("train", 0, 0)
+    assert (first["split"], first["index"]) == ("train", 0)
+    # float32 products: an exact copy is 0 apart up to rounding (the summation order varies)
+    assert copy["neighbors"]["distances"][0] == pytest.approx(0, abs=1e-6)
 
 
 def test_datasets_and_pandas_read_the_folder_with_its_splits_and_features(
