@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS
 from embedscope.errors import UsageError
 
+#: The ways to build the shared k-NN graph (--graph).
+GRAPHS = ("auto", "exact", "approximate", "index")
+
 
 def parse_list(value: str, allowed: Iterable[str], what: str) -> list[str]:
     """Split a comma-separated choice list and check every entry (empty string: none).
@@ -130,16 +133,18 @@ class AnalysisSettings(BaseSettings):
         "embedded as written (unset: the class names put into the prompts).",
     )
     graph: str = Field(
-        default="exact",
+        default="auto",
         description="The shared k-NN graph: 'exact' (blocked matrix products, n²·d; every figure "
-        "equals scikit-learn's) or 'approximate' (NN-descent, as umap-learn builds its own: "
-        "seconds, at a recall measured on a seeded sample and stated in the report).",
+        "equals scikit-learn's), 'approximate' (NN-descent, as umap-learn builds its own), "
+        "'index' (every point's neighbours through the collection's HNSW index, batched "
+        "queries) or 'auto' (exact up to --graph-max-points, index above). Approximate graphs "
+        "state their recall against exact search, measured on a seeded sample, in the report.",
     )
     graph_max_points: int = Field(
         default=100000, ge=100,
-        description="The exact k-NN graph (k-NN accuracy, label errors, near-duplicates, the "
-        "k-NN payload fields) covers at most this many points (a seeded sample above; the graph "
-        "costs n²·d).",
+        description="The exact k-NN graph covers at most this many points (it costs n²·d): "
+        "above, --graph auto scores every point through the collection's index, and exact or "
+        "approximate cover a seeded sample of this many.",
     )
     map_max_points: int = Field(
         default=100000, ge=100,
@@ -286,8 +291,8 @@ class AnalysisSettings(BaseSettings):
             raise UsageError(
                 f"--clusters-max {self.clusters_max} is below --clusters-min {self.clusters_min}"
             )
-        if self.graph not in ("exact", "approximate"):
-            raise UsageError(f"--graph {self.graph!r}: choose exact or approximate")
+        if self.graph not in GRAPHS:
+            raise UsageError(f"--graph {self.graph!r}: choose {', '.join(GRAPHS)}")
         if self.hdbscan_space not in ("pca", "vectors", "umap"):
             raise UsageError(
                 f"--hdbscan-space {self.hdbscan_space!r}: choose pca, vectors or umap"

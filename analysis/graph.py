@@ -148,6 +148,16 @@ def _top_pairs(
     return [p[order]], [s[order]]
 
 
+#: Most similarities one block of queries against every reference row may hold (512 MiB float32).
+BLOCK_VALUES = 2**27
+
+
+def bounded_block(block: int, reference_rows: int) -> int:
+    """Query rows per block so that a block × reference similarities fit in BLOCK_VALUES (a
+    4,096-row block against a million points would be 16 GB)."""
+    return max(1, min(block, BLOCK_VALUES // max(1, reference_rows)))
+
+
 def rows_similarities(
     X: np.ndarray, rows: np.ndarray, device: str = "cpu", block: int = 1024
 ) -> Any:
@@ -155,6 +165,7 @@ def rows_similarities(
     import torch
 
     T = tensor(normalize(X), device)
+    block = bounded_block(block, len(X))
     with torch.no_grad():
         for start in range(0, len(rows), block):
             part = rows[start:start + block]
@@ -170,6 +181,7 @@ def knn_to(
 
     R = tensor(normalize(reference), device)
     k = min(k, len(reference))
+    block = bounded_block(block, len(reference))
     idx, sim = [], []
     with torch.no_grad():
         for start in range(0, len(queries), block):
@@ -208,7 +220,15 @@ def approximate_graph(
         for row, i in enumerate(short):
             keep = found[row] != i
             index[i], sim[i] = found[row][keep][:k], near[row][keep][:k]
-    hit = sim >= dup_threshold
+    return neighbours_with_pairs(index, sim, dup_threshold, max_pairs)
+
+
+def neighbours_with_pairs(
+    index: np.ndarray, sim: np.ndarray, dup_threshold: float, max_pairs: int
+) -> Neighbours:
+    """A graph found by search (NN-descent, the collection's index) and the near-duplicate pairs
+    among its neighbours: ``dup_total`` counts those, a lower bound of all pairs."""
+    hit = (sim >= dup_threshold) & (index >= 0)
     both = np.stack([np.nonzero(hit)[0], index[hit]], axis=1)
     both.sort(axis=1)  # (i, j) and (j, i) are one pair
     pairs, first = np.unique(both, axis=0, return_index=True)

@@ -18,6 +18,7 @@ from embedscope.analysis.data import Vectors, fetch, stratified_indices
 from embedscope.analysis.device import resolve_device
 from embedscope.analysis.errors import TooFewPointsError
 from embedscope.analysis.graph import approximate_graph, graph_recall, knn_graph
+from embedscope.analysis.index_graph import index_graph, index_unusable
 from embedscope.analysis.outputs import write_maps, write_outputs
 from embedscope.analysis.projections import pca
 from embedscope.analysis.registry import CLUSTERERS, METRICS, PROJECTIONS, SCORES
@@ -26,7 +27,7 @@ from embedscope.contract import now_iso
 from embedscope.store import Store
 
 __all__ = ["Analysis", "Stages", "build_graph", "check_sizes", "compute", "default_out", "graph_k",
-           "resolve_k", "run"]
+           "graph_method", "resolve_k", "run"]
 
 
 def resolve_k(data: Vectors, s: AnalysisSettings) -> tuple[int, str, list[str]]:
@@ -98,7 +99,7 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
         a.pca = pca(X, s.pca_components, s.seed)
         a.fitted["pca"] = a.pca.model
     with stages.stage("k-NN graph"):
-        build_graph(a)
+        build_graph(a, store)
     for name in s.projection_list():
         with stages.stage(f"projection {name}"):
             a.maps[name] = _checked_map(name, PROJECTIONS[name].run(X, s, a), data.n)
@@ -136,35 +137,63 @@ def graph_k(a: Analysis) -> int:
     return k
 
 
-def build_graph(a: Analysis) -> None:
-    """The shared exact k-NN graph (and near-duplicates) over all points or a seeded sample."""
+def graph_method(a: Analysis, store: Store) -> str:
+    """exact, approximate or index: --graph, with auto resolved (exact up to
+    --graph-max-points, the collection's index above when it can serve every point)."""
     s, data = a.settings, a.data
+    if s.graph != "auto":
+        return s.graph
+    if data.n <= s.graph_max_points:
+        return "exact"
+    if data.n < data.total:
+        a.notes.append("the k-NN graph uses exact search on a sample: the analysed points are a "
+                       "sample (--sample), and the index searches the whole collection.")
+        return "exact"
+    problem = index_unusable(store, str(s.collection), data.n)
+    if problem:
+        a.notes.append(f"the collection's index cannot score every point: {problem}.")
+        return "exact"
+    return "index"
+
+
+def build_graph(a: Analysis, store: Store) -> None:
+    """The shared k-NN graph (and near-duplicates): exact over all points or a seeded sample,
+    NN-descent, or every point through the collection's index (``graph_method``)."""
+    s, data = a.settings, a.data
+    method = a.graph_method = graph_method(a, store)
+    a.graph_exact = method == "exact"
     rows = None
-    if data.n > s.graph_max_points:
+    if data.n > s.graph_max_points and method != "index":
         rows = stratified_indices(data.n, s.graph_max_points, s.seed, data.labels)
         a.notes.append(
             f"the k-NN graph (k-NN accuracy, label errors, near-duplicates, k-NN payload fields) "
-            f"covers a seeded sample of {len(rows)} of {data.n} points (--graph-max-points)."
+            f"covers a seeded sample of {len(rows)} of {data.n} points (--graph-max-points; "
+            f"--graph index scores every point through the collection's index)."
         )
         a.estimates["knn_graph"] = {"sample": len(rows), "of": data.n}
     X = data.X if rows is None else data.X[rows]
     a.graph_rows = rows
-    if s.graph == "approximate":
-        a.graph = approximate_graph(X, graph_k(a), s.duplicate_threshold, s.max_list, s.seed)
-        a.graph_exact = False
-        recall = graph_recall(X, a.graph, RECALL_SAMPLE, s.seed + 2)
-        a.estimates["knn_graph_recall"] = {
-            "sample": min(RECALL_SAMPLE, len(X)), "of": len(X), "seed": s.seed + 2,
-            "k": int(a.graph.index.shape[1]), "recall": round(recall, 4)}
-        a.notes.append(
-            f"the k-NN graph is approximate (--graph approximate, NN-descent): it holds "
-            f"{recall:.1%} of the exact {a.graph.index.shape[1]} nearest neighbours (measured on "
-            f"a seeded sample of {min(RECALL_SAMPLE, len(X))} points), so k-NN accuracy, label "
-            f"errors, the k-NN fields and UMAP's neighbours are approximate and near-duplicates "
-            f"are those found among the neighbours.")
+    if method == "exact":
+        a.graph = knn_graph(X, graph_k(a), s.duplicate_threshold, s.max_list, device=a.device,
+                            progress=s.progress)
         return
-    a.graph = knn_graph(X, graph_k(a), s.duplicate_threshold, s.max_list, device=a.device,
-                        progress=s.progress)
+    if method == "index":
+        a.graph = index_graph(store, str(s.collection), data.ids, X, graph_k(a),
+                              s.duplicate_threshold, s.max_list, s.progress)
+        how = "through the collection's HNSW index (--graph index)"
+    else:
+        a.graph = approximate_graph(X, graph_k(a), s.duplicate_threshold, s.max_list, s.seed)
+        how = "approximate (--graph approximate, NN-descent)"
+    recall = graph_recall(X, a.graph, RECALL_SAMPLE, s.seed + 2)
+    a.estimates["knn_graph_recall"] = {
+        "sample": min(RECALL_SAMPLE, len(X)), "of": len(X), "seed": s.seed + 2,
+        "k": int(a.graph.index.shape[1]), "recall": round(recall, 4)}
+    a.notes.append(
+        f"the k-NN graph of {len(X)} points is {how}: it holds {recall:.1%} of the exact "
+        f"{a.graph.index.shape[1]} nearest neighbours (measured against exact search on a seeded "
+        f"sample of {min(RECALL_SAMPLE, len(X))} points), so k-NN accuracy, label errors, the "
+        f"k-NN fields and UMAP's neighbours are approximate and near-duplicates are those found "
+        f"among the neighbours.")
 
 
 def _checked_map(name: str, Y: np.ndarray, n: int) -> np.ndarray:

@@ -24,6 +24,10 @@ from embedscope.analysis.registry import register_metric
 from embedscope.analysis.result import Analysis, Stages
 from embedscope.store import Store
 
+#: How k-NN accuracy's source names each way the shared graph is built.
+GRAPH_WORDS = {"exact": "exact", "approximate": "approximate, NN-descent",
+               "index": "approximate, the collection's HNSW index"}
+
 
 def labelings(a: Analysis) -> dict[str, np.ndarray]:
     """The true labels (when there are any) and every clustering's cluster ids, by name."""
@@ -137,7 +141,7 @@ def knn_figures(a: Analysis, store: Store, stages: Stages) -> None:
         labels = a.data.labels if a.graph_rows is None else a.data.labels[a.graph_rows]
         a.knn_accuracy = {
             "source": "shared k-NN graph: leave-one-out over the analysed points ("
-                      + ("exact" if a.graph_exact else "approximate, NN-descent") + " cosine)",
+                      + GRAPH_WORDS[a.graph_method] + " cosine)",
             "points": int(len(labels)),
             "accuracy": knn_graph_accuracy(a.graph, labels, s.knn_k_list()),
         }

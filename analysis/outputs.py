@@ -237,12 +237,20 @@ def build_report(a: Analysis, out: Path, files: dict[str, str], lists: tuple[Any
     })
 
 
+#: report.json's words for each way the shared graph is built (Analysis.graph_method).
+GRAPH_METHODS = {
+    "exact": "exact cosine, blocked float32 matrix products (torch)",
+    "approximate": "approximate cosine, NN-descent (pynndescent, seeded)",
+    "index": "approximate cosine, every point's neighbours through the collection's HNSW index "
+             "(batched queries)",
+}
+
+
 def _graph_info(a: Analysis) -> dict[str, Any]:
     """How the shared k-NN graph was built and what used it."""
     if a.graph is None:
         return {}
-    method = ("exact cosine, blocked float32 matrix products (torch)" if a.graph_exact
-              else "approximate cosine, NN-descent (pynndescent, seeded)")
+    method = GRAPH_METHODS[a.graph_method]
     return {"method": method, "device": a.device if a.graph_exact else "cpu",
             "k": int(a.graph.index.shape[1]), "points": int(len(a.graph.index)),
             "used_by": ["umap", "k-NN accuracy", "label errors", "near-duplicates",

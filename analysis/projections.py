@@ -120,21 +120,73 @@ def umap_place(model: Any, X: np.ndarray) -> np.ndarray:
 
 
 def place(
-    X: np.ndarray, fit: np.ndarray, Y_fit: np.ndarray, k: int = 10, device: str = "cpu"
+    X: np.ndarray, fit: np.ndarray, Y_fit: np.ndarray, k: int = 10, device: str = "cpu",
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """A full map from a map of the ``fit`` rows: every other row at the similarity-weighted
-    mean of its ``k`` nearest fitted rows (cosine), as UMAP's transform initialises new points.
+    """A full map from a map of the ``fit`` rows: every other row (or only ``rows``; the rest
+    stay at 0) at the similarity-weighted mean of its ``k`` nearest fitted rows (cosine), as
+    UMAP's transform initialises new points.
     """
     from embedscope.analysis.graph import knn_to
 
     Y = np.zeros((len(X), 2), dtype=np.float64)
     Y[fit] = Y_fit
-    rest = np.setdiff1d(np.arange(len(X)), fit)
+    rest = np.setdiff1d(np.arange(len(X)), fit) if rows is None else rows
     if len(rest):
         idx, sim = knn_to(X[rest], X[fit], k, device)
         w = np.clip(sim.astype(np.float64), 1e-6, None)
         Y[rest] = (w[:, :, None] * Y_fit[idx]).sum(axis=1) / w.sum(axis=1, keepdims=True)
     return Y
+
+
+def place_by_graph(
+    graph: Any, X: np.ndarray, fit: np.ndarray, Y_fit: np.ndarray, k: int = 10,
+    device: str = "cpu", rounds: int = 30,
+) -> np.ndarray:
+    """A full map from a map of the ``fit`` rows, through the shared graph of every row: each
+    other row at the similarity-weighted mean of its already placed graph neighbours, round by
+    round outwards from the fitted rows (O(n·k) a round, no search). Rows no round reaches
+    (no placed neighbour) fall back to :func:`place`."""
+    index, sim = graph.index, graph.sim
+    Y = np.zeros((len(X), 2), dtype=np.float64)
+    Y[fit] = Y_fit
+    placed = np.zeros(len(X), dtype=bool)
+    placed[fit] = True
+    for _ in range(rounds):
+        todo = np.flatnonzero(~placed)
+        if not len(todo):
+            break
+        near = index[todo]
+        w = np.clip(sim[todo].astype(np.float64), 1e-6, None) * placed[near] * (near >= 0)
+        total = w.sum(axis=1)
+        ok = total > 0
+        if not ok.any():
+            break
+        rows, w, near = todo[ok], w[ok], near[ok]
+        Y[rows] = np.einsum("nk,nkd->nd", w, Y[near]) / total[ok, None]
+        placed[rows] = True
+    rest = np.flatnonzero(~placed)
+    if len(rest):
+        Y[rest] = place(X, fit, Y_fit, k, device, rows=rest)[rest]
+    return Y
+
+
+def placement_agreement(
+    X: np.ndarray, Y: np.ndarray, fit: np.ndarray, n_neighbors: int, seed: int,
+    sample: int = 1000, device: str = "cpu",
+) -> dict[str, Any]:
+    """How well the placed rows keep their neighbourhoods next to the fitted ones: the map's
+    trustworthiness (cosine) over a seeded sample of each."""
+    from embedscope.analysis.metrics import trustworthiness
+
+    rng = np.random.default_rng(seed)
+    others = np.setdiff1d(np.arange(len(X)), fit)
+    out: dict[str, Any] = {"sample": int(min(sample, len(others), len(fit))), "seed": seed}
+    for name, pool in (("fitted", fit), ("placed", others)):
+        rows = np.sort(rng.choice(pool, size=out["sample"], replace=False))
+        value = trustworthiness(X, Y, n_neighbors, rows=rows, device=device)
+        out[f"trustworthiness_{name}"] = None if value is None else round(float(value), 4)
+    return out
 
 
 def tsne_map(X: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
@@ -153,6 +205,15 @@ def tsne_map(X: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
 
 
 # Registrations, in the order the names are listed (--projections umap,tsne,pca).
+
+#: How the points beyond a map's fitted sample are placed when the shared graph covers them all.
+GRAPH_PLACED = ("similarity-weighted mean of their placed neighbours in the shared k-NN graph "
+                "(outwards from the fitted sample)")
+
+
+def _graph_of_all(a: Analysis) -> bool:
+    """The shared graph holds every analysed point's neighbours among every analysed point."""
+    return a.graph is not None and a.graph_rows is None and not a.graph_to_all
 
 
 def _umap_too_small(n: int, k: int, s: AnalysisSettings) -> str | None:
@@ -177,6 +238,23 @@ def _umap(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
     from embedscope.analysis.fitted import ExactIndex
 
     gpu = a.device == "cuda" and cuml_umap() is not None
+    if len(X) > s.map_max_points and not gpu and _graph_of_all(a):
+        fit = np.sort(np.random.default_rng(s.seed).choice(len(X), size=s.map_max_points,
+                                                           replace=False))
+        model = _umap_model(X[fit], s.umap_neighbors, s.umap_min_dist, s.seed)
+        # An update places new points by an exact search of the fitted points: pickling
+        # umap-learn's own NN-descent index compiles its search first (a minute at 20k points).
+        model._knn_search_index = ExactIndex(model)
+        a.fitted["map/umap"] = model
+        Y = place_by_graph(a.graph, X, fit, np.asarray(model.embedding_, np.float64),
+                           device=a.device)
+        a.estimates["umap"] = {
+            "fitted_on": len(fit), "of": len(X), "seed": s.seed, "others": GRAPH_PLACED,
+            "agreement": placement_agreement(X, Y, fit, s.trust_neighbors, s.seed + 3,
+                                             device=a.device)}
+        a.notes.append(f"UMAP was fitted on a seeded sample of {len(fit)} of {len(X)} points; "
+                       f"the others sit at the {GRAPH_PLACED} (--map-max-points).")
+        return Y
     if len(X) > s.map_max_points and not gpu:
         Y, fit, model = umap_fit_transform(X, s.umap_neighbors, s.umap_min_dist, s.seed,
                                            s.map_max_points)
@@ -211,12 +289,15 @@ def _tsne(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
     if len(X) <= s.tsne_max_points:
         return tsne_map(X, s.tsne_perplexity, s.seed)
     fit = np.sort(np.random.default_rng(s.seed).choice(len(X), s.tsne_max_points, replace=False))
-    a.estimates["tsne"] = {"fitted_on": len(fit), "of": len(X), "seed": s.seed,
-                           "others": "similarity-weighted mean of the 10 nearest fitted points"}
+    others = (GRAPH_PLACED if _graph_of_all(a)
+              else "similarity-weighted mean of their 10 nearest fitted points")
+    a.estimates["tsne"] = {"fitted_on": len(fit), "of": len(X), "seed": s.seed, "others": others}
     a.notes.append(f"t-SNE was fitted on a seeded sample of {len(fit)} of {len(X)} points; the "
-                   "others sit at the similarity-weighted mean of their 10 nearest fitted points "
-                   "(--tsne-max-points).")
-    return place(X, fit, tsne_map(X[fit], s.tsne_perplexity, s.seed), 10, a.device)
+                   f"others sit at the {others} (--tsne-max-points).")
+    Y_fit = tsne_map(X[fit], s.tsne_perplexity, s.seed)
+    if _graph_of_all(a):
+        return place_by_graph(a.graph, X, fit, Y_fit, device=a.device)
+    return place(X, fit, Y_fit, 10, a.device)
 
 
 def _pca_place(model: Any, X: np.ndarray, update: Any) -> np.ndarray:

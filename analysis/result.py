@@ -116,8 +116,10 @@ class Analysis:
     #: The shared k-NN graph (graph.Neighbours) over ``graph_rows`` (None: every analysed point).
     graph: Any = None
     graph_rows: np.ndarray | None = None
-    #: False when the graph is approximate (--graph approximate): figures from it are too.
+    #: False when the graph is approximate (NN-descent or the index): figures from it are too.
     graph_exact: bool = True
+    #: How the graph was found: exact, approximate (NN-descent) or index (the collection's HNSW).
+    graph_method: str = "exact"
     #: Per-point payload fields beyond maps and clusters (knn_correct, …), one value per
     #: ``graph_rows`` entry; written back for labelled points only.
     point_fields: dict[str, np.ndarray] = field(default_factory=dict)

@@ -1,16 +1,22 @@
 """Leaks between splits: query-split points whose nearest reference-split point is a near-duplicate.
 
-Exact: every query vector is compared with every reference vector (blocked float32 matrix
-products), and the rows whose best similarity lies near the threshold are checked again in
-float64, so the set of leaked points is the one a float64 brute-force search finds.
+Exact (``find_leaks``): every query vector is compared with every reference vector (blocked
+float32 matrix products), and the rows whose best similarity lies near the threshold are checked
+again in float64, so the set of leaked points is the one a float64 brute-force search finds.
+Through the index (``leaks_by_index``, for collections too large for that): every query point's
+nearest reference point comes from a filtered search of the collection, with the recall of that
+search measured on a sample.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from embedscope.store import Store, Where
 
 #: Rows whose float32 best similarity is this close to the threshold are recomputed in float64.
 RECHECK = 1e-4
@@ -56,10 +62,16 @@ def leaked_rows(
         return empty, empty, np.zeros(0)
     index, sim = nearest_reference(Q, R, block)
     near = np.flatnonzero(np.abs(sim - threshold) < RECHECK)
-    if len(near):  # settle the borderline rows in float64
-        S = np.asarray(Q[near], np.float64) @ np.asarray(R, np.float64).T
-        index[near] = S.argmax(axis=1)
-        sim[near] = S[np.arange(len(near)), index[near]]
+    if len(near):  # settle the borderline rows in float64, a block of reference rows at a time
+        Qn = np.asarray(Q[near], np.float64)
+        best = np.full(len(near), -np.inf)
+        for start in range(0, len(R), block * 8):
+            S = Qn @ np.asarray(R[start:start + block * 8], np.float64).T
+            top = S.argmax(axis=1)
+            value = S[np.arange(len(near)), top]
+            better = value > best  # first of equals: an earlier block keeps a tie
+            best[better], index[near[better]] = value[better], top[better] + start
+        sim[near] = best
     rows = np.flatnonzero(sim >= threshold)
     return rows, index[rows], sim[rows]
 
@@ -77,6 +89,9 @@ class Leaks:
     rows: np.ndarray
     partners: np.ndarray
     similarities: np.ndarray
+    #: Searched through the index: how often it found the nearest reference point, measured
+    #: on a seeded sample ({sample, of, seed, recall}); None for the exact search.
+    recall: dict[str, Any] | None = None
 
     @property
     def share(self) -> float:
@@ -102,11 +117,76 @@ def find_leaks(
     Returns:
         The leaks, rows indexing ``X``.
     """
+    chosen, ref_rows, query_rows = _roles(splits, reference_split, query_splits)
+    found, partners, sims = leaked_rows(X[query_rows], X[ref_rows], threshold, block)
+    return Leaks(threshold, reference_split, chosen, query_rows, query_rows[found],
+                 ref_rows[partners], sims)
+
+
+def _roles(
+    splits: Sequence[str | None], reference_split: str, query_splits: Sequence[str] | None,
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The query splits present, the reference rows and the query rows."""
     present = sorted({s for s in splits if s})
     chosen = [s for s in (query_splits or present) if s != reference_split]
     wanted = set(chosen)
     ref_rows = np.flatnonzero([s == reference_split for s in splits])
     query_rows = np.flatnonzero([s in wanted for s in splits])
-    found, partners, sims = leaked_rows(X[query_rows], X[ref_rows], threshold, block)
-    return Leaks(threshold, reference_split, [s for s in chosen if s in present], query_rows,
-                 query_rows[found], ref_rows[partners], sims)
+    return [s for s in chosen if s in present], ref_rows, query_rows
+
+
+def leaks_by_index(
+    store: Store, collection: str, X: np.ndarray, ids: Sequence[str],
+    splits: Sequence[str | None], threshold: float, reference_split: str = "train",
+    query_splits: Sequence[str] | None = None, batch: int = 512, progress: bool = False,
+    recall_sample: int = 1000, seed: int = 0,
+) -> Leaks:
+    """:func:`find_leaks` for a collection too large to compare every query point with every
+    reference point: each query point's nearest reference point comes from the collection's
+    index (a search filtered to the reference split), and the pair's similarity is recomputed
+    in float64 from the vectors. Every query point is checked; a leak is missed only where the
+    index misses the nearest reference point: ``Leaks.recall`` is how often it finds it (a
+    partner as similar as the exact nearest), on a seeded sample of ``recall_sample`` query
+    points."""
+    from tqdm import tqdm
+
+    chosen, ref_rows, query_rows = _roles(splits, reference_split, query_splits)
+    row_of = {pid: i for i, pid in enumerate(ids)}
+    partner = nearest_by_index(store, collection, X, query_rows, reference_split, row_of,
+                               batch, tqdm(total=len(query_rows), desc="leaks (index)",
+                                           unit="pt", disable=not progress, leave=False))
+    ok = partner >= 0
+    sim = np.full(len(query_rows), -np.inf)
+    sim[ok] = np.einsum("nd,nd->n", X[query_rows[ok]].astype(np.float64),
+                        X[partner[ok]].astype(np.float64))
+    leaked = np.flatnonzero(sim >= threshold)
+    leaks = Leaks(threshold, reference_split, chosen, query_rows, query_rows[leaked],
+                  partner[leaked], sim[leaked])
+    if len(query_rows) and len(ref_rows):
+        pick = np.sort(np.random.default_rng(seed).choice(
+            len(query_rows), size=min(recall_sample, len(query_rows)), replace=False))
+        _, best = nearest_reference(X[query_rows[pick]], X[ref_rows])
+        leaks.recall = {"sample": int(len(pick)), "of": int(len(query_rows)), "seed": seed,
+                        "recall": round(float(np.mean(sim[pick] >= best - 1e-5)), 4)}
+    return leaks
+
+
+def nearest_by_index(
+    store: Store, collection: str, X: np.ndarray, rows: np.ndarray, reference_split: str,
+    row_of: dict[str, int], batch: int = 512, bar: Any = None,
+) -> np.ndarray:
+    """The row of each ``rows``' nearest reference-split point by the collection's index (-1
+    where the index returns none among the read points)."""
+    where = Where(split=reference_split)
+    partner = np.full(len(rows), -1, dtype=np.int64)
+    for start in range(0, len(rows), batch):
+        part = rows[start:start + batch]
+        hits = store.query_batch(collection, X[part], 1, where=where, with_payload=False)
+        for offset, found in enumerate(hits):
+            if found and found[0].id in row_of:
+                partner[start + offset] = row_of[found[0].id]
+        if bar is not None:
+            bar.update(len(part))
+    if bar is not None:
+        bar.close()
+    return partner

@@ -189,6 +189,7 @@ def test_job_on_samples_writes_knn_fields_and_states_estimates(
             clusterers="kmeans,hdbscan", umap_neighbors=10, tsne_perplexity=10,
             graph_max_points=120, map_max_points=130, tsne_max_points=110,
             hdbscan_max_points=100, silhouette_sample=60, trust_sample=50, progress=False,
+            graph="exact",  # the exact graph on a sample (auto scores every point: test_index_graph)
         )
         report, _ = run(store, s)
         payloads = {r.id: r.payload for r in store.retrieve("scale", ids)}
@@ -293,3 +294,20 @@ def test_job_with_an_approximate_graph_says_so_and_keeps_exact_figures_exact(
     assert {"umap", "pca", "cluster_kmeans", "knn_correct"} <= set(whole[a.data.ids[0]])
     with pytest.raises(UsageError, match="--graph 'fuzzy'"):
         AnalysisSettings(collection="approx", graph="fuzzy").check()
+
+
+def test_searches_against_every_point_hold_a_bounded_block(
+    small: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X = small["X"]
+    whole_idx, whole_sim = graph.knn_to(X[:50], X, 6)
+    whole_rows = [s.numpy().copy() for _, s in graph.rows_similarities(X, np.arange(50))]
+    monkeypatch.setattr(graph, "BLOCK_VALUES", 7 * len(X))  # 7 query rows a block
+    assert graph.bounded_block(4096, len(X)) == 7 and graph.bounded_block(3, len(X)) == 3
+    idx, sim = graph.knn_to(X[:50], X, 6)
+    np.testing.assert_array_equal(idx, whole_idx)
+    np.testing.assert_allclose(sim, whole_sim, atol=1e-6)
+    parts = list(graph.rows_similarities(X, np.arange(50)))
+    assert max(len(p) for p, _ in parts) == 7
+    np.testing.assert_allclose(np.vstack([s.numpy() for _, s in parts]), np.vstack(whole_rows),
+                               atol=1e-6)

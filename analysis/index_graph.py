@@ -1,0 +1,98 @@
+"""The shared k-NN graph of every point through the collection's own index (HNSW).
+
+Above ``--graph-max-points`` the exact graph (n²·d) is out of reach, so each point's neighbours
+come from the store's batched search, as any query's do: the embedded store's HNSW index, the
+server's on a server. The approximate pass's recall against exact search is measured on a
+seeded sample (``graph.graph_recall``) and stated in report.json, and every point gets every
+k-NN score. What the store cannot answer (a point missing from the results because it was
+added or removed since the vectors were read) is filled by exact search against the read
+vectors, so each row holds k true neighbours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from embedscope.analysis.graph import Neighbours, knn_to, neighbours_with_pairs
+from embedscope.store import Store
+
+#: Queries per batched search: large enough to amortise a call, small enough for a progress bar.
+QUERY_BATCH = 512
+#: An embedded collection counts as indexed when at least this share of its vectors is.
+INDEXED_SHARE = 0.99
+#: Below this size a collection is searched by a full scan, which is exact and cheap.
+FULL_SCAN_POINTS = 10_000
+
+
+def index_unusable(store: Store, collection: str, n: int) -> str | None:
+    """Why the collection's index cannot serve an every-point graph of ``n`` points (None: it
+    can). A server indexes in the background and a small collection is scanned, so only a large
+    embedded collection whose HNSW index was never built is refused: every query would scan
+    every vector."""
+    indexed = store.indexed_vectors(collection)
+    if indexed is None or n <= FULL_SCAN_POINTS or indexed >= INDEXED_SHARE * n:
+        return None
+    return (f"its HNSW index holds {indexed} of {n} vectors (ingested with --index skip, or "
+            "interrupted while indexing); an ingest of the same dataset with --index wait "
+            "builds it")
+
+
+def index_graph(
+    store: Store, collection: str, ids: Sequence[str], X: np.ndarray, k: int,
+    dup_threshold: float = 1.1, max_pairs: int = 200, progress: bool = False,
+    batch: int = QUERY_BATCH,
+) -> Neighbours:
+    """Top-``k`` cosine neighbours of every row (self excluded) among the rows, through the
+    store's search, and the near-duplicate pairs among them.
+
+    Args:
+        store: The store holding ``collection``.
+        collection: The collection the rows were read from.
+        ids: The point id of each row of ``X`` (every point of the collection).
+        X: n × d vectors, as stored.
+        k: Neighbours per point (capped at n - 1).
+        dup_threshold: Cosine similarity from which two neighbours are near-duplicates.
+        max_pairs: Most similar pairs kept (all found are counted).
+        progress: Show a progress bar.
+        batch: Queries per search call.
+    """
+    from tqdm import tqdm
+
+    n = len(ids)
+    k = max(0, min(k, n - 1))
+    row_of = {pid: i for i, pid in enumerate(ids)}
+    index = np.full((n, k), -1, dtype=np.int64)
+    sim = np.full((n, k), -np.inf, dtype=np.float32)
+    bar = tqdm(total=n, desc="k-NN graph (index)", unit="pt", disable=not progress or not k,
+               leave=False)
+    for start in range(0, n if k else 0, batch):
+        hits = store.query_batch(collection, X[start:start + batch], k + 1, with_payload=False)
+        for offset, found in enumerate(hits):
+            i = start + offset
+            rows = [(row_of[h.id], h.score) for h in found if h.id in row_of]
+            rows = [(j, score) for j, score in rows if j != i][:k]
+            if rows:
+                got = np.asarray(rows)
+                index[i, :len(rows)] = got[:, 0].astype(np.int64)
+                sim[i, :len(rows)] = got[:, 1]
+        bar.update(min(batch, n - start))
+    bar.close()
+    _fill_short_rows(X, index, sim)
+    order = np.lexsort((index, -sim), axis=1)  # most similar first, ties: smaller index first
+    index = np.take_along_axis(index, order, axis=1)
+    sim = np.take_along_axis(sim, order, axis=1)
+    return neighbours_with_pairs(index, sim, dup_threshold, max_pairs)
+
+
+def _fill_short_rows(X: np.ndarray, index: np.ndarray, sim: np.ndarray) -> None:
+    """Rows the search left short get their exact neighbours (in place)."""
+    short = np.flatnonzero((index < 0).any(axis=1))
+    if not len(short):
+        return
+    k = index.shape[1]
+    found, near = knn_to(X[short], X, k + 1)
+    for row, i in enumerate(short):
+        keep = found[row] != i
+        index[i], sim[i] = found[row][keep][:k], near[row][keep][:k]

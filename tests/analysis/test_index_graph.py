@@ -1,0 +1,185 @@
+"""Every point scored above --graph-max-points: the shared graph through the collection's index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from embedscope.analysis import graph
+from embedscope.analysis.config import AnalysisSettings
+from embedscope.analysis.data import fetch
+from embedscope.analysis.index_graph import index_graph, index_unusable
+from embedscope.analysis.job import compute, run
+from embedscope.contract import CollectionMeta, row_point_id
+from embedscope.store.edge import EdgeStore
+
+
+def test_on_a_scanned_collection_the_index_graph_is_the_exact_graph(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+) -> None:
+    sample = dict(sample800)
+    sample["X"] = sample800["X"].copy()
+    sample["X"][7] = sample["X"][2]  # an exact duplicate
+    with EdgeStore(tmp_path / "qdrant") as store:
+        make_collection(store, "scan", sample)
+        data = fetch(store, "scan", progress=False)
+        assert store.indexed_vectors("scan") == 0  # small: every query scans, so exactly
+        nb = index_graph(store, "scan", data.ids, data.X, 15, dup_threshold=0.97,
+                         max_pairs=10_000, batch=97)
+    exact = graph.knn_graph(data.X, 15, dup_threshold=0.97, max_pairs=10_000)
+    np.testing.assert_allclose(nb.sim, exact.sim, atol=1e-5)
+    close = np.abs(np.diff(exact.sim, axis=1)).min(axis=1) > 1e-5  # rows without near-ties
+    assert np.array_equal(nb.index[close], exact.index[close])
+    assert not (nb.index == np.arange(data.n)[:, None]).any()  # never a point's own neighbour
+    # pairs among the neighbours: every exact pair whose partner is among the 15 nearest
+    assert {tuple(p) for p in nb.dup_pairs} <= {tuple(p) for p in exact.dup_pairs}
+    row = {pid: i for i, pid in enumerate(data.ids)}
+    pair = tuple(sorted(row[row_point_id("fashion_mnist_sample", "train", i)] for i in (2, 7)))
+    assert pair in {tuple(p) for p in nb.dup_pairs}
+    assert graph.graph_recall(data.X, nb, sample=300) > 0.999
+
+
+def planted(n: int, d: int, copies: int, seed: int = 0) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Clustered unit vectors whose last 2·copies rows copy earlier rows: ``copies`` exactly and
+    ``copies`` with light noise (cosine ≈ 0.99); the planted (original, copy) pairs."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(50, d))
+    X = centres[rng.integers(0, 50, n)] + rng.normal(scale=1.2, size=(n, d))
+    sources = rng.choice(n - 2 * copies, size=2 * copies, replace=False)
+    X[n - 2 * copies:] = X[sources]
+    X[n - copies:] += rng.normal(scale=0.003 * np.sqrt(d), size=(copies, d)) * np.linalg.norm(
+        X[n - copies:], axis=1, keepdims=True) / np.sqrt(d)
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    return X, [(int(s), n - 2 * copies + i) for i, s in enumerate(sources)]
+
+
+@pytest.mark.slow
+def test_planted_copies_are_found_through_the_hnsw_index(tmp_path: Path) -> None:
+    X, pairs = planted(20_000, 384, 200)
+    ids = [row_point_id("planted", "all", i) for i in range(len(X))]
+    with EdgeStore(tmp_path / "qdrant") as store:
+        store.ensure_collection("planted", CollectionMeta(model="m", dimension=384,
+                                                          dataset="planted"))
+        for start in range(0, len(X), 4096):
+            store.upsert("planted", ids[start:start + 4096], X[start:start + 4096],
+                         [{}] * len(ids[start:start + 4096]))
+        assert index_unusable(store, "planted", len(X)) is not None  # not built yet
+        store.optimize("planted")
+        assert store.indexed_vectors("planted") == len(X)
+        assert index_unusable(store, "planted", len(X)) is None
+        nb = index_graph(store, "planted", ids, X, 10, dup_threshold=0.97, max_pairs=10**6)
+    found = {tuple(p) for p in nb.dup_pairs}
+    share = np.mean([tuple(sorted(p)) in found for p in pairs])
+    assert share >= 0.99, share
+    recall = graph.graph_recall(X, nb, sample=500, seed=1)
+    assert 0.9 < recall <= 1.0
+    # each neighbour's similarity is its true cosine, most similar first
+    true = np.einsum("nd,nkd->nk", X[:500].astype(np.float64),
+                     X[nb.index[:500]].astype(np.float64))
+    np.testing.assert_allclose(nb.sim[:500], true, atol=1e-4)
+    assert (np.diff(nb.sim, axis=1) <= 1e-6).all()
+
+
+def test_auto_scores_every_point_above_the_exact_limit_and_states_the_recall(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+) -> None:
+    with EdgeStore(tmp_path / "qdrant") as store:
+        ids = make_collection(store, "every", sample800, n=400)
+        s = AnalysisSettings(collection="every", out=tmp_path / "r", projections="umap,tsne,pca",
+                             clusterers="kmeans", umap_neighbors=10, tsne_perplexity=10,
+                             graph_max_points=100, map_max_points=150, tsne_max_points=120,
+                             trust_sample=100, progress=False)
+        report, _ = run(store, s)
+        payloads = {r.id: r.payload for r in store.retrieve("every", ids)}
+    assert report["knn_graph"]["points"] == 400 and "HNSW index" in report["knn_graph"]["method"]
+    assert "knn_graph" not in report["estimates"]  # no sample: every point
+    est = report["estimates"]["knn_graph_recall"]
+    assert est["sample"] == 400 and est["recall"] > 0.999  # a scanned collection: exact
+    assert report["knn_accuracy"]["points"] == 400
+    assert all("knn_correct" in p and "uniqueness" in p for p in payloads.values())
+    umap = report["estimates"]["umap"]
+    assert umap["fitted_on"] == 150 and "shared k-NN graph" in umap["others"]
+    agreement = umap["agreement"]
+    assert agreement["sample"] == 150
+    assert 0.5 < agreement["trustworthiness_placed"] <= 1 and 0.5 < agreement["trustworthiness_fitted"] <= 1
+    assert "shared k-NN graph" in report["estimates"]["tsne"]["others"]
+    assert any("HNSW index" in n and f"{est['recall']:.1%}" in n for n in report["notes"])
+    assert all(len(p["umap"]) == 2 and np.isfinite(p["umap"]).all() for p in payloads.values())
+
+
+def test_placement_through_the_graph_lands_beside_the_fitted_neighbours(
+    sample800: dict[str, Any],
+) -> None:
+    from embedscope.analysis.projections import place, place_by_graph
+
+    X = sample800["X"][:600]
+    nb = graph.knn_graph(X, 10)
+    fit = np.arange(0, 600, 4)
+    Y_fit = np.random.default_rng(0).normal(size=(len(fit), 2))
+    Y = place_by_graph(nb, X, fit, Y_fit)
+    np.testing.assert_array_equal(Y[fit], Y_fit)
+    rest = np.setdiff1d(np.arange(600), fit)
+    # a point with fitted graph neighbours sits at their similarity-weighted mean
+    first = [r for r in rest if np.isin(nb.index[r], fit).any()][0]
+    near = nb.index[first][np.isin(nb.index[first], fit)]
+    w = nb.sim[first][np.isin(nb.index[first], fit)].astype(np.float64)
+    np.testing.assert_allclose(Y[first], (w[:, None] * Y[near]).sum(0) / w.sum(), atol=1e-9)
+    # a graph without neighbours for some rows falls back to the nearest fitted rows
+    cut = graph.Neighbours(nb.index.copy(), nb.sim.copy(), nb.dup_pairs, nb.dup_sims, 0)
+    cut.index[rest[:5]] = -1
+    Y2 = place_by_graph(cut, X, fit, Y_fit)
+    np.testing.assert_allclose(Y2[rest[:5]], place(X, fit, Y_fit)[rest[:5]])
+
+
+def test_a_sampled_analysis_and_a_forced_exact_graph_keep_the_sample(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+) -> None:
+    with EdgeStore(tmp_path / "qdrant") as store:
+        make_collection(store, "some", sample800, n=300)
+        a = compute(store, AnalysisSettings(collection="some", projections="pca",
+                                            clusterers="kmeans", graph_max_points=100,
+                                            sample=250, progress=False))
+        assert a.graph_method == "exact" and len(a.graph_rows) == 100
+        assert any("--sample" in n for n in a.notes)
+        b = compute(store, AnalysisSettings(collection="some", projections="pca",
+                                            clusterers="kmeans", graph_max_points=100,
+                                            graph="exact", progress=False))
+        assert b.graph_method == "exact" and len(b.graph_rows) == 100
+
+
+def test_leaks_through_the_index_are_the_exact_leaks_and_state_their_recall(
+    tmp_path: Path, sample_dir: Path, make_collection: Any
+) -> None:
+    from embedscope.search.leaks import find_leaks, leaks_by_index
+    from tests.analysis.conftest import load_sample
+
+    train, test = load_sample(sample_dir, 300, "train"), load_sample(sample_dir, 120, "test")
+    test["X"][:6] = train["X"][10:16]  # six test images copied from train
+    test["X"][6] += 0.02 * train["X"][20]  # and one a little changed
+    test["X"][6] /= np.linalg.norm(test["X"][6])
+    with EdgeStore(tmp_path / "qdrant") as store:
+        make_collection(store, "splits", train)
+        make_collection(store, "splits", test)
+        data = fetch(store, "splits", progress=False)
+        exact = find_leaks(data.X, data.splits, 0.97)
+        by_index = leaks_by_index(store, "splits", data.X, data.ids, data.splits, 0.97,
+                                  recall_sample=50, seed=1)
+        s = AnalysisSettings(collection="splits", projections="pca", clusterers="kmeans",
+                             graph="index", progress=False)
+        a = compute(store, s)
+    at_default = find_leaks(data.X, data.splits, s.effective_leak_threshold())
+    assert len(exact.rows) >= 6
+    np.testing.assert_array_equal(by_index.rows, exact.rows)
+    np.testing.assert_array_equal(by_index.partners, exact.partners)
+    np.testing.assert_allclose(by_index.similarities, exact.similarities, atol=1e-6)
+    np.testing.assert_array_equal(by_index.query_rows, exact.query_rows)
+    assert by_index.recall == {"sample": 50, "of": 120, "seed": 1, "recall": 1.0}
+    assert exact.recall is None
+    # the job searches leaks through the index where its graph went through it, and says so
+    assert a.graph_method == "index"
+    np.testing.assert_array_equal(a.leaks.rows, at_default.rows)
+    assert a.estimates["leaks_recall"]["of"] == 120
+    assert any("leaks:" in n and "index" in n for n in a.notes)
