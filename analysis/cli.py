@@ -52,6 +52,23 @@ def register(sub: Any) -> None:
     e.set_defaults(handler=_export)
 
 
+def _first_map(settings: Any, qdrant: Any) -> int:
+    """`analyze --first-map`: draw the map, say where to look and what comes next."""
+    from embedscope.analysis.first_map import first_map
+    from embedscope.store import open_store
+
+    with open_store(qdrant, batch=True) as store:
+        drawn = first_map(store, settings, data_dir=qdrant.data_dir)
+    took = sum(drawn["timings"].values())
+    sample = (f" (UMAP fitted on {drawn['umap_fitted_on']:,}, the others placed at their "
+              "nearest fitted points)" if drawn["placed"] else "")
+    print(f"first map of {drawn['points']:,} points in {took:.1f} s: "
+          f"{', '.join(drawn['maps'])}{sample}. `embedscope ui` draws it now; "
+          f"`embedscope analyze --collection {settings.collection}` computes the full report "
+          "and replaces it.")
+    return 0
+
+
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
     from embedscope.analysis.config import AnalysisSettings
     from embedscope.flags import settings_from_args
@@ -69,6 +86,8 @@ def analyze(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     qdrant = store_settings(args)
+    if settings.first_map:
+        return _first_map(settings, qdrant)
     if settings.incremental():
         return _update(settings, qdrant)
     with open_store(qdrant, batch=True) as store:

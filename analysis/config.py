@@ -234,6 +234,17 @@ class AnalysisSettings(BaseSettings):
         description="--update suggests --refit once the points it placed since the last full "
         "run exceed this share of the points that run fitted (it still places them).",
     )
+    first_map: bool = Field(
+        default=False,
+        description="Only a first map, within a minute of the vectors being stored (before "
+        "the index build and the full report): PCA of every point and a UMAP fitted on "
+        "--first-map-points with the others at their nearest fitted points; writes the map "
+        "payloads and map files, and the next full run replaces it.",
+    )
+    first_map_points: int = Field(
+        default=20000, ge=100,
+        description="--first-map fits its UMAP on a seeded sample of this many points.",
+    )
     progress: bool = Field(default=True, description="Progress bars and stage lines on stderr.")
 
     def incremental(self) -> bool:

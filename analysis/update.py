@@ -102,8 +102,9 @@ def run_update(
         raise UsageError("--update writes the new points' payloads: drop --no-write-back")
     collection = str(s.collection)
     record = dict(store.get_meta(collection).analysis)
-    if not record.get("run_id"):
-        raise UsageError(f"collection {collection!r} has no analysis yet: run `embedscope analyze "
+    if not record.get("run_id") or record.get("first_map"):
+        what = "only a first map (--first-map)" if record.get("run_id") else "no analysis yet"
+        raise UsageError(f"collection {collection!r} has {what}: run `embedscope analyze "
                          f"--collection {collection}` (a full run) before --update")
     out = _report_dir(record, s, data_dir)
     stages = Stages(s.progress)

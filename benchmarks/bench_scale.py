@@ -13,6 +13,10 @@ peak RSS is its own) and prints:
   ``--graph-max-points``) and the graph's recall against exact search (report.json);
 - the share of planted pairs reported as near-duplicates.
 
+``--first-map`` (100k points unless ``--sizes``): from vectors to a first drawn map instead —
+the upsert and ``analyze --first-map`` (no index), against Embedding Atlas's own UMAP of the same
+vectors.
+
 Never asserts a time: on a shared machine only figures of one run compare.
 """
 
@@ -62,7 +66,7 @@ def synthetic(n: int, d: int, planted: int, seed: int = 0) -> tuple[np.ndarray, 
     return X, labels, [(int(s), first + i) for i, s in enumerate(sources)]
 
 
-def build(path: str, n: int, d: int, planted: int, seed: int) -> dict[str, Any]:
+def build(path: str, n: int, d: int, planted: int, seed: int, index: bool = True) -> dict[str, Any]:
     """Upsert the points into an embedded Qdrant at ``path`` and build its index (child
     process: the generated vectors do not count in the analysis's memory)."""
     from embedscope.contract import CollectionMeta
@@ -77,6 +81,8 @@ def build(path: str, n: int, d: int, planted: int, seed: int) -> dict[str, Any]:
             store.upsert(NAME, [point_id(i) for i in range(s, min(n, s + 20000))],
                          X[s:s + 20000], [{"label": int(v), "split": "train"} for v in y[s:s + 20000]])
         upsert = time.perf_counter() - start
+        if not index:
+            return {"upsert_s": upsert, "index_s": 0.0, "indexed": 0, "planted": pairs}
         start = time.perf_counter()
         store.optimize(NAME)
         return {"upsert_s": upsert, "index_s": time.perf_counter() - start,
@@ -135,6 +141,58 @@ def bench_one(n: int, d: int, args: argparse.Namespace) -> None:
             print(f"  {name}: {report['estimates'][name]}")
 
 
+def draw_first_map(path: str, data_dir: str) -> dict[str, Any]:
+    """`analyze --first-map` on the collection (child process)."""
+    from embedscope.analysis.config import AnalysisSettings
+    from embedscope.analysis.first_map import first_map
+    from embedscope.analysis.result import peak_rss_gb
+    from embedscope.store.edge import EdgeStore
+
+    with EdgeStore(Path(path)) as store:
+        start = time.perf_counter()
+        drawn = first_map(store, AnalysisSettings(collection=NAME, progress=False),
+                          data_dir=Path(data_dir))
+        drawn["total_s"] = time.perf_counter() - start
+    drawn["peak_rss_gb"] = peak_rss_gb()
+    return drawn
+
+
+def atlas_umap(n: int, d: int, planted: int, seed: int) -> float:
+    """Embedding Atlas's own UMAP of the same vectors (its ``_run_umap``: umap-learn's
+    nearest_neighbors, then UMAP on them), in seconds (child process)."""
+    from embedding_atlas.projection import _run_umap
+
+    X, _, _ = synthetic(n, d, planted, seed)
+    start = time.perf_counter()
+    _run_umap(X)
+    return time.perf_counter() - start
+
+
+def bench_first_map(n: int, d: int, args: argparse.Namespace) -> None:
+    """From vectors to a first drawn map, against Embedding Atlas's UMAP of the same vectors."""
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        store = str(Path(tmp) / "qdrant")
+        with spawn.Pool(1) as pool:
+            built = pool.apply(build, (store, n, d, args.planted, args.seed, False))
+        with spawn.Pool(1) as pool:
+            drawn = pool.apply(draw_first_map, (store, tmp))
+    first = built["upsert_s"] + drawn["total_s"]
+    print(f"  vectors into the store {built['upsert_s']:.1f} s + first map {drawn['total_s']:.1f} s "
+          f"= {first:.1f} s from vectors to a drawn map (no index); peak RSS "
+          f"{drawn['peak_rss_gb']:.2f} GB  [{_load()}]")
+    for stage, secs in drawn["timings"].items():
+        print(f"    {stage:<52} {secs:8.1f}")
+    try:
+        with spawn.Pool(1) as pool:
+            atlas = pool.apply(atlas_umap, (n, d, args.planted, args.seed))
+    except ImportError as exc:
+        print(f"  Embedding Atlas not installed ({exc}): no comparison")
+        return
+    print(f"  Embedding Atlas's own UMAP of the same vectors: {atlas:.1f} s  [{_load()}]")
+    print(f"  ratio Embedding Atlas / first map: {atlas / first:.2f}", flush=True)
+
+
 def _load() -> str:
     try:
         return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
@@ -154,15 +212,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="50k points with the exact limits at 20k (the index path; minutes)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="an analysis setting, e.g. --set projections=pca")
+    p.add_argument("--first-map", action="store_true",
+                   help="from vectors to a first map (analyze --first-map, no index) against "
+                        "Embedding Atlas's UMAP of the same vectors (default size 100k)")
     p.add_argument("--tmp", default=None, help="where the collections are built (disk space)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     sizes = [50000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    if args.first_map:
+        sizes = [100000] if args.sizes == p.get_default("sizes") else sizes
     print(f"bench_scale: {os.cpu_count()} CPUs, {args.dims} dimensions, {args.planted} exact + "
           f"{args.planted} noised planted copies")
     for n in sizes:
         print(f"{n:,} × {args.dims}", flush=True)
-        bench_one(n, args.dims, args)
+        (bench_first_map if args.first_map else bench_one)(n, args.dims, args)
     return 0
 
 
