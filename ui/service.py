@@ -62,7 +62,6 @@ class Session:
         self._batch_lock = threading.Lock()
         self._embed = embed
         self._qdrant = qdrant
-        self._ids: dict[str, list[str]] = {}
         self._tags: dict[str, list[str]] = {}
         self._warm: set[tuple[Any, ...]] = set()  # query models that embedded at least once
 
@@ -83,7 +82,6 @@ class Session:
         """Close the store (a later call opens it again)."""
         with self._lock:
             self._hold.close()
-            self._ids.clear()
             self._tags.clear()
             self._versions.clear()
 
@@ -105,7 +103,6 @@ class Session:
 
     def forget(self, collection: str) -> None:
         """Drop cached facts about a collection (after it changed, e.g. new tags)."""
-        self._ids.pop(collection, None)
         self._tags.pop(collection, None)
 
     # --- collections -----------------------------------------------------------------------
@@ -387,25 +384,20 @@ class Session:
                 if not _is_uuid(point) or not s.retrieve(collection, [point], False):
                     raise UsageError(f"no point with id {point!r} in {collection!r}.")
                 return point
+            where = None
             if mode == "random of a class":
                 if not value or value == ALL:
                     raise UsageError("choose a class to pick a random image of it.")
-                label = resolve_label(s.get_meta(collection), value)
-                records, _ = s.scroll_page(collection, None, 512, Where(label=label), False)
-                ids = [r.id for r in records]
-            elif mode == "random":
-                self._fresh(collection, s)
-                if collection not in self._ids:
-                    self._ids[collection] = [r.id for r in s.scroll(collection, None, False)]
-                ids = self._ids[collection]
-            else:
+                where = Where(label=resolve_label(s.get_meta(collection), value))
+            elif mode != "random":
                 raise UsageError(f"unknown pick mode {mode!r}: choose {', '.join(PICK_MODES)}.")
+            # The engine draws them (no pass over the collection); two, so that one differs
+            # from the point on show whenever the collection holds another.
+            ids = s.sample(collection, 2, where)
         if not ids:
             raise EmptyCollectionError(f"no stored images to pick from in {collection!r}.")
-        point = rng.choice(ids)
-        while point == avoid and len(ids) > 1:
-            point = rng.choice(ids)
-        return point
+        rng.shuffle(ids)
+        return next((i for i in ids if i != avoid), ids[0])
 
     def tiles_by_id(self, collection: str, ids: Sequence[str]) -> dict[str, Tile]:
         """Gallery tiles of the stored points among ``ids`` (missing ones are left out)."""

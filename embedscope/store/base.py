@@ -155,6 +155,10 @@ class Store(ABC):
         """Merge payload updates into stored points (all of which exist)."""
 
     @abstractmethod
+    def _sample(self, name: str, k: int, where: Where | None) -> list[str]:
+        """Ids of up to ``k`` points drawn at random by the engine (among ``where``)."""
+
+    @abstractmethod
     def _facet(self, name: str, key: str, limit: int) -> list[tuple[Any, int]]:
         """Distinct values of an indexed payload field and their point counts, from the index."""
 
@@ -265,6 +269,19 @@ class Store(ABC):
             raise UsageError(f"{len(exclude_per_query)} exclusions for {len(mat)} queries")
         return self._query_batch(name, mat, int(k), where, exact, with_payload, with_vectors,
                                  exclude_per_query)
+
+    def sample(self, name: str, k: int = 1, where: Where | None = None) -> list[str]:
+        """Ids of up to ``k`` points drawn at random (among ``where``), by the engine's random
+        sampling: no pass over the collection, whatever its size.
+
+        Raises:
+            CollectionNotFoundError: no such collection.
+            UsageError: k < 1.
+        """
+        if int(k) < 1:
+            raise UsageError(f"k must be at least 1, got {k}")
+        self.require(name)
+        return self._sample(name, int(k), where)
 
     def retrieve(
         self, name: str, ids: Sequence[str], with_payload: PayloadFields = True,

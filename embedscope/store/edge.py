@@ -342,6 +342,13 @@ class EdgeStore(Store):
             results = shard.query_batch(q.QueryBatchRequest(requests))
         return [to_hits(points, with_vectors) for points in results]
 
+    def _sample(self, name: str, k: int, where: Where | None) -> list[str]:
+        q = self._q
+        request = q.QueryRequest(limit=k, query=q.Sample.Random, filter=edge_filter(q, where),
+                                 with_payload=False, with_vector=False)
+        with self._reading(name) as shard:
+            return [str(p.id) for p in shard.query(request)]
+
     def scroll_page(
         self, name: str, offset: str | None, limit: int, where: Where | None = None,
         with_payload: PayloadFields = True, with_vectors: bool = False,

@@ -327,6 +327,13 @@ class RemoteStore(Store):
             out.extend(to_hits(resp.points, with_vectors) for resp in responses)
         return out
 
+    def _sample(self, name: str, k: int, where: Where | None) -> list[str]:
+        m = self._m
+        found = self._call(self.client.query_points, name,
+                           query=m.SampleQuery(sample=m.Sample.RANDOM), limit=k,
+                           query_filter=self._filter(where, None), with_payload=False)
+        return [str(p.id) for p in found.points]
+
     def scroll_page(
         self, name: str, offset: str | None, limit: int, where: Where | None = None,
         with_payload: PayloadFields = True, with_vectors: bool = False,

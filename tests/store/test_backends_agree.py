@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from embedscope.errors import CollectionNotFoundError, UsageError
 from embedscope.store import Record, Store, Where
 from tests.store.congruence import (
     DIM,
@@ -252,3 +253,21 @@ def test_ensure_collection_indexes_a_collection_made_without_the_indexes(pair: P
     pair.both(lambda s: s.ensure_collection(NAME, META))
     pair.same(lambda s: s.indexed_fields(NAME) >= set(INDEXED_FIELDS), "every index after ingest")
     assert all(s.indexed_fields(NAME) >= set(INDEXED_FIELDS) for s in pair.stores)
+
+
+def test_sample_draws_points_at_random_among_the_filter(loaded: Pair) -> None:
+    """``sample``: random ids from the engine, different draws, within the filter, on every
+    backend (the Search tab's "random" reads no pass over the collection)."""
+    where = Where(split="test", label=3)
+    members = set(loaded.same(lambda s: sorted(r.id for r in s.scroll(NAME, where, False)),
+                              "the filter's members"))
+    for store in loaded.stores:
+        draws = [store.sample(NAME, 1)[0] for _ in range(60)]
+        assert len(set(draws)) > 30 and set(draws) <= set(IDS)
+        some = store.sample(NAME, 5, where)
+        assert len(some) == min(5, len(members)) and set(some) <= members
+        assert len(set(some)) == len(some)
+        with pytest.raises(UsageError, match="k must be at least 1"):
+            store.sample(NAME, 0)
+        with pytest.raises(CollectionNotFoundError):
+            store.sample("no_such_collection", 1)

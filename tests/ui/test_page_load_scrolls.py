@@ -1,4 +1,5 @@
-"""A page load reads no pass over the points: splits and tags come from the engine's facets.
+"""A page load and a random pick read no pass over the points: splits and tags come from the
+engine's facets, random points from its random sampling.
 
 The store is a real embedded Qdrant Edge store that counts the points its scrolls return; at
 20,000 points, a scroll of every point (the split list, the tag list) would be visible.
@@ -69,5 +70,9 @@ def test_a_page_load_scrolls_no_pass_over_the_points(tmp_path: Path) -> None:
         assert session.splits("big") == ["test", "train", "val"]
         assert session.tags("big") == ["odd", "t0", "t1", "t2", "t3", "t4"]
         assert store.scrolled < N // 10
+        # a random pick (the Search tab's "random" and "random of a class") reads no pass
+        picks = {session.pick_point("big", "random") for _ in range(20)}
+        picks |= {session.pick_point("big", "random of a class", "b") for _ in range(20)}
+        assert len(picks) > 30 and store.scrolled < N // 10, store.scrolled
     finally:
         session.shutdown()
