@@ -152,7 +152,7 @@ def test_bad_queries_are_clear_errors(angles):
         (dict(point_id="nope"), UsageError, "'nope' is not a UUID"),
         (dict(point_id=row_point_id("toy", "x", 1)), UsageError, "no point with id"),
         (dict(vector=_unit(0), where=Where(split="val")), UsageError,
-         "no split 'val'.*splits present"),
+         r"no split 'val'.*splits present: test \(3\), train \(3\)\."),
     ]
     for kwargs, error, message in cases:
         with pytest.raises(error, match=message):
