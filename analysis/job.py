@@ -124,6 +124,8 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
 
 #: Points whose exact neighbours measure an approximate graph's recall.
 RECALL_SAMPLE = 1000
+#: Below this recall an approximate graph's note warns that its figures say little.
+LOW_RECALL = 0.9
 
 
 def graph_k(a: Analysis) -> int:
@@ -194,6 +196,13 @@ def build_graph(a: Analysis, store: Store) -> None:
         f"sample of {min(RECALL_SAMPLE, len(X))} points), so k-NN accuracy, label errors, the "
         f"k-NN fields and UMAP's neighbours are approximate and near-duplicates are those found "
         f"among the neighbours.")
+    if recall < LOW_RECALL:
+        a.notes.append(
+            f"the approximate k-NN graph found only {recall:.1%} of the exact neighbours: the "
+            "vectors have little local structure (every point has many near-equidistant "
+            "neighbours), so the k-NN figures and label errors say little; near-duplicates, "
+            "being far closer than the rest, are still found. --graph exact gives exact figures "
+            "on a seeded sample of --graph-max-points.")
 
 
 def _checked_map(name: str, Y: np.ndarray, n: int) -> np.ndarray:

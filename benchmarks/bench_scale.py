@@ -1,9 +1,10 @@
 """The full report as the collection grows: every point scored, planted copies found, time and
 peak memory per stage.
 
-``python benchmarks/bench_scale.py --sizes 250000,1000000`` (default 1M, 2M, 4M, 10M) builds, for each size, a synthetic
-labelled collection of unit vectors around 10 centres (``--dims``, 384 by default) holding
-``--planted`` exact copies and as many lightly noised copies (cosine ≈ 0.99) of other points,
+``python benchmarks/bench_scale.py --sizes 250000,1000000`` (default 1M, 2M, 4M, 10M) builds, for
+each size, a synthetic labelled collection of unit vectors with the local structure of image
+embeddings (``--dims``, 384 by default; see ``synthetic``) holding ``--planted`` exact copies
+and as many lightly noised copies (cosine ≈ 0.995) of other points,
 in an embedded Qdrant with its HNSW index built (upsert and index timed, in a child process),
 then runs ``embedscope analyze``'s default job on it in a fresh child process (so each size's
 peak RSS is its own) and prints:
@@ -37,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 NAME = "bench"
 CLASSES = 10
+#: Intrinsic dimension of the synthetic vectors.
+LATENT = 24
 
 
 def point_id(i: int) -> str:
@@ -46,15 +49,22 @@ def point_id(i: int) -> str:
 
 def synthetic(n: int, d: int, planted: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray,
                                                                      list[tuple[int, int]]]:
-    """Clustered unit vectors, their labels, and the (original, copy) rows of the planted pairs:
-    the last 2·planted rows copy earlier rows, the first half exactly, the second with noise."""
+    """Unit vectors with the local structure of image embeddings (a low intrinsic dimension:
+    1,000 clusters in a 24-dimensional latent space, mapped into ``d`` dimensions, plus a little
+    noise), a class of 10 for each cluster, and the (original, copy) rows of the planted pairs:
+    the last 2·planted rows copy earlier rows, the first half exactly, the second with noise
+    (cosine ≈ 0.995). Isotropic noise would leave every point hundreds of near-equidistant
+    neighbours, which no index (and no real dataset) has."""
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(CLASSES, d)).astype(np.float32)
-    labels = rng.integers(0, CLASSES, n)
+    centres = rng.normal(size=(1000, LATENT)).astype(np.float32)
+    lift = (rng.normal(size=(LATENT, d)) / np.sqrt(LATENT)).astype(np.float32)
+    cluster = rng.integers(0, len(centres), n)
+    labels = cluster % CLASSES
     X = np.empty((n, d), dtype=np.float32)
     for start in range(0, n, 65536):  # bounded temporaries at 10M points
-        part = labels[start:start + 65536]
-        block = centres[part] + rng.normal(scale=1.2, size=(len(part), d)).astype(np.float32)
+        part = cluster[start:start + 65536]
+        latent = centres[part] + rng.normal(scale=0.35, size=(len(part), LATENT)).astype(np.float32)
+        block = latent @ lift + rng.normal(scale=0.05, size=(len(part), d)).astype(np.float32)
         X[start:start + 65536] = block / np.linalg.norm(block, axis=1, keepdims=True)
     first = n - 2 * planted
     sources = rng.choice(first, size=2 * planted, replace=False)
@@ -89,6 +99,11 @@ def build(path: str, n: int, d: int, planted: int, seed: int, index: bool = True
                 "indexed": store.indexed_vectors(NAME) or 0, "planted": pairs}
 
 
+def planted_pairs(n: int, d: int, planted: int, seed: int) -> list[tuple[int, int]]:
+    """The planted pairs of a collection ``build`` made (child process)."""
+    return synthetic(n, d, planted, seed)[2]
+
+
 def analyse(path: str, out: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """The default analysis job on the collection (child process); its report and peak RSS."""
     from embedscope.analysis.config import AnalysisSettings
@@ -96,7 +111,8 @@ def analyse(path: str, out: str, overrides: dict[str, Any]) -> dict[str, Any]:
     from embedscope.analysis.result import peak_rss_gb
     from embedscope.store.edge import EdgeStore
 
-    settings = AnalysisSettings(collection=NAME, out=Path(out), progress=False, **overrides)
+    settings = AnalysisSettings(**{"collection": NAME, "out": Path(out), "progress": False,
+                                   **overrides})
     with EdgeStore(Path(path)) as store:
         start = time.perf_counter()
         report, _ = run(store, settings)
@@ -113,11 +129,17 @@ def bench_one(n: int, d: int, args: argparse.Namespace) -> None:
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         store = str(Path(tmp) / "qdrant")
-        with spawn.Pool(1) as pool:
-            built = pool.apply(build, (store, n, d, args.planted, args.seed))
-        print(f"  upsert {built['upsert_s']:.1f} s, HNSW index {built['index_s']:.1f} s "
-              f"({int(built['indexed'])} vectors indexed; not part of the report's time)",
-              flush=True)
+        if args.reuse:  # a store an earlier run built (its folder kept: --keep)
+            store = str(Path(args.reuse) / "qdrant")
+            with spawn.Pool(1) as pool:
+                built = {"planted": pool.apply(planted_pairs, (n, d, args.planted, args.seed))}
+            print(f"  reusing the collection in {store}", flush=True)
+        else:
+            with spawn.Pool(1) as pool:
+                built = pool.apply(build, (store, n, d, args.planted, args.seed))
+            print(f"  upsert {built['upsert_s']:.1f} s, HNSW index {built['index_s']:.1f} s "
+                  f"({int(built['indexed'])} vectors indexed; not part of the report's time)",
+                  flush=True)
         with spawn.Pool(1) as pool:
             got = pool.apply(analyse, (store, str(Path(tmp) / "report"), overrides))
     report = got["report"]
@@ -216,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="from vectors to a first map (analyze --first-map, no index) against "
                         "Embedding Atlas's UMAP of the same vectors (default size 100k)")
     p.add_argument("--tmp", default=None, help="where the collections are built (disk space)")
+    p.add_argument("--reuse", default=None, metavar="DIR",
+                   help="analyse the collection an earlier run built in DIR/qdrant (same --sizes, "
+                        "--dims, --planted, --seed) instead of building it again")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     sizes = [50000] if args.quick else [int(s) for s in args.sizes.split(",")]

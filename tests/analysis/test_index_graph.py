@@ -183,3 +183,21 @@ def test_leaks_through_the_index_are_the_exact_leaks_and_state_their_recall(
     np.testing.assert_array_equal(a.leaks.rows, at_default.rows)
     assert a.estimates["leaks_recall"]["of"] == 120
     assert any("leaks:" in n and "index" in n for n in a.notes)
+
+
+def test_a_low_recall_is_a_warning_in_the_notes(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import embedscope.analysis.job as job
+
+    with EdgeStore(tmp_path / "qdrant") as store:
+        make_collection(store, "flat", sample800, n=300)
+        s = AnalysisSettings(collection="flat", projections="pca", clusterers="kmeans",
+                             graph="index", progress=False)
+        good = compute(store, s)
+        monkeypatch.setattr(job, "graph_recall", lambda *args: 0.52)
+        poor = compute(store, s)
+    assert not any("found only" in n for n in good.notes)
+    assert poor.estimates["knn_graph_recall"]["recall"] == 0.52
+    assert any("found only 52.0% of the exact neighbours" in n for n in poor.notes)
