@@ -127,9 +127,12 @@ def bench_one(n: int, d: int, args: argparse.Namespace) -> None:
         overrides.update(graph_max_points=20000, map_max_points=20000)
     overrides.update(dict(kv.split("=", 1) for kv in args.set))
     spawn = multiprocessing.get_context("spawn")
-    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+    with tempfile.TemporaryDirectory(dir=args.tmp) as scratch:
+        tmp = tempfile.mkdtemp(dir=args.tmp, prefix="bench-scale-") if args.keep else scratch
         store = str(Path(tmp) / "qdrant")
-        if args.reuse:  # a store an earlier run built (its folder kept: --keep)
+        if args.keep:
+            print(f"  keeping the collection in {tmp} (--reuse {tmp})", flush=True)
+        if args.reuse:  # a store an earlier run built and kept (--keep)
             store = str(Path(args.reuse) / "qdrant")
             with spawn.Pool(1) as pool:
                 built = {"planted": pool.apply(planted_pairs, (n, d, args.planted, args.seed))}
@@ -238,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="from vectors to a first map (analyze --first-map, no index) against "
                         "Embedding Atlas's UMAP of the same vectors (default size 100k)")
     p.add_argument("--tmp", default=None, help="where the collections are built (disk space)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the built collection (its folder is printed) for --reuse")
     p.add_argument("--reuse", default=None, metavar="DIR",
                    help="analyse the collection an earlier run built in DIR/qdrant (same --sizes, "
                         "--dims, --planted, --seed) instead of building it again")
