@@ -23,8 +23,11 @@ def test_peak_memory_does_not_grow_with_the_dataset(tmp_path: Path):
     a = ingest(small, tmp_path / "data-small", None, "skip", image_size=8)
     b = ingest(big, tmp_path / "data-big", None, "skip", image_size=8)
     assert a["rows"] == 4_000 and b["rows"] == 20_000
+    # Reading everything up front grows anonymous memory by the bytes read (~410 MB here); what
+    # grows with a streamed read is Qdrant Edge's in-RAM appendable segment, which holds the
+    # 16,000 more points' payloads until its first reopen (105 MB in a fresh-clone CI run).
     grew = b["anon_mb"] - a["anon_mb"]
-    assert grew < 0.25 * (size[big] - size[small]), (a, b, size)
+    assert grew < 0.35 * (size[big] - size[small]), (a, b, size)
     # the whole resident set also holds the collection's own files that Qdrant Edge maps (vectors
     # and thumbnails: they grow with the points stored, not with the bytes read)
     assert b["rss_mb"] - a["rss_mb"] < 0.5 * (size[big] - size[small]), (a, b, size)
