@@ -61,28 +61,31 @@ def pick(page: Any, mode: str, value: str | None = None) -> None:
         " return t.includes('Query:') && t !== b; }", before)
 
 
-def upload(page: Any, box: str, path: Path, answer: str | None = None) -> None:
+def upload(page: Any, box: str, path: Path, answer: str | None = None,
+           landed: str | None = None) -> None:
     """Drop ``path`` into an upload box, emptying the box first if it holds a file.
 
-    With ``answer`` (the banner's reply): if the banner still says nothing after 10 s, the file
-    is dropped again, once: the box may have been re-rendered under the driver (an earlier
-    event's reply clears it) and the first drop landed on the element it replaced.
+    With ``answer`` (the banner's reply) or ``landed`` (a script true once the page took the
+    file): if neither holds after 10 s, the file is dropped again, once: the box may have been
+    re-rendered under the driver (an earlier event's reply clears it) and the first drop landed
+    on the element it replaced.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    page.locator(box).scroll_into_view_if_needed()
-    if page.locator(f"{box} input[type=file]").count() == 0:
-        page.locator(box).get_by_role("button", name="Clear").first.click()
-    page.locator(f"{box} input[type=file]").set_input_files(str(path))
-    if answer is None:
-        return
-    try:
-        page.wait_for_function("t => document.querySelector('#status').innerText.includes(t)",
-                               arg=answer, polling=200, timeout=10_000)
-    except PlaywrightTimeout:
+    def drop() -> None:
+        page.locator(box).scroll_into_view_if_needed()
         if page.locator(f"{box} input[type=file]").count() == 0:
             page.locator(box).get_by_role("button", name="Clear").first.click()
         page.locator(f"{box} input[type=file]").set_input_files(str(path))
+
+    drop()
+    if answer is None and landed is None:
+        return
+    script = landed or "t => document.querySelector('#status').innerText.includes(t)"
+    try:
+        page.wait_for_function(script, arg=answer, polling=200, timeout=10_000)
+    except PlaywrightTimeout:
+        drop()
 
 
 def set_k(page: Any, k: int) -> None:
