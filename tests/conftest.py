@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # What a test writes under the data directory without naming one (map files, reports) stays in
 # a temporary folder, never in the user's.
-os.environ.setdefault("EMBEDSCOPE_DATA_DIR", tempfile.mkdtemp(prefix="embedscope-tests-"))
+if "EMBEDSCOPE_DATA_DIR" not in os.environ:
+    _DATA_DIR = tempfile.mkdtemp(prefix="embedscope-tests-")
+    os.environ["EMBEDSCOPE_DATA_DIR"] = _DATA_DIR
+    atexit.register(shutil.rmtree, _DATA_DIR, ignore_errors=True)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("EMBEDSCOPE_SHARED_DATA", REPO.parent / "shared" / "data"))

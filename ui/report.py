@@ -16,6 +16,7 @@ from embedscope.errors import UsageError
 from embedscope.store import Store
 from embedscope.ui.binding import code, escape
 from embedscope.ui.config import UISettings
+from embedscope.ui.private import private_dir
 
 #: Report figures shown right after the maps, in this order (others follow alphabetically).
 FIRST = ("per_class_silhouette", "k_curve")
@@ -180,7 +181,7 @@ def downloadable(html: Path | None, collection: str) -> str | None:
         return None
     global _REPORTS
     if _REPORTS is None or not _REPORTS.is_dir():
-        _REPORTS = Path(tempfile.mkdtemp(prefix="embedscope-reports-"))
+        _REPORTS = private_dir("embedscope-reports-")
     target = _REPORTS / f"{collection}-report.html"
     fd, part = tempfile.mkstemp(dir=_REPORTS, suffix=".part")
     os.close(fd)

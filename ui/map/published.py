@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 import uuid
 from collections import OrderedDict
@@ -16,6 +15,7 @@ import numpy as np
 from embedscope.errors import UsageError
 from embedscope.ui.map.colours import NONE, Colouring
 from embedscope.ui.map.points import MapData, normalised
+from embedscope.ui.private import private_dir
 
 #: Maps kept published per process (the oldest is dropped, with its files).
 KEEP = 6
@@ -88,7 +88,7 @@ class PublishedMaps:
 
     def __init__(self, folder: Path | None = None, keep: int = KEEP) -> None:
         """Publish maps as files under ``folder`` (default: a new temp dir)."""
-        self.folder = folder or Path(tempfile.mkdtemp(prefix="embedscope-map-"))
+        self.folder = folder or private_dir("embedscope-map-")
         self.folder.mkdir(parents=True, exist_ok=True)
         self.keep = keep
         self._maps: OrderedDict[str, Published] = OrderedDict()

@@ -4,7 +4,6 @@ analysis — its layout and the wiring of its events to ui/map/handlers.py."""
 from __future__ import annotations
 
 import functools
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from embedscope.ui.map import block, handlers
 from embedscope.ui.map import selection as sel
 from embedscope.ui.map.colours import NONE
 from embedscope.ui.map.maps import Maps
+from embedscope.ui.private import private_dir
 from embedscope.ui.runs import Runs
 from embedscope.ui.tabs import CollectionSync, TabContext, TabHandles, register_tab
 
@@ -47,7 +47,7 @@ def build(ctx: TabContext) -> TabHandles:
 
     maps = Maps(ctx.session, cache=maps_dir())
     block.serve_folder(maps.published)
-    exports = Path(tempfile.mkdtemp(prefix="embedscope-export-"))
+    exports = private_dir("embedscope-export-")
     gr.set_static_paths([exports])
     c = layout(ctx, maps)
     wire_map(c, maps)
