@@ -8,9 +8,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,51 +18,22 @@ import embedscope.store.integrity as integrity
 import embedscope.store.space as space
 from embedscope.contract import INDEXED_FIELDS, CollectionMeta
 from embedscope.errors import DamagedCollectionError, EmbedscopeError
-from embedscope.store.base import CollectionSummary, PayloadFields, Store, Where
+from embedscope.store.base import CollectionSummary, PayloadFields, Where
 from embedscope.store.edge_query import edge_config, edge_filter, payload_selector, search_params
-from embedscope.store.facets import ordered
-from embedscope.store.locks import Holder, StoreLocks
-from embedscope.store.points import Hit, Record, as_matrix, check_name, to_hits, to_records
+from embedscope.store.edge_shards import EdgeShards
+from embedscope.store.facets import FACET_LIMIT, Facet, ordered
+from embedscope.store.locks import StoreLocks
+from embedscope.store.points import Hit, Record, as_matrix, to_hits, to_records
 
 log = logging.getLogger(__name__)
 _UPSERT_CHUNK = 1024
-#: Points written before the shard is first flushed and reopened. Qdrant Edge keeps the segment
-#: it appends to in RAM until it is reopened, when stored segments are mapped from their files.
-#: With qdrant-edge-py 0.9 that RAM is nearly all file-backed (40k 768-d points with 3 KB
-#: payloads: anonymous memory 37 MB without a reopen, 30 MB with one every 8,192 points), while
-#: a reopen costs ~2.5 µs per stored point (loading grows with the collection): at every 8,192
-#: points it took 18 % of a 30k-point upsert.
-_REOPEN_EVERY = 32_768
-#: Later reopens wait until the upserts since the last one took this many times its cost
-#: (scaled to the points stored now), so that reopening stays under 2 % of the writing.
-_REOPEN_RATIO = 49
-
-
-@dataclass
-class _Open:
-    """An open shard: the count verified (or last flushed) and whether this process wrote."""
-
-    points: int
-    written: bool = False
-    since_open: int = 0  # points upserted since the shard was (re)opened
-    write_s: float = 0.0  # seconds spent upserting since the shard was (re)opened
-    open_s: float = 0.0  # what the last opening cost, in seconds …
-    open_points: int = 0  # … with this many points stored
-
-    def reopen_due(self) -> bool:
-        """Whether a reopen now would cost under 1/_REOPEN_RATIO of the writing since the last."""
-        if self.since_open < _REOPEN_EVERY:
-            return False
-        stored = self.points + self.since_open
-        estimate = self.open_s * stored / max(self.open_points, 1)
-        return self.write_s >= _REOPEN_RATIO * estimate
 
 
 class CollectionExistsError(EmbedscopeError):
     """Raised by `_create` when another process created the collection first (handled in base)."""
 
 
-class EdgeStore(Store):
+class EdgeStore(EdgeShards):
     """Collections under ``root/<name>/``: ``shard/`` for Qdrant Edge, ``meta.json`` and
     ``integrity.json`` beside it; the lock files under ``root/.locks/``.
 
@@ -95,78 +64,11 @@ class EdgeStore(Store):
         self.root = Path(root)
         self.location = f"embedded Qdrant at {self.root}"
         self.reserve = int(disk_reserve_mb * space.MB)
-        self._shards: dict[str, Any] = {}
-        self._open: dict[str, _Open] = {}
+        self._shards = {}
+        self._open = {}
         self._locks = StoreLocks(self.root, serving, lock_wait, lent)
         self.serving = serving
         self.lock_wait = self._locks.wait  # a serving store never waits
-
-    # --- paths, locks and shards -----------------------------------------------------------
-    def _dir(self, name: str) -> Path:
-        """The collection's directory; a name that is not one path component is refused."""
-        check_name(name)
-        return self.root / name
-
-    def _lock(self, name: str, doing: str = "open") -> None:
-        self._locks.take(name, doing)
-
-    def _unlock(self, name: str) -> None:
-        self._locks.drop(name)
-
-    def _shard(self, name: str) -> Any:
-        shard = self._shards.get(name)
-        if shard is not None:
-            return shard
-        self.require(name)
-        held = self._locks.holds(name)
-        self._lock(name)
-        try:
-            shard = self._load(name)
-        except BaseException:
-            if not held:
-                self._unlock(name)
-            raise
-        self._shards[name] = shard
-        return shard
-
-    def _load(self, name: str) -> Any:
-        """Open the shard (the lock is held), checked against its integrity record."""
-        cdir = self._dir(name)
-        record = integrity.read_record(cdir, name)
-        self._read_meta(name)  # unreadable or changed metadata: named before anything else
-        free = space.free_bytes(self.root)
-        if free < space.OPEN_MIN:
-            raise space.space_error(name, self.root, free)
-        started = time.perf_counter()
-        shard, count = integrity.open_shard(self._q, cdir / "shard", name, record)
-        self._open[name] = _Open(points=count, open_s=time.perf_counter() - started, open_points=count)
-        return shard
-
-    @contextmanager
-    def _reading(self, name: str) -> Iterator[Any]:
-        """The shard, with engine failures on damaged files turned into one clear error."""
-        shard = self._shard(name)
-        try:
-            yield shard
-        except EmbedscopeError:
-            raise
-        except Exception as exc:  # qdrant_edge raises plain Exception
-            raise integrity.damaged(name, f"reading its files failed ({exc})") from exc
-
-    def _writing(self, name: str) -> Any:
-        """The shard, with the record marked "writing" before the first change of this session."""
-        shard = self._shard(name)
-        state = self._open[name]
-        if not state.written:
-            self._record(name, state.points, "writing")
-            state.written = True
-        return shard
-
-    def _record(self, name: str, points: int, state: str) -> None:
-        cdir = self._dir(name)
-        files = integrity.fingerprint(cdir / "shard") if state == "closed" else {}
-        integrity.write_record(cdir, integrity.IntegrityRecord(
-            points=points, meta_sha256=integrity.meta_sha256(cdir), state=state, files=files))
 
     # --- Store primitives ------------------------------------------------------------------
     def list_collections(self) -> list[str]:
@@ -292,23 +194,22 @@ class EdgeStore(Store):
         if state.reopen_due():
             self._reopen(name)
 
-    def _reopen(self, name: str) -> None:
-        """Flush and reopen the shard (the lock stays held): its appended points move out of RAM."""
-        started = time.perf_counter()
-        self.flush(name)
-        shard = self._shards.pop(name)
-        shard.close()
-        self._shards[name] = self._q.EdgeShard.load(str(self._dir(name) / "shard"))
-        state = self._open[name]
-        state.since_open, state.write_s = 0, 0.0
-        state.open_s, state.open_points = time.perf_counter() - started, state.points
-
     def count(self, name: str, where: Where | None = None) -> int:
+        """Exact; without a filter, for a collection not loaded here whose files are as its last
+        close left them, that close's exact count (checked against the shard at every opening)."""
+        record = self._closed(name) if where is None else None
+        if record is not None:
+            return record.points
         with self._reading(name) as shard:
             return int(shard.count(self._q.CountRequest(exact=True, filter=edge_filter(self._q, where))))
 
     def points(self, name: str) -> int:
-        """The shard's own point count (its segments' counters: no pass over the points)."""
+        """The shard's own point count (its segments' counters: no pass over the points); for a
+        collection not loaded here whose files are as its last close left them, the count that
+        close recorded (no loading: 2.2 s for a million points)."""
+        record = self._closed(name)
+        if record is not None:
+            return record.points
         with self._reading(name) as shard:
             return int(shard.info().points_count)
 
@@ -385,67 +286,16 @@ class EdgeStore(Store):
                 return CollectionSummary(name=name, points=record.points, meta=self._read_meta(name))
         return super().summary(name)
 
-    def integrity_record(self, name: str) -> integrity.IntegrityRecord | None:
-        """The collection's integrity record (None for a collection made before records)."""
-        return integrity.read_record(self._dir(name), name)
-
-    def held(self) -> list[str]:
-        """The collections this store holds open (or locked) now."""
-        return sorted(set(self._shards) | self._locks.held())
-
-    def wanted(self) -> list[str]:
-        """The held collections a job in another process is waiting for."""
-        return self._locks.wanted(self.held())
-
-    def holder(self, name: str) -> Holder | None:
-        """Who holds the collection's lock, as its lock file says (None when unknown)."""
-        return self._locks.holder(name)
-
     def optimize(self, name: str) -> None:
         self._shard(name).optimize()
 
-    def flush(self, name: str) -> None:
-        """Persist pending writes of one collection and record its count."""
-        shard = self._shards.get(name)
-        if shard is None:
-            return
-        shard.flush()
-        state = self._open[name]
-        if state.written:
-            state.points = int(shard.count(self._q.CountRequest(exact=True)))
-            self._record(name, state.points, "writing")
-
-    def close(self) -> None:
-        """Flush and close every shard, record its count and fingerprint, release the locks."""
-        try:
-            for name in list(self._shards):
-                self._close_one(name)
-        finally:
-            self._locks.drop_all()
-
-    def lend(self, name: str) -> None:
-        """Close one collection but keep its lock, for a child process to open it meanwhile.
-
-        The child opens it with ``EdgeStore(root, lent={name})`` and must close it before this
-        store uses ``name`` again (which reopens it); see store/locks.py.
-        """
-        self._lock(name)
-        if name in self._shards:
-            self._close_one(name)
-
-    def _close_one(self, name: str) -> None:
-        shard = self._shards.pop(name)
-        state = self._open.pop(name, _Open(points=-1))
-        try:
-            shard.flush()
-            if state.written or state.points < 0:
-                state.points = int(shard.count(self._q.CountRequest(exact=True)))
-        finally:
-            shard.close()
-        try:
-            self._record(name, state.points, "closed")
-        except OSError as exc:  # a full disk: the next opening probes the shard instead
-            log.warning("could not write the integrity record of %s: %s", name, exc)
+    def facet(self, name: str, key: str, limit: int = FACET_LIMIT) -> Facet:
+        """As the base; for a collection not loaded here whose files are as its last close left
+        them, the facet that close recorded (the page's split and tag lists without loading)."""
+        record = self._closed(name)
+        if record is not None and key in record.facets and limit <= FACET_LIMIT:
+            return Facet(key, ordered([(v, int(c)) for v, c in record.facets[key]])[:limit])
+        return super().facet(name, key, limit)
 
     def _facet(self, name: str, key: str, limit: int) -> list[tuple[Any, int]]:
         with self._reading(name) as shard:

@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from embedscope.contract import Payload
+
 if TYPE_CHECKING:
     from embedscope.store.base import Store
 
@@ -19,6 +21,9 @@ log = logging.getLogger(__name__)
 
 #: Distinct values a facet returns unless told (splits and tags are few).
 FACET_LIMIT = 1000
+#: The facets a clean close of an embedded collection records with its count (the page's split
+#: and tag lists), so that a page load need not open the collection (store/integrity.py).
+RECORDED_FACETS = (Payload.SPLIT, Payload.TAGS)
 #: Points the fallback reads where the field has no payload index.
 SCAN_POINTS = 50_000
 

@@ -63,6 +63,9 @@ class IntegrityRecord:
     #: While a writer replaces meta.json: the checksum of the metadata it writes (both are
     #: accepted until it records the new one alone).
     next_meta_sha256: str | None = None
+    #: On a clean close: the facets of the page's lists (``RECORDED_FACETS``), field → [[value,
+    #: count], …], so that a page load reads them with the count instead of opening the shard.
+    facets: dict[str, list[list[Any]]] = field(default_factory=dict)
 
     def accepts(self, meta_checksum: str | None) -> bool:
         """Whether a meta.json of this checksum is one embedscope wrote for this record."""
@@ -194,6 +197,14 @@ def replace_meta(collection_dir: Path, name: str, meta: bytes) -> None:
     if record is not None:
         record.meta_sha256, record.next_meta_sha256 = checksum, None
         write_record(collection_dir, record)
+
+
+def untouched(collection_dir: Path, record: IntegrityRecord | None) -> IntegrityRecord | None:
+    """``record`` when it describes the shard's files as they are (left closed, the same
+    fingerprint): its count and facets are the collection's without opening it; else None."""
+    if record is None or record.state != "closed" or not record.files:
+        return None
+    return record if fingerprint(collection_dir / "shard") == record.files else None
 
 
 def needs_probe(collection_dir: Path, record: IntegrityRecord | None) -> str | None:

@@ -18,7 +18,7 @@ from embedscope.errors import (
     UsageError,
 )
 from embedscope.settings import QdrantSettings
-from embedscope.store import Store, open_store, space
+from embedscope.store import Store, Where, open_store, space
 from embedscope.store.check import check_collection
 from embedscope.store.edge import EdgeStore
 from embedscope.store.remote import RemoteStore
@@ -80,10 +80,61 @@ def test_integrity_record_is_written_on_close_and_checked_on_open(tmp_path: Path
     record["points"] = 41  # as if a point had vanished from the files
     record_path.write_text(json.dumps(record))
     with EdgeStore(tmp_path) as again, pytest.raises(DamagedCollectionError) as info:
-        again.count(NAME)
+        again.count(NAME, Where(split="train"))  # a filtered count opens the shard
     msg = str(info.value)
     assert f"collection '{NAME}' is damaged: it holds 40 points but its integrity record says 41" in msg
     assert "embedscope restore" in msg and "--recreate" in msg
+
+
+def _loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The shard loads of the engine from here on (the engine still does each one)."""
+    import qdrant_edge
+
+    loads: list[str] = []
+    real = qdrant_edge.EdgeShard.load
+
+    def load(path: str, *args: object) -> object:
+        loads.append(path)
+        return real(path, *args)
+
+    monkeypatch.setattr(qdrant_edge.EdgeShard, "load", staticmethod(load))
+    return loads
+
+
+def test_a_closed_collection_answers_its_count_and_facets_without_loading(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    store = EdgeStore(tmp_path)
+    _load(store, 30)
+    store.set_payloads(NAME, {i: {"tags": ["keep"]} for i in _points(30)[0][:4]})
+    expected = (store.count(NAME), store.facet(NAME, "split").counts,
+                store.facet(NAME, "tags").counts)
+    assert expected == (30, [("train", 30)], [("keep", 4)])
+    store.close()
+    loads = _loads(monkeypatch)
+    with EdgeStore(tmp_path) as again:
+        got = (again.count(NAME), again.facet(NAME, "split").counts,
+               again.facet(NAME, "tags").counts)
+        assert (got, again.points(NAME), loads) == (expected, 30, [])
+        with pytest.raises(CollectionBusyError):  # it holds the lock as an opening does
+            EdgeStore(tmp_path).count(NAME)
+        assert again.count(NAME, Where(split="train")) == 30 and len(loads) == 1  # filtered
+    # a writer that did not close cleanly: the shard is asked, not the record
+    with EdgeStore(tmp_path) as writer:
+        writer.upsert(NAME, *_points(5, start=30))
+        record = json.loads((tmp_path / NAME / "integrity.json").read_text())
+        assert record["state"] == "writing" and record["facets"] == {}
+        with pytest.raises(CollectionBusyError):
+            EdgeStore(tmp_path).count(NAME)
+    with EdgeStore(tmp_path) as again:
+        assert (again.count(NAME), again.facet(NAME, "split").counts) == (35, [("train", 35)])
+    # files changed since the close (a copy, a restore, a damaged file): the shard is asked
+    seg = next(p for p in (tmp_path / NAME / "shard").rglob("*") if p.is_file()
+               and p.name != "edge_config.json" and "wal" not in p.parts)
+    before = len(loads)
+    seg.touch()
+    with EdgeStore(tmp_path) as again:
+        again.count(NAME)
+        assert len(loads) > before
 
 
 def test_meta_changed_outside_embedscope_is_named(tmp_path: Path):
@@ -99,7 +150,7 @@ def test_meta_changed_outside_embedscope_is_named(tmp_path: Path):
 def test_disk_filling_mid_run_stops_with_what_is_stored_flushed(tmp_path: Path, monkeypatch):
     store = EdgeStore(tmp_path, disk_reserve_mb=1)
     store.ensure_collection(NAME, META)
-    assert store.count(NAME) == 0  # opened: from here on, one free-space check per chunk
+    assert store.count(NAME, Where(split="train")) == 0  # opened: one free-space check per chunk
     calls = []
     real_free = space.free_bytes
 

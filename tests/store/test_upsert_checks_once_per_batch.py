@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from embedscope.errors import UsageError
-from embedscope.store.edge import _REOPEN_EVERY, _REOPEN_RATIO, _Open
+from embedscope.store.edge_shards import _REOPEN_EVERY, _REOPEN_RATIO, _Open
 from embedscope.store.points import check_ids
 
 
