@@ -66,6 +66,7 @@ class EdgeStore(EdgeShards):
         self.reserve = int(disk_reserve_mb * space.MB)
         self._shards = {}
         self._open = {}
+        self._metas: dict[str, tuple[tuple[Any, ...], CollectionMeta]] = {}
         self._locks = StoreLocks(self.root, serving, lock_wait, lent)
         self.serving = serving
         self.lock_wait = self._locks.wait  # a serving store never waits
@@ -142,11 +143,18 @@ class EdgeStore(EdgeShards):
 
     def _read_meta(self, name: str) -> CollectionMeta | None:
         """The metadata, checked against the integrity record read with it (no lock needed:
-        a writer in another process changes the two together, see store/integrity.py)."""
+        a writer in another process changes the two together, see store/integrity.py).
+
+        Kept while neither file changed (the same inode, size and mtime of both: a writer
+        replaces each by a rename), so a query reads two stats, not both files (~0.2 ms)."""
         from pydantic import ValidationError
 
         cdir = self._dir(name)
         path = cdir / integrity.META
+        files = integrity.stamp(cdir)
+        known = self._metas.get(name)
+        if files is not None and known is not None and known[0] == files:
+            return known[1].model_copy(deep=True)
         raw, record = integrity.read_meta_and_record(cdir, name)
         if raw is None:
             return None
@@ -164,6 +172,8 @@ class EdgeStore(EdgeShards):
         problem = integrity.meta_problem(cdir, record, raw)
         if problem:
             raise integrity.damaged(name, problem)
+        if files is not None and files == integrity.stamp(cdir):  # read between no two writes
+            self._metas[name] = (files, meta.model_copy(deep=True))
         return meta
 
     def _write_meta(self, name: str, meta: CollectionMeta) -> None:

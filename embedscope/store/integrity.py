@@ -142,6 +142,16 @@ def _parse_record(raw: bytes | None, path: Path, name: str) -> IntegrityRecord |
         raise damaged(name, f"its integrity record {path} cannot be read ({exc})") from exc
 
 
+def stamp(collection_dir: Path) -> tuple[Any, ...] | None:
+    """Inode, size and mtime of ``meta.json`` and the record: another value means either was
+    replaced since (None when one is missing)."""
+    try:
+        a, b = os.stat(collection_dir / META), os.stat(collection_dir / RECORD)
+    except OSError:
+        return None
+    return (a.st_ino, a.st_size, a.st_mtime_ns, b.st_ino, b.st_size, b.st_mtime_ns)
+
+
 def read_meta_and_record(collection_dir: Path, name: str) -> tuple[bytes | None, IntegrityRecord | None]:
     """``meta.json``'s bytes and the integrity record as one writer left them (see the module
     docstring); None for a file that does not exist.

@@ -147,6 +147,22 @@ def test_meta_changed_outside_embedscope_is_named(tmp_path: Path):
         again.get_meta(NAME)
 
 
+def test_metadata_read_once_follows_every_change_to_its_files(tmp_path: Path):
+    reader = EdgeStore(tmp_path)
+    _load(reader, 5)
+    reader.close()
+    first = reader.get_meta(NAME)
+    first.labels.append("mutated by a caller")  # a caller's copy: the store's stays as read
+    assert reader.get_meta(NAME).labels == ["a", "b"]
+    with EdgeStore(tmp_path) as writer:  # another process renames the classes
+        writer.update_meta(NAME, labels=["x", "y"])
+    assert reader.get_meta(NAME).labels == ["x", "y"]
+    meta = tmp_path / NAME / "meta.json"  # a hand edit in place, after a read
+    meta.write_text(meta.read_text().replace('"fake"', '"othr"'))
+    with pytest.raises(DamagedCollectionError, match="meta.json was changed"):
+        reader.get_meta(NAME)
+
+
 def test_disk_filling_mid_run_stops_with_what_is_stored_flushed(tmp_path: Path, monkeypatch):
     store = EdgeStore(tmp_path, disk_reserve_mb=1)
     store.ensure_collection(NAME, META)
