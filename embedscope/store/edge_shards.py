@@ -148,8 +148,16 @@ class EdgeShards(Store):
         if name in self._shards:
             return None
         self.require(name)
+        held = self._locks.holds(name)
         self._lock(name)
-        return integrity.untouched(self._dir(name), integrity.read_record(self._dir(name), name))
+        record = None
+        try:
+            record = integrity.untouched(self._dir(name),
+                                         integrity.read_record(self._dir(name), name))
+        finally:
+            if record is None and not held:  # the opening that follows takes it as before,
+                self._unlock(name)  # and lets it go again if the shard cannot be opened
+        return record
 
     def _reopen(self, name: str) -> None:
         """Flush and reopen the shard (the lock stays held): its appended points move out of RAM."""
