@@ -17,15 +17,13 @@ def _rows_per_chunk(n: int, per_row: int, chunk: int) -> int:
     return int(max(1, min(chunk, _BLOCK // max(1, n * per_row))))
 
 
-def _onehot(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes 0..K-1 for labels ≥ 0 (-1 = left out) and the n × K float64 indicator matrix."""
+def _codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..K-1 for labels ≥ 0 (-1 = left out) and the K cluster sizes (float64)."""
     values = np.unique(labels[labels >= 0])
     codes = np.full(len(labels), -1, dtype=np.int64)
     keep = labels >= 0
     codes[keep] = np.searchsorted(values, labels[keep])
-    onehot = np.zeros((len(labels), len(values)), dtype=np.float64)
-    onehot[np.flatnonzero(keep), codes[keep]] = 1.0
-    return codes, onehot
+    return codes, np.bincount(codes[keep], minlength=len(values)).astype(np.float64)
 
 
 def _samples_from_sums(sums: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -61,8 +59,7 @@ def cosine_silhouette_samples(
     from tqdm import tqdm
 
     labels = np.asarray(labels)
-    codes, onehot = _onehot(labels)
-    counts = onehot.sum(axis=0)
+    codes, counts = _codes(labels)
     if not _check_labels(codes, counts):
         return None
     Xn = normalize(X)
@@ -95,39 +92,33 @@ def map_silhouette_samples(
     """
     from tqdm import tqdm
 
+    from embedscope.analysis.kernels import distance_sums
+
     Y = np.asarray(Y, dtype=np.float64)
     n = len(Y)
     rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
-    parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, slice]] = {}
-    blocks: list[np.ndarray] = []
+    parts: dict[str, tuple[np.ndarray, np.ndarray, slice]] = {}
+    columns: list[np.ndarray] = []
     col = 0
     for name, labels in labelings.items():
-        codes, onehot = _onehot(np.asarray(labels))
-        counts = onehot.sum(axis=0)
+        codes, counts = _codes(np.asarray(labels))
         if not _check_labels(codes, counts):
             continue
-        parts[name] = (codes, onehot, counts, slice(col, col + onehot.shape[1]))
-        blocks.append(onehot)
-        col += onehot.shape[1]
+        parts[name] = (codes, counts, slice(col, col + len(counts)))
+        columns.append(np.where(codes >= 0, codes + col, -1))
+        col += len(counts)
     result: dict[str, np.ndarray | None] = {name: None for name in labelings}
     if not parts:
         return result
-    indicator = np.hstack(blocks)
-    sums = np.zeros((len(rows), col))
-    step = _rows_per_chunk(n, 3, chunk)
+    codes_of = np.stack(columns, axis=1)  # n × labelings: each point's column in each
+    sums = np.empty((len(rows), col))
+    step = max(1, min(chunk, len(rows)))
     bar = tqdm(total=len(rows), desc="silhouette (2-D map)", disable=not progress, leave=False)
     for start in range(0, len(rows), step):
-        yc = Y[rows[start:start + step]]
-        d = np.subtract.outer(yc[:, 0], Y[:, 0])
-        d *= d
-        dy = np.subtract.outer(yc[:, 1], Y[:, 1])
-        dy *= dy
-        d += dy
-        np.sqrt(d, out=d)
-        sums[start:start + step] = d @ indicator
-        bar.update(len(yc))
+        sums[start:start + step] = distance_sums(Y, rows[start:start + step], codes_of, col)
+        bar.update(len(rows[start:start + step]))
     bar.close()
-    for name, (codes, _, counts, cols) in parts.items():
+    for name, (codes, counts, cols) in parts.items():
         out = np.full(n, np.nan)
         keep = codes[rows] >= 0
         out[rows[keep]] = _samples_from_sums(sums[keep][:, cols], codes[rows][keep], counts)
@@ -148,11 +139,11 @@ def trustworthiness(
     the penalty is summed over those rows and scaled by n / len(rows): an unbiased estimate.
     None when n_neighbors ≥ n / 2 (sklearn's limit).
     """
-    import torch
     from sklearn.neighbors import NearestNeighbors
     from tqdm import tqdm
 
     from embedscope.analysis.graph import rows_similarities
+    from embedscope.analysis.kernels import rank_penalty
 
     n = len(X)
     k = n_neighbors
@@ -176,14 +167,7 @@ def trustworthiness(
     bar = tqdm(total=len(todo), desc="trustworthiness", disable=not progress, leave=False)
     at = 0
     for part, sim in rows_similarities(X, todo, device, block):
-        dist = (1.0 - sim).clamp_(0.0, 2.0)
-        local = torch.arange(len(part), device=dist.device)
-        dist[local, torch.as_tensor(part, device=dist.device)] = torch.inf
-        nbr = torch.as_tensor(emb_todo[at:at + len(part)], device=dist.device)
-        dij = dist.gather(1, nbr)
-        for c in range(k):
-            ranks = 1 + (dist < dij[:, c:c + 1]).sum(dim=1) - k
-            total += int(ranks.clamp_(min=0).sum())
+        total += int(rank_penalty(sim.cpu().numpy(), part, emb_todo[at:at + len(part)]).sum())
         at += len(part)
         bar.update(len(part))
     bar.close()
