@@ -39,11 +39,24 @@ class Vectors:
         return self.label_names[label] if 0 <= label < len(self.label_names) else str(label)
 
 
+#: Rows whose L2 norm is within this of 1 count as unit already (Qdrant stores cosine vectors
+#: normalised; float32 rounding leaves them ~1e-7 off).
+UNIT_TOLERANCE = 1e-5
+
+
 def normalize(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (float32; zero rows stay zero)."""
+    """Rows scaled to unit L2 norm (float32; zero rows stay zero).
+
+    A row whose norm is within UNIT_TOLERANCE of 1 is kept as it is, whatever the other rows
+    are. Vectors read back from a cosine collection are all unit: they come back with no copy
+    (1.5 GB at a million 384-d points), and the norms are summed without an n × d temporary.
+    """
     X = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(norms == 0, 1.0, norms)
+    norms = np.sqrt(np.einsum("ij,ij->i", X, X))[:, None]
+    unit = (np.abs(norms - 1.0) <= UNIT_TOLERANCE) | (norms == 0)  # row by row: kept as is
+    if unit.all():
+        return X
+    return X / np.where(unit, 1.0, norms)
 
 
 def stratified_indices(

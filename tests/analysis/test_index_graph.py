@@ -131,7 +131,8 @@ def test_placement_through_the_graph_lands_beside_the_fitted_neighbours(
     cut = graph.Neighbours(nb.index.copy(), nb.sim.copy(), nb.dup_pairs, nb.dup_sims, 0)
     cut.index[rest[:5]] = -1
     Y2 = place_by_graph(cut, X, fit, Y_fit)
-    np.testing.assert_allclose(Y2[rest[:5]], place(X, fit, Y_fit)[rest[:5]])
+    # (float32 similarities of query blocks of other sizes: equal to rounding)
+    np.testing.assert_allclose(Y2[rest[:5]], place(X, fit, Y_fit)[rest[:5]], rtol=1e-6)
 
 
 def test_a_sampled_analysis_and_a_forced_exact_graph_keep_the_sample(

@@ -95,3 +95,19 @@ def test_stratified_sample_is_seeded_and_keeps_proportions(small: dict[str, Any]
     assert not np.array_equal(a, stratified_indices(len(y), 100, 8, y))
     expected = np.bincount(y, minlength=10) / len(y) * 100
     assert np.abs(np.bincount(y[a], minlength=10) - expected).max() <= 1.0
+
+
+def test_normalize_keeps_unit_rows_without_a_copy_and_scales_the_others() -> None:
+    from embedscope.analysis.data import normalize
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 16)).astype(np.float32)
+    scaled = normalize(X)
+    assert scaled is not X
+    np.testing.assert_allclose(np.linalg.norm(scaled, axis=1), 1.0, rtol=1e-6)
+    assert normalize(scaled) is scaled  # vectors of a cosine collection: no second copy
+    X[3] = 0.0
+    out = normalize(X)
+    assert (out[3] == 0).all() and np.isfinite(out).all()
+    # row by row: a row comes out the same whatever rows it is normalised with
+    np.testing.assert_array_equal(normalize(np.vstack([scaled[:5], X[10:12]]))[:5], scaled[:5])
