@@ -146,6 +146,12 @@ class AnalysisSettings(BaseSettings):
         "above, --graph auto scores every point through the collection's index, and exact or "
         "approximate cover a seeded sample of this many.",
     )
+    graph_ef: int = Field(
+        default=0, ge=0,
+        description="HNSW beam width of the every-point graph's searches (--graph index): lower "
+        "is faster and finds fewer of the exact neighbours, which report.json states either "
+        "way (0: the engine's default, the index's ef_construct).",
+    )
     map_max_points: int = Field(
         default=100000, ge=100,
         description="UMAP is fitted on at most this many points (a seeded sample); the others "

@@ -42,7 +42,7 @@ def index_unusable(store: Store, collection: str, n: int) -> str | None:
 def index_graph(
     store: Store, collection: str, ids: Sequence[str], X: np.ndarray, k: int,
     dup_threshold: float = 1.1, max_pairs: int = 200, progress: bool = False,
-    batch: int = QUERY_BATCH,
+    batch: int = QUERY_BATCH, ef: int | None = None,
 ) -> Neighbours:
     """Top-``k`` cosine neighbours of every row (self excluded) among the rows, through the
     store's search, and the near-duplicate pairs among them.
@@ -57,6 +57,7 @@ def index_graph(
         max_pairs: Most similar pairs kept (all found are counted).
         progress: Show a progress bar.
         batch: Queries per search call.
+        ef: The HNSW search's beam width (None: the engine's default).
     """
     from tqdm import tqdm
 
@@ -68,7 +69,8 @@ def index_graph(
     bar = tqdm(total=n, desc="k-NN graph (index)", unit="pt", disable=not progress or not k,
                leave=False)
     for start in range(0, n if k else 0, batch):
-        hits = store.query_batch(collection, X[start:start + batch], k + 1, with_payload=False)
+        hits = store.query_batch(collection, X[start:start + batch], k + 1, with_payload=False,
+                                 ef=ef)
         for offset, found in enumerate(hits):
             i = start + offset
             rows = [(row_of[h.id], h.score) for h in found if h.id in row_of]

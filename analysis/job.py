@@ -181,7 +181,8 @@ def build_graph(a: Analysis, store: Store) -> None:
         return
     if method == "index":
         a.graph = index_graph(store, str(s.collection), data.ids, X, graph_k(a),
-                              s.duplicate_threshold, s.max_list, s.progress)
+                              s.duplicate_threshold, s.max_list, s.progress,
+                              ef=s.graph_ef or None)
         how = "through the collection's HNSW index (--graph index)"
     else:
         a.graph = approximate_graph(X, graph_k(a), s.duplicate_threshold, s.max_list, s.seed)

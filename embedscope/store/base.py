@@ -128,7 +128,7 @@ class Store(ABC):
     def _query_batch(
         self, name: str, vectors: np.ndarray, k: int, where: Where | None = None,
         exact: bool = False, with_payload: PayloadFields = True, with_vectors: bool = False,
-        exclude_per_query: Sequence[str | None] | None = None,
+        exclude_per_query: Sequence[str | None] | None = None, ef: int | None = None,
     ) -> list[list[Hit]]:
         """Top-k cosine neighbours for each row of ``vectors``.
 
@@ -251,11 +251,13 @@ class Store(ABC):
         self, name: str, vectors: np.ndarray | Sequence[Sequence[float]], k: int,
         where: Where | None = None, exact: bool = False, with_payload: PayloadFields = True,
         with_vectors: bool = False, exclude_per_query: Sequence[str | None] | None = None,
+        ef: int | None = None,
     ) -> list[list[Hit]]:
         """Top-k cosine neighbours for each row of ``vectors``.
 
         ``exclude_per_query[i]``, when given, is an id left out of query i's results only
-        (leave-one-out and query-by-stored-point).
+        (leave-one-out and query-by-stored-point). ``ef`` is the HNSW search's beam width
+        (None: the engine's default, the index's ef_construct); exact searches ignore it.
 
         Raises:
             CollectionNotFoundError: no such collection.
@@ -267,8 +269,10 @@ class Store(ABC):
         mat = as_matrix(vectors, self.dimension(name))
         if exclude_per_query is not None and len(exclude_per_query) != len(mat):
             raise UsageError(f"{len(exclude_per_query)} exclusions for {len(mat)} queries")
+        if ef is not None and int(ef) < 1:
+            raise UsageError(f"ef must be at least 1, got {ef}")
         return self._query_batch(name, mat, int(k), where, exact, with_payload, with_vectors,
-                                 exclude_per_query)
+                                 exclude_per_query, None if ef is None else max(int(ef), int(k)))
 
     def sample(self, name: str, k: int = 1, where: Where | None = None) -> list[str]:
         """Ids of up to ``k`` points drawn at random (among ``where``), by the engine's random

@@ -233,13 +233,13 @@ class EdgeStore(EdgeShards):
     def _query_batch(
         self, name: str, vectors: np.ndarray, k: int, where: Where | None = None,
         exact: bool = False, with_payload: PayloadFields = True, with_vectors: bool = False,
-        exclude_per_query: Sequence[str | None] | None = None,
+        exclude_per_query: Sequence[str | None] | None = None, ef: int | None = None,
     ) -> list[list[Hit]]:
         q = self._q
         mat = as_matrix(vectors)
         if len(mat) == 0:
             return []
-        params = search_params(q, exact, self.oversampling_for(name))
+        params = search_params(q, exact, self.oversampling_for(name), ef)
         payload = payload_selector(self._q, with_payload)
         excludes = exclude_per_query or [None] * len(mat)
         requests = [

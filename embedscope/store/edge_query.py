@@ -65,10 +65,13 @@ def edge_config(q: Any, meta: CollectionMeta) -> Any:
     return q.EdgeConfig(vectors=vectors, hnsw_config=hnsw)
 
 
-def search_params(q: Any, exact: bool, oversampling: float | None) -> Any:
-    """SearchParams: exact, or HNSW; on a quantized collection (``oversampling`` given) the
-    quantized candidates (oversampling × k of them) are rescored with the original vectors."""
-    if exact or oversampling is None:
-        return q.SearchParams(exact=exact)
-    return q.SearchParams(quantization=q.QuantizationSearchParams(
+def search_params(q: Any, exact: bool, oversampling: float | None, ef: int | None = None) -> Any:
+    """SearchParams: exact, or HNSW with beam width ``ef`` (None: the engine's default); on a
+    quantized collection (``oversampling`` given) the quantized candidates (oversampling × k of
+    them) are rescored with the original vectors."""
+    if exact:
+        return q.SearchParams(exact=True)
+    if oversampling is None:
+        return q.SearchParams(hnsw_ef=ef)
+    return q.SearchParams(hnsw_ef=ef, quantization=q.QuantizationSearchParams(
         rescore=True, oversampling=float(oversampling)))

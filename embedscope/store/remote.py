@@ -302,7 +302,7 @@ class RemoteStore(Store):
     def _query_batch(
         self, name: str, vectors: np.ndarray, k: int, where: Where | None = None,
         exact: bool = False, with_payload: PayloadFields = True, with_vectors: bool = False,
-        exclude_per_query: Sequence[str | None] | None = None,
+        exclude_per_query: Sequence[str | None] | None = None, ef: int | None = None,
     ) -> list[list[Hit]]:
         m = self._m
         mat = as_matrix(vectors)
@@ -311,8 +311,8 @@ class RemoteStore(Store):
         oversampling = self.oversampling_for(name)
         quantized = (m.QuantizationSearchParams(rescore=True, oversampling=oversampling)
                      if oversampling is not None and not exact else None)
-        params = None if self.backend == "memory" else m.SearchParams(exact=exact,
-                                                                       quantization=quantized)
+        params = None if self.backend == "memory" else m.SearchParams(
+            exact=exact, quantization=quantized, hnsw_ef=None if exact else ef)
         payload = self._payload_sel(with_payload)
         out: list[list[Hit]] = []
         for start in range(0, len(mat), _BATCH):

@@ -202,3 +202,31 @@ def test_a_low_recall_is_a_warning_in_the_notes(
     assert not any("found only" in n for n in good.notes)
     assert poor.estimates["knn_graph_recall"]["recall"] == 0.52
     assert any("found only 52.0% of the exact neighbours" in n for n in poor.notes)
+
+
+def test_the_search_beam_trades_recall_for_speed_and_is_checked(tmp_path: Path) -> None:
+    from embedscope.errors import UsageError
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(16_000, 192)).astype(np.float32)  # no structure: the beam matters
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    ids = [row_point_id("beam", "all", i) for i in range(len(X))]
+    with EdgeStore(tmp_path / "qdrant") as store:
+        store.ensure_collection("beam", CollectionMeta(model="m", dimension=192, dataset="beam"))
+        for start in range(0, len(X), 4096):
+            store.upsert("beam", ids[start:start + 4096], X[start:start + 4096],
+                         [{}] * len(ids[start:start + 4096]))
+        store.optimize("beam")
+        assert store.indexed_vectors("beam") == len(X)
+        queries = X[:300]
+        exact = store.query_batch("beam", queries, 10, exact=True, with_payload=False)
+        found = {ef: store.query_batch("beam", queries, 10, with_payload=False, ef=ef)
+                 for ef in (10, 200)}
+        with pytest.raises(UsageError, match="ef must be at least 1"):
+            store.query_batch("beam", queries[:1], 5, ef=0)
+
+    def recall(hits: list[list[Any]]) -> float:
+        return float(np.mean([len({h.id for h in got} & {h.id for h in want}) / 10
+                              for got, want in zip(hits, exact, strict=True)]))
+
+    assert recall(found[200]) > recall(found[10]) + 0.05
