@@ -18,7 +18,7 @@ from embedscope.analysis.data import Vectors, fetch, stratified_indices
 from embedscope.analysis.device import resolve_device
 from embedscope.analysis.errors import TooFewPointsError
 from embedscope.analysis.graph import approximate_graph, graph_recall, knn_graph
-from embedscope.analysis.index_graph import index_graph, index_unusable
+from embedscope.analysis.index_graph import EF_PILOT_ROWS, choose_ef, index_graph, index_unusable
 from embedscope.analysis.outputs import write_maps, write_outputs
 from embedscope.analysis.projections import pca
 from embedscope.analysis.registry import CLUSTERERS, METRICS, PROJECTIONS, SCORES
@@ -179,18 +179,23 @@ def build_graph(a: Analysis, store: Store) -> None:
         a.graph = knn_graph(X, graph_k(a), s.duplicate_threshold, s.max_list, device=a.device,
                             progress=s.progress)
         return
+    beam: dict[str, Any] = {}
     if method == "index":
+        ef = s.graph_ef
+        if not ef:
+            ef, pilot = choose_ef(store, str(s.collection), data.ids, X, graph_k(a), s.seed + 4)
+            beam = {"pilot_rows": min(EF_PILOT_ROWS, len(X)), "pilot_recall": round(pilot, 4)}
         a.graph = index_graph(store, str(s.collection), data.ids, X, graph_k(a),
-                              s.duplicate_threshold, s.max_list, s.progress,
-                              ef=s.graph_ef or None)
-        how = "through the collection's HNSW index (--graph index)"
+                              s.duplicate_threshold, s.max_list, s.progress, ef=ef)
+        beam["ef"] = ef
+        how = f"through the collection's HNSW index (--graph index, beam width {ef})"
     else:
         a.graph = approximate_graph(X, graph_k(a), s.duplicate_threshold, s.max_list, s.seed)
         how = "approximate (--graph approximate, NN-descent)"
     recall = graph_recall(X, a.graph, RECALL_SAMPLE, s.seed + 2)
     a.estimates["knn_graph_recall"] = {
         "sample": min(RECALL_SAMPLE, len(X)), "of": len(X), "seed": s.seed + 2,
-        "k": int(a.graph.index.shape[1]), "recall": round(recall, 4)}
+        "k": int(a.graph.index.shape[1]), "recall": round(recall, 4), **beam}
     a.notes.append(
         f"the k-NN graph of {len(X)} points is {how}: it holds {recall:.1%} of the exact "
         f"{a.graph.index.shape[1]} nearest neighbours (measured against exact search on a seeded "

@@ -11,7 +11,13 @@ import pytest
 from embedscope.analysis import graph
 from embedscope.analysis.config import AnalysisSettings
 from embedscope.analysis.data import fetch
-from embedscope.analysis.index_graph import index_graph, index_unusable
+from embedscope.analysis.index_graph import (
+    EF_STEPS,
+    EF_TARGET_RECALL,
+    choose_ef,
+    index_graph,
+    index_unusable,
+)
 from embedscope.analysis.job import compute, run
 from embedscope.contract import CollectionMeta, row_point_id
 from embedscope.store.edge import EdgeStore
@@ -98,6 +104,7 @@ def test_auto_scores_every_point_above_the_exact_limit_and_states_the_recall(
     assert "knn_graph" not in report["estimates"]  # no sample: every point
     est = report["estimates"]["knn_graph_recall"]
     assert est["sample"] == 400 and est["recall"] > 0.999  # a scanned collection: exact
+    assert est["ef"] == EF_STEPS[0] and est["pilot_recall"] >= EF_TARGET_RECALL  # chosen
     assert report["knn_accuracy"]["points"] == 400
     assert all("knn_correct" in p and "uniqueness" in p for p in payloads.values())
     umap = report["estimates"]["umap"]
@@ -224,9 +231,16 @@ def test_the_search_beam_trades_recall_for_speed_and_is_checked(tmp_path: Path) 
                  for ef in (10, 200)}
         with pytest.raises(UsageError, match="ef must be at least 1"):
             store.query_batch("beam", queries[:1], 5, ef=0)
+        ef, pilot = choose_ef(store, "beam", ids, X, 10, rows=200)
+        chosen = store.query_batch("beam", queries, 10, with_payload=False, ef=ef)
 
     def recall(hits: list[list[Any]]) -> float:
         return float(np.mean([len({h.id for h in got} & {h.id for h in want}) / 10
                               for got, want in zip(hits, exact, strict=True)]))
 
     assert recall(found[200]) > recall(found[10]) + 0.05
+    # --graph-ef 0 on vectors without structure: no step finds 99 % of the pilot's neighbours,
+    # so the widest is chosen, and the pilot's recall is what other rows get (the narrowest step
+    # that does reach it is chosen on a collection of any structure: the analysis test above)
+    assert ef == EF_STEPS[-1] and pilot < EF_TARGET_RECALL
+    assert abs(recall(chosen) - pilot) < 0.03
