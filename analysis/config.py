@@ -215,6 +215,13 @@ class AnalysisSettings(BaseSettings):
     write_back: bool = Field(
         default=True, description="Write 2-D coordinates and cluster ids into point payloads."
     )
+    reindex: bool = Field(
+        default=True,
+        description="After writing payloads back into an embedded collection whose HNSW index "
+        "was built, build it again: the engine moves every point whose payload changes out of "
+        "the index, so until then each search scans those points (skip it only when more "
+        "writes follow, e.g. an ingest with --index wait).",
+    )
     out: Path | None = Field(
         default=None,
         description="Report directory (default: <data_dir>/reports/<collection>/).",

@@ -10,6 +10,7 @@ import numpy as np
 
 from embedscope.analysis import plots
 from embedscope.analysis.data import thumbnails
+from embedscope.analysis.index_graph import FULL_SCAN_POINTS, index_built, reindex_after_writes
 from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS, SCORES
 from embedscope.analysis.report import versions, write_html, write_json
 from embedscope.analysis.report_model import Report, ScoreInfo
@@ -264,6 +265,23 @@ def payload_fields(a: Analysis) -> list[str]:
             + list(a.point_fields) + list(a.row_payloads))
 
 
+def _reindex(store: Store, a: Analysis, was_built: bool, stages: Stages) -> None:
+    """The index built again after the write-back (--reindex), with a note either way."""
+    collection, n = str(a.settings.collection), a.data.n
+    if not was_built or n <= FULL_SCAN_POINTS:
+        return
+    if not a.settings.reindex:
+        a.notes.append(f"the write-back moved {n} points out of the collection's HNSW index and "
+                       "--no-reindex left it so: searches scan them until an ingest with "
+                       "--index wait (or an analysis with --reindex) builds it again.")
+        return
+    with stages.stage("re-index after write-back"):
+        reindex_after_writes(store, collection, was_built, n)
+    a.notes.append(f"the write-back moved {n} points out of the collection's HNSW index (the "
+                   "engine moves each point whose payload changes); it was built again in "
+                   f"{stages.timings['re-index after write-back']:.0f} s (--no-reindex skips).")
+
+
 def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[str, Any]:
     """Plots, the optional GIF, payload write-back, metadata, report.json and report.html."""
     s = a.settings
@@ -277,9 +295,11 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
             extra["animation"] = _animate(a, out, files)
     fields = payload_fields(a)
     if s.write_back and fields:
+        was_built = index_built(store, str(s.collection), a.data.total)
         with stages.stage("write back payloads"):
             for updates in payload_updates(a):
                 store.set_payloads(str(s.collection), updates)
+        _reindex(store, a, was_built, stages)
     kept: Path | None = None
     if s.write_back and fields and s.keep_fitted:
         with stages.stage("keep fitted models"):

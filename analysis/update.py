@@ -28,6 +28,7 @@ from embedscope.analysis.config import AnalysisSettings
 from embedscope.analysis.data import fetch
 from embedscope.analysis.device import resolve_device
 from embedscope.analysis.graph import Neighbours, knn_to
+from embedscope.analysis.index_graph import FULL_SCAN_POINTS, index_built, reindex_after_writes
 from embedscope.analysis.job import default_out, graph_k
 from embedscope.analysis.leaks import marks_of
 from embedscope.analysis.outputs import write_maps
@@ -141,9 +142,13 @@ def run_update(
     u = Update(fs, state["fitted"])
     clusters = _place_all(maps, clus, state["fitted"], data.X[new], u, stages, entry)
     a = _scores_of_new(fs, data, new, record, state, clusters, stages, entry)
+    was_built = index_built(store, collection, data.total)
     with stages.stage("write back payloads"):
         _write_back(store, collection, data.ids, new, u.maps, clusters, a.point_fields,
                     {**a.row_payloads, Payload.PLACED_BY: dict.fromkeys(new.tolist(), run_id)})
+    if s.reindex and was_built and len(new) > FULL_SCAN_POINTS:
+        with stages.stage("re-index after write-back"):
+            reindex_after_writes(store, collection, was_built, len(new))
     entry["seconds"] = round(time.perf_counter() - start, 3)
     entry["timings"] = stages.timings
     with stages.stage("report"):

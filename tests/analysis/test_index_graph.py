@@ -244,3 +244,46 @@ def test_the_search_beam_trades_recall_for_speed_and_is_checked(tmp_path: Path) 
     # that does reach it is chosen on a collection of any structure: the analysis test above)
     assert ef == EF_STEPS[-1] and pilot < EF_TARGET_RECALL
     assert abs(recall(chosen) - pilot) < 0.03
+
+
+def _scanned_share(root: Path) -> float:
+    """Share of the vectors' allocated bytes in segments without an HNSW index (every search
+    scans those), read from the engine's files of a closed store."""
+    import json
+
+    sizes = {"plain": 0, "hnsw": 0}
+    for config in root.glob("**/segments/*/segment.json"):
+        kind = json.loads(config.read_text())["config"]["vector_data"][""]["index"]["type"]
+        storage = config.parent / "vector_storage"
+        sizes[kind] += sum(f.stat().st_blocks * 512 for f in storage.rglob("*") if f.is_file())
+    return sizes["plain"] / max(1, sizes["plain"] + sizes["hnsw"])
+
+
+@pytest.mark.parametrize("reindex", [True, False])
+def test_the_write_back_leaves_an_indexed_collection_indexed(tmp_path: Path, reindex: bool) -> None:
+    X, _ = planted(16_000, 192, 0)
+    ids = [row_point_id("wb", "all", i) for i in range(len(X))]
+    labels = np.arange(len(X)) % 5
+    with EdgeStore(tmp_path / "qdrant") as store:
+        store.ensure_collection("wb", CollectionMeta(model="m", dimension=192, dataset="wb",
+                                                     labels=[str(c) for c in range(5)]))
+        for start in range(0, len(X), 4096):
+            store.upsert("wb", ids[start:start + 4096], X[start:start + 4096],
+                         [{"label": int(v), "split": "train"} for v in labels[start:start + 4096]])
+        store.optimize("wb")
+    before = _scanned_share(tmp_path / "qdrant")  # closed: the engine's files as they stay
+    with EdgeStore(tmp_path / "qdrant") as store:
+        report, _ = run(store, AnalysisSettings(
+            collection="wb", out=tmp_path / "r", projections="pca", clusterers="kmeans",
+            graph="exact", silhouette_sample=500, trust_sample=200, reindex=reindex,
+            progress=False))
+        payload = store.retrieve("wb", ids[:1])[0].payload
+    after = _scanned_share(tmp_path / "qdrant")
+    assert before < 0.05 and "pca" in payload and "cluster_kmeans" in payload
+    if reindex:  # built again: searches use the index as before the analysis
+        assert after < 0.05 and "re-index after write-back" in report["timings"]
+        assert any("built again" in n for n in report["notes"])
+    else:  # the engine copied every written point into the scanned segment (the indexed one
+        # keeps the copies it deleted until a rebuild), and the report says so
+        assert after > 0.45 and "re-index after write-back" not in report["timings"]
+        assert any("--no-reindex left it so" in n for n in report["notes"])
