@@ -23,7 +23,15 @@ def _kernels() -> dict[str, Any]:
         return _compiled
     from numba import njit, prange
 
-    @njit(parallel=True, cache=True)  # type: ignore[misc]
+    def compiled(function: Any) -> Any:
+        """Parallel and cached on disk; uncached where no cache folder is writable (numba
+        refuses to cache then, e.g. a read-only install without a writable home)."""
+        try:
+            return njit(parallel=True, cache=True)(function)
+        except RuntimeError:
+            return njit(parallel=True)(function)
+
+    @compiled
     def distance_sums(Y: Any, rows: Any, codes: Any, ncols: int) -> Any:  # pragma: no cover
         out = np.zeros((rows.shape[0], ncols))
         for a in prange(rows.shape[0]):
@@ -37,7 +45,7 @@ def _kernels() -> dict[str, Any]:
                         acc[c] += d
         return out
 
-    @njit(parallel=True, cache=True)  # type: ignore[misc]
+    @compiled
     def rank_penalty(sim: Any, rows: Any, nbr: Any) -> Any:  # pragma: no cover
         k = nbr.shape[1]
         per_row = np.zeros(sim.shape[0], dtype=np.int64)
