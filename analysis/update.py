@@ -146,9 +146,7 @@ def run_update(
     with stages.stage("write back payloads"):
         _write_back(store, collection, data.ids, new, u.maps, clusters, a.point_fields,
                     {**a.row_payloads, Payload.PLACED_BY: dict.fromkeys(new.tolist(), run_id)})
-    if s.reindex and was_built and len(new) > FULL_SCAN_POINTS:
-        with stages.stage("re-index after write-back"):
-            reindex_after_writes(store, collection, was_built, len(new))
+    _reindex(store, collection, s.reindex and was_built, len(new), stages)
     entry["seconds"] = round(time.perf_counter() - start, 3)
     entry["timings"] = stages.timings
     with stages.stage("report"):
@@ -213,6 +211,15 @@ def _scores_of_new(fs: AnalysisSettings, data: Any, new: np.ndarray, record: dic
                 a.point_fields[score.name] = np.asarray(values)
                 entry["placed"][score.name] = int(len(new))
     return a
+
+
+def _reindex(store: Store, collection: str, was_built: bool, written: int,
+             stages: Stages) -> None:
+    """The index built again when the write-back moved more than FULL_SCAN_POINTS points out
+    of it (--reindex; see index_graph.reindex_after_writes)."""
+    if was_built and written > FULL_SCAN_POINTS:
+        with stages.stage("re-index after write-back"):
+            reindex_after_writes(store, collection, was_built, written)
 
 
 def _leaks_of_new(a: Analysis, new: np.ndarray, stages: Stages, entry: dict[str, Any]) -> None:
