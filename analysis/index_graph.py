@@ -33,20 +33,16 @@ def index_built(store: Store, collection: str, n: int) -> bool:
     return indexed is not None and n > FULL_SCAN_POINTS and indexed >= INDEXED_SHARE * n
 
 
-def reindex_after_writes(store: Store, collection: str, was_built: bool, written: int) -> bool:
-    """Rebuild an embedded collection's HNSW index after payloads of ``written`` of its points
-    were rewritten, when the index was built before (``was_built``) and more than
-    FULL_SCAN_POINTS points were written; True when it did.
+def moved_out_of_index(was_built: bool, written: int) -> bool:
+    """Whether rewriting the payloads of ``written`` points of a collection whose HNSW index
+    was built (``was_built``) calls for building it again: more than FULL_SCAN_POINTS points.
 
     The engine moves a point whose payload changes out of its indexed segment into the
     appendable one, which every search scans: after an analysis writes every point's map and
     scores, a million-point collection would answer each search by a full scan (28 batched
-    queries/s at 1M × 384 instead of 3,000) until its index is built again.
+    queries/s at 1M × 384 instead of 3,000) until its index is built again (``optimize``).
     """
-    if not was_built or written <= FULL_SCAN_POINTS:
-        return False
-    store.optimize(collection)
-    return True
+    return was_built and written > FULL_SCAN_POINTS
 
 
 def index_unusable(store: Store, collection: str, n: int) -> str | None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from embedscope.analysis import plots
 from embedscope.analysis.data import thumbnails
-from embedscope.analysis.index_graph import FULL_SCAN_POINTS, index_built, reindex_after_writes
+from embedscope.analysis.index_graph import index_built, moved_out_of_index
 from embedscope.analysis.registry import CLUSTERERS, PROJECTIONS, SCORES
 from embedscope.analysis.report import versions, write_html, write_json
 from embedscope.analysis.report_model import Report, ScoreInfo
@@ -268,7 +268,7 @@ def payload_fields(a: Analysis) -> list[str]:
 def _reindex(store: Store, a: Analysis, was_built: bool, stages: Stages) -> None:
     """The index built again after the write-back (--reindex), with a note either way."""
     collection, n = str(a.settings.collection), a.data.n
-    if not was_built or n <= FULL_SCAN_POINTS:
+    if not moved_out_of_index(was_built, n):
         return
     if not a.settings.reindex:
         a.notes.append(f"the write-back moved {n} points out of the collection's HNSW index and "
@@ -276,7 +276,7 @@ def _reindex(store: Store, a: Analysis, was_built: bool, stages: Stages) -> None
                        "--index wait (or an analysis with --reindex) builds it again.")
         return
     with stages.stage("re-index after write-back"):
-        reindex_after_writes(store, collection, was_built, n)
+        store.optimize(collection)
     a.notes.append(f"the write-back moved {n} points out of the collection's HNSW index (the "
                    "engine moves each point whose payload changes); it was built again in "
                    f"{stages.timings['re-index after write-back']:.0f} s (--no-reindex skips).")

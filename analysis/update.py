@@ -28,7 +28,7 @@ from embedscope.analysis.config import AnalysisSettings
 from embedscope.analysis.data import fetch
 from embedscope.analysis.device import resolve_device
 from embedscope.analysis.graph import Neighbours, knn_to
-from embedscope.analysis.index_graph import FULL_SCAN_POINTS, index_built, reindex_after_writes
+from embedscope.analysis.index_graph import index_built, moved_out_of_index
 from embedscope.analysis.job import default_out, graph_k
 from embedscope.analysis.leaks import marks_of
 from embedscope.analysis.outputs import write_maps
@@ -215,11 +215,11 @@ def _scores_of_new(fs: AnalysisSettings, data: Any, new: np.ndarray, record: dic
 
 def _reindex(store: Store, collection: str, was_built: bool, written: int,
              stages: Stages) -> None:
-    """The index built again when the write-back moved more than FULL_SCAN_POINTS points out
-    of it (--reindex; see index_graph.reindex_after_writes)."""
-    if was_built and written > FULL_SCAN_POINTS:
+    """The index built again when the write-back moved enough points out of it (--reindex;
+    index_graph.moved_out_of_index)."""
+    if moved_out_of_index(was_built, written):
         with stages.stage("re-index after write-back"):
-            reindex_after_writes(store, collection, was_built, written)
+            store.optimize(collection)
 
 
 def _leaks_of_new(a: Analysis, new: np.ndarray, stages: Stages, entry: dict[str, Any]) -> None:
