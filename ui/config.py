@@ -133,6 +133,11 @@ class UISettings(ServingSettings):
         default=20000, ge=0,
         description="The 'Run analysis' button analyses at most this many points (0 = all).",
     )
+    map_density_from: int = Field(
+        default=200_000, ge=0,
+        description="Maps of at least this many points open on a density overview coloured by "
+        "the chosen field, drawn at once; the points fade in as you zoom in (0: always points).",
+    )
     text_int8: bool = Field(
         default=False, description="Search by words and colour by a phrase with the text tower's "
         "linear layers in int8 (dynamic quantization on the CPU): several times faster, the "

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from embedscope.errors import UsageError
+from embedscope.ui.map import density
 from embedscope.ui.map.colours import NONE, Colouring
 from embedscope.ui.map.points import MapData, normalised
 from embedscope.ui.private import private_dir
@@ -42,6 +43,10 @@ class Published:
     extra: dict[str, Colouring] = field(default_factory=dict)
     #: The map's points in the linked text space, read once (ui/map/phrases.py).
     text_vectors: Any = None
+    #: Each point's cell of the density overview (ui/map/density.py); None: no overview.
+    cells: np.ndarray | None = None
+    #: Cells of the overview, each way.
+    grid: int = density.GRID
 
     def colouring(self, name: str) -> Colouring:
         """A colouring of the map, or one computed on the page."""
@@ -57,13 +62,18 @@ class Published:
         version = self.versions.get(name, 0)
         safe = uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:12]
         path = self.folder / f"{self.token}-{safe}-v{version}.bin"
+        overview = path.with_name(f"{path.stem}-density.bin")
         with self.lock:
             if not path.exists():
                 raw = (np.round(c.codes * 255).astype(np.uint8) if c.kind == "continuous"
                        else c.codes.astype("<u2"))
                 _write(path, raw.tobytes())
+            if self.cells is not None and not overview.exists():
+                _write(overview, density.overview(self.cells, c, self.grid))
         entry: dict[str, Any] = {"title": name, "kind": c.kind, "url": file_url(path),
                                  "version": version}
+        if self.cells is not None:
+            entry["density_url"] = file_url(overview)
         if c.kind == "continuous":
             entry.update(low=c.names[0], high=c.names[1])
         else:
@@ -86,11 +96,14 @@ def _write(path: Path, data: bytes) -> None:
 class PublishedMaps:
     """The maps this process has published, by token (shared by every visitor of the page)."""
 
-    def __init__(self, folder: Path | None = None, keep: int = KEEP) -> None:
-        """Publish maps as files under ``folder`` (default: a new temp dir)."""
+    def __init__(self, folder: Path | None = None, keep: int = KEEP,
+                 density_from: int = density.FROM_POINTS) -> None:
+        """Publish maps as files under ``folder`` (default: a new temp dir); maps of at least
+        ``density_from`` points (0: none) open on their density overview."""
         self.folder = folder or private_dir("embedscope-map-")
         self.folder.mkdir(parents=True, exist_ok=True)
         self.keep = keep
+        self.density_from = density_from
         self._maps: OrderedDict[str, Published] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -110,6 +123,9 @@ class PublishedMaps:
         _write(self.folder / f"{token}-xy.bin",
                np.ascontiguousarray(xy.T).astype("<f4").tobytes())
         pub = Published(token, data, self.folder, key)
+        if 0 < self.density_from <= data.n:
+            pub.grid = density.grid_for(data.n)
+            pub.cells = density.cells(xy, pub.grid)
         with self._lock:
             self._maps[token] = pub
             while len(self._maps) > self.keep:
@@ -173,6 +189,8 @@ def descriptor(published: PublishedMaps, view: MapView | None, select: bool = Fa
         "token": pub.token, "n": data.n, "collection": data.collection,
         "projection": data.projection, "xy_url": file_url(pub.folder / f"{pub.token}-xy.bin"),
         "colour_by": colour, "colourings": {colour: entry}, "highlight": highlight,
+        **({"density": {"grid": pub.grid, "full_zoom": density.full_zoom(data.n)}}
+           if pub.cells is not None else {}),
         "marks": {"query": view.query, "neighbours": view.neighbours},
         **_captions(pub, view, colour),
         **({"select": {"group": highlight, "nonce": uuid.uuid4().hex}}

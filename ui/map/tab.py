@@ -10,10 +10,11 @@ from typing import Any
 from embedscope.mapfiles import maps_dir
 from embedscope.ui.binding import bind
 from embedscope.ui.config import UISettings
-from embedscope.ui.map import block, handlers
+from embedscope.ui.map import block, density, handlers
 from embedscope.ui.map import selection as sel
 from embedscope.ui.map.colours import NONE
 from embedscope.ui.map.maps import Maps
+from embedscope.ui.map.published import PublishedMaps
 from embedscope.ui.private import private_dir
 from embedscope.ui.runs import Runs
 from embedscope.ui.tabs import CollectionSync, TabContext, TabHandles, register_tab
@@ -45,7 +46,8 @@ def build(ctx: TabContext) -> TabHandles:
     """
     import gradio as gr
 
-    maps = Maps(ctx.session, cache=maps_dir())
+    density_from = getattr(ctx.settings, "map_density_from", density.FROM_POINTS)
+    maps = Maps(ctx.session, PublishedMaps(density_from=density_from), cache=maps_dir())
     block.serve_folder(maps.published)
     exports = private_dir("embedscope-export-")
     gr.set_static_paths([exports])

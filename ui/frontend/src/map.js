@@ -131,6 +131,9 @@ export function mount(root, { trigger, server, props, watch }) {
     op: 'replace', keys: { merge: false, remove: false }, ready: false, drawnAt: 0,
     hovered: -1, caption: null, mouse: [0, 0], infoCache: new Map(), loading: null, error: null,
     timings: { mounted: performance.now() }, seq: 0, selectNonce: null,
+    // a large map's density overview (ui/map/density.py): its grid, the cells' groups and
+    // intensities, and how far the points have replaced it (0: the overview only, 1: points)
+    density: null, densityKey: null, fade: 1, fadeLevel: -1, overviewAt: 0,
     page: (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)),
   };
 
@@ -146,11 +149,26 @@ export function mount(root, { trigger, server, props, watch }) {
     actionKeyMap: { lasso: 'shift', merge: 'ctrl', remove: 'alt' },
     backgroundColor: [1, 1, 1, 1], deselectOnDblClick: true, deselectOnEscape: true,
   });
+  state.timings.created = performance.now();
 
+  // The map may be mounted in a hidden tab (its size 0): a large map's overview is drawn there
+  // at once, its points are fetched once it is shown (whenShown), and the first frame drawn at
+  // its real size is the map as the user first sees it (timings.visible).
+  const shown = [];
+  const isShown = () => { const [w, h] = size(); return w > 1 && h > 1; };
+  const whenShown = () => (isShown() ? Promise.resolve() : new Promise((resolve) => shown.push(resolve)));
   new ResizeObserver(() => {
     const [w, h] = size();
-    if (w > 1 && h > 1) sp.set({ width: w, height: h });
+    if (w > 1 && h > 1) {
+      sp.set({ width: w, height: h });
+      shown.splice(0).forEach((resolve) => resolve());
+    }
   }).observe(plot);
+  sp.subscribe('draw', () => {
+    if (!state.timings.visible && (state.overviewAt || state.drawnAt) && isShown()) {
+      state.timings.visible = performance.now();
+    }
+  });
 
   // --- toolbar --------------------------------------------------------------------------
   const setTool = (tool) => {
@@ -450,6 +468,102 @@ export function mount(root, { trigger, server, props, watch }) {
     sp.drawAnnotations(rings);
   }
 
+  // --- the density overview of a large map ------------------------------------------------
+  // One texture drawn under the points across the map's [-1, 1] square (the library's
+  // background image, so it pans and zooms with them): each cell in the colour of its group,
+  // its intensity growing with its count, blended into the white background. The points fade
+  // in over it as the user zooms in, and it fades out; hover, lasso and box work throughout.
+  const FADE_LEVELS = 8;
+  let densityTex = null;
+
+  function zoomOf() {
+    try { return sp.get('camera').scaling[0] || 1; } catch (err) { return 1; }
+  }
+
+  function fadeOf() {
+    const d = state.desc && state.desc.density;
+    if (!d || !state.density) return 1;
+    const full = Math.max(1.5, Number(d.full_zoom) || 2);
+    return Math.min(1, Math.max(0, Math.log(zoomOf()) / Math.log(full)));
+  }
+
+  function densityColours(colouring) {
+    if (!colouring) return [hexToRgb(PALETTE[0])];
+    if (colouring.kind === 'continuous') return RAMP.map(hexToRgb);
+    return colouring.names.map((_, c) => hexToRgb(colourOf(colouring, c)));
+  }
+
+  async function loadDensity(desc) {
+    const colouring = desc.colourings ? desc.colourings[desc.colour_by] : null;
+    const url = colouring && colouring.density_url;
+    if (!desc.density || !url) { state.density = null; state.densityKey = null; return; }
+    if (state.densityKey === url) return;
+    const g = Number(desc.density.grid);
+    const raw = await fetchBuffer(url);
+    state.density = {
+      grid: g, groups: new Uint16Array(raw, 0, g * g), alpha: new Uint8Array(raw, 2 * g * g, g * g),
+      colours: densityColours(colouring), continuous: !!colouring && colouring.kind === 'continuous',
+    };
+    state.densityKey = url;
+    state.fadeLevel = -1;
+  }
+
+  function paintDensity(level) {
+    const d = state.density;
+    if (densityTex) { densityTex.destroy(); densityTex = null; }
+    if (!d || level <= 0) { sp.set({ backgroundImage: null }); return; }
+    const g = d.grid, rgba = new Uint8Array(g * g * 4).fill(255);
+    const hl = state.desc ? state.desc.highlight : null;
+    const dimmed = hl !== null && hl !== undefined && !d.continuous;
+    const scale = level / FADE_LEVELS / 255;
+    const last = d.colours.length - 1;
+    for (let i = 0; i < g * g; i++) {
+      const a0 = d.alpha[i];
+      if (!a0) continue;
+      const code = d.groups[i];
+      const rgb = d.continuous ? d.colours[Math.round((code / 255) * last)] : d.colours[Math.min(code, last)];
+      const a = a0 * scale * (dimmed && code !== hl ? 0.12 : 1);
+      const o = 4 * i;
+      rgba[o] = 255 - a * (255 - rgb[0]);
+      rgba[o + 1] = 255 - a * (255 - rgb[1]);
+      rgba[o + 2] = 255 - a * (255 - rgb[2]);
+    }
+    const regl = sp.get('renderer').regl;
+    densityTex = regl.texture({ data: rgba, width: g, height: g, mag: 'linear', min: 'linear' });
+    sp.set({ backgroundImage: densityTex });
+  }
+
+  // The points' opacity and the overview's strength for the current zoom.
+  function applyFade(force = false) {
+    const f = fadeOf();
+    const level = state.density ? Math.round((1 - f) * FADE_LEVELS) : 0;
+    state.fade = f;
+    if (force || level !== state.fadeLevel) {
+      state.fadeLevel = level;
+      paintDensity(level);
+      sp.set({ opacity: OPACITY.map((o, i) => (i < 2 ? o * f : o)) });
+      sp.redraw();
+    }
+  }
+  let fadeFrame = 0;
+  sp.subscribe('view', () => {
+    if (!state.density || fadeFrame) return;
+    fadeFrame = requestAnimationFrame(() => { fadeFrame = 0; applyFade(); });
+  });
+
+  // The overview drawn before the points are fetched: what the user sees first.
+  async function drawOverview(desc) {
+    await loadDensity(desc);
+    if (!state.density) return;
+    sp.reset({ preventEvent: true });
+    applyFade(true);
+    await sp.drawAnnotations([]);
+    state.overviewAt = performance.now();
+    state.timings.overview = state.overviewAt;
+    if (isShown()) state.timings.visible = state.timings.visible || state.overviewAt;
+    count.textContent = `${Number(desc.n).toLocaleString('en-US')} points (density; loading the points…)`;
+  }
+
   async function redraw(desc) {
     const colouring = desc.colourings ? desc.colourings[desc.colour_by] : null;
     const colourKey = colouring ? `${desc.token}:${desc.colour_by}:${colouring.version || 0}` : null;
@@ -476,6 +590,8 @@ export function mount(root, { trigger, server, props, watch }) {
     marksChanged(desc);
     drawRingLegend(desc);
     pointStyle(desc);
+    await loadDensity(desc);
+    applyFade(true);
     const selected = rowsOf(state.selected);
     await sp.draw({ x: state.x, y: state.y, valueA: state.valueA, valueB: state.valueB }, {
       zDataType: state.continuous ? 'continuous' : 'categorical', wDataType: 'categorical',
@@ -497,6 +613,9 @@ export function mount(root, { trigger, server, props, watch }) {
       state.desc = desc; state.token = null; state.n = 0;
       state.selected = new Uint8Array(0); state.nSelected = 0;
       sp.clear();
+      state.density = null;
+      state.densityKey = null;
+      paintDensity(0);
       labels.replaceChildren();
       empty.textContent = ((desc && desc.message) || 'No map to show.').replace(/[*`]/g, '');
       empty.hidden = false;
@@ -508,6 +627,15 @@ export function mount(root, { trigger, server, props, watch }) {
     empty.hidden = true;
     if (desc.token !== state.token) {
       state.timings.requested = performance.now();
+      state.desc = desc;
+      if (desc.density) {
+        if (state.token) await sp.clear();
+        await drawOverview(desc);
+        await whenShown();
+      } else {
+        state.density = null;
+        state.densityKey = null;
+      }
       const xy = new Float32Array(await fetchBuffer(desc.xy_url));
       state.timings.fetched = performance.now();
       const n = desc.n;
@@ -529,6 +657,7 @@ export function mount(root, { trigger, server, props, watch }) {
     showCount();
     state.drawnAt = performance.now();
     state.timings.drawn = state.drawnAt;
+    if (isShown()) state.timings.visible = state.timings.visible || state.drawnAt;
     state.ready = true;
   }
 

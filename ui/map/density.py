@@ -1,0 +1,77 @@
+"""The density overview of a large map: the points binned into a grid, each cell with its count
+and the group (or mean value) of the colouring drawn, so the page draws a million points as one
+small image at once and shows the points themselves as the user zooms in (ui/frontend/src/map.js).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from embedscope.ui.map.colours import Colouring
+
+#: Most cells of the overview, each way (the map is drawn ~620 pixels high).
+GRID = 512
+#: Maps with at least this many points open on their density overview.
+FROM_POINTS = 200_000
+#: A cell's code when no point falls in it.
+EMPTY = 0xFFFF
+
+
+def grid_for(n: int) -> int:
+    """Cells each way for ``n`` points: a power of two near √n / 2 (a few points to a filled
+    cell), 64 to ``GRID``."""
+    return int(np.clip(2 ** round(np.log2(max(np.sqrt(max(n, 1)) / 2, 1))), 64, GRID))
+
+
+def cells(xy: np.ndarray, grid: int = GRID) -> np.ndarray:
+    """Each point's cell (row-major, row 0 at the top) for coordinates normalised to [-1, 1]."""
+    col = np.clip(((xy[:, 0] + 1.0) * 0.5 * grid).astype(np.int64), 0, grid - 1)
+    row = np.clip(((1.0 - xy[:, 1]) * 0.5 * grid).astype(np.int64), 0, grid - 1)
+    return (row * grid + col).astype(np.int32)
+
+
+def intensity(cell: np.ndarray, grid: int = GRID) -> np.ndarray:
+    """Per cell, 0 when empty, else 90–255 growing with the log of its count (the densest 255),
+    so that a lone point stays visible and dense regions read as dense."""
+    counts = np.bincount(cell, minlength=grid * grid)
+    out = np.zeros(grid * grid, dtype=np.uint8)
+    filled = counts > 0
+    scale = np.log(counts[filled]) / np.log(max(int(counts.max()), 2))
+    out[filled] = np.round(90 + 165 * scale).astype(np.uint8)
+    return out
+
+
+def groups(cell: np.ndarray, colouring: Colouring, grid: int = GRID) -> np.ndarray:
+    """Per cell, the colouring's most common group there (a categorical colouring) or the mean
+    of its values in [0, 1] scaled to 0–255 (a continuous one); ``EMPTY`` where no point is."""
+    out = np.full(grid * grid, EMPTY, dtype=np.uint16)
+    if len(cell) == 0:
+        return out
+    if colouring.kind == "continuous":
+        counts = np.bincount(cell, minlength=grid * grid)
+        sums = np.bincount(cell, weights=np.asarray(colouring.codes, dtype=np.float64),
+                           minlength=grid * grid)
+        filled = counts > 0
+        out[filled] = np.round(np.clip(sums[filled] / counts[filled], 0.0, 1.0) * 255)
+        return out
+    codes = np.asarray(colouring.codes, dtype=np.int64)
+    width = int(codes.max()) + 1
+    pairs, counts = np.unique(cell.astype(np.int64) * width + codes, return_counts=True)
+    where, code = pairs // width, pairs % width
+    order = np.lexsort((counts, where))  # by cell, then count: each cell's last is its mode
+    last = np.r_[where[order][1:] != where[order][:-1], True]
+    out[where[order][last]] = code[order][last]
+    return out
+
+
+def overview(cell: np.ndarray, colouring: Colouring, grid: int = GRID) -> bytes:
+    """The file the page reads: ``grid²`` little-endian uint16 groups, then ``grid²`` uint8
+    intensities (both row-major, row 0 at the top of the map)."""
+    return groups(cell, colouring, grid).astype("<u2").tobytes() + intensity(cell, grid).tobytes()
+
+
+def full_zoom(n: int) -> float:
+    """The zoom at which the points have replaced the overview: 2× up to a million points,
+    then growing with the square root of their number (≈ 6× at ten million), so that about as
+    many points fill the view when they take over."""
+    return max(2.0, float(np.sqrt(n / 250_000)))
