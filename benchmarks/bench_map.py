@@ -192,10 +192,11 @@ def first_visit(points_n: int, visits: int, data_dir: Path) -> None:
                     shell = page.evaluate(  # the page's own files, before its load event's answer
                         "() => performance.getEntriesByType('navigation')[0].loadEventEnd / 1000")
                     page.get_by_role("tab", name="Explore").click()
-                    # the map as first drawn: its density overview (a large map), else the points
+                    # the map as first drawn at its size on screen: its density overview (a
+                    # large map), else the points
                     page.wait_for_function(
-                        "() => (window.embedscopeMaps || []).some(m => m.state.overviewAt > 0 "
-                        "|| m.state.drawnAt > 0)", polling=20)
+                        "() => (window.embedscopeMaps || []).some(m => m.state.timings.visible > 0)",
+                        polling=20)
                     shown = time.perf_counter()
                     page.wait_for_function(
                         "n => (window.embedscopeMaps || []).some(m => m.state.ready "

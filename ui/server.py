@@ -31,12 +31,26 @@ def build_server(settings: ServingSettings, session: Session, page: bool = True)
         from embedscope.ui.app import CSS, UPLOAD_JS, build_app
         from embedscope.ui.images import MB
 
+        _agg_plots()
         demo = build_app(session, settings)
         demo.queue(default_concurrency_limit=4)
         limit = int(settings.max_upload_mb * MB)
         app = gr.mount_gradio_app(app, demo, path="", max_file_size=limit,
                                   show_error=True, css=CSS, head=UPLOAD_JS % {"limit": limit})
     return Door(app, settings, login)
+
+
+def _agg_plots() -> None:
+    """Name matplotlib's backend (Agg: a server draws no window) before the page serves.
+
+    Gradio asks matplotlib for its backend around every event; left to choose, matplotlib
+    imports pyplot to find one, and the page's first event after a start waited ~1 s for it.
+    """
+    try:
+        import matplotlib
+    except ImportError:  # pragma: no cover - matplotlib is a dependency of the analysis
+        return
+    matplotlib.use("agg")
 
 
 def run_server(app: Any, settings: ServingSettings, session: Session) -> None:
