@@ -108,7 +108,10 @@ def export_map(args: argparse.Namespace) -> int:
     s.check()
     with open_store(store_settings(args), batch=True) as store:
         done = write(store, str(s.collection), Path(str(s.out)), s.projection, s.thumbnail_size,
-                     s.atlas_columns, s.atlas_quality, s.progress)
+                     s.atlas_columns, s.atlas_quality, s.progress, s.max_points, s.density_from)
+    if done.map_points > done.points:
+        print(f"the map has {done.map_points:,} points: exported a seeded sample of "
+              f"{done.points:,} (--max-points); its density overview counts every point")
     print(f"exported the {done.projection} map of {s.collection}: {done.points} points, "
           f"{done.thumbnails} thumbnails in {done.atlases} atlas images, "
           f"{done.bytes / 1e6:.1f} MB, {done.seconds:.1f} s")

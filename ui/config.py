@@ -184,6 +184,16 @@ class ExportMapSettings(BaseSettings):
         default=64, ge=1, le=256, description="Thumbnails per row (and rows) of one atlas image.",
     )
     atlas_quality: int = Field(default=80, ge=1, le=95, description="JPEG quality of the atlases.")
+    max_points: int = Field(
+        default=1_000_000, ge=1,
+        description="Past this many points a seeded sample of them is exported (thumbnails, "
+        "captions, the points drawn); the density overview and the legend count every point.",
+    )
+    density_from: int = Field(
+        default=200_000, ge=0,
+        description="Maps of at least this many points open on a density overview, the points "
+        "fading in as you zoom in (0: always points).",
+    )
     progress: bool = Field(default=True, description="Progress lines on stderr.")
 
     def check(self) -> None:

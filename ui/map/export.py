@@ -11,6 +11,7 @@ folder opens from disk as well as from any static host.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import shutil
@@ -25,12 +26,17 @@ import numpy as np
 from embedscope.contract import Payload
 from embedscope.store import Store
 from embedscope.thumbnails import thumbnail_image
+from embedscope.ui.map import density
 from embedscope.ui.map.block import BUNDLE, CSS
 from embedscope.ui.map.colours import NONE
 from embedscope.ui.map.points import MapData, available, load_map, normalised, point_caption
 
 #: Points whose thumbnails and captions are read per store request.
 BATCH = 512
+#: The most points an export holds by default: a million points make ~300 MB of thumbnails
+#: at 32 px and ~60 MB of data the page parses; past it a seeded sample is exported, and the
+#: density overview and the legend still count every point.
+MAX_POINTS = 1_000_000
 
 EXPORT_CSS = """
 body { font-family: system-ui, sans-serif; margin: 12px; }
@@ -61,7 +67,8 @@ PAGE = """<!doctype html>
 
 @dataclass
 class Exported:
-    """What an export wrote: the folder, its points, files and bytes, and the seconds it took."""
+    """What an export wrote: the folder, its points (of the map's), files and bytes, and the
+    seconds it took."""
 
     folder: Path
     projection: str
@@ -70,28 +77,58 @@ class Exported:
     atlases: int
     bytes: int
     seconds: float
+    #: Every point of the map (more than ``points`` when a sample was exported).
+    map_points: int = 0
 
 
 def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
-def fields_of(data: MapData) -> list[dict[str, Any]]:
-    """Every colouring of the map, as the standalone page reads it (codes; raw score values)."""
+def fields_of(data: MapData, rows: np.ndarray | None = None, cells: np.ndarray | None = None,
+              grid: int = density.GRID) -> list[dict[str, Any]]:
+    """Every colouring of the map, as the standalone page reads it (codes; raw score values).
+
+    Args:
+        data: The whole map (names and counts are its own).
+        rows: The exported rows when they are a sample (None: every row).
+        cells: Each point's cell of the density overview (None: no overview).
+        grid: Cells of the overview, each way.
+    """
+    take = (lambda a: a) if rows is None else (lambda a: a[rows])
     out = []
     for name in data.colourings():
         c = data.colouring(name)
         if c.kind == "continuous":
             entry: dict[str, Any] = {
                 "name": name, "kind": "continuous", "low": c.names[0], "high": c.names[1],
-                "codes": _b64(np.round(c.codes * 255).astype(np.uint8)),
-                "values": _b64(np.asarray(data.scores[name], "<f4")) if name in data.scores
-                else None}
+                "codes": _b64(take(np.round(c.codes * 255).astype(np.uint8))),
+                "values": _b64(take(np.asarray(data.scores[name], "<f4")))
+                if name in data.scores else None}
         else:
             entry = {"name": name, "kind": "category", "names": c.names, "counts": c.counts(),
-                     "noise": c.noise, "codes": _b64(c.codes.astype("<u2"))}
+                     "noise": c.noise, "codes": _b64(take(c.codes.astype("<u2")))}
+        if cells is not None:
+            entry["density"] = base64.b64encode(density.overview(cells, c, grid)).decode("ascii")
         out.append(entry)
     return out
+
+
+def sample_rows(n: int, most: int, seed: int = 0) -> np.ndarray | None:
+    """A seeded sample of ``most`` of ``n`` rows, in map order (None: every row fits)."""
+    if n <= most:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=most, replace=False))
+
+
+def _sample(data: MapData, rows: np.ndarray) -> MapData:
+    """The map's points at ``rows``: every per-point array cut the same way."""
+    return dataclasses.replace(
+        data, ids=data.ids[rows], xy=data.xy[rows], labels=data.labels[rows],
+        splits=data.splits[rows] if len(data.splits) else data.splits,
+        clusters={k: v[rows] for k, v in data.clusters.items()},
+        scores={k: v[rows] for k, v in data.scores.items()},
+        tags={k: v[rows] for k, v in data.tags.items()}, _order=None)
 
 
 def _thumbnail(raw: Any, tile: int) -> Any:
@@ -162,7 +199,8 @@ def _save_atlas(atlas: Any, folder: Path, files: list[str], sizes: list[list[int
 
 def export_map(
     store: Store, collection: str, out: Path, projection: str = "", tile: int = 32,
-    columns: int = 64, quality: int = 80, progress: bool = False,
+    columns: int = 64, quality: int = 80, progress: bool = False, max_points: int = MAX_POINTS,
+    density_from: int = density.FROM_POINTS,
 ) -> Exported:
     """Write the folder of a collection's map (see the module docstring).
 
@@ -175,6 +213,10 @@ def export_map(
         columns: Thumbnails per row and column of one atlas image.
         quality: JPEG quality of the atlases.
         progress: Progress lines on stderr.
+        max_points: Past this many points a seeded sample of them is exported (thumbnails,
+            captions, the points drawn); the overview and the legend count every point.
+        density_from: Maps of at least this many points open on their density overview
+            (ui/map/density.py; 0: never).
 
     Raises:
         UsageError: The collection has no stored map (or not this one).
@@ -184,15 +226,24 @@ def export_map(
         maps, _ = available(store, collection)
         projection = maps[0] if maps else "umap"  # load_map names what is missing
     data = load_map(store, collection, projection)
+    xy = normalised(data.xy)  # the whole map's frame: a sample keeps its place on it
+    rows = sample_rows(data.n, max_points)
+    shown = data if rows is None else _sample(data, rows)
+    grid, cells = density.grid_for(data.n), None
+    if 0 < density_from <= data.n:
+        cells = density.cells(xy, grid)
     out.mkdir(parents=True, exist_ok=True)
-    captions, atlas, packed = _atlases(store, data, out, tile, columns, quality, progress)
+    captions, atlas, packed = _atlases(store, shown, out, tile, columns, quality, progress)
     colour_by = data.default_colouring()
     document = {
-        "collection": collection, "projection": projection, "n": data.n, "total": data.total,
-        "xy": _b64(np.ascontiguousarray(normalised(data.xy).T).astype("<f4")),
-        "ids": _b64(np.asarray(data.ids, "S16")), "captions": captions,
-        "fields": fields_of(data), "colour_by": None if colour_by == NONE else colour_by,
-        "atlas": atlas,
+        "collection": collection, "projection": projection, "n": shown.n, "total": data.total,
+        "map_points": data.n,
+        "xy": _b64(np.ascontiguousarray((xy if rows is None else xy[rows]).T).astype("<f4")),
+        "ids": _b64(np.asarray(shown.ids, "S16")), "captions": captions,
+        "fields": fields_of(data, rows, cells, grid),
+        "colour_by": None if colour_by == NONE else colour_by, "atlas": atlas,
+        "density": None if cells is None else {"grid": grid,
+                                               "full_zoom": density.full_zoom(data.n)},
     }
     (out / "map-data.js").write_text(
         "window.EMBEDSCOPE_EXPORT = " + json.dumps(document, separators=(",", ":")) + ";\n",
@@ -202,5 +253,5 @@ def export_map(
     (out / "index.html").write_text(PAGE.format(title=title, css=CSS + EXPORT_CSS),
                                     encoding="utf-8")
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    return Exported(out, projection, data.n, packed, len(atlas["files"]) if atlas else 0, size,
-                    time.perf_counter() - began)
+    return Exported(out, projection, shown.n, packed, len(atlas["files"]) if atlas else 0, size,
+                    time.perf_counter() - began, data.n)

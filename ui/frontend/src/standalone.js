@@ -54,14 +54,19 @@ const TEMPLATE = `
 export function standalone(root, data) {
   root.innerHTML = TEMPLATE;
   const $ = (sel) => root.querySelector(sel);
+  const all = Number(data.map_points || data.n);
   $('[data-role=title]').textContent = `${data.collection} · ${data.projection} · `
-    + `${data.n.toLocaleString('en-US')} points`;
+    + (all > data.n
+      ? `${data.n.toLocaleString('en-US')} of ${all.toLocaleString('en-US')} points: a seeded `
+        + 'sample (export-map --max-points); the density overview and the legend count every point'
+      : `${data.n.toLocaleString('en-US')} points`);
   const ids = fromBase64(data.ids);
   const fields = {};
   for (const f of data.fields) fields[f.name] = f;
   const entry = (f) => ({
     title: f.name, kind: f.kind, version: 0, names: f.names, counts: f.counts, noise: f.noise,
     low: f.low, high: f.high, url: `data:application/octet-stream;base64,${f.codes}`,
+    ...(f.density ? { density_url: `data:application/octet-stream;base64,${f.density}` } : {}),
   });
   const decoded = {};
   const codesOf = (f) => {
@@ -184,7 +189,7 @@ export function standalone(root, data) {
     return {
       token: 'export', n: data.n, collection: data.collection, projection: data.projection,
       xy_url: `data:application/octet-stream;base64,${data.xy}`, colour_by: colourBy,
-      colourings, highlight: null, marks: {},
+      colourings, highlight: null, marks: {}, ...(data.density ? { density: data.density } : {}),
     };
   };
   const colour = $('[data-role=colour]');
