@@ -287,3 +287,44 @@ def test_the_write_back_leaves_an_indexed_collection_indexed(tmp_path: Path, rei
         # keeps the copies it deleted until a rebuild), and the report says so
         assert after > 0.45 and "re-index after write-back" not in report["timings"]
         assert any("--no-reindex left it so" in n for n in report["notes"])
+
+
+@pytest.mark.parametrize("reindex", [True, False])
+def test_an_update_of_many_points_leaves_the_collection_indexed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reindex: bool,
+) -> None:
+    """New points ingested with their index built (`ingest --index wait`): `analyze --update`
+    writes their payloads, which moves each out of the index, and past FULL_SCAN_POINTS of them
+    (lowered here to 1,000, so that 3,000 new points pass it) builds the index again."""
+    from embedscope.analysis import index_graph as ig
+    from embedscope.analysis.update import run_update
+
+    monkeypatch.setattr(ig, "FULL_SCAN_POINTS", 1000)
+    X, _ = planted(12_000, 384, 0)
+    ids = [row_point_id("up", "all", i) for i in range(len(X))]
+    payloads = [{"label": i % 5, "split": "train"} for i in range(len(X))]
+    old = 4_000
+    s = AnalysisSettings(collection="up", out=tmp_path / "r", projections="pca",
+                         clusterers="kmeans", graph="exact", silhouette_sample=500,
+                         trust_sample=200, progress=False)
+    with EdgeStore(tmp_path / "qdrant") as store:
+        store.ensure_collection("up", CollectionMeta(model="m", dimension=384, dataset="up",
+                                                     labels=[str(c) for c in range(5)]))
+        for start in range(0, old, 4096):
+            stop = min(old, start + 4096)
+            store.upsert("up", ids[start:stop], X[start:stop], payloads[start:stop])
+        store.optimize("up")
+        run(store, s)
+        store.upsert("up", ids[old:], X[old:], payloads[old:])
+        store.optimize("up")  # as the ingest of the new points builds the index
+    added = _scanned_share(tmp_path / "qdrant")
+    with EdgeStore(tmp_path / "qdrant") as store:
+        entry, _ = run_update(store, s.model_copy(update={"update": True, "reindex": reindex}))
+        placed = store.retrieve("up", ids[-1:])[0].payload
+    after = _scanned_share(tmp_path / "qdrant")
+    assert entry["new_points"] == len(X) - old and "pca" in placed
+    assert added < 0.05
+    if reindex:
+        assert "re-index after write-back" in entry["timings"] and after < 0.05
+    else:  # the 3,000 written points now sit in the scanned segment
+        assert "re-index after write-back" not in entry["timings"] and after > 0.1
