@@ -11,6 +11,7 @@ vectors, so each row holds k true neighbours.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,6 +44,26 @@ def moved_out_of_index(was_built: bool, written: int) -> bool:
     queries/s at 1M × 384 instead of 3,000) until its index is built again (``optimize``).
     """
     return was_built and written > FULL_SCAN_POINTS
+
+
+def index_outside(store: Store, collection: str, rebuild: bool) -> str | None:
+    """A note when more than FULL_SCAN_POINTS vectors lie outside the collection's HNSW index
+    (embedded; ``Store.scanned_vectors``), which every search of the graph would compare one by
+    one: an earlier write-back by a version that did not rebuild the index left a whole
+    collection so (1M points: hours of searching). With ``rebuild`` the index is built first."""
+    scanned = store.scanned_vectors(collection)
+    if scanned is None or scanned <= FULL_SCAN_POINTS:
+        return None
+    if not rebuild:
+        return (f"about {scanned:,} vectors lie outside the collection's HNSW index, and every "
+                "search of the k-NN graph compared each of them with its query (--no-reindex)")
+    started = time.perf_counter()
+    store.optimize(collection)
+    return (f"about {scanned:,} vectors lay outside the collection's HNSW index (written, or "
+            "their payload changed, since it was built: an earlier analysis's write-back moves "
+            "every point out of it), and every search of the k-NN graph would have compared each "
+            f"of them with its query: the index was built again first "
+            f"({time.perf_counter() - started:.0f} s; --no-reindex skips it)")
 
 
 def index_unusable(store: Store, collection: str, n: int) -> str | None:

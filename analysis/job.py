@@ -18,7 +18,13 @@ from embedscope.analysis.data import Vectors, fetch, stratified_indices
 from embedscope.analysis.device import resolve_device
 from embedscope.analysis.errors import TooFewPointsError
 from embedscope.analysis.graph import approximate_graph, graph_recall, knn_graph
-from embedscope.analysis.index_graph import EF_PILOT_ROWS, choose_ef, index_graph, index_unusable
+from embedscope.analysis.index_graph import (
+    EF_PILOT_ROWS,
+    choose_ef,
+    index_graph,
+    index_outside,
+    index_unusable,
+)
 from embedscope.analysis.outputs import write_maps, write_outputs
 from embedscope.analysis.projections import pca
 from embedscope.analysis.registry import CLUSTERERS, METRICS, PROJECTIONS, SCORES
@@ -181,6 +187,9 @@ def build_graph(a: Analysis, store: Store) -> None:
         return
     beam: dict[str, Any] = {}
     if method == "index":
+        outside = index_outside(store, str(s.collection), s.reindex)
+        if outside:
+            a.notes.append(f"{outside}.")
         ef = s.graph_ef
         if not ef:
             ef, pilot = choose_ef(store, str(s.collection), data.ids, X, graph_k(a), s.seed + 4)

@@ -109,6 +109,11 @@ class BackupSettings(BaseSettings):
     recreate: bool = Field(
         default=False, description="Restore over an existing collection of the same name."
     )
+    reindex: bool = Field(
+        default=False, description="check: build an embedded collection's HNSW index again "
+        "where more than 10,000 vectors lie outside it (points written since it was built, or "
+        "whose payload changed), which every search would compare one by one.",
+    )
 
 
 #: The wait for an unreachable server that each kind of command does not read: a batch

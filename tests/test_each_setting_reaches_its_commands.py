@@ -53,6 +53,7 @@ EXPECTED = {
     "EMBEDSCOPE_BACKUP_OUTPUT": {"snapshot"},
     "EMBEDSCOPE_BACKUP_TARGET_COLLECTION": {"restore"},
     "EMBEDSCOPE_BACKUP_RECREATE": {"restore"},
+    "EMBEDSCOPE_BACKUP_REINDEX": {"check"},
 }
 BY_PREFIX = {
     "EMBEDSCOPE_INGEST_": {"ingest"},

@@ -190,6 +190,11 @@ class Store(ABC):
         """Vectors of ``name`` in its HNSW index (embedded); None where the backend does not say."""
         return None
 
+    def scanned_vectors(self, name: str) -> int | None:
+        """About how many vectors of ``name`` lie outside its HNSW index, compared one by one by
+        every search (embedded; store/footprint.py); None where the backend does not say."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - nothing to release by default
         """Release files and connections."""
 

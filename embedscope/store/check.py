@@ -25,6 +25,8 @@ TYPED: dict[str, type | tuple[type, ...]] = {
 }
 #: Problems listed per kind before "… and N more".
 _SHOW = 5
+#: Vectors outside the HNSW index past which `check` says so: below, a scan costs little.
+SCANNED_WARNING = 10_000
 
 
 @dataclass
@@ -44,6 +46,10 @@ class CheckReport:
     storage: dict[str, Any] = field(default_factory=dict)
     #: Bytes and placement of each structure (None where the backend does not say).
     memory: dict[str, dict[str, Any]] | None = None
+    #: About how many vectors lie outside the HNSW index (None where the backend does not say).
+    scanned: int | None = None
+    #: Seconds `check --reindex` took to build the index again (None: not built).
+    reindexed: float | None = None
 
     def add(self, kind: str, detail: str) -> None:
         """Record one problem of ``kind`` (only the first few details are kept)."""
@@ -60,7 +66,8 @@ class CheckReport:
                 "problems": {k: {"count": self.counts[k], "examples": v}
                              for k, v in self.problems.items()},
                 "seconds": round(self.seconds, 3), "storage": self.storage,
-                "memory": self.memory}
+                "memory": self.memory, "scanned_vectors": self.scanned,
+                "reindexed_seconds": self.reindexed}
 
     def _storage_lines(self) -> list[str]:
         from embedscope.store.footprint import footprint_text
@@ -70,6 +77,15 @@ class CheckReport:
             out.append(f"  stored as: {_storage_text(self.storage)}")
         if self.memory:
             out.append(f"  memory: {footprint_text(self.memory)}")
+        if self.reindexed is not None:
+            out.append(f"  index: built again in {self.reindexed:.1f} s (--reindex); about "
+                       f"{self.scanned or 0:,} vectors lie outside it now")
+        elif self.scanned is not None and self.scanned > SCANNED_WARNING:
+            out.append(
+                f"  index: about {self.scanned:,} vectors lie outside the HNSW index, and every "
+                "search compares the query with each of them (points written since the index "
+                "was built, or whose payload changed: the engine moves those out of it). "
+                f"Build it again: embedscope check --collection {self.collection} --reindex")
         return out
 
     def lines(self) -> list[str]:
@@ -171,7 +187,19 @@ def check_collection(store: Store, name: str, page_size: int = 1024,
         report.add("count", f"{report.points} points, integrity record says {report.recorded}")
     try:
         report.memory = store.footprint(name)
+        report.scanned = store.scanned_vectors(name)
     except (OSError, DamagedCollectionError):  # the sizes are a description, never a failure
         report.memory = None
     report.seconds = time.perf_counter() - start
     return report
+
+
+def reindex(store: Store, name: str, report: CheckReport) -> None:
+    """`check --reindex`: build the collection's HNSW index again when more than
+    SCANNED_WARNING vectors lie outside it (an embedded collection; a server indexes by itself)."""
+    if report.scanned is None or report.scanned <= SCANNED_WARNING:
+        return
+    started = time.perf_counter()
+    store.optimize(name)
+    report.reindexed = time.perf_counter() - started
+    report.scanned = store.scanned_vectors(name)

@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
         description="Write a snapshot (a byte-faithful backup with the collection's metadata "
         "and a sample of vectors for verification) of one collection.",
     )
-    add_settings_flags(p, BackupSettings, skip={"target_collection", "recreate"})
+    add_settings_flags(p, BackupSettings, skip={"target_collection", "recreate", "reindex"})
     add_settings_flags(p, OutputSettings)
     add_store_flags(p)
     p.set_defaults(handler=handle_snapshot)
@@ -52,7 +52,7 @@ def register(sub: Any) -> None:
         "restored into a server is unpacked locally and its points copied.",
     )
     p.add_argument("snapshot", metavar="PATH", help="snapshot file written by `embedscope snapshot`")
-    add_settings_flags(p, BackupSettings, skip={"collection", "output"})
+    add_settings_flags(p, BackupSettings, skip={"collection", "output", "reindex"})
     add_settings_flags(p, OutputSettings)
     add_store_flags(p)
     p.set_defaults(handler=handle_restore)
@@ -105,7 +105,7 @@ def handle_check(args: argparse.Namespace) -> int:
     """Check one or every collection; exit 10 when any is damaged."""
     from embedscope.errors import DamagedCollectionError
     from embedscope.store import open_store
-    from embedscope.store.check import check_collection
+    from embedscope.store.check import check_collection, reindex
     from embedscope.store.integrity import way_out
 
     opts, qdrant, as_json = _settings(args)
@@ -116,6 +116,10 @@ def handle_check(args: argparse.Namespace) -> int:
         else:
             names = store.list_collections()
         reports = [check_collection(store, name) for name in names]
+        if opts.reindex:
+            for report in reports:
+                if report.ok:
+                    reindex(store, report.collection, report)
         location = store.location
     if as_json:
         print(json.dumps([r.as_json() for r in reports], indent=2))

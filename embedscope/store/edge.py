@@ -335,6 +335,16 @@ class EdgeStore(EdgeShards):
         """Vectors of ``name`` in HNSW-indexed segments (the rest is searched by brute force)."""
         return int(self._shard(name).info().indexed_vectors_count)
 
+    def scanned_vectors(self, name: str) -> int | None:
+        """About how many vectors lie in segments without an HNSW index (store/footprint.py),
+        from the shard's files; flushed first when this store has it open."""
+        from embedscope.store.footprint import scanned_vectors
+
+        self.require(name)
+        if name in self._shards:
+            self._shards[name].flush()
+        return scanned_vectors(self._dir(name) / "shard", self.dimension(name))
+
 
 def _json_bytes(data: Any) -> bytes:
     return json.dumps(data, indent=2).encode()

@@ -9,6 +9,7 @@ others are read from disk as searches touch them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,27 @@ def shard_footprint(shard_dir: Path, meta: CollectionMeta | None) -> dict[str, d
 def footprint_text(footprint: dict[str, dict[str, Any]]) -> str:
     """One line: "vectors 307.2 MB (disk), quantized vectors 76.8 MB (RAM), …"."""
     return ", ".join(f"{k} {v['bytes'] / 1e6:.1f} MB ({v['where']})" for k, v in footprint.items())
+
+
+def scanned_vectors(shard_dir: Path, dimension: int) -> int:
+    """About how many vectors of an embedded shard sit in segments without an HNSW index, which
+    every search compares with the query one by one: their float32 storage's allocated bytes
+    over 4 · dimension (deletion marks and quantized copies left out).
+
+    Points land there when written (until the index is built) and when their payload changes:
+    Qdrant Edge moves such a point out of its indexed segment, whose copy stays until the
+    index is built again, so the engine's indexed count does not show it.
+    """
+    total = 0
+    for config in shard_dir.glob("segments/*/segment.json"):
+        try:
+            vectors = json.loads(config.read_text())["config"]["vector_data"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if all(v.get("index", {}).get("type") == "hnsw" for v in vectors.values()):
+            continue
+        for storage in config.parent.glob("vector_storage*"):
+            total += sum(_allocated(f) for f in storage.rglob("*") if f.is_file()
+                         and "deleted" not in f.relative_to(storage).as_posix()
+                         and not f.name.startswith("quantized"))
+    return total // (4 * max(int(dimension), 1))

@@ -328,3 +328,43 @@ def test_an_update_of_many_points_leaves_the_collection_indexed(
         assert "re-index after write-back" in entry["timings"] and after < 0.05
     else:  # the 3,000 written points now sit in the scanned segment
         assert "re-index after write-back" not in entry["timings"] and after > 0.1
+
+
+def test_points_moved_out_of_the_index_are_found_and_indexed_again(tmp_path: Path) -> None:
+    """A collection whose every point was moved out of its index (an analysis's write-back with
+    --no-reindex, as an older version left it; the engine's indexed count still says all):
+    `check` says how many vectors lie outside and `check --reindex` builds it; the next
+    analysis through the index builds it before its graph."""
+    from embedscope.store.check import SCANNED_WARNING, check_collection, reindex
+
+    X, _ = planted(16_000, 192, 0)
+    ids = [row_point_id("mv", "all", i) for i in range(len(X))]
+    s = AnalysisSettings(collection="mv", out=tmp_path / "r", projections="pca",
+                         clusterers="kmeans", graph="exact", silhouette_sample=500,
+                         trust_sample=200, reindex=False, progress=False)
+    with EdgeStore(tmp_path / "qdrant") as store:
+        store.ensure_collection("mv", CollectionMeta(model="m", dimension=192, dataset="mv",
+                                                     labels=[str(c) for c in range(5)]))
+        for start in range(0, len(X), 4096):
+            store.upsert("mv", ids[start:start + 4096], X[start:start + 4096],
+                         [{"label": i % 5, "split": "train", "dataset": "mv", "index": i}
+                          for i in range(start, min(len(X), start + 4096))])
+        store.optimize("mv")
+        built = store.scanned_vectors("mv")
+        run(store, s)  # moves every point out of the index, and leaves it so
+        moved = store.scanned_vectors("mv")
+        assert store.indexed_vectors("mv") >= 0.99 * len(X)  # the engine's count cannot tell
+        report = check_collection(store, "mv")
+        report_lines, seen = "\n".join(report.lines()), report.scanned
+        reindex(store, "mv", report)
+        fixed = store.scanned_vectors("mv")
+        again = "\n".join(report.lines())
+        run(store, s)  # moved out again
+        second, _ = run(store, s.model_copy(update={"graph": "index", "reindex": True}))
+        last = store.scanned_vectors("mv")
+    assert built < 1000 and moved > SCANNED_WARNING and abs(moved - len(X)) < 0.1 * len(X)
+    assert report.ok and seen == moved
+    assert "outside the HNSW index" in report_lines and "--reindex" in report_lines
+    assert fixed < 1000 and report.reindexed is not None and "built again" in again
+    assert any("the index was built again first" in n for n in second["notes"])
+    assert last < 1000
