@@ -15,6 +15,9 @@ GRID = 512
 FROM_POINTS = 200_000
 #: A cell's code when no point falls in it.
 EMPTY = 0xFFFF
+#: Up to this many (cell, group) bins each cell's most common group is counted in one array
+#: (e.g. 512² cells × 32 groups); past it, from the sorted pairs.
+COUNTED_BINS = 1 << 23
 
 
 def grid_for(n: int) -> int:
@@ -56,9 +59,17 @@ def groups(cell: np.ndarray, colouring: Colouring, grid: int = GRID) -> np.ndarr
         return out
     codes = np.asarray(colouring.codes, dtype=np.int64)
     width = int(codes.max()) + 1
-    pairs, counts = np.unique(cell.astype(np.int64) * width + codes, return_counts=True)
+    key = cell.astype(np.int64) * width + codes
+    if grid * grid * width <= COUNTED_BINS:  # few groups: count every (cell, group) at once
+        per_cell = np.bincount(key, minlength=grid * grid * width).reshape(grid * grid, width)
+        seen = np.asarray(per_cell.any(axis=1), dtype=bool)
+        out[seen] = per_cell[seen].argmax(axis=1)
+        return out
+    pairs, counts = np.unique(key, return_counts=True)
     where, code = pairs // width, pairs % width
-    order = np.lexsort((counts, where))  # by cell, then count: each cell's last is its mode
+    # by cell, then count, then code downwards: each cell's last is its mode, the lowest code
+    # of a tie (as argmax counts it above)
+    order = np.lexsort((-code, counts, where))
     last = np.r_[where[order][1:] != where[order][:-1], True]
     out[where[order][last]] = code[order][last]
     return out

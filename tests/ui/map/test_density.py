@@ -101,3 +101,15 @@ def test_the_grid_grows_with_the_points_within_its_bounds() -> None:
     assert density.grid_for(1_000_000) == density.grid_for(10_000_000) == density.GRID
     sizes = [density.grid_for(n) for n in (10, 10_000, 100_000, 300_000, 1_000_000)]
     assert sizes == sorted(sizes)
+
+
+def test_counting_in_one_array_and_from_sorted_pairs_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    cell = rng.integers(0, 64, 5000)
+    cat = Colouring("c", "category", rng.integers(0, 5, 5000).astype(np.uint16),
+                    [str(i) for i in range(5)])
+    counted = density.groups(cell, cat, grid=8)
+    monkeypatch.setattr(density, "COUNTED_BINS", 0)
+    sorted_pairs = density.groups(cell, cat, grid=8)
+    assert np.array_equal(counted, sorted_pairs)
+    assert (counted != density.EMPTY).sum() == len(np.unique(cell))
