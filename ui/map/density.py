@@ -28,9 +28,14 @@ def grid_for(n: int) -> int:
 
 def cells(xy: np.ndarray, grid: int = GRID) -> np.ndarray:
     """Each point's cell (row-major, row 0 at the top) for coordinates normalised to [-1, 1]."""
-    col = np.clip(((xy[:, 0] + 1.0) * 0.5 * grid).astype(np.int64), 0, grid - 1)
-    row = np.clip(((1.0 - xy[:, 1]) * 0.5 * grid).astype(np.int64), 0, grid - 1)
-    return (row * grid + col).astype(np.int32)
+    half = np.float32(0.5 * grid)
+    col = ((np.asarray(xy[:, 0], np.float32) + np.float32(1)) * half).astype(np.int32)
+    row = ((np.float32(1) - np.asarray(xy[:, 1], np.float32)) * half).astype(np.int32)
+    np.clip(col, 0, grid - 1, out=col)
+    np.clip(row, 0, grid - 1, out=row)
+    row *= grid
+    row += col
+    return row
 
 
 def intensity(cell: np.ndarray, grid: int = GRID) -> np.ndarray:

@@ -92,17 +92,23 @@ def load_map(store: Store | Callable[[], AbstractContextManager[Store]], collect
 
 
 def normalised(xy: np.ndarray) -> np.ndarray:
-    """Coordinates scaled into [-0.95, 0.95] around their centre, keeping the aspect ratio."""
-    xy = np.asarray(xy)
-    if not len(xy):
-        return np.zeros((0, 2), np.float32)
-    low, high = xy.min(axis=0).astype(np.float64), xy.max(axis=0).astype(np.float64)
+    """Coordinates scaled into [-0.95, 0.95] around their centre, keeping the aspect ratio
+    (n × 2 float32: a view of :func:`normalised_columns`)."""
+    return normalised_columns(xy).T
+
+
+def normalised_columns(xy: np.ndarray) -> np.ndarray:
+    """:func:`normalised` as the page reads it: a 2 × n float32 array, the x column then the y
+    column, computed in one copy (ten million points in ~0.3 s)."""
+    cols = np.array(np.asarray(xy).T, dtype=np.float32, order="C")
+    if not cols.shape[1]:
+        return np.zeros((2, 0), np.float32)
+    low, high = cols.min(axis=1).astype(np.float64), cols.max(axis=1).astype(np.float64)
     centre = (low + high) / 2
     half = float((high - low).max()) / 2 or 1.0
-    out = np.empty(xy.shape, np.float32)  # in float32 throughout: a million points in ~10 ms
-    np.subtract(xy, centre.astype(np.float32), out=out, casting="unsafe")
-    out *= np.float32(0.95 / half)
-    return out
+    cols -= centre.astype(np.float32)[:, None]
+    cols *= np.float32(0.95 / half)
+    return cols
 
 
 def point_caption(payload: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from embedscope.errors import UsageError
 from embedscope.ui.map import density
 from embedscope.ui.map.colours import NONE, Colouring
-from embedscope.ui.map.points import MapData, normalised
+from embedscope.ui.map.points import MapData, normalised_columns
 from embedscope.ui.private import private_dir
 
 #: Maps kept published per process (the oldest is dropped, with its files).
@@ -87,9 +87,12 @@ class Published:
         self.versions[name] = self.versions.get(name, 0) + 1
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes | np.ndarray) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
+    if isinstance(data, np.ndarray):
+        data.tofile(tmp)  # no copy of a large array as bytes
+    else:
+        tmp.write_bytes(data)
     tmp.replace(path)
 
 
@@ -119,13 +122,12 @@ class PublishedMaps:
     def publish(self, data: MapData, key: tuple[Any, ...]) -> Published:
         """Write the map's coordinates (float32 x column then y column) and register it."""
         token = uuid.uuid4().hex
-        xy = normalised(data.xy)
-        _write(self.folder / f"{token}-xy.bin",
-               np.ascontiguousarray(xy.T).astype("<f4").tobytes())
+        cols = normalised_columns(data.xy)
+        _write(self.folder / f"{token}-xy.bin", cols)
         pub = Published(token, data, self.folder, key)
         if 0 < self.density_from <= data.n:
             pub.grid = density.grid_for(data.n)
-            pub.cells = density.cells(xy, pub.grid)
+            pub.cells = density.cells(cols.T, pub.grid)
         with self._lock:
             self._maps[token] = pub
             while len(self._maps) > self.keep:
