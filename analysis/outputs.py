@@ -294,6 +294,9 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
         with stages.stage("animation"):
             extra["animation"] = _animate(a, out, files)
     fields = payload_fields(a)
+    # Nothing reads the vectors from here on: let go of them (1.5 GB at 1M × 384) before the
+    # write-back, where the engine copies every written point (1.8 GB more at 1M).
+    a.data.X = a.data.X[:0]
     if s.write_back and fields:
         was_built = index_built(store, str(s.collection), a.data.total)
         with stages.stage("write back payloads"):

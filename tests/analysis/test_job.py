@@ -168,3 +168,31 @@ def test_report_dirs_take_a_given_data_dir(data_env: Path, tmp_path: Path) -> No
     assert compare_dir == tmp_path / "d" / "reports" / "compare__a__b"
     given = s.model_copy(update={"out": tmp_path / "o"})
     assert default_out(given, tmp_path / "d") == default_dir(given, ["a", "b"]) == tmp_path / "o"
+
+
+def test_the_vectors_are_let_go_before_the_write_back(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any,
+) -> None:
+    """The engine copies every point whose payload is written (1.8 GB at 1M × 384): the
+    analysis no longer holds its copy of the vectors then, and report.json still states their
+    dimension."""
+    from embedscope.analysis.job import compute
+    from embedscope.analysis.outputs import write_outputs
+    from embedscope.analysis.result import Stages
+
+    held: list[int] = []
+    with EdgeStore(tmp_path / "qdrant") as store:
+        make_collection(store, NAME, sample800, n=300)
+        a = compute(store, AnalysisSettings(collection=NAME, projections="pca",
+                                            clusterers="kmeans", progress=False))
+        dim = a.data.X.shape[1]
+        write = store.set_payloads
+
+        def spy(name: str, updates: dict[str, dict[str, Any]]) -> None:
+            held.append(len(a.data.X))
+            write(name, updates)
+
+        store.set_payloads = spy  # type: ignore[method-assign]
+        document = write_outputs(store, a, tmp_path / "r", Stages(False))
+    assert held and set(held) == {0}
+    assert document["data"]["dimension"] == dim == sample800["X"].shape[1]
