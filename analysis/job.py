@@ -106,6 +106,10 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
         a.fitted["pca"] = a.pca.model
     with stages.stage("k-NN graph"):
         build_graph(a, store)
+    if data.total > s.graph_max_points:
+        # the maps, clusterings and figures read no vector from the store: its shard's memory
+        # (~2.5 GB at 1M × 384) goes until the plots and the write-back open it again
+        store.rest(collection)
     for name in s.projection_list():
         with stages.stage(f"projection {name}"):
             a.maps[name] = _checked_map(name, PROJECTIONS[name].run(X, s, a), data.n)

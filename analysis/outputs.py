@@ -285,6 +285,10 @@ def _reindex(store: Store, a: Analysis, was_built: bool, stages: Stages) -> None
 def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[str, Any]:
     """Plots, the optional GIF, payload write-back, metadata, report.json and report.html."""
     s = a.settings
+    # Nothing reads the vectors from here on: let go of them (1.5 GB at 1M × 384) before the
+    # plots open the store again and the write-back, where the engine copies every written
+    # point (1.8 GB more at 1M).
+    a.data.X = a.data.X[:0]
     out.mkdir(parents=True, exist_ok=True)
     with stages.stage("plots"):
         files = _plots(store, a, out)
@@ -294,9 +298,6 @@ def write_outputs(store: Store, a: Analysis, out: Path, stages: Stages) -> dict[
         with stages.stage("animation"):
             extra["animation"] = _animate(a, out, files)
     fields = payload_fields(a)
-    # Nothing reads the vectors from here on: let go of them (1.5 GB at 1M × 384) before the
-    # write-back, where the engine copies every written point (1.8 GB more at 1M).
-    a.data.X = a.data.X[:0]
     if s.write_back and fields:
         was_built = index_built(store, str(s.collection), a.data.total)
         with stages.stage("write back payloads"):

@@ -195,6 +195,10 @@ class Store(ABC):
         every search (embedded; store/footprint.py); None where the backend does not say."""
         return None
 
+    def rest(self, name: str) -> None:  # noqa: B027 - a server holds its own memory
+        """Let go of what an open collection holds in this process's memory until it is next
+        used (embedded: its shard is closed and reopened on the next call, its lock kept)."""
+
     def close(self) -> None:  # noqa: B027 - nothing to release by default
         """Release files and connections."""
 

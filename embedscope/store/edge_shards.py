@@ -215,6 +215,12 @@ class EdgeShards(Store):
         if name in self._shards:
             self._close_one(name)
 
+    def rest(self, name: str) -> None:
+        """Close the collection's shard, keeping its lock (as :meth:`lend`): its vectors, index
+        and payload leave this process's memory until the next call opens it again."""
+        if name in self._shards:
+            self.lend(name)
+
     def _close_one(self, name: str) -> None:
         shard = self._shards.pop(name)
         state = self._open.pop(name, _Open(points=-1))

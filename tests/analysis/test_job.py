@@ -196,3 +196,29 @@ def test_the_vectors_are_let_go_before_the_write_back(
         document = write_outputs(store, a, tmp_path / "r", Stages(False))
     assert held and set(held) == {0}
     assert document["data"]["dimension"] == dim == sample800["X"].shape[1]
+
+
+def test_past_graph_max_points_the_store_rests_after_the_graph(
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any,
+) -> None:
+    """The maps, clusterings and figures read no vector from the store: above
+    --graph-max-points the analysis lets the embedded shard's memory go after its graph (the
+    plots and the write-back open it again)."""
+    from embedscope.analysis.job import compute
+
+    calls: list[tuple[str, bool]] = []
+    for limit in (1000, 100):
+        with EdgeStore(tmp_path / f"q{limit}") as store:
+            make_collection(store, NAME, sample800, n=300)
+            rest = store.rest
+
+            def spy(name: str, rest: Any = rest, store: EdgeStore = store) -> None:
+                calls.append((name, name in store._shards))
+                rest(name)
+
+            store.rest = spy  # type: ignore[method-assign]
+            a = compute(store, AnalysisSettings(collection=NAME, projections="pca",
+                                                clusterers="kmeans", graph_max_points=limit,
+                                                progress=False))
+            assert store.count(NAME) == 300 and len(a.maps["pca"]) == 300
+    assert calls == [(NAME, True)]  # once, the shard open, and only past the limit

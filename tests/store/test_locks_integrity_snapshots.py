@@ -268,3 +268,38 @@ def test_interactive_commands_fail_fast_batch_ones_keep_retrying():
     assert time.monotonic() - start < 5
     assert "EMBEDSCOPE_QDRANT_INTERACTIVE_SECONDS" in str(info.value)
     assert open_store(settings, batch=True).retry_seconds == 60
+
+
+def test_a_rested_collection_lets_go_of_its_shard_keeps_its_lock_and_answers_again(
+    tmp_path: Path,
+):
+    """`Store.rest` (the analysis between its graph and its write-back): the shard is closed
+    (its memory goes) with the integrity record written, no other store may take the
+    collection meanwhile, and the next call opens it again with every point there."""
+    a, b = EdgeStore(tmp_path), EdgeStore(tmp_path)
+    _load(a, 60)
+    ids, vecs, _ = _points(60)
+    before = a.query_batch(NAME, vecs[:5], 3, with_payload=False)
+    a.rest(NAME)
+    assert NAME not in a._shards
+    record = json.loads((tmp_path / NAME / "integrity.json").read_text())
+    assert record["points"] == 60 and record["state"] == "closed"
+    with pytest.raises(CollectionBusyError):
+        b.delete_collection(NAME)
+    after = a.query_batch(NAME, vecs[:5], 3, with_payload=False)
+    assert [[h.id for h in hs] for hs in after] == [[h.id for h in hs] for hs in before]
+    a.set_payloads(NAME, {ids[0]: {"note": "x"}})  # writes reopen it as well
+    assert a.retrieve(NAME, ids[:1])[0].payload["note"] == "x" and a.count(NAME) == 60
+    a.rest(NAME)
+    a.rest(NAME)  # resting a closed collection is nothing
+    a.close()
+    b.close()
+    with EdgeStore(tmp_path) as c:
+        assert c.count(NAME) == 60 and c.retrieve(NAME, ids[:1])[0].payload["note"] == "x"
+
+
+def test_every_backend_answers_rest_and_keeps_its_points(store: Store):
+    """Every backend answers rest (a server holds its own memory: nothing is done there)."""
+    _load(store, 20)
+    store.rest(NAME)
+    assert store.count(NAME) == 20
