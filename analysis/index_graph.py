@@ -18,6 +18,7 @@ import numpy as np
 
 from embedscope.analysis.graph import Neighbours, knn_to, neighbours_with_pairs
 from embedscope.store import Store
+from embedscope.store.footprint import SCANNED_LIMIT
 
 #: Queries per batched search: large enough to amortise a call, small enough for a progress bar.
 QUERY_BATCH = 512
@@ -47,12 +48,12 @@ def moved_out_of_index(was_built: bool, written: int) -> bool:
 
 
 def index_outside(store: Store, collection: str, rebuild: bool) -> str | None:
-    """A note when more than FULL_SCAN_POINTS vectors lie outside the collection's HNSW index
+    """A note when more than SCANNED_LIMIT vectors lie outside the collection's HNSW index
     (embedded; ``Store.scanned_vectors``), which every search of the graph would compare one by
     one: an earlier write-back by a version that did not rebuild the index left a whole
     collection so (1M points: hours of searching). With ``rebuild`` the index is built first."""
     scanned = store.scanned_vectors(collection)
-    if scanned is None or scanned <= FULL_SCAN_POINTS:
+    if scanned is None or scanned <= SCANNED_LIMIT:
         return None
     if not rebuild:
         return (f"about {scanned:,} vectors lie outside the collection's HNSW index, and every "

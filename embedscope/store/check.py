@@ -11,6 +11,7 @@ import numpy as np
 from embedscope.contract import Payload
 from embedscope.errors import DamagedCollectionError
 from embedscope.store import Store
+from embedscope.store.footprint import SCANNED_LIMIT
 from embedscope.thumbnails import thumbnail_problem
 
 #: |‖v‖ − 1| above this is a damaged vector (cosine collections store unit vectors).
@@ -25,8 +26,8 @@ TYPED: dict[str, type | tuple[type, ...]] = {
 }
 #: Problems listed per kind before "… and N more".
 _SHOW = 5
-#: Vectors outside the HNSW index past which `check` says so: below, a scan costs little.
-SCANNED_WARNING = 10_000
+#: Vectors outside the HNSW index past which `check` says so (store/footprint.py).
+SCANNED_WARNING = SCANNED_LIMIT
 
 
 @dataclass

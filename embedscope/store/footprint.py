@@ -15,6 +15,9 @@ from typing import Any
 
 from embedscope.contract import CollectionMeta
 
+#: Vectors outside the HNSW index past which building it again is worth it (`check --reindex`,
+#: and `analyze` before a graph through the index): below, a scan of them costs little.
+SCANNED_LIMIT = 10_000
 #: Structures in the order `check` lists them.
 STRUCTURES = ("vectors", "quantized vectors", "HNSW graph", "payload", "ids", "WAL")
 
