@@ -508,12 +508,16 @@ export function mount(root, { trigger, server, props, watch }) {
     state.fadeLevel = -1;
   }
 
+  let painted = null; // what the texture shows: its file, highlight and level
   function paintDensity(level) {
     const d = state.density;
+    const hl = state.desc ? state.desc.highlight : null;
+    const key = d && level > 0 ? `${state.densityKey}|${hl}|${level}` : null;
+    if (key === painted) return; // a redraw that changes neither (marks, captions)
+    painted = key;
     if (densityTex) { densityTex.destroy(); densityTex = null; }
     if (!d || level <= 0) { sp.set({ backgroundImage: null }); return; }
     const g = d.grid, rgba = new Uint8Array(g * g * 4).fill(255);
-    const hl = state.desc ? state.desc.highlight : null;
     const dimmed = hl !== null && hl !== undefined && !d.continuous;
     const scale = level / FADE_LEVELS / 255;
     const last = d.colours.length - 1;
