@@ -18,6 +18,7 @@ from embedscope.analysis.metrics import cosine_silhouette_samples, mean_or_none
 from embedscope.analysis.projections import pca
 from embedscope.analysis.registry import register_clusterer
 from embedscope.analysis.result import Analysis, Clustering
+from embedscope.scratch import block_rows, row_blocks, take
 
 
 def _need(n: int, k: int, method: str) -> None:
@@ -46,12 +47,12 @@ def kmeans(X: np.ndarray, k: int, seed: int, n_init: int = 3, max_points: int = 
                           {"inertia": float(model.inertia_), "n_iter": int(model.n_iter_)},
                           model)
     fit = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
-    model = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(X[fit])
+    model = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(take(X, fit))
     labels = np.empty(n, dtype=np.int64)
     inertia = 0.0
-    for start in range(0, n, 65536):
-        dist = model.transform(X[start:start + 65536])  # to every centre
-        labels[start:start + 65536] = dist.argmin(axis=1)  # = predict (ties: first centre)
+    for start, part in row_blocks(X):
+        dist = model.transform(part)  # to every centre
+        labels[start:start + len(part)] = dist.argmin(axis=1)  # = predict (ties: first centre)
         inertia += float((dist.min(axis=1).astype(np.float64) ** 2).sum())
     params.update(fitted_on=int(max_points))
     return Clustering("kmeans", labels, params,
@@ -87,21 +88,21 @@ def kmedoids(X: np.ndarray, k: int, seed: int, max_points: int = 10000) -> Clust
         sub = np.arange(n)
     else:
         sub = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
-    result = fasterpam(cosine_dissimilarity(X[sub]), k, seed)
+    result = fasterpam(cosine_dissimilarity(take(X, sub)), k, seed)
     medoids = sub[np.asarray(result.medoids, dtype=np.int64)]
     if n <= max_points:
         labels = np.asarray(result.labels, dtype=np.int64)
     else:
-        Xn, M = normalize(X), normalize(X[medoids])
+        M = normalize(take(X, medoids))
         labels = np.concatenate(
-            [np.argmax(Xn[s:s + 8192] @ M.T, axis=1) for s in range(0, n, 8192)]
+            [np.argmax(normalize(part) @ M.T, axis=1) for _, part in row_blocks(X, 8192)]
         ).astype(np.int64)
     return Clustering(
         "kmedoids", labels,
         {"k": k, "init": "random", "seed": seed, "metric": "cosine",
          "fitted_on": int(len(sub))},
         {"loss": float(result.loss), "medoids": medoids.tolist(), "n_iter": int(result.n_iter)},
-        normalize(X[medoids]),
+        normalize(take(X, medoids)),
     )
 
 
@@ -127,14 +128,18 @@ def hdbscan(
         from sklearn.neighbors import NearestNeighbors
 
         fit = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
-        fitted = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z[fit])
+        Z_fit = take(Z, fit)
+        fitted = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z_fit)
         rest = np.setdiff1d(np.arange(n), fit)
-        near = NearestNeighbors(n_neighbors=1).fit(Z[fit]).kneighbors(
-            Z[rest], return_distance=False)[:, 0]
+        nn = NearestNeighbors(n_neighbors=1).fit(Z_fit)
         labels = np.empty(n, dtype=np.int64)
-        labels[fit], labels[rest] = fitted, fitted[near]
+        labels[fit] = fitted
+        step = block_rows(Z)  # a block at a time: Z may be every vector, streamed
+        for start in range(0, len(rest), step):
+            part = rest[start:start + step]
+            labels[part] = fitted[nn.kneighbors(take(Z, part), return_distance=False)[:, 0]]
         params.update(fitted_on=int(max_points), seed=seed)
-        kept = {"Z": np.asarray(Z[fit]), "labels": fitted.astype(np.int64)}
+        kept = {"Z": Z_fit, "labels": fitted.astype(np.int64)}
     else:
         labels = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z)
         labels = labels.astype(np.int64)
@@ -158,9 +163,11 @@ def nearest_fitted(kept: dict[str, np.ndarray], Z: np.ndarray) -> np.ndarray:
 
 
 def choose_k(
-    X: np.ndarray, k_min: int, k_max: int, seed: int, n_init: int = 3, chunk: int = 1024
+    X: np.ndarray, k_min: int, k_max: int, seed: int, n_init: int = 3, chunk: int = 1024,
+    max_points: int = 0,
 ) -> tuple[int, list[dict[str, float]]]:
-    """The k in [k_min, k_max] whose k-means clustering has the best cosine silhouette.
+    """The k in [k_min, k_max] whose k-means clustering has the best cosine silhouette
+    (each k-means fitted on at most ``max_points`` points, as :func:`kmeans`).
 
     Returns the k and the curve [{k, silhouette}, ...].
     """
@@ -172,7 +179,7 @@ def choose_k(
         )
     curve = []
     for k in range(k_min, hi + 1):
-        labels = kmeans(X, k, seed, n_init).labels
+        labels = kmeans(X, k, seed, n_init, max_points).labels
         score = mean_or_none(cosine_silhouette_samples(X, labels, chunk))
         curve.append({"k": k, "silhouette": float(score) if score is not None else float("nan")})
     best = max(curve, key=lambda c: (np.nan_to_num(c["silhouette"], nan=-2.0), -c["k"]))

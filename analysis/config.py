@@ -91,6 +91,18 @@ class AnalysisSettings(BaseSettings):
         description="FasterPAM needs an n×n dissimilarity matrix: above this many points it runs "
         "on a seeded sample of this size and every point joins its nearest medoid.",
     )
+    stream_from: int = Field(
+        default=200000, ge=0,
+        description="From this many analysed points on, the vectors read from the store go into "
+        "a scratch file (--scratch-dir) that every stage reads in blocks, so memory holds "
+        "samples and per-point results rather than N vectors (0: always in memory).",
+    )
+    scratch_dir: Path | None = Field(
+        default=None,
+        description="Where --stream-from's scratch file of vectors goes (default: the system's "
+        "temporary directory; a memory-backed /tmp holds them in memory after all, and the "
+        "report says so). Removed as soon as it is opened.",
+    )
     hdbscan_min_cluster_size: int = Field(default=15, ge=2, description="HDBSCAN min_cluster_size.")
     hdbscan_space: str = Field(
         default="pca",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from embedscope.contract import CollectionMeta, Payload
 from embedscope.errors import EmptyCollectionError, UsageError
+from embedscope.scratch import ScratchWriter, spill, spilled, take
 from embedscope.store import Store
 from embedscope.thumbnails import thumbnail_image
 
@@ -51,6 +53,8 @@ def normalize(X: np.ndarray) -> np.ndarray:
     are. Vectors read back from a cosine collection are all unit: they come back with no copy
     (1.5 GB at a million 384-d points), and the norms are summed without an n × d temporary.
     """
+    if spilled(X):  # written unit (fetch): reading it all to check would hold it all
+        return X
     X = np.asarray(X, dtype=np.float32)
     norms = np.sqrt(np.einsum("ij,ij->i", X, X))[:, None]
     unit = (np.abs(norms - 1.0) <= UNIT_TOLERANCE) | (norms == 0)  # row by row: kept as is
@@ -84,11 +88,14 @@ def stratified_indices(
 
 def fetch(
     store: Store, collection: str, sample: int = 0, seed: int = 0, progress: bool = True,
-    fields: tuple[str, ...] = (),
+    fields: tuple[str, ...] = (), stream_from: int = 0, scratch_dir: Path | str | None = None,
 ) -> Vectors:
     """All vectors of ``collection`` (or a stratified sample); labels when every point has one.
 
     ``fields`` names further payload fields to read (``Vectors.extra``; None where absent).
+    From ``stream_from`` points analysed on (0: never) the vectors go, unit rows, into a scratch
+    file under ``scratch_dir`` instead of memory (embedscope.scratch), read once from
+    the store.
     """
     from tqdm import tqdm
 
@@ -98,31 +105,32 @@ def fetch(
         raise EmptyCollectionError(
             f"collection {collection!r} holds no points: run `embedscope ingest` into it first"
         )
-    # Vectors go straight into one float32 array (no per-point arrays, no second copy when
-    # the store already scrolls in id order, as Qdrant does).
+    stream = bool(stream_from) and total >= stream_from
+    sink = _Sink(meta.dimension, total, scratch_dir if stream else False)
     ids: list[str] = []
     raw: list[Any] = []
     split_of: list[str | None] = []
     extra: dict[str, list[Any]] = {f: [] for f in fields}
-    X = np.empty((total, meta.dimension), dtype=np.float32)
     bar = tqdm(total=total, desc="fetch vectors", unit="pt", disable=not progress, leave=False)
-    for rec in store.scroll(collection, None, [Payload.LABEL, Payload.SPLIT, *fields], True, 2048):
-        if rec.vector is None:
-            raise UsageError(f"point {rec.id} of {collection!r} has no vector")
-        if len(ids) == len(X):  # points added since the count
-            X = np.concatenate([X, np.empty((max(1024, len(X) // 4), X.shape[1]), X.dtype)])
-        X[len(ids)] = rec.vector
-        ids.append(rec.id)
-        raw.append(rec.payload.get(Payload.LABEL))
-        split_of.append(rec.payload.get(Payload.SPLIT))
-        for f in fields:
-            extra[f].append(rec.payload.get(f))
-        bar.update(1)
-    bar.close()
-    X = X[:len(ids)]
+    try:
+        for rec in store.scroll(collection, None, [Payload.LABEL, Payload.SPLIT, *fields], True,
+                                2048):
+            if rec.vector is None:
+                raise UsageError(f"point {rec.id} of {collection!r} has no vector")
+            sink.add(rec.vector)
+            ids.append(rec.id)
+            raw.append(rec.payload.get(Payload.LABEL))
+            split_of.append(rec.payload.get(Payload.SPLIT))
+            for f in fields:
+                extra[f].append(rec.payload.get(f))
+            bar.update(1)
+        X = sink.array()
+    finally:
+        sink.close()
+        bar.close()
     order = np.argsort(np.asarray(ids), kind="stable")
-    if not np.array_equal(order, np.arange(len(ids))):
-        X = X[order]
+    sorted_already = np.array_equal(order, np.arange(len(ids)))
+    if not sorted_already:
         ids = [ids[i] for i in order]
         raw = [raw[i] for i in order]
         split_of = [split_of[i] for i in order]
@@ -139,16 +147,55 @@ def fetch(
         )
     else:
         notes.append("the collection is unlabelled: label-based figures are omitted.")
+    rows = None if sorted_already else order
     if sample and sample < len(ids):
         idx = stratified_indices(len(ids), sample, seed, labels)
+        rows = idx if rows is None else rows[idx]
         ids = [ids[i] for i in idx]
-        X = X[idx]
         labels = labels[idx] if labels is not None else None
         split_of = [split_of[i] for i in idx]
         extra = {f: [v[i] for i in idx] for f, v in extra.items()}
         how = "stratified by label" if labels is not None else "uniform"
         notes.append(f"analysed a seeded sample of {len(ids)} of {total} points ({how}).")
+    if rows is not None:  # the points in id order (or the sample): in memory or a new file
+        X = spill(X, rows, scratch_dir) if stream and len(rows) >= stream_from else take(X, rows)
     return Vectors(ids, X, labels, list(meta.labels), meta, total, notes, split_of, extra)
+
+
+class _Sink:
+    """Where ``fetch`` puts the vectors it reads: one growing float32 array, or a scratch file
+    of unit rows (``directory`` False: memory; None: the system's temporary directory)."""
+
+    def __init__(self, dim: int, expected: int, directory: Path | str | None | bool) -> None:
+        self.dim = dim
+        self.file = None if isinstance(directory, bool) else ScratchWriter(dim, directory)
+        self.X = np.empty((4096 if self.file else expected, dim), dtype=np.float32)
+        self.used = 0
+
+    def add(self, vector: Any) -> None:
+        if self.used == len(self.X):
+            if self.file is not None:
+                self._flush()
+            else:  # points added since the count
+                more = np.empty((max(1024, len(self.X) // 4), self.dim), np.float32)
+                self.X = np.concatenate([self.X, more])
+        self.X[self.used] = vector
+        self.used += 1
+
+    def _flush(self) -> None:
+        assert self.file is not None
+        self.file.append(normalize(self.X[:self.used]))
+        self.used = 0
+
+    def array(self) -> np.ndarray:
+        if self.file is None:
+            return self.X[:self.used]
+        self._flush()
+        return self.file.array()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 def thumbnails(store: Store, collection: str, ids: list[str]) -> dict[str, Any]:

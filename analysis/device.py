@@ -37,10 +37,21 @@ def resolve_device(setting: str = "auto") -> str:
 
 
 def tensor(X: np.ndarray, device: str) -> Any:
-    """``X`` as a float32 torch tensor on ``device`` (no copy on the CPU when already float32)."""
+    """``X`` as a float32 torch tensor on ``device`` (no copy on the CPU when already float32).
+
+    A read-only array (a block of vectors streamed from their scratch file) is shared too: the
+    tensors made here are only read.
+    """
+    import warnings
+
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if X.flags.writeable:
+        return torch.from_numpy(X).to(device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not writable.*", category=UserWarning)
+        return torch.from_numpy(X).to(device)
 
 
 def cuml_umap() -> Any | None:

@@ -24,6 +24,7 @@ from embedscope.analysis.projections import pca, place, umap_map
 from embedscope.analysis.result import Analysis, Stages
 from embedscope.contract import Payload, now_iso
 from embedscope.errors import UsageError
+from embedscope.scratch import take
 from embedscope.store import Store
 
 #: The maps a first map draws (others need the full run).
@@ -52,7 +53,8 @@ def first_map(store: Store, s: AnalysisSettings, data_dir: Path | None = None,
             "its maps: --first-map draws a collection before its first full run. Run "
             "`embedscope analyze --update` for new points, or a full `embedscope analyze`.")
     with stages.stage("fetch vectors"):
-        data = fetch(store, collection, 0, s.seed, s.progress)
+        data = fetch(store, collection, 0, s.seed, s.progress, stream_from=s.stream_from,
+                     scratch_dir=s.scratch_dir)
     if data.n < 3:
         raise TooFewPointsError(f"a map needs at least 3 points; {collection!r} has {data.n}")
     a = Analysis(s, data, uuid.uuid4().hex[:12], now_iso(), 0, "first map")
@@ -64,7 +66,7 @@ def first_map(store: Store, s: AnalysisSettings, data_dir: Path | None = None,
             fit = stratified_indices(data.n, min(data.n, s.first_map_points), s.seed,
                                      data.labels)
             fitted_on = len(fit)
-            Y_fit = umap_map(data.X[fit], s.umap_neighbors, s.umap_min_dist, s.seed,
+            Y_fit = umap_map(take(data.X, fit), s.umap_neighbors, s.umap_min_dist, s.seed,
                              device=a.device)
             a.maps["umap"] = place(data.X, fit, Y_fit, 10, a.device)
     if "pca" in chosen:

@@ -19,6 +19,7 @@ import numpy as np
 
 from embedscope.analysis.data import normalize
 from embedscope.analysis.device import tensor
+from embedscope.scratch import block_rows, row_blocks, spilled, take
 
 #: Rows per block of the blocked product (block × block float32 similarities at a time).
 BLOCK_ROWS = 4096
@@ -158,14 +159,33 @@ def bounded_block(block: int, reference_rows: int) -> int:
     return max(1, min(block, BLOCK_VALUES // max(1, reference_rows)))
 
 
+#: Rows per block of :func:`rows_similarities` on streamed vectors (at least; each block reads
+#: every vector once).
+STREAMED_ROWS = 64
+
+
 def rows_similarities(
     X: np.ndarray, rows: np.ndarray, device: str = "cpu", block: int = 1024
 ) -> Any:
-    """Yield ``(rows_block, similarities to every point)`` for the given rows, block by block."""
+    """Yield ``(rows_block, similarities to every point)`` for the given rows, block by block.
+
+    Vectors streamed from a scratch file are read a block of reference rows at a time.
+    """
     import torch
 
-    T = tensor(normalize(X), device)
+    if spilled(X):  # each block of rows reads every vector once: fewer, larger blocks
+        block = bounded_block(max(block, STREAMED_ROWS), len(X))
+        with torch.no_grad():
+            for start in range(0, len(rows), block):
+                part = rows[start:start + block]
+                Q = tensor(take(X, part), device)
+                S = torch.empty((len(part), len(X)), dtype=torch.float32, device=device)
+                for at, R in row_blocks(X):
+                    S[:, at:at + len(R)] = Q @ tensor(R, device).T
+                yield part, S
+        return
     block = bounded_block(block, len(X))
+    T = tensor(normalize(X), device)
     with torch.no_grad():
         for start in range(0, len(rows), block):
             part = rows[start:start + block]
@@ -176,11 +196,17 @@ def knn_to(
     queries: np.ndarray, reference: np.ndarray, k: int, device: str = "cpu",
     block: int = BLOCK_ROWS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` cosine neighbours in ``reference`` of each query (indices, similarities)."""
+    """Exact top-``k`` cosine neighbours in ``reference`` of each query (indices, similarities).
+
+    A reference streamed from a scratch file is read a block of rows at a time, each block's
+    candidates merged into the running top ``k`` (most similar first, ties: smaller index).
+    """
     import torch
 
-    R = tensor(normalize(reference), device)
     k = min(k, len(reference))
+    if spilled(reference):
+        return _knn_to_streamed(queries, reference, k, device, block)
+    R = tensor(normalize(reference), device)
     block = bounded_block(block, len(reference))
     idx, sim = [], []
     with torch.no_grad():
@@ -189,6 +215,28 @@ def knn_to(
             v, c = torch.topk(Q @ R.T, k, dim=1)
             idx.append(c.cpu().numpy())
             sim.append(v.cpu().numpy())
+    return np.vstack(idx), np.vstack(sim)
+
+
+def _knn_to_streamed(
+    queries: np.ndarray, reference: np.ndarray, k: int, device: str, block: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`knn_to` against a reference read from its scratch file once per query block."""
+    import torch
+
+    block = bounded_block(block, block_rows(reference))
+    idx, sim = [], []
+    with torch.no_grad():
+        for start in range(0, len(queries), block):
+            Q = tensor(normalize(take(queries, np.arange(start, min(start + block,
+                                                                     len(queries))))), device)
+            best_sim = torch.full((len(Q), 0), -torch.inf, device=device)
+            best_idx = torch.zeros((len(Q), 0), dtype=torch.int64, device=device)
+            for at, R in row_blocks(reference):
+                v, c = torch.topk(Q @ tensor(R, device).T, min(k, len(R)), dim=1)
+                best_sim, best_idx = _merge(best_sim, best_idx, v, c + at, k)
+            idx.append(best_idx.cpu().numpy())
+            sim.append(best_sim.cpu().numpy())
     return np.vstack(idx), np.vstack(sim)
 
 
@@ -243,7 +291,7 @@ def graph_recall(X: np.ndarray, nb: Neighbours, sample: int = 1000, seed: int = 
     if k == 0:
         return 1.0
     rows = np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False)
-    idx, _ = knn_to(X[rows], X, k + 1)
+    idx, _ = knn_to(take(X, rows), X, k + 1)
     hits = 0
     for r, exact in zip(rows, idx, strict=True):
         exact = exact[exact != r][:k]

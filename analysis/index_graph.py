@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from embedscope.analysis.graph import Neighbours, knn_to, neighbours_with_pairs
+from embedscope.scratch import row_blocks, take
 from embedscope.store import Store
 from embedscope.store.footprint import SCANNED_LIMIT
 
@@ -101,11 +102,12 @@ def choose_ef(
     """
     n = len(X)
     pilot = np.random.default_rng(seed).choice(n, size=min(rows, n), replace=False)
-    exact, _ = knn_to(X[pilot], X, k + 1)
+    queries = take(X, pilot)
+    exact, _ = knn_to(queries, X, k + 1)
     wanted = [{ids[j] for j in row} for row in exact.tolist()]
     recall = 0.0
     for ef in EF_STEPS:
-        hits = store.query_batch(collection, X[pilot], k + 1, with_payload=False, ef=ef)
+        hits = store.query_batch(collection, queries, k + 1, with_payload=False, ef=ef)
         recall = float(np.mean([len({h.id for h in row} & want) / len(want)
                                 for row, want in zip(hits, wanted, strict=True)]))
         if recall >= EF_TARGET_RECALL:
@@ -142,9 +144,8 @@ def index_graph(
     sim = np.full((n, k), -np.inf, dtype=np.float32)
     bar = tqdm(total=n, desc="k-NN graph (index)", unit="pt", disable=not progress or not k,
                leave=False)
-    for start in range(0, n if k else 0, batch):
-        hits = store.query_batch(collection, X[start:start + batch], k + 1, with_payload=False,
-                                 ef=ef)
+    for start, queries in row_blocks(X[:n if k else 0], batch):
+        hits = store.query_batch(collection, queries, k + 1, with_payload=False, ef=ef)
         for offset, found in enumerate(hits):
             i = start + offset
             rows = [(row_of[h.id], h.score) for h in found if h.id in row_of]
@@ -168,7 +169,7 @@ def _fill_short_rows(X: np.ndarray, index: np.ndarray, sim: np.ndarray) -> None:
     if not len(short):
         return
     k = index.shape[1]
-    found, near = knn_to(X[short], X, k + 1)
+    found, near = knn_to(take(X, short), X, k + 1)
     for row, i in enumerate(short):
         keep = found[row] != i
         index[i], sim[i] = found[row][keep][:k], near[row][keep][:k]

@@ -30,6 +30,7 @@ from embedscope.analysis.projections import pca
 from embedscope.analysis.registry import CLUSTERERS, METRICS, PROJECTIONS, SCORES
 from embedscope.analysis.result import Analysis, Stages
 from embedscope.contract import now_iso
+from embedscope.scratch import on_tmpfs, release, spilled, take
 from embedscope.store import Store
 
 __all__ = ["Analysis", "Stages", "build_graph", "check_sizes", "compute", "default_out", "graph_k",
@@ -88,36 +89,50 @@ def compute(store: Store, s: AnalysisSettings, stages: Stages | None = None) -> 
     collection = str(s.collection)
     stages = stages or Stages(s.progress)
     with stages.stage("fetch vectors"):
-        data = fetch(store, collection, s.sample, s.seed, s.progress)
+        data = fetch(store, collection, s.sample, s.seed, s.progress,
+                     stream_from=s.stream_from, scratch_dir=s.scratch_dir)
     k, mode, notes = resolve_k(data, s)
     check_sizes(data.n, k, s)
     a = Analysis(s, data, uuid.uuid4().hex[:12], now_iso(), k, mode, notes=data.notes + notes)
     a.device = resolve_device(s.device)
     X = data.X
+    a.streamed = spilled(X)
+    if a.streamed and on_tmpfs(s.scratch_dir):
+        a.notes.append("the vectors' scratch file (--stream-from) lay on a memory-backed file "
+                       "system, so it held them in memory after all: --scratch-dir on a local "
+                       "disk keeps them out of it.")
     clus = s.clusterer_list()
     if mode == "auto" and any(CLUSTERERS[name].uses_k for name in clus):
         with stages.stage("choose k by silhouette"):
             a.k, a.k_curve = choose_k(X, s.clusters_min, s.clusters_max, s.seed, s.kmeans_n_init,
-                                      s.chunk_size)
+                                      s.chunk_size, s.kmeans_max_points)
     elif mode == "auto":
         a.k = 10
     with stages.stage("pca"):
         a.pca = pca(X, s.pca_components, s.seed)
         a.fitted["pca"] = a.pca.model
+    if a.pca.fitted_on:
+        a.estimates["pca"] = {"sample": a.pca.fitted_on, "of": data.n, "seed": s.seed}
+        a.notes.append(f"PCA's components were fitted on a seeded sample of {a.pca.fitted_on} of "
+                       f"{data.n} points and every point projected on them.")
     with stages.stage("k-NN graph"):
         build_graph(a, store)
     if data.total > s.graph_max_points:
         # the maps, clusterings and figures read no vector from the store: its shard's memory
         # (~2.5 GB at 1M × 384) goes until the plots and the write-back open it again
         store.rest(collection)
+    release(X)  # streamed vectors: what a stage read goes back before the next (scratch.py)
     for name in s.projection_list():
         with stages.stage(f"projection {name}"):
             a.maps[name] = _checked_map(name, PROJECTIONS[name].run(X, s, a), data.n)
+        release(X)
     for name in clus:
         with stages.stage(f"clustering {name}"):
             a.clusterings[name] = CLUSTERERS[name].run(X, s, a)
+        release(X)
     for metric in METRICS.values():
         metric(a, store, stages)
+        release(X)
     with stages.stage("per-point scores"):
         for score in SCORES.values():
             values = score.run(a)
@@ -183,7 +198,7 @@ def build_graph(a: Analysis, store: Store) -> None:
             f"--graph index scores every point through the collection's index)."
         )
         a.estimates["knn_graph"] = {"sample": len(rows), "of": data.n}
-    X = data.X if rows is None else data.X[rows]
+    X = data.X if rows is None else take(data.X, rows)
     a.graph_rows = rows
     if method == "exact":
         a.graph = knn_graph(X, graph_k(a), s.duplicate_threshold, s.max_list, device=a.device,

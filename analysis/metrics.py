@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from embedscope.analysis.data import normalize
+from embedscope.scratch import release
 
 #: Largest temporary block (elements) one chunk may allocate.
 _BLOCK = 1 << 25
@@ -68,11 +69,13 @@ def cosine_silhouette_samples(
     for start in range(0, len(keep), chunk):
         part = keep[start:start + chunk]
         np.add.at(sums_vec, codes[part], Xn[part].astype(np.float64))
+        release(Xn, int(part[0]), int(part[-1]) + 1)  # streamed vectors: a block held at a time
     out = np.full(len(labels), np.nan)
     bar = tqdm(total=len(keep), desc="silhouette (cosine)", disable=not progress, leave=False)
     for start in range(0, len(keep), chunk):
         part = keep[start:start + chunk]
         dists = counts[None, :] - Xn[part].astype(np.float64) @ sums_vec.T
+        release(Xn, int(part[0]), int(part[-1]) + 1)
         out[part] = _samples_from_sums(dists, codes[part], counts)
         bar.update(len(part))
     bar.close()

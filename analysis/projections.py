@@ -15,12 +15,24 @@ from embedscope.analysis.device import cuml_umap
 from embedscope.analysis.errors import TooFewPointsError
 from embedscope.analysis.registry import register_projection
 from embedscope.analysis.result import Analysis, PCAResult
+from embedscope.scratch import row_blocks, take
+
+#: Above this many points PCA is fitted on a seeded sample of this many (scikit-learn centres a
+#: copy of what it fits) and every point is then projected, a block at a time.
+PCA_FIT_POINTS = 200_000
+#: Components whose scores a sample-fitted PCA keeps for every point: the map (2), the strip
+#: plot (5) and HDBSCAN's space (--hdbscan-dims, 10 by default).
+PCA_KEPT = 10
 
 
-def pca(X: np.ndarray, n_components: int, seed: int) -> PCAResult:
+def pca(X: np.ndarray, n_components: int, seed: int, fit_points: int = PCA_FIT_POINTS,
+        keep: int = PCA_KEPT) -> PCAResult:
     """``PCA(n_components=min(n_components, n, d), random_state=seed).fit_transform(X)``.
 
-    The 2-D PCA map is the first two columns of the scores.
+    The 2-D PCA map is the first two columns of the scores. Above ``fit_points`` points
+    (0: never) the components are fitted on a seeded sample of that many rows and every row
+    is projected in blocks (the scores then keep the first ``keep`` components, float32, and
+    ``PCAResult.fitted_on`` says so).
     """
     from sklearn.decomposition import PCA
 
@@ -28,9 +40,19 @@ def pca(X: np.ndarray, n_components: int, seed: int) -> PCAResult:
         raise TooFewPointsError("PCA needs at least 2 points; ingest more images first")
     comps = max(2, min(n_components, X.shape[0], X.shape[1]))
     model = PCA(n_components=comps, random_state=seed)
-    scores = model.fit_transform(X)
-    return PCAResult(scores.astype(np.float64), model.explained_variance_ratio_.astype(np.float64),
-                     model)
+    if not fit_points or len(X) <= fit_points:
+        scores = model.fit_transform(X).astype(np.float64)
+        fitted_on = None
+    else:
+        fit = np.sort(np.random.default_rng(seed).choice(len(X), size=fit_points, replace=False))
+        model.fit(take(X, fit))
+        cols = min(comps, max(2, keep))
+        scores = np.empty((len(X), cols), dtype=np.float32)
+        for start, part in row_blocks(X):
+            scores[start:start + len(part)] = model.transform(part)[:, :cols]
+        fitted_on = int(fit_points)
+    ratio = model.explained_variance_ratio_.astype(np.float64)
+    return PCAResult(scores, ratio, model, fitted_on)
 
 
 #: Below this many points umap-learn computes an exact k-NN graph itself (and our graph would
@@ -98,7 +120,7 @@ def umap_fit_transform(
     import warnings
 
     fit = np.sort(np.random.default_rng(seed).choice(len(X), size=max_points, replace=False))
-    model = _umap_model(X[fit], n_neighbors, min_dist, seed)
+    model = _umap_model(take(X, fit), n_neighbors, min_dist, seed)
     Y = np.zeros((len(X), 2), dtype=np.float64)
     Y[fit] = model.embedding_
     rest = np.setdiff1d(np.arange(len(X)), fit)
@@ -106,7 +128,7 @@ def umap_fit_transform(
         warnings.filterwarnings("ignore", category=UserWarning)
         for start in range(0, len(rest), chunk):
             part = rest[start:start + chunk]
-            Y[part] = model.transform(X[part])
+            Y[part] = model.transform(take(X, part))
     return Y, fit, model
 
 
@@ -117,6 +139,10 @@ def umap_place(model: Any, X: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
         return np.asarray(model.transform(np.asarray(X, dtype=np.float32)), dtype=np.float64)
+
+
+#: Rows :func:`place` searches at a time.
+PLACE_ROWS = 65536
 
 
 def place(
@@ -132,10 +158,14 @@ def place(
     Y = np.zeros((len(X), 2), dtype=np.float64)
     Y[fit] = Y_fit
     rest = np.setdiff1d(np.arange(len(X)), fit) if rows is None else rows
-    if len(rest):
-        idx, sim = knn_to(X[rest], X[fit], k, device)
+    if not len(rest):
+        return Y
+    fitted = take(X, fit)
+    for start in range(0, len(rest), PLACE_ROWS):  # a block of rows at a time
+        part = rest[start:start + PLACE_ROWS]
+        idx, sim = knn_to(take(X, part), fitted, k, device)
         w = np.clip(sim.astype(np.float64), 1e-6, None)
-        Y[rest] = (w[:, :, None] * Y_fit[idx]).sum(axis=1) / w.sum(axis=1, keepdims=True)
+        Y[part] = (w[:, :, None] * Y_fit[idx]).sum(axis=1) / w.sum(axis=1, keepdims=True)
     return Y
 
 
@@ -241,7 +271,7 @@ def _umap(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
     if len(X) > s.map_max_points and not gpu and _graph_of_all(a):
         fit = np.sort(np.random.default_rng(s.seed).choice(len(X), size=s.map_max_points,
                                                            replace=False))
-        model = _umap_model(X[fit], s.umap_neighbors, s.umap_min_dist, s.seed)
+        model = _umap_model(take(X, fit), s.umap_neighbors, s.umap_min_dist, s.seed)
         # An update places new points by an exact search of the fitted points: pickling
         # umap-learn's own NN-descent index compiles its search first (a minute at 20k points).
         model._knn_search_index = ExactIndex(model)
@@ -294,7 +324,7 @@ def _tsne(X: np.ndarray, s: AnalysisSettings, a: Analysis) -> np.ndarray:
     a.estimates["tsne"] = {"fitted_on": len(fit), "of": len(X), "seed": s.seed, "others": others}
     a.notes.append(f"t-SNE was fitted on a seeded sample of {len(fit)} of {len(X)} points; the "
                    f"others sit at the {others} (--tsne-max-points).")
-    Y_fit = tsne_map(X[fit], s.tsne_perplexity, s.seed)
+    Y_fit = tsne_map(take(X, fit), s.tsne_perplexity, s.seed)
     if _graph_of_all(a):
         return place_by_graph(a.graph, X, fit, Y_fit, device=a.device)
     return place(X, fit, Y_fit, 10, a.device)

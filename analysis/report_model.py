@@ -28,6 +28,8 @@ class DataInfo(_Section):
     dimension: int = 0
     labelled: bool = False
     classes: list[str] = Field(default_factory=list)
+    #: The vectors were read once into a scratch file and streamed from it (--stream-from).
+    streamed: bool = False
 
 
 class KInfo(_Section):

@@ -64,6 +64,9 @@ class PCAResult:
     explained_variance_ratio: np.ndarray
     #: The fitted scikit-learn PCA (``transform`` places new points; kept for --update).
     model: Any = None
+    #: The seeded sample the components were fitted on (None: every point); its scores then
+    #: keep the first components only.
+    fitted_on: int | None = None
 
 
 @dataclass
@@ -136,3 +139,5 @@ class Analysis:
     #: True when the graph's indices are rows of every analysed point while its own rows are
     #: ``graph_rows`` (an update: the new points' neighbours among all points).
     graph_to_all: bool = False
+    #: True when the vectors were streamed from a scratch file (--stream-from) instead of held.
+    streamed: bool = False

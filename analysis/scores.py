@@ -12,6 +12,7 @@ import numpy as np
 from embedscope.analysis.findings import knn_fields
 from embedscope.analysis.registry import register_score
 from embedscope.analysis.result import Analysis
+from embedscope.scratch import row_blocks
 
 
 def _knn_fields(a: Analysis) -> dict[str, np.ndarray] | None:
@@ -71,14 +72,23 @@ def group_of(a: Analysis) -> np.ndarray:
 
 
 def centroid_similarity(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each row to the mean direction (normalised mean) of its group."""
+    """Cosine similarity of each row to the mean direction (normalised mean) of its group.
+
+    Two passes over the rows, a block at a time (vectors streamed from their scratch file are
+    never all held): the groups' sums, then each row's dot with its group's direction.
+    """
+    codes, inverse = np.unique(groups, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    sums = np.zeros((len(codes), X.shape[1]), dtype=np.float64)
+    for start, part in row_blocks(X):
+        np.add.at(sums, inverse[start:start + len(part)], part.astype(np.float64))
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    directions = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
     out = np.zeros(len(X), dtype=np.float64)
-    for g in np.unique(groups):
-        members = np.flatnonzero(groups == g)
-        centre = X[members].astype(np.float64).sum(axis=0)
-        norm = np.linalg.norm(centre)
-        if norm > 0:
-            out[members] = X[members].astype(np.float64) @ (centre / norm)
+    for start, part in row_blocks(X):
+        rows = inverse[start:start + len(part)]
+        out[start:start + len(part)] = np.einsum("nd,nd->n", part.astype(np.float64),
+                                                 directions[rows])
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from embedscope.scratch import block_rows, take
 from embedscope.store import Store, Where
 
 #: Rows whose float32 best similarity is this close to the threshold are recomputed in float64.
@@ -157,18 +158,42 @@ def leaks_by_index(
                                            unit="pt", disable=not progress, leave=False))
     ok = partner >= 0
     sim = np.full(len(query_rows), -np.inf)
-    sim[ok] = np.einsum("nd,nd->n", X[query_rows[ok]].astype(np.float64),
-                        X[partner[ok]].astype(np.float64))
+    sim[ok] = _pair_similarities(X, query_rows[ok], partner[ok])
     leaked = np.flatnonzero(sim >= threshold)
     leaks = Leaks(threshold, reference_split, chosen, query_rows, query_rows[leaked],
                   partner[leaked], sim[leaked])
     if len(query_rows) and len(ref_rows):
         pick = np.sort(np.random.default_rng(seed).choice(
             len(query_rows), size=min(recall_sample, len(query_rows)), replace=False))
-        _, best = nearest_reference(X[query_rows[pick]], X[ref_rows])
+        best = _best_similarity(take(X, query_rows[pick]), X, ref_rows)
         leaks.recall = {"sample": int(len(pick)), "of": int(len(query_rows)), "seed": seed,
                         "recall": round(float(np.mean(sim[pick] >= best - 1e-5)), 4)}
     return leaks
+
+
+def _pair_similarities(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine (dot, float64) of rows ``a[i]`` and ``b[i]`` of ``X``, a block at a time."""
+    out = np.empty(len(a), dtype=np.float64)
+    step = block_rows(X)  # X may be streamed from a scratch file (embedscope.scratch)
+    for start in range(0, len(a), step):
+        part = slice(start, start + step)
+        out[part] = np.einsum("nd,nd->n", take(X, a[part]).astype(np.float64),
+                              take(X, b[part]).astype(np.float64))
+    return out
+
+
+def _best_similarity(Q: np.ndarray, X: np.ndarray, ref_rows: np.ndarray) -> np.ndarray:
+    """Each query's similarity to its nearest ``ref_rows`` row of ``X`` (as
+    :func:`nearest_reference`'s, float32 products), reading the reference a block at a time."""
+    Q = np.asarray(Q, dtype=np.float32)
+    best = np.full(len(Q), -np.inf)
+    step = block_rows(X)
+    for start in range(0, len(ref_rows), step):
+        R = take(X, ref_rows[start:start + step])
+        for at in range(0, len(Q), BLOCK):
+            best[at:at + BLOCK] = np.maximum(best[at:at + BLOCK],
+                                             (Q[at:at + BLOCK] @ R.T).max(axis=1))
+    return best
 
 
 def nearest_by_index(
@@ -181,7 +206,7 @@ def nearest_by_index(
     partner = np.full(len(rows), -1, dtype=np.int64)
     for start in range(0, len(rows), batch):
         part = rows[start:start + batch]
-        hits = store.query_batch(collection, X[part], 1, where=where, with_payload=False)
+        hits = store.query_batch(collection, take(X, part), 1, where=where, with_payload=False)
         for offset, found in enumerate(hits):
             if found and found[0].id in row_of:
                 partner[start + offset] = row_of[found[0].id]

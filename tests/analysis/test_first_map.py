@@ -16,8 +16,10 @@ from embedscope.errors import UsageError
 from embedscope.store.edge import EdgeStore
 
 
+@pytest.mark.parametrize("stream_from", ["0", "1"])  # vectors in memory, or streamed
 def test_a_first_map_draws_every_point_and_the_full_run_replaces_it(
-    data_env: Path, sample800: dict[str, Any], make_collection: Any, capsys: Any
+    data_env: Path, sample800: dict[str, Any], make_collection: Any, capsys: Any,
+    stream_from: str,
 ) -> None:
     from embedscope.analysis.job import run
     from embedscope.analysis.update import run_update
@@ -26,7 +28,7 @@ def test_a_first_map_draws_every_point_and_the_full_run_replaces_it(
         make_collection(store, "first", sample800, n=600)
         assert store.indexed_vectors("first") == 0  # no index needed
     rc = main(["analyze", "--collection", "first", "--first-map", "--first-map-points", "250",
-               "--umap-neighbors", "10", "--no-progress"])
+               "--umap-neighbors", "10", "--stream-from", stream_from, "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0 and "first map of 600 points" in out and "fitted on 250" in out
     assert not (data_env / "reports" / "first" / "report.json").exists()  # no report yet
