@@ -198,27 +198,31 @@ def test_the_vectors_are_let_go_before_the_write_back(
     assert document["data"]["dimension"] == dim == sample800["X"].shape[1]
 
 
-def test_past_graph_max_points_the_store_rests_after_the_graph(
+def test_past_graph_max_points_the_store_rests_after_the_fetch_and_after_the_graph(
     tmp_path: Path, sample800: dict[str, Any], make_collection: Any,
 ) -> None:
     """The maps, clusterings and figures read no vector from the store: above
     --graph-max-points the analysis lets the embedded shard's memory go after its graph (the
-    plots and the write-back open it again)."""
+    plots and the write-back open it again), and after the fetch, whose scroll maps the vector
+    file apart from the mapping the graph's searches use."""
     from embedscope.analysis.job import compute
+    from embedscope.analysis.result import Stages
 
-    calls: list[tuple[str, bool]] = []
+    calls: list[tuple[str, bool, str | None]] = []
+    stages = Stages(False)
     for limit in (1000, 100):
         with EdgeStore(tmp_path / f"q{limit}") as store:
             make_collection(store, NAME, sample800, n=300)
             rest = store.rest
 
             def spy(name: str, rest: Any = rest, store: EdgeStore = store) -> None:
-                calls.append((name, name in store._shards))
+                calls.append((name, name in store._shards, stages.current))
                 rest(name)
 
             store.rest = spy  # type: ignore[method-assign]
             a = compute(store, AnalysisSettings(collection=NAME, projections="pca",
                                                 clusterers="kmeans", graph_max_points=limit,
-                                                progress=False))
+                                                progress=False), stages)
             assert store.count(NAME) == 300 and len(a.maps["pca"]) == 300
-    assert calls == [(NAME, True)]  # once, the shard open, and only past the limit
+    # twice, the shard open each time (the graph opened it again), and only past the limit
+    assert calls == [(NAME, True, "fetch vectors"), (NAME, True, None)]
