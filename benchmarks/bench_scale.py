@@ -9,7 +9,8 @@ in an embedded Qdrant with its HNSW index built (upsert and index timed, in a ch
 then runs ``embedscope analyze``'s default job on it in a fresh child process (so each size's
 peak RSS is its own) and prints:
 
-- each stage's seconds and the peak RSS after it, the total and the process's peak RSS;
+- each stage's seconds and the peak RSS after it, the total, the process's peak RSS and its peak
+  PSS and anonymous memory (sampled; a page mapped twice counts once in the PSS);
 - how many points got every k-NN score (all of them, through the index above
   ``--graph-max-points``) and the graph's recall against exact search (report.json);
 - the share of planted pairs reported as near-duplicates.
@@ -104,8 +105,42 @@ def planted_pairs(n: int, d: int, planted: int, seed: int) -> list[tuple[int, in
     return synthetic(n, d, planted, seed)[2]
 
 
+class MemoryWatch:
+    """Peak proportional set size (PSS: a page mapped twice, or shared, counted once) and peak
+    anonymous memory of this process, sampled every ``every`` seconds from
+    /proc/self/smaps_rollup (Linux; zeros elsewhere). The engine maps its vector file twice
+    where a scroll and the searches both read it, which the RSS counts twice."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        import threading
+
+        self.peak = {"Pss": 0, "Anonymous": 0}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _watch(self, every: float) -> None:
+        while not self._done.is_set():
+            try:
+                with open("/proc/self/smaps_rollup", encoding="ascii") as fh:
+                    for line in fh:
+                        key = line.split(":")[0]
+                        if key in self.peak:
+                            self.peak[key] = max(self.peak[key], int(line.split()[1]))
+            except OSError:
+                return
+            self._done.wait(every)
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling; the peaks in GB."""
+        self._done.set()
+        self._thread.join()
+        return {f"peak_{k.lower()}_gb": round(v / 1024**2, 2) for k, v in self.peak.items()}
+
+
 def analyse(path: str, out: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The default analysis job on the collection (child process); its report and peak RSS."""
+    """The default analysis job on the collection (child process); its report, peak RSS and
+    peak PSS and anonymous memory (MemoryWatch)."""
     from embedscope.analysis.config import AnalysisSettings
     from embedscope.analysis.job import run
     from embedscope.analysis.result import peak_rss_gb
@@ -113,11 +148,12 @@ def analyse(path: str, out: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
     settings = AnalysisSettings(**{"collection": NAME, "out": Path(out), "progress": False,
                                    **overrides})
+    watch = MemoryWatch()
     with EdgeStore(Path(path)) as store:
         start = time.perf_counter()
         report, _ = run(store, settings)
         total = time.perf_counter() - start
-    return {"report": report, "total_s": total, "peak_rss_gb": peak_rss_gb()}
+    return {"report": report, "total_s": total, "peak_rss_gb": peak_rss_gb(), **watch.stop()}
 
 
 def bench_one(n: int, d: int, args: argparse.Namespace) -> None:
@@ -149,7 +185,9 @@ def bench_one(n: int, d: int, args: argparse.Namespace) -> None:
     print(f"  full report, stage by stage (seconds; peak RSS so far, GB):  [{_load()}]")
     for stage, secs in report["timings"].items():
         print(f"    {stage:<52} {secs:8.1f} {report['peak_rss_gb'].get(stage, 0):8.2f}")
-    print(f"  full report total: {got['total_s']:.1f} s; peak RSS {got['peak_rss_gb']:.2f} GB")
+    print(f"  full report total: {got['total_s']:.1f} s; peak RSS {got['peak_rss_gb']:.2f} GB "
+          f"(peak PSS {got['peak_pss_gb']:.2f} GB, peak anonymous {got['peak_anonymous_gb']:.2f} "
+          "GB)")
     graph = report.get("knn_graph", {})
     recall = report["estimates"].get("knn_graph_recall", {}).get("recall")
     print(f"  k-NN graph: {graph.get('points')} of {n} points ({graph.get('method')}); "
