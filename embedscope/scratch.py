@@ -150,7 +150,7 @@ class ScratchWriter:
             self.path.unlink()
         except FileNotFoundError:
             pass
-        except PermissionError:  # Windows keeps a mapped file: it goes with the process
+        except PermissionError:  # Windows refuses to remove an open file: it stays in the directory
             pass
 
 
