@@ -22,10 +22,11 @@ from embedscope.analysis.export_card import Exported
 from embedscope.analysis.export_columns import Plan, hf_features, hf_schema_metadata, page_columns, record_batch
 from embedscope.analysis.export_columns import plan as make_plan
 from embedscope.analysis.export_config import ExportSettings
-from embedscope.analysis.export_rows import RowIndex, id_bytes
+from embedscope.analysis.export_rows import RowIndex
 from embedscope.contract import slug
 from embedscope.errors import EmbedscopeError, UsageError
 from embedscope.store import Store, Where
+from embedscope.store.keys import id_bytes
 
 DATA = "data"
 
@@ -70,17 +71,12 @@ def _neighbours(store: Store, collection: str, vectors: np.ndarray, ids: list[st
                 index: RowIndex) -> tuple[np.ndarray, np.ndarray]:
     """Rows and cosine distances of each vector's ``k`` nearest other points by the
     collection's HNSW index (-1: none)."""
-    hits = store.query_batch(collection, vectors, k, None, False, False, False, ids)
+    found = store.query_keys(collection, vectors, k, exclude_per_query=ids)
     rows = np.full((len(ids), k), -1, np.int64)
     dist = np.zeros((len(ids), k), np.float32)
-    flat = [h.id for hs in hits for h in hs[:k]]
-    found = index.rows_of(id_bytes(flat)) if flat else np.zeros(0, np.int64)
-    at = 0
-    for i, hs in enumerate(hits):
-        m = min(k, len(hs))
-        rows[i, :m] = found[at:at + m]
-        dist[i, :m] = [max(0.0, 1.0 - h.score) for h in hs[:m]]
-        at += m
+    query, rank = found.query, found.rank
+    rows[query, rank] = index.rows_of(found.keys)
+    dist[query, rank] = np.maximum(0.0, 1.0 - found.scores)
     return rows, dist
 
 

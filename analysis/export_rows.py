@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,7 @@ import numpy as np
 from embedscope.contract import Payload
 from embedscope.errors import UsageError
 from embedscope.store import Store
-
-
-def id_bytes(ids: Sequence[str]) -> np.ndarray:
-    """Point ids as 16-byte big-endian values (their order is Qdrant's order of UUIDs)."""
-    try:
-        return np.array([bytes.fromhex(i.replace("-", "")) for i in ids], dtype="S16")
-    except ValueError:  # not the canonical hex form: let uuid parse (and name) it
-        return np.array([uuid.UUID(i).bytes for i in ids], dtype="S16")
+from embedscope.store.keys import IdRows
 
 
 class RowIndex:
@@ -41,9 +33,7 @@ class RowIndex:
         self._tmp = tempfile.TemporaryDirectory(prefix="embedscope-export-")
         folder = Path(self._tmp.name)
         files: dict[str, Any] = {}
-        last: dict[str, bytes] = {}
         counts: dict[str, int] = {}
-        self._unsorted: set[str] = set()
         missing = 0
         offset: str | None = None
         try:
@@ -59,11 +49,7 @@ class RowIndex:
                     if split not in files:
                         files[split] = open(folder / f"{len(files)}.ids", "wb")  # noqa: SIM115
                         counts[split] = 0
-                    raw = uuid.UUID(rec.id).bytes
-                    if split in last and raw < last[split]:
-                        self._unsorted.add(split)
-                    last[split] = raw
-                    files[split].write(raw)
+                    files[split].write(uuid.UUID(rec.id).bytes)
                     counts[split] += 1
                 if progress is not None:
                     progress(len(records))
@@ -89,15 +75,9 @@ class RowIndex:
         self.total = total
         self._ids = {s: np.memmap(paths[s], dtype="S16", mode="r") if counts[s] else
                      np.zeros(0, "S16") for s in self.splits}
-        # A backend whose scroll is not in id order (none known): its split's ids are sorted in
-        # memory, with the permutation, so lookups still work (memory then grows with the split).
-        self._sorted: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-        for s in self.splits:
-            if s in self._unsorted:
-                order = np.argsort(np.asarray(self._ids[s]), kind="stable")
-                self._sorted[s] = (np.asarray(self._ids[s])[order], order)
-            else:
-                self._sorted[s] = (self._ids[s], None)
+        # A backend whose scroll is not in id order (none known) gets its split's ids sorted in
+        # memory, with the permutation (IdRows), so lookups still work.
+        self._rows = {s: IdRows(self._ids[s]) for s in self.splits}
 
     def ids_at(self, split: str, start: int, stop: int) -> np.ndarray:
         """The ids (16-byte) of positions ``start:stop`` of ``split`` in scroll order."""
@@ -107,18 +87,13 @@ class RowIndex:
         """The export row of each 16-byte id (-1 for an id the first pass did not see)."""
         out = np.full(len(ids), -1, dtype=np.int64)
         for s in self.splits:
-            keys, order = self._sorted[s]
-            if not len(keys):
-                continue
-            pos = np.searchsorted(keys, ids)
-            pos_c = np.minimum(pos, len(keys) - 1)
-            hit = (out < 0) & (np.asarray(keys[pos_c]) == ids)
-            found = pos_c[hit] if order is None else order[pos_c[hit]]
-            out[hit] = self.offsets[s] + found
+            found = self._rows[s].rows(ids)
+            hit = (out < 0) & (found >= 0)
+            out[hit] = self.offsets[s] + found[hit]
         return out
 
     def close(self) -> None:
         """Drop the memory maps and their files."""
         self._ids.clear()
-        self._sorted.clear()
+        self._rows.clear()
         self._tmp.cleanup()

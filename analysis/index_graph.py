@@ -20,6 +20,7 @@ from embedscope.analysis.graph import Neighbours, knn_to, neighbours_with_pairs
 from embedscope.scratch import row_blocks, take
 from embedscope.store import Store
 from embedscope.store.footprint import SCANNED_LIMIT
+from embedscope.store.keys import HitKeys, IdRows
 
 #: Queries per batched search: large enough to amortise a call, small enough for a progress bar.
 QUERY_BATCH = 512
@@ -139,21 +140,14 @@ def index_graph(
 
     n = len(ids)
     k = max(0, min(k, n - 1))
-    row_of = {pid: i for i, pid in enumerate(ids)}
-    index = np.full((n, k), -1, dtype=np.int64)
+    lookup = IdRows(ids)
+    index = np.full((n, k), -1, dtype=np.int32)
     sim = np.full((n, k), -np.inf, dtype=np.float32)
     bar = tqdm(total=n, desc="k-NN graph (index)", unit="pt", disable=not progress or not k,
                leave=False)
     for start, queries in row_blocks(X[:n if k else 0], batch):
-        hits = store.query_batch(collection, queries, k + 1, with_payload=False, ef=ef)
-        for offset, found in enumerate(hits):
-            i = start + offset
-            rows = [(row_of[h.id], h.score) for h in found if h.id in row_of]
-            rows = [(j, score) for j, score in rows if j != i][:k]
-            if rows:
-                got = np.asarray(rows)
-                index[i, :len(rows)] = got[:, 0].astype(np.int64)
-                sim[i, :len(rows)] = got[:, 1]
+        found = store.query_keys(collection, queries, k + 1, ef=ef)
+        place_hits(found, lookup.rows(found.keys), start, index, sim)
         bar.update(min(batch, n - start))
     bar.close()
     _fill_short_rows(X, index, sim)
@@ -161,6 +155,20 @@ def index_graph(
     index = np.take_along_axis(index, order, axis=1)
     sim = np.take_along_axis(sim, order, axis=1)
     return neighbours_with_pairs(index, sim, dup_threshold, max_pairs)
+
+
+def place_hits(found: HitKeys, rows: np.ndarray, start: int, index: np.ndarray,
+               sim: np.ndarray) -> None:
+    """Put one batch's hits into rows ``start`` … of the graph (in place): each query's first
+    ``k`` hits among the read points (``rows`` ≥ 0), the query's own point left out."""
+    query = found.query
+    keep = (rows >= 0) & (rows != start + query)
+    query, rows, scores = query[keep], rows[keep], found.scores[keep]
+    first = np.searchsorted(query, np.arange(len(found.counts)))
+    rank = np.arange(len(query)) - first[query]
+    ok = rank < index.shape[1]
+    index[start + query[ok], rank[ok]] = rows[ok]
+    sim[start + query[ok], rank[ok]] = scores[ok]
 
 
 def _fill_short_rows(X: np.ndarray, index: np.ndarray, sim: np.ndarray) -> None:

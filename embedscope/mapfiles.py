@@ -28,6 +28,7 @@ import numpy as np
 from embedscope.contract import Payload
 from embedscope.errors import UsageError
 from embedscope.store import Store
+from embedscope.store.keys import IdRows, id_bytes
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class MapArrays:
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # field → n float32 (NaN = absent)
     tags: dict[str, np.ndarray] = field(default_factory=dict)  # tag → n bool
     total: int = 0
-    _order: np.ndarray | None = field(default=None, repr=False)
+    _lookup: IdRows | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -74,15 +75,10 @@ class MapArrays:
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
         """Map rows of point ids, in order; ids not on the map are left out."""
-        if self._order is None:
-            self._order = np.argsort(self.ids, kind="stable")
-        keys = np.asarray([uuid.UUID(str(i)).bytes for i in ids if _is_uuid(i)], dtype="S16")
-        if not len(keys) or not self.n:
-            return np.zeros(0, np.int64)
-        sorted_ids = self.ids[self._order]
-        pos = np.clip(np.searchsorted(sorted_ids, keys), 0, self.n - 1)
-        found = sorted_ids[pos] == keys
-        return self._order[pos[found]].astype(np.int64)
+        if self._lookup is None:
+            self._lookup = IdRows(self.ids)
+        rows = self._lookup.rows(id_bytes([str(i) for i in ids if _is_uuid(i)]))
+        return rows[rows >= 0]
 
     def add_tag(self, tag: str, rows: np.ndarray) -> None:
         """Record that the points at ``rows`` now carry ``tag`` (after it was stored)."""

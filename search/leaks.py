@@ -18,6 +18,7 @@ import numpy as np
 
 from embedscope.scratch import block_rows, take
 from embedscope.store import Store, Where
+from embedscope.store.keys import IdRows
 
 #: Rows whose float32 best similarity is this close to the threshold are recomputed in float64.
 RECHECK = 1e-4
@@ -152,8 +153,7 @@ def leaks_by_index(
     from tqdm import tqdm
 
     chosen, ref_rows, query_rows = _roles(splits, reference_split, query_splits)
-    row_of = {pid: i for i, pid in enumerate(ids)}
-    partner = nearest_by_index(store, collection, X, query_rows, reference_split, row_of,
+    partner = nearest_by_index(store, collection, X, query_rows, reference_split, IdRows(ids),
                                batch, tqdm(total=len(query_rows), desc="leaks (index)",
                                            unit="pt", disable=not progress, leave=False))
     ok = partner >= 0
@@ -198,18 +198,16 @@ def _best_similarity(Q: np.ndarray, X: np.ndarray, ref_rows: np.ndarray) -> np.n
 
 def nearest_by_index(
     store: Store, collection: str, X: np.ndarray, rows: np.ndarray, reference_split: str,
-    row_of: dict[str, int], batch: int = 512, bar: Any = None,
+    lookup: IdRows, batch: int = 512, bar: Any = None,
 ) -> np.ndarray:
     """The row of each ``rows``' nearest reference-split point by the collection's index (-1
-    where the index returns none among the read points)."""
+    where the index returns none among the read points, whose ids ``lookup`` holds)."""
     where = Where(split=reference_split)
     partner = np.full(len(rows), -1, dtype=np.int64)
     for start in range(0, len(rows), batch):
         part = rows[start:start + batch]
-        hits = store.query_batch(collection, take(X, part), 1, where=where, with_payload=False)
-        for offset, found in enumerate(hits):
-            if found and found[0].id in row_of:
-                partner[start + offset] = row_of[found[0].id]
+        found = store.query_keys(collection, take(X, part), 1, where=where)
+        partner[start + found.query] = lookup.rows(found.keys)
         if bar is not None:
             bar.update(len(part))
     if bar is not None:

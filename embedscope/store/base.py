@@ -12,6 +12,7 @@ import numpy as np
 from embedscope.contract import DEFAULT_OVERSAMPLING, INDEXED_FIELDS, CollectionMeta
 from embedscope.errors import CollectionBusyError, CollectionNotFoundError, UsageError
 from embedscope.store.facets import FACET_LIMIT, Facet, scan
+from embedscope.store.keys import HitKeys
 from embedscope.store.points import Hit, Record, as_matrix, check_ids, check_name
 
 
@@ -273,6 +274,37 @@ class Store(ABC):
             UsageError: k < 1, vectors of the wrong dimension or not finite, or an exclusion
                 list of another length than the queries.
         """
+        mat, k, ef = self._checked_queries(name, vectors, k, exclude_per_query, ef)
+        return self._query_batch(name, mat, k, where, exact, with_payload, with_vectors,
+                                 exclude_per_query, ef)
+
+    def query_keys(
+        self, name: str, vectors: np.ndarray, k: int, where: Where | None = None,
+        exclude_per_query: Sequence[str | None] | None = None, ef: int | None = None,
+    ) -> HitKeys:
+        """:meth:`query_batch`'s approximate top-k as arrays (ids as 16-byte keys, scores,
+        hits per query), without payloads: what a pass over every point reads (the k-NN
+        graph, the leak search, the export), with no Python object per hit.
+
+        Raises:
+            The errors of :meth:`query_batch`.
+        """
+        mat, k, ef = self._checked_queries(name, vectors, k, exclude_per_query, ef)
+        return self._query_keys(name, mat, k, where, exclude_per_query, ef)
+
+    def _query_keys(
+        self, name: str, vectors: np.ndarray, k: int, where: Where | None,
+        exclude_per_query: Sequence[str | None] | None, ef: int | None,
+    ) -> HitKeys:
+        """The backend's :meth:`query_keys` (by default its Hits, turned into arrays)."""
+        return HitKeys.of(self._query_batch(name, vectors, k, where, False, False, False,
+                                            exclude_per_query, ef))
+
+    def _checked_queries(
+        self, name: str, vectors: np.ndarray | Sequence[Sequence[float]], k: int,
+        exclude_per_query: Sequence[str | None] | None, ef: int | None,
+    ) -> tuple[np.ndarray, int, int | None]:
+        """The queries as a float32 matrix, ``k``, and the beam (at least ``k``), checked."""
         if int(k) < 1:
             raise UsageError(f"k must be at least 1, got {k}")
         mat = as_matrix(vectors, self.dimension(name))
@@ -280,8 +312,7 @@ class Store(ABC):
             raise UsageError(f"{len(exclude_per_query)} exclusions for {len(mat)} queries")
         if ef is not None and int(ef) < 1:
             raise UsageError(f"ef must be at least 1, got {ef}")
-        return self._query_batch(name, mat, int(k), where, exact, with_payload, with_vectors,
-                                 exclude_per_query, None if ef is None else max(int(ef), int(k)))
+        return mat, int(k), None if ef is None else max(int(ef), int(k))
 
     def sample(self, name: str, k: int = 1, where: Where | None = None) -> list[str]:
         """Ids of up to ``k`` points drawn at random (among ``where``), by the engine's random

@@ -22,6 +22,7 @@ from embedscope.store.base import CollectionSummary, PayloadFields, Where
 from embedscope.store.edge_query import edge_config, edge_filter, payload_selector, search_params
 from embedscope.store.edge_shards import EdgeShards
 from embedscope.store.facets import FACET_LIMIT, Facet, ordered
+from embedscope.store.keys import HitKeys
 from embedscope.store.locks import StoreLocks
 from embedscope.store.points import Hit, Record, as_matrix, to_hits, to_records
 
@@ -235,6 +236,23 @@ class EdgeStore(EdgeShards):
         exact: bool = False, with_payload: PayloadFields = True, with_vectors: bool = False,
         exclude_per_query: Sequence[str | None] | None = None, ef: int | None = None,
     ) -> list[list[Hit]]:
+        results = self._search(name, vectors, k, where, exact, with_payload, with_vectors,
+                               exclude_per_query, ef)
+        return [to_hits(points, with_vectors) for points in results]
+
+    def _query_keys(
+        self, name: str, vectors: np.ndarray, k: int, where: Where | None,
+        exclude_per_query: Sequence[str | None] | None, ef: int | None,
+    ) -> HitKeys:
+        return HitKeys.of(self._search(name, vectors, k, where, False, False, False,
+                                       exclude_per_query, ef))
+
+    def _search(
+        self, name: str, vectors: np.ndarray, k: int, where: Where | None, exact: bool,
+        with_payload: PayloadFields, with_vectors: bool,
+        exclude_per_query: Sequence[str | None] | None, ef: int | None,
+    ) -> list[Any]:
+        """The engine's scored points of each query (one batched call)."""
         q = self._q
         mat = as_matrix(vectors)
         if len(mat) == 0:
@@ -250,8 +268,7 @@ class EdgeStore(EdgeShards):
             for vec, ex in zip(mat.tolist(), excludes)
         ]
         with self._reading(name) as shard:
-            results = shard.query_batch(q.QueryBatchRequest(requests))
-        return [to_hits(points, with_vectors) for points in results]
+            return list(shard.query_batch(q.QueryBatchRequest(requests)))
 
     def _sample(self, name: str, k: int, where: Where | None) -> list[str]:
         q = self._q

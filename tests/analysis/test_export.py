@@ -147,9 +147,9 @@ def test_files_are_bounded_and_the_store_is_read_one_page_at_a_time(
             reads.append(("scroll", len(records)))
             return records, offset
 
-        def query_batch(self, name: str, vectors: Any, *args: Any, **kwargs: Any) -> Any:
+        def query_keys(self, name: str, vectors: Any, *args: Any, **kwargs: Any) -> Any:
             reads.append(("query", len(vectors)))
-            return real.query_batch(name, vectors, *args, **kwargs)
+            return real.query_keys(name, vectors, *args, **kwargs)
 
     done = export(Counting(), ExportSettings(collection=NAME, out=tmp_path, rows_per_file=70,
                                              batch_size=32, neighbors=3, progress=False,

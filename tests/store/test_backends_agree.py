@@ -17,6 +17,7 @@ import pytest
 
 from embedscope.errors import CollectionNotFoundError, UsageError
 from embedscope.store import Record, Store, Where
+from embedscope.store.keys import id_bytes
 from tests.store.congruence import (
     DIM,
     IDS,
@@ -271,3 +272,25 @@ def test_sample_draws_points_at_random_among_the_filter(loaded: Pair) -> None:
             store.sample(NAME, 0)
         with pytest.raises(CollectionNotFoundError):
             store.sample("no_such_collection", 1)
+
+
+@pytest.mark.parametrize(("k", "where", "exclude_self"), QUERY_CASES, ids=[_case_id(*c) for c in QUERY_CASES])
+def test_query_keys_are_the_query_batch_as_arrays(loaded: Pair, k: int, where: Where | None,
+                                                  exclude_self: bool) -> None:
+    """A pass over every point reads its hits as arrays (``Store.query_keys``): on each backend
+    the same ids, in the same order, with the same scores as ``query_batch``'s Hits (the
+    collection is small, so each engine scans it: both searches are exact)."""
+    queries = _queries()
+    excludes = [IDS[r] for r in QUERY_ROWS] + [None] * (len(queries) - len(QUERY_ROWS)) if exclude_self else None
+    for name, store in zip(loaded.names, loaded.stores, strict=True):
+        found = store.query_keys(NAME, queries, k, where, exclude_per_query=excludes)
+        hits = store.query_batch(NAME, queries, k, where, exact=True, with_payload=False,
+                                 exclude_per_query=excludes)
+        assert found.counts.tolist() == [len(h) for h in hits], name
+        flat = [h for hs in hits for h in hs]
+        assert found.keys.tolist() == id_bytes([h.id for h in flat]).tolist(), name
+        np.testing.assert_allclose(found.scores, [h.score for h in flat], atol=SCORE_ATOL)
+        assert found.query.tolist() == [i for i, hs in enumerate(hits) for _ in hs]
+        assert found.rank.tolist() == [r for hs in hits for r in range(len(hs))]
+    with pytest.raises(UsageError):
+        loaded.stores[0].query_keys(NAME, queries, 0)

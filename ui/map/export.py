@@ -128,7 +128,7 @@ def _sample(data: MapData, rows: np.ndarray) -> MapData:
         splits=data.splits[rows] if len(data.splits) else data.splits,
         clusters={k: v[rows] for k, v in data.clusters.items()},
         scores={k: v[rows] for k, v in data.scores.items()},
-        tags={k: v[rows] for k, v in data.tags.items()}, _order=None)
+        tags={k: v[rows] for k, v in data.tags.items()}, _lookup=None)
 
 
 def _thumbnail(raw: Any, tile: int) -> Any:
