@@ -4,64 +4,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from embedscope.contract import DEFAULT_OVERSAMPLING, INDEXED_FIELDS, CollectionMeta
-from embedscope.errors import CollectionBusyError, CollectionNotFoundError, UsageError
+from embedscope.errors import CollectionNotFoundError, UsageError
+from embedscope.store.ensure import ensure
 from embedscope.store.facets import FACET_LIMIT, Facet, scan
 from embedscope.store.keys import HitKeys
-from embedscope.store.points import Hit, Record, as_matrix, check_ids, check_name
-
-
-@dataclass(frozen=True)
-class Where:
-    """A filter both backends understand: equality on split/label, id inclusion/exclusion."""
-
-    split: str | None = None
-    label: int | None = None
-    exclude_ids: tuple[str, ...] = ()
-    has_label: bool = False
-    tag: str | None = None  # points whose ``tags`` payload list contains this tag
-
-    def is_empty(self) -> bool:
-        """True when the filter matches everything."""
-        return (
-            self.split is None and self.label is None and not self.exclude_ids and not self.has_label
-            and self.tag is None
-        )
-
-
-@dataclass
-class CollectionSummary:
-    """One line of `embedscope collections`."""
-
-    name: str
-    points: int
-    meta: CollectionMeta | None
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSON object scripts read (keys name, points, model, dimension, labels, text)."""
-        m = self.meta
-        return {
-            "name": self.name,
-            "points": self.points,
-            "model": m.model if m else None,
-            "dimension": m.dimension if m else None,
-            "labels": list(m.labels) if m else [],
-            "pooling": m.pooling if m else None,
-            "image_size": m.image_size if m else None,
-            "text": m.text if m else False,
-            "quantization": m.quantization if m else None,
-            "vectors_on_disk": m.vectors_on_disk if m else None,
-            "hnsw_on_disk": m.hnsw_on_disk if m else None,
-            "stored": m.storage_text() if m else None,
-        }
-
-
-PayloadFields = bool | Sequence[str]
+from embedscope.store.points import Hit, Record, as_matrix, check_ids, checked_queries
+from embedscope.store.values import CollectionSummary, PayloadFields, Where
 
 
 class Store(ABC):
@@ -274,7 +227,7 @@ class Store(ABC):
             UsageError: k < 1, vectors of the wrong dimension or not finite, or an exclusion
                 list of another length than the queries.
         """
-        mat, k, ef = self._checked_queries(name, vectors, k, exclude_per_query, ef)
+        mat, k, ef = checked_queries(vectors, self.dimension(name), k, exclude_per_query, ef)
         return self._query_batch(name, mat, k, where, exact, with_payload, with_vectors,
                                  exclude_per_query, ef)
 
@@ -289,7 +242,7 @@ class Store(ABC):
         Raises:
             The errors of :meth:`query_batch`.
         """
-        mat, k, ef = self._checked_queries(name, vectors, k, exclude_per_query, ef)
+        mat, k, ef = checked_queries(vectors, self.dimension(name), k, exclude_per_query, ef)
         return self._query_keys(name, mat, k, where, exclude_per_query, ef)
 
     def _query_keys(
@@ -299,20 +252,6 @@ class Store(ABC):
         """The backend's :meth:`query_keys` (by default its Hits, turned into arrays)."""
         return HitKeys.of(self._query_batch(name, vectors, k, where, False, False, False,
                                             exclude_per_query, ef))
-
-    def _checked_queries(
-        self, name: str, vectors: np.ndarray | Sequence[Sequence[float]], k: int,
-        exclude_per_query: Sequence[str | None] | None, ef: int | None,
-    ) -> tuple[np.ndarray, int, int | None]:
-        """The queries as a float32 matrix, ``k``, and the beam (at least ``k``), checked."""
-        if int(k) < 1:
-            raise UsageError(f"k must be at least 1, got {k}")
-        mat = as_matrix(vectors, self.dimension(name))
-        if exclude_per_query is not None and len(exclude_per_query) != len(mat):
-            raise UsageError(f"{len(exclude_per_query)} exclusions for {len(mat)} queries")
-        if ef is not None and int(ef) < 1:
-            raise UsageError(f"ef must be at least 1, got {ef}")
-        return mat, int(k), None if ef is None else max(int(ef), int(k))
 
     def sample(self, name: str, k: int = 1, where: Where | None = None) -> list[str]:
         """Ids of up to ``k`` points drawn at random (among ``where``), by the engine's random
@@ -390,43 +329,7 @@ class Store(ABC):
         Returns the stored metadata (which keeps the existing class names if the new ones
         are empty).
         """
-        check_name(name)
-        if meta.dimension < 1:
-            raise UsageError(f"collection {name!r}: a vector dimension must be at least 1, "
-                             f"got {meta.dimension}")
-        self._forget(name)
-        if recreate and self.collection_exists(name):
-            self.delete_collection(name)
-        if not self.collection_exists(name):
-            try:
-                self._create(name, meta, shard_number, replication_factor)
-            except CollectionBusyError:
-                raise  # another process is creating or using it: "busy", never "not ours"
-            except Exception:
-                # Another worker (a sibling SLURM array task) created it at the same moment.
-                if not self.collection_exists(name):
-                    raise
-            else:
-                self._write_meta(name, meta)
-                return meta
-        stored = self._read_meta(name)
-        if stored is None:
-            raise UsageError(
-                f"collection {name!r} exists but was not created by embedscope; "
-                "use --collection NAME for a new one, or --recreate to replace it."
-            )
-        stored.check_same_space(meta, name)
-        if meta.labels and meta.labels != stored.labels:
-            if stored.labels and self.count(name) > 0:
-                raise UsageError(
-                    f"collection {name!r} has class names {stored.labels}; this dataset has "
-                    f"{meta.labels}. Use --collection NAME for a separate collection."
-                )
-            stored = self.update_meta(name, labels=meta.labels)
-        if meta.text and not stored.text:  # a collection made before the metadata said so
-            stored = self.update_meta(name, text=True)
-        self.ensure_indexes(name)  # a collection made before an index was in the contract
-        return stored
+        return ensure(self, name, meta, recreate, shard_number, replication_factor)
 
     def facet(self, name: str, key: str, limit: int = FACET_LIMIT) -> Facet:
         """The distinct values of payload field ``key`` and how many points hold each (a list

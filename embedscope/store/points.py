@@ -65,6 +65,26 @@ def as_matrix(vectors: np.ndarray | Sequence[Sequence[float]], dim: int | None =
     return arr
 
 
+def checked_queries(
+    vectors: np.ndarray | Sequence[Sequence[float]], dim: int, k: int,
+    exclude_per_query: Sequence[str | None] | None, ef: int | None,
+) -> tuple[np.ndarray, int, int | None]:
+    """A search's queries as a float32 matrix, ``k``, and the beam (at least ``k``), checked.
+
+    Raises:
+        UsageError: k < 1, vectors of the wrong dimension or not finite, an exclusion list of
+            another length than the queries, or ef < 1.
+    """
+    if int(k) < 1:
+        raise UsageError(f"k must be at least 1, got {k}")
+    mat = as_matrix(vectors, dim)
+    if exclude_per_query is not None and len(exclude_per_query) != len(mat):
+        raise UsageError(f"{len(exclude_per_query)} exclusions for {len(mat)} queries")
+    if ef is not None and int(ef) < 1:
+        raise UsageError(f"ef must be at least 1, got {ef}")
+    return mat, int(k), None if ef is None else max(int(ef), int(k))
+
+
 _HEX = np.zeros(256, dtype=bool)
 _HEX[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
 _DASHES = np.array([8, 13, 18, 23])
