@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from embedscope.contract import CollectionMeta, Payload
 from embedscope.errors import EmptyCollectionError, UsageError
 from embedscope.scratch import ScratchWriter, spill, spilled, take
 from embedscope.store import Store
+from embedscope.store.keys import PointIds, id_bytes
 from embedscope.thumbnails import thumbnail_image
 
 
@@ -19,7 +21,7 @@ from embedscope.thumbnails import thumbnail_image
 class Vectors:
     """The points one analysis runs on, sorted by point id so every backend gives one order."""
 
-    ids: list[str]
+    ids: Sequence[str]  # PointIds from fetch: 16 bytes a point
     X: np.ndarray
     labels: np.ndarray | None
     label_names: list[str]
@@ -107,9 +109,10 @@ def fetch(
         )
     stream = bool(stream_from) and total >= stream_from
     sink = _Sink(meta.dimension, total, scratch_dir if stream else False)
-    ids: list[str] = []
+    read = _Ids()
     raw: list[Any] = []
     split_of: list[str | None] = []
+    one_of: dict[str, str] = {}  # one string object per distinct split: 8 bytes a point
     extra: dict[str, list[Any]] = {f: [] for f in fields}
     bar = tqdm(total=total, desc="fetch vectors", unit="pt", disable=not progress, leave=False)
     try:
@@ -118,9 +121,10 @@ def fetch(
             if rec.vector is None:
                 raise UsageError(f"point {rec.id} of {collection!r} has no vector")
             sink.add(rec.vector)
-            ids.append(rec.id)
+            read.add(rec.id)
             raw.append(rec.payload.get(Payload.LABEL))
-            split_of.append(rec.payload.get(Payload.SPLIT))
+            split = rec.payload.get(Payload.SPLIT)
+            split_of.append(one_of.setdefault(split, split) if isinstance(split, str) else split)
             for f in fields:
                 extra[f].append(rec.payload.get(f))
             bar.update(1)
@@ -128,10 +132,11 @@ def fetch(
     finally:
         sink.close()
         bar.close()
-    order = np.argsort(np.asarray(ids), kind="stable")
+    ids = read.all()
+    order = np.argsort(ids.keys, kind="stable")
     sorted_already = np.array_equal(order, np.arange(len(ids)))
     if not sorted_already:
-        ids = [ids[i] for i in order]
+        ids = ids.take(order)
         raw = [raw[i] for i in order]
         split_of = [split_of[i] for i in order]
         extra = {f: [v[i] for i in order] for f, v in extra.items()}
@@ -151,7 +156,7 @@ def fetch(
     if sample and sample < len(ids):
         idx = stratified_indices(len(ids), sample, seed, labels)
         rows = idx if rows is None else rows[idx]
-        ids = [ids[i] for i in idx]
+        ids = ids.take(idx)
         labels = labels[idx] if labels is not None else None
         split_of = [split_of[i] for i in idx]
         extra = {f: [v[i] for i in idx] for f, v in extra.items()}
@@ -160,6 +165,25 @@ def fetch(
     if rows is not None:  # the points in id order (or the sample): in memory or a new file
         X = spill(X, rows, scratch_dir) if stream and len(rows) >= stream_from else take(X, rows)
     return Vectors(ids, X, labels, list(meta.labels), meta, total, notes, split_of, extra)
+
+
+class _Ids:
+    """The ids ``fetch`` reads, turned into 16-byte keys a page at a time."""
+
+    PAGE = 4096
+
+    def __init__(self) -> None:
+        self.page: list[str] = []
+        self.keys: list[np.ndarray] = []
+
+    def add(self, pid: str) -> None:
+        self.page.append(pid)
+        if len(self.page) == self.PAGE:
+            self.keys.append(id_bytes(self.page))
+            self.page = []
+
+    def all(self) -> PointIds:
+        return PointIds(np.concatenate([*self.keys, id_bytes(self.page)]))
 
 
 class _Sink:

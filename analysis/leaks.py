@@ -9,6 +9,7 @@ leak, so a later run clears an old mark).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ def leak_stage(a: Analysis, store: Store, stages: Stages) -> None:
                        "without --sample for every leak.")
 
 
-def marks_of(leaks: Leaks, ids: list[str]) -> dict[int, Any]:
+def marks_of(leaks: Leaks, ids: Sequence[str]) -> dict[int, Any]:
     """The ``leak`` payload of every query row: {partner id, similarity} where it leaks, else
     None (so that a later run clears an old mark)."""
     partner = dict(zip(leaks.rows.tolist(), zip(leaks.partners.tolist(),

@@ -45,6 +45,7 @@ def payload_updates(
         graph_row[a.graph_rows] = np.arange(len(a.graph_rows))
     for start in range(0, a.data.n, chunk):
         updates: dict[str, dict[str, Any]] = {}
+        ids = a.data.ids[start:start + chunk]  # a slice: PointIds turns them into strings at once
         for row in range(start, min(a.data.n, start + chunk)):
             item: dict[str, Any] = {
                 Payload.projection(proj): [float(Y[row, 0]), float(Y[row, 1])]
@@ -59,7 +60,7 @@ def payload_updates(
             if g >= 0:
                 for name, values in a.point_fields.items():
                     item[name] = values[g].item()
-            updates[a.data.ids[row]] = item
+            updates[ids[row - start]] = item
         yield updates
 
 

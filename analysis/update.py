@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from embedscope.analysis.report_model import Report
 from embedscope.analysis.result import Analysis, Clustering, Stages
 from embedscope.contract import Payload, now_iso
 from embedscope.errors import UsageError
+from embedscope.scratch import take
 from embedscope.search.leaks import find_leaks
 from embedscope.store import Store
 
@@ -65,7 +67,7 @@ class Update:
 def neighbours_among_all(X: np.ndarray, rows: np.ndarray, k: int, device: str = "cpu") -> Neighbours:
     """The exact ``k`` nearest other points (cosine, among every row of ``X``) of ``rows``."""
     k = min(k, len(X) - 1)
-    idx, sim = knn_to(X[rows], X, k + 1, device)
+    idx, sim = knn_to(take(X, rows), X, k + 1, device)
     keep = idx != rows[:, None]
     keep[keep.all(axis=1), -1] = False  # ties pushed the point itself out: drop the last
     m = len(rows)
@@ -121,7 +123,8 @@ def run_update(
     reference = Payload.projection(maps[0]) if maps else Payload.cluster(clus[0])
     with stages.stage("fetch vectors"):
         data = fetch(store, collection, 0, 0, s.progress,
-                     fields=(reference, Payload.PLACED_BY, *(Payload.cluster(c) for c in clus)))
+                     fields=(reference, Payload.PLACED_BY, *(Payload.cluster(c) for c in clus)),
+                     stream_from=s.stream_from, scratch_dir=s.scratch_dir)
     run_id = str(record["run_id"])
     new = np.flatnonzero(np.array(
         [v is None and by != run_id
@@ -140,7 +143,7 @@ def run_update(
         entry["seconds"] = round(time.perf_counter() - start, 3)
         return entry, out
     u = Update(fs, state["fitted"])
-    clusters = _place_all(maps, clus, state["fitted"], data.X[new], u, stages, entry)
+    clusters = _place_all(maps, clus, state["fitted"], take(data.X, new), u, stages, entry)
     a = _scores_of_new(fs, data, new, record, state, clusters, stages, entry)
     was_built = index_built(store, collection, data.total)
     with stages.stage("write back payloads"):
@@ -258,7 +261,7 @@ def _place_of(registry: Any, name: str) -> Any:
 
 
 def _write_back(
-    store: Store, collection: str, ids: list[str], rows: np.ndarray,
+    store: Store, collection: str, ids: Sequence[str], rows: np.ndarray,
     maps: dict[str, np.ndarray], clusters: dict[str, np.ndarray], scores: dict[str, np.ndarray],
     row_payloads: dict[str, dict[int, Any]], chunk: int = 20_000,
 ) -> None:

@@ -10,7 +10,7 @@ search measured on a sample.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,60 +22,82 @@ from embedscope.store.keys import IdRows
 
 #: Rows whose float32 best similarity is this close to the threshold are recomputed in float64.
 RECHECK = 1e-4
-#: Query rows per block (a block holds ``BLOCK × n_reference`` float32 similarities).
+#: Query rows per product (each holds ``BLOCK`` × a block of reference rows, 16 MB of them,
+#: as float32 similarities).
 BLOCK = 512
 
 
-def nearest_reference(Q: np.ndarray, R: np.ndarray, block: int = BLOCK) -> tuple[np.ndarray, np.ndarray]:
+def _reference_blocks(R: np.ndarray, rows: np.ndarray | None,
+                      step: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """The reference vectors a block at a time: rows of ``R`` (all, or those ``rows`` names),
+    ``step`` at a time (default: 16 MB of rows; ``R`` may be streamed, embedscope.scratch)."""
+    m = len(R) if rows is None else len(rows)
+    step = step or block_rows(R)
+    for start in range(0, m, step):
+        stop = min(m, start + step)
+        yield start, (take(R, rows[start:stop]) if rows is not None else np.asarray(R[start:stop]))
+
+
+def nearest_reference(Q: np.ndarray, R: np.ndarray, block: int = BLOCK,
+                      rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The nearest reference row of every query row, by cosine (rows are L2-normalised).
 
     Args:
         Q: (n, d) query vectors.
-        R: (m, d) reference vectors, m ≥ 1.
+        R: (m, d) reference vectors, m ≥ 1; with ``rows``, the matrix they are rows of.
         block: Query rows per matrix product.
+        rows: The rows of ``R`` that are the reference (None: every row). The reference is
+            read a block at a time, so ``R`` may be streamed and larger than memory.
 
     Returns:
-        ``(index, similarity)``: (n,) int64 reference rows (first of equals) and float64
-        similarities.
+        ``(index, similarity)``: (n,) int64 reference rows (positions in ``rows`` when given;
+        first of equals) and float64 similarities.
     """
     Q = np.asarray(Q, dtype=np.float32)
-    R = np.asarray(R, dtype=np.float32)
     index = np.zeros(len(Q), dtype=np.int64)
-    sim = np.zeros(len(Q), dtype=np.float64)
-    for start in range(0, len(Q), block):
-        S = Q[start:start + block] @ R.T
-        best = S.argmax(axis=1)
-        index[start:start + block] = best
-        sim[start:start + block] = S[np.arange(len(S)), best]
-    return index, sim
+    best = np.full(len(Q), -np.inf, dtype=np.float32)
+    for at, Rb in _reference_blocks(R, rows):
+        Rt = np.asarray(Rb, dtype=np.float32).T
+        for start in range(0, len(Q), block):
+            S = Q[start:start + block] @ Rt
+            top = S.argmax(axis=1)
+            value = S[np.arange(len(S)), top]
+            better = value > best[start:start + block]  # first of equals: an earlier block keeps a tie
+            best[start:start + block][better] = value[better]
+            index[start:start + block][better] = top[better] + at
+    return index, best.astype(np.float64)
 
 
 def leaked_rows(
-    Q: np.ndarray, R: np.ndarray, threshold: float, block: int = BLOCK
+    Q: np.ndarray, R: np.ndarray, threshold: float, block: int = BLOCK,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Query rows whose nearest reference row is at cosine ≥ ``threshold``, exactly.
+
+    ``R`` and ``rows`` are :func:`nearest_reference`'s: the reference is read a block at a time.
 
     Returns:
         ``(rows, partners, similarities)``: the leaked query rows (ascending), their nearest
         reference rows and the similarities (float64).
     """
-    if len(Q) == 0 or len(R) == 0:
+    m = len(R) if rows is None else len(rows)
+    if len(Q) == 0 or m == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
-    index, sim = nearest_reference(Q, R, block)
+    index, sim = nearest_reference(Q, R, block, rows)
     near = np.flatnonzero(np.abs(sim - threshold) < RECHECK)
     if len(near):  # settle the borderline rows in float64, a block of reference rows at a time
         Qn = np.asarray(Q[near], np.float64)
         best = np.full(len(near), -np.inf)
-        for start in range(0, len(R), block * 8):
-            S = Qn @ np.asarray(R[start:start + block * 8], np.float64).T
+        for start, Rb in _reference_blocks(R, rows, block * 8):
+            S = Qn @ np.asarray(Rb, np.float64).T
             top = S.argmax(axis=1)
             value = S[np.arange(len(near)), top]
             better = value > best  # first of equals: an earlier block keeps a tie
             best[better], index[near[better]] = value[better], top[better] + start
         sim[near] = best
-    rows = np.flatnonzero(sim >= threshold)
-    return rows, index[rows], sim[rows]
+    leaked = np.flatnonzero(sim >= threshold)
+    return leaked, index[leaked], sim[leaked]
 
 
 @dataclass
@@ -120,7 +142,7 @@ def find_leaks(
         The leaks, rows indexing ``X``.
     """
     chosen, ref_rows, query_rows = _roles(splits, reference_split, query_splits)
-    found, partners, sims = leaked_rows(X[query_rows], X[ref_rows], threshold, block)
+    found, partners, sims = leaked_rows(take(X, query_rows), X, threshold, block, ref_rows)
     return Leaks(threshold, reference_split, chosen, query_rows, query_rows[found],
                  ref_rows[partners], sims)
 
@@ -165,7 +187,7 @@ def leaks_by_index(
     if len(query_rows) and len(ref_rows):
         pick = np.sort(np.random.default_rng(seed).choice(
             len(query_rows), size=min(recall_sample, len(query_rows)), replace=False))
-        best = _best_similarity(take(X, query_rows[pick]), X, ref_rows)
+        _, best = nearest_reference(take(X, query_rows[pick]), X, rows=ref_rows)
         leaks.recall = {"sample": int(len(pick)), "of": int(len(query_rows)), "seed": seed,
                         "recall": round(float(np.mean(sim[pick] >= best - 1e-5)), 4)}
     return leaks
@@ -180,20 +202,6 @@ def _pair_similarities(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarra
         out[part] = np.einsum("nd,nd->n", take(X, a[part]).astype(np.float64),
                               take(X, b[part]).astype(np.float64))
     return out
-
-
-def _best_similarity(Q: np.ndarray, X: np.ndarray, ref_rows: np.ndarray) -> np.ndarray:
-    """Each query's similarity to its nearest ``ref_rows`` row of ``X`` (as
-    :func:`nearest_reference`'s, float32 products), reading the reference a block at a time."""
-    Q = np.asarray(Q, dtype=np.float32)
-    best = np.full(len(Q), -np.inf)
-    step = block_rows(X)
-    for start in range(0, len(ref_rows), step):
-        R = take(X, ref_rows[start:start + step])
-        for at in range(0, len(Q), BLOCK):
-            best[at:at + BLOCK] = np.maximum(best[at:at + BLOCK],
-                                             (Q[at:at + BLOCK] @ R.T).max(axis=1))
-    return best
 
 
 def nearest_by_index(

@@ -11,9 +11,9 @@ among the points read is a binary search over their sorted keys.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -33,6 +33,59 @@ def id_bytes(ids: Sequence[str]) -> np.ndarray:
     if len(raw) != 16 * len(ids):  # braces, urn:uuid: or an id that is no UUID
         raw = b"".join(uuid.UUID(str(i)).bytes for i in ids)
     return np.frombuffer(raw, KEY).copy()
+
+
+#: The hex digit of each half-byte, and where a canonical UUID string puts the dashes.
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
+_DASHED = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+
+
+def key_strings(keys: np.ndarray) -> list[str]:
+    """16-byte keys as canonical UUID strings (lowercase, dashed), all at once."""
+    raw = np.ascontiguousarray(keys, KEY).view(np.uint8).reshape(-1, 16)
+    out = np.full((len(raw), 36), ord("-"), np.uint8)
+    out[:, _DASHED[0::2]] = _HEX_DIGITS[raw >> 4]
+    out[:, _DASHED[1::2]] = _HEX_DIGITS[raw & 15]
+    return out.view("S36").ravel().astype(str).tolist()
+
+
+class PointIds(Sequence[str]):
+    """Point ids held as 16-byte keys (16 bytes a point; a list of id strings holds ~90), read
+    back as canonical strings: what the analysis keeps for ten million points."""
+
+    #: Ids turned into strings at a time while iterating.
+    CHUNK = 65536
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.keys = np.ascontiguousarray(keys, KEY)
+
+    @classmethod
+    def of(cls, ids: Sequence[str]) -> PointIds:
+        """Ids given as strings."""
+        return cls(id_bytes(ids))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return key_strings(self.keys[i])
+        h = bytes(self.keys[i]).ljust(16, b"\0").hex()  # numpy drops trailing NUL bytes
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self), self.CHUNK):
+            yield from key_strings(self.keys[start:start + self.CHUNK])
+
+    def take(self, rows: np.ndarray) -> PointIds:
+        """The ids of ``rows``, in that order."""
+        return PointIds(self.keys[rows])
 
 
 def _point_keys(points: Sequence[Any]) -> np.ndarray:
@@ -79,8 +132,13 @@ class IdRows:
     def __init__(self, ids: Sequence[str] | np.ndarray) -> None:
         """Index ``ids`` (strings, or keys as :func:`id_bytes` gives them). Ids read in id order
         (every scroll of the store) are used as they are; others are sorted once."""
-        keys: np.ndarray = (ids if isinstance(ids, np.ndarray) and ids.dtype == np.dtype(KEY)
-                            else id_bytes([str(i) for i in ids]))
+        keys: np.ndarray
+        if isinstance(ids, PointIds):
+            keys = ids.keys
+        elif isinstance(ids, np.ndarray) and ids.dtype == np.dtype(KEY):
+            keys = ids
+        else:
+            keys = id_bytes([str(i) for i in ids])
         self.n = len(keys)
         self._order: np.ndarray | None = None
         if self.n > 1 and not bool((keys[1:] >= keys[:-1]).all()):

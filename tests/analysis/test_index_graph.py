@@ -24,8 +24,12 @@ from embedscope.store.edge import EdgeStore
 
 
 def test_on_a_scanned_collection_the_index_graph_is_the_exact_graph(
-    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import embedscope.analysis.index_graph as module
+
+    monkeypatch.setattr(module, "SORT_ROWS", 101)  # rows ordered in blocks, the last one short
     sample = dict(sample800)
     sample["X"] = sample800["X"].copy()
     sample["X"][7] = sample["X"][2]  # an exact duplicate

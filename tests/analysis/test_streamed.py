@@ -114,6 +114,7 @@ def test_each_pass_over_streamed_vectors_holds_a_few_blocks_not_the_vectors(
     from embedscope.analysis.metrics import cosine_silhouette_samples, trustworthiness
     from embedscope.analysis.projections import pca
     from embedscope.analysis.scores import centroid_similarity
+    from embedscope.search.leaks import find_leaks
 
     n, d = 196_608, 256  # 192 MiB of vectors in 16 MiB blocks
     rng = np.random.default_rng(0)
@@ -125,6 +126,7 @@ def test_each_pass_over_streamed_vectors_holds_a_few_blocks_not_the_vectors(
         out.append(block / np.linalg.norm(block, axis=1, keepdims=True))
     X = out.array()
     Y = rng.normal(size=(n, 2))
+    splits = ["test" if i % 1000 == 0 else "train" for i in range(n)]
     small = np.asarray(X[:3000])  # the same code on a small array first: libraries loaded
     knn_to(small[:10], small, 5)
     kmeans(small, 4, 0, 1, max_points=1000)
@@ -140,6 +142,7 @@ def test_each_pass_over_streamed_vectors_holds_a_few_blocks_not_the_vectors(
         "k-means on a sample, every row placed": lambda: kmeans(X, 8, 0, 1, max_points=5000),
         "PCA on a sample, every row projected": lambda: pca(X, 10, 0, fit_points=5000),
         "trustworthiness": lambda: trustworthiness(X, Y, 5, rows=np.arange(0, n, n // 64)),
+        "leaks of a few query rows into every reference row": lambda: find_leaks(X, splits, 0.99),
     }
     grew = {name: peak_kb(X, run) for name, run in runs.items()}
     assert {name: kb for name, kb in grew.items() if kb >= bound} == {}, bound

@@ -17,6 +17,7 @@ from embedscope.analysis.report_model import Report
 from embedscope.analysis.update import run_update
 from embedscope.contract import row_point_id
 from embedscope.mapfiles import map_key
+from embedscope.scratch import spilled
 from embedscope.store.edge import EdgeStore
 from embedscope.ui.map.points import load_map
 
@@ -35,15 +36,17 @@ def _add(store: Any, name: str, sample: dict[str, Any], rows: range | list[int],
     return ids
 
 
+@pytest.mark.parametrize("stream_from", [0, 1], ids=["in-memory", "streamed"])
 def test_update_places_new_points_as_the_fitted_models_do_and_moves_no_old_point(
-    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any, stream_from: int
 ) -> None:
     name = "up__pixels"
     with EdgeStore(tmp_path / "qdrant") as store:
         old_ids = make_collection(store, name, sample800, n=OLD)
         s = AnalysisSettings(collection=name, projections="umap,pca,tsne",
                              clusterers="kmeans,kmedoids,hdbscan", progress=False,
-                             out=tmp_path / "report", tsne_perplexity=10)
+                             out=tmp_path / "report", tsne_perplexity=10,
+                             stream_from=stream_from, scratch_dir=tmp_path / "scratch")
         run(store, s)
         before = {r.id: r.payload for r in store.retrieve(name, old_ids)}
         new_ids = _add(store, name, sample800, range(OLD, OLD + NEW))
@@ -229,14 +232,30 @@ def test_update_without_fitted_models_names_every_folder_it_looked_in(
                                                    "out": tmp_path / "elsewhere"}))
 
 
+@pytest.mark.parametrize("stream_from", [0, 1], ids=["in-memory", "streamed"])
 def test_update_checks_the_new_query_points_for_leaks_into_the_reference_split(
-    tmp_path: Path, sample800: dict[str, Any], make_collection: Any
+    tmp_path: Path, sample800: dict[str, Any], make_collection: Any, stream_from: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The same leaks whether the update holds its vectors or streams them (--stream-from):
+    then its neighbours and the leak search read every reference point a block at a time."""
+    import embedscope.analysis.update as update
+
+    read = update.fetch
+    streamed: list[bool] = []
+
+    def fetch(*args: Any, **kwargs: Any) -> Any:
+        data = read(*args, **kwargs)
+        streamed.append(spilled(data.X))
+        return data
+
+    monkeypatch.setattr(update, "fetch", fetch)
     name = "leak__pixels"
     with EdgeStore(tmp_path / "qdrant") as store:
         train = make_collection(store, name, sample800, n=200)
         s = AnalysisSettings(collection=name, projections="pca", clusterers="kmeans",
-                             progress=False, out=tmp_path / "report")
+                             progress=False, out=tmp_path / "report", stream_from=stream_from,
+                             scratch_dir=tmp_path / "scratch")
         run(store, s)
         # new test points: five copies of training rows and fifty rows of their own; a new
         # validation point copying a training row; a new training point (never a query)
@@ -261,6 +280,7 @@ def test_update_checks_the_new_query_points_for_leaks_into_the_reference_split(
     assert entry["leaks"]["leaked"] == len(expected) + 1
     assert entry["leaks"]["new_query_points"] == len(rows) + 1
     assert entry["leaks"]["query_splits"] == ["test", "validation"]
+    assert streamed == [bool(stream_from)]
 
 
 def test_a_point_counts_as_new_once_when_the_first_map_cannot_place_it(

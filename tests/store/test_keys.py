@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from embedscope.analysis.index_graph import place_hits
-from embedscope.store.keys import HitKeys, IdRows, id_bytes
+from embedscope.store.keys import HitKeys, IdRows, PointIds, id_bytes
 from embedscope.store.points import Hit
 
 
@@ -71,3 +71,17 @@ def test_a_batch_of_hits_goes_into_the_graph_without_the_query_or_unread_points(
     assert index[5].tolist() == [6, 0]  # the unread point and the query itself left out
     assert sim[5].tolist() == pytest.approx([0.95, 0.5])
     assert (index[[0, 1, 2, 3, 6, 7]] == -1).all()
+
+
+def test_point_ids_read_back_as_the_strings_they_were() -> None:
+    ids = _ids(70_000, seed=7) + ["00000000-0000-0000-0000-000000000000"]
+    held = PointIds.of(ids)
+    assert len(held) == len(ids)
+    assert list(held) == ids  # past one chunk of iteration
+    assert held[0] == ids[0] and held[-1] == ids[-1] and held[np.int64(5)] == ids[5]
+    assert held[10:20] == ids[10:20]
+    assert held.take(np.array([3, 1]))[:] == [ids[3], ids[1]]
+    with pytest.raises(IndexError):
+        held[len(ids)]
+    assert IdRows(held).rows(id_bytes([ids[9], ids[-1]])).tolist() == [9, len(ids) - 1]
+    assert held.keys.nbytes == 16 * len(ids)
