@@ -304,6 +304,10 @@ class EdgeStore(EdgeShards):
         shard = self._writing(name)
         for pid, payload in updates.items():
             shard.update(self._q.UpdateOperation.set_payload([pid], payload))
+        state = self._open[name]
+        state.moved += len(updates)
+        if state.moved_reopen_due():
+            self._reopen(name)
 
     def summary(self, name: str) -> CollectionSummary:
         """As the base, but read from the integrity record when the disk is too full to open it."""
