@@ -75,6 +75,15 @@ def neighbours_among_all(X: np.ndarray, rows: np.ndarray, k: int, device: str = 
                       np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32), 0)
 
 
+def _new_rows(data: Any, reference: str, run_id: str) -> np.ndarray:
+    """The rows without coordinates of the run's first map (``reference``) that no update of
+    this run has placed yet (``placed_by``)."""
+    return np.flatnonzero(np.array(
+        [v is None and by != run_id
+         for v, by in zip(data.extra[reference], data.extra[Payload.PLACED_BY], strict=True)],
+        dtype=bool))
+
+
 def _report_dir(record: dict[str, Any], s: AnalysisSettings, data_dir: Path | None) -> Path:
     """Where the run kept its fitted models (and its report): as recorded, else --out or the
     default report folder."""
@@ -126,10 +135,7 @@ def run_update(
                      fields=(reference, Payload.PLACED_BY, *(Payload.cluster(c) for c in clus)),
                      stream_from=s.stream_from, scratch_dir=s.scratch_dir)
     run_id = str(record["run_id"])
-    new = np.flatnonzero(np.array(
-        [v is None and by != run_id
-         for v, by in zip(data.extra[reference], data.extra[Payload.PLACED_BY], strict=True)],
-        dtype=bool))
+    new = _new_rows(data, reference, run_id)
     before = int(record.get("updated_points", 0))
     share = (before + len(new)) / max(int(state["points"]), 1)
     entry: dict[str, Any] = {
