@@ -27,8 +27,9 @@ import numpy as np
 BLOCK_VALUES = 1 << 22
 
 
-#: Rows :func:`take` copies between two releases. A read of one row maps the file's cached pages
-#: around it too (the kernel's fault-around, 64 KiB), so scattered rows are given back often.
+#: Rows :func:`take` copies between two releases (at most; see take). A read of one row maps
+#: the file's cached pages around it too: the kernel's fault-around (64 KiB), or the whole
+#: large folio holding it (2 MiB) where the file system caches the file in large folios.
 TAKE_ROWS = 256
 
 
@@ -93,12 +94,21 @@ def take(X: np.ndarray, rows: np.ndarray | Iterable[int]) -> np.ndarray:
     if not spilled(X):
         return np.asarray(X[rows])
     out = np.empty((len(rows), *X.shape[1:]), dtype=X.dtype)
-    order = np.argsort(rows, kind="stable")  # read the file forwards, a few rows at a time:
-    step = min(block_rows(X), TAKE_ROWS)  # each page fault maps its neighbours too
-    for start in range(0, len(rows), step):
-        part = order[start:start + step]
-        out[part] = X[rows[part]]
-        release(X, int(rows[part[0]]), int(rows[part[-1]]) + 1)
+    # The rows are read in file order, between two releases at most TAKE_ROWS of them and all
+    # within one block's span: a read maps the pages around a row too (up to 2 MiB), so a few
+    # hundred scattered rows would hold much of the file at once.
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    span = block_rows(X)
+    step = min(span, TAKE_ROWS)
+    start = 0
+    while start < len(rows):
+        first = int(ordered[start])
+        stop = min(start + step, int(np.searchsorted(ordered, first + span)))
+        part = order[start:stop]
+        out[part] = X[ordered[start:stop]]
+        release(X, first, int(ordered[stop - 1]) + 1)
+        start = stop
     return out
 
 

@@ -101,3 +101,28 @@ def _fs_type(path: Path) -> str:
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("no `stat -f` here")
+
+
+@linux
+def test_scattered_rows_taken_hold_a_block_at_most(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import embedscope.scratch as scratch
+
+    n, d = 196_608, 256  # 192 MiB, blocks of 16 MiB
+    out = ScratchWriter(d, tmp_path)
+    for start in range(0, n, 16384):
+        out.append(np.arange(start, start + 16384, dtype=np.float32)[:, None].repeat(d, axis=1))
+    S = out.array()
+    held: list[int] = []
+    real = scratch.release
+
+    def measured(X: np.ndarray, start: int = 0, stop: int | None = None) -> None:
+        held.append(mapped_kb(S))  # what the reads since the last release hold
+        real(X, start, stop)
+
+    monkeypatch.setattr(scratch, "release", measured)
+    rows = np.arange(n - 1, 0, -3072)  # a row every 3 MiB: each read maps up to 2 MiB around it
+    np.testing.assert_array_equal(take(S, rows)[:, 0], rows)
+    assert mapped_kb(S) == 0
+    assert held and max(held) <= 16 * 1024 + 2 * 2048  # KiB: a block and a folio either side
