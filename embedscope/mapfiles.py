@@ -12,13 +12,14 @@ stale or unreadable. Nothing here knows the analysis methods: callers name the p
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -349,8 +350,9 @@ class MapFiles:
                   **{f"tag/{i}": data.tags[t] for i, t in enumerate(tags)}}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, arrays)
-            self._drop_older(path, key)
+            with _folder_lock(path.parent):
+                _write_atomically(path, arrays)
+                self._drop_older(path, key)
         except OSError as exc:
             log.warning("could not save the map file %s: %s", path, exc)
             return None
@@ -359,8 +361,10 @@ class MapFiles:
 
     def _drop_older(self, path: Path, key: tuple[Any, ...]) -> None:
         """Delete the older saves of ``key``'s map (other keys of the same collection and
-        projection): every file of the family that sorts before ``path`` by (mtime, name), so
-        that concurrent saves agree on which one stays."""
+        projection): every file of the family that sorts before ``path`` by (mtime, name).
+
+        Called under the folder's lock: a file looked at here is not replaced by a newer save
+        before it is deleted."""
         mine = _age(path)
         if mine is None:
             return
@@ -379,6 +383,18 @@ def _age(path: Path) -> tuple[int, str] | None:
         return path.stat().st_mtime_ns, path.name
     except FileNotFoundError:
         return None
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """The folder's lock (``flock`` on the folder itself, nothing written): one save at a time
+    puts its file in place and deletes the older ones, across threads and processes."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # the lock goes with the descriptor
 
 
 def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -181,3 +181,29 @@ def test_concurrent_saves_of_one_map_never_fail_or_leave_temporary_files(
     assert 1 <= len(left) <= 2  # the newest save (older ones go; a tie may keep two)
     loaded = [files.load(k) for k in keys]
     assert any(x is not None and x.n == 100_000 for x in loaded)
+
+
+def test_a_save_landing_while_another_drops_older_files_is_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from embedscope import mapfiles
+
+    files = MapFiles(tmp_path)
+    data = _arrays("busy__fake", 50)
+    first, second = ("busy__fake", "umap", 50, "r1"), ("busy__fake", "umap", 50, "r2")
+    files.save(data, first)
+    real_age, late = mapfiles._age, threading.Thread(target=files.save, args=(data, first))
+
+    def age(path: Path) -> tuple[int, str] | None:
+        seen = real_age(path)  # the second save has just looked at the first's file …
+        if path == files.path(first) and not late.is_alive() and late.ident is None:
+            late.start()  # … when a newer save of the first key lands (and drops older files)
+            late.join(timeout=1.0)
+        return seen
+
+    monkeypatch.setattr(mapfiles, "_age", age)
+    files.save(data, second)
+    late.join()
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and files.load(first) is not None, left  # the newest save stays
