@@ -16,9 +16,9 @@ from embedscope.analysis.metrics import (
     agreement,
     cosine_silhouette_samples,
     map_silhouette_samples,
+    maps_trustworthiness,
     mean_or_none,
     per_class,
-    trustworthiness,
 )
 from embedscope.analysis.registry import register_metric
 from embedscope.analysis.result import Analysis, Stages
@@ -60,7 +60,8 @@ def sample_rows(n: int, size: int, seed: int) -> np.ndarray | None:
 
 @register_metric("map_quality")
 def map_quality(a: Analysis, store: Store, stages: Stages) -> None:
-    """Euclidean silhouette of every labeling and trustworthiness, for each 2-D map.
+    """Euclidean silhouette of every labeling and trustworthiness, for each 2-D map (the maps'
+    trustworthiness in one pass over the rows' similarities).
 
     Both are quadratic; above --silhouette-sample / --trust-sample points they are estimated
     on a seeded sample of rows (each against all points), and the report says so.
@@ -73,11 +74,13 @@ def map_quality(a: Analysis, store: Store, stages: Stages) -> None:
     exact = a.graph is not None and a.graph_rows is None and a.graph_exact
     graph = a.graph.index if exact else None  # the shortcut needs the exact neighbours
     for proj, Y in a.maps.items():
-        with stages.stage(f"silhouette and trustworthiness ({proj} map)"):
+        with stages.stage(f"silhouette ({proj} map)"):
             per = map_silhouette_samples(Y, found, s.chunk_size, s.progress, rows=sil_rows)
             a.silhouette_maps[proj] = {name: mean_or_none(v) for name, v in per.items()}
-            a.trust[proj] = trustworthiness(X, Y, s.trust_neighbors, s.chunk_size, s.progress,
-                                            rows=trust_rows, graph_index=graph, device=a.device)
+    if a.maps:
+        with stages.stage(f"trustworthiness ({', '.join(a.maps)} map{'s' * (len(a.maps) > 1)})"):
+            a.trust.update(maps_trustworthiness(X, a.maps, s.trust_neighbors, s.chunk_size,
+                                                s.progress, trust_rows, graph, a.device))
     if a.maps and sil_rows is not None:
         a.estimates["silhouette_maps"] = {"sample": len(sil_rows), "of": n, "seed": s.seed}
         a.notes.append(f"2-D map silhouettes are estimated on a seeded sample of {len(sil_rows)} "

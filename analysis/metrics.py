@@ -142,7 +142,18 @@ def trustworthiness(
     the penalty is summed over those rows and scaled by n / len(rows): an unbiased estimate.
     None when n_neighbors ≥ n / 2 (sklearn's limit).
     """
-    from sklearn.neighbors import NearestNeighbors
+    return maps_trustworthiness(X, {"map": Y}, n_neighbors, chunk, progress, rows, graph_index,
+                                device)["map"]
+
+
+def maps_trustworthiness(
+    X: np.ndarray, maps: Mapping[str, np.ndarray], n_neighbors: int = 5, chunk: int = 1024,
+    progress: bool = False, rows: np.ndarray | None = None,
+    graph_index: np.ndarray | None = None, device: str = "cpu",
+) -> dict[str, float | None]:
+    """:func:`trustworthiness` of each 2-D map of the same points, by name: one pass of the
+    rows' similarities to every point serves every map (at a million points that pass is most of
+    a map's cost)."""
     from tqdm import tqdm
 
     from embedscope.analysis.graph import rows_similarities
@@ -150,32 +161,51 @@ def trustworthiness(
 
     n = len(X)
     k = n_neighbors
-    if k >= n / 2:
-        return None
-    nn = NearestNeighbors(n_neighbors=k).fit(Y)
-    if rows is None:
-        rows = np.arange(n)
-        emb = nn.kneighbors(return_distance=False)
-    else:
-        rows = np.asarray(rows, dtype=np.int64)
-        emb = _without_self(nn.kneighbors(Y[rows], n_neighbors=k + 1, return_distance=False),
-                            rows, k)
-    need = np.ones(len(rows), dtype=bool)
+    if not maps or k >= n / 2:
+        return dict.fromkeys(maps)
+    every = rows is None
+    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    emb = {name: _map_neighbours(Y, rows, k, every) for name, Y in maps.items()}
+    need = {name: np.ones(len(rows), dtype=bool) for name in maps}
     if graph_index is not None and graph_index.shape[1] >= k:
         near = graph_index[rows, :k]
-        need = ~(emb[:, :, None] == near[:, None, :]).any(axis=2).all(axis=1)
-    todo, emb_todo = rows[need], emb[need]
-    total = 0
+        for name, found in emb.items():
+            need[name] = ~(found[:, :, None] == near[:, None, :]).any(axis=2).all(axis=1)
+    any_need = np.logical_or.reduce(list(need.values()))
+    todo = rows[any_need]
+    mine = {name: wanted[any_need] for name, wanted in need.items()}
+    theirs = {name: found[any_need] for name, found in emb.items()}
+    total = dict.fromkeys(maps, 0)
     block = _rows_per_chunk(n, 2, chunk)
     bar = tqdm(total=len(todo), desc="trustworthiness", disable=not progress, leave=False)
     at = 0
     for part, sim in rows_similarities(X, todo, device, block):
-        total += int(rank_penalty(sim.cpu().numpy(), part, emb_todo[at:at + len(part)]).sum())
+        S = sim.cpu().numpy()
+        for name in maps:
+            use = mine[name][at:at + len(part)]
+            if use.all():
+                total[name] += int(rank_penalty(S, part, theirs[name][at:at + len(part)]).sum())
+            elif use.any():
+                total[name] += int(rank_penalty(S[use], part[use],
+                                                theirs[name][at:at + len(part)][use]).sum())
         at += len(part)
         bar.update(len(part))
     bar.close()
-    total_scaled = total * (n / len(rows))
-    return float(1.0 - total_scaled * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
+    scale = n / len(rows)
+    return {name: float(1.0 - value * scale * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
+            for name, value in total.items()}
+
+
+def _map_neighbours(Y: np.ndarray, rows: np.ndarray, k: int, every: bool) -> np.ndarray:
+    """The k nearest map neighbours (Euclidean, 2-D) of each of ``rows``, the row itself left
+    out (``every``: the rows are all points)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k).fit(Y)
+    if every:
+        return np.asarray(nn.kneighbors(return_distance=False))
+    return _without_self(nn.kneighbors(Y[rows], n_neighbors=k + 1, return_distance=False),
+                         rows, k)
 
 
 def _without_self(found: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:

@@ -47,6 +47,39 @@ def test_map_silhouette_and_trustworthiness_equal_sklearn(small: dict[str, Any])
     assert ours == pytest.approx(trustworthiness(X, Y, n_neighbors=5, metric="cosine"), abs=1e-4)
 
 
+def test_the_maps_trustworthiness_in_one_pass_equals_each_map_alone(
+    small: dict[str, Any], tmp_path: Any,
+) -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import trustworthiness
+
+    from embedscope.analysis.graph import knn_graph
+    from embedscope.scratch import ScratchWriter
+
+    X = small["X"]
+    pcs = PCA(n_components=4, random_state=0).fit_transform(X)
+    maps = {"pca": pcs[:, :2], "other": pcs[:, 2:], "noise":
+            np.random.default_rng(0).normal(size=(len(X), 2))}
+    alone = {name: trustworthiness(X, Y, n_neighbors=5, metric="cosine")
+             for name, Y in maps.items()}
+    assert len({round(v, 3) for v in alone.values()}) == 3  # three different maps
+    rows = np.sort(np.random.default_rng(1).choice(len(X), 120, replace=False))
+    graph = knn_graph(X, 5).index
+    out = ScratchWriter(X.shape[1], tmp_path)
+    out.append(X / np.linalg.norm(X, axis=1, keepdims=True))
+    streamed = out.array()
+    for kw in ({}, {"graph_index": graph}, {"rows": rows}, {"rows": rows, "graph_index": graph}):
+        together = metrics.maps_trustworthiness(X, maps, 5, chunk=64, **kw)
+        assert together == {name: metrics.trustworthiness(X, Y, 5, chunk=64, **kw)
+                            for name, Y in maps.items()}, kw
+        if "rows" not in kw:
+            assert together == pytest.approx(alone, abs=1e-4)
+        assert metrics.maps_trustworthiness(streamed, maps, 5, **kw) == pytest.approx(
+            together, abs=1e-6)
+    assert metrics.maps_trustworthiness(X, {}, 5) == {}
+    assert metrics.maps_trustworthiness(X[:8], maps, 5) == dict.fromkeys(maps)
+
+
 def test_neighbours_and_duplicates_equal_brute_force(small: dict[str, Any]) -> None:
     X = small["X"].copy()
     X[10] = X[3]  # an exact duplicate
