@@ -251,7 +251,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from embedscope.analysis.outputs import write_maps
-    from embedscope.mapfiles import MapFiles, map_key
+    from embedscope.maparrays import map_key
+    from embedscope.mapfiles import MapFiles
     from embedscope.store.edge import EdgeStore
     from embedscope.ui.map import points
 

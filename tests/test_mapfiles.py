@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from embedscope.contract import CollectionMeta, now_iso
-from embedscope.mapfiles import MapArrays, MapFiles, map_key, read_maps, write_map_files
+from embedscope.maparrays import MapArrays, map_key, read_maps
+from embedscope.mapfiles import MapFiles, write_map_files
 
 NAME = "maps__fake"
 SPLITS = ("train", "test", None)

@@ -15,7 +15,8 @@ from embedscope.analysis.config import AnalysisSettings
 from embedscope.analysis.job import run
 from embedscope.analysis.update import run_update
 from embedscope.contract import row_point_id
-from embedscope.mapfiles import MapFiles, map_key
+from embedscope.maparrays import map_key
+from embedscope.mapfiles import MapFiles
 from embedscope.store.edge import EdgeStore
 
 NAME = "files__pixels"
@@ -38,12 +39,12 @@ def _page(store: Any, folder: Path, tmp_path: Path) -> Iterator[Any]:
 
 
 def _no_store_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    from embedscope import mapfiles
+    from embedscope import maparrays
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the page read the map from the store")
 
-    monkeypatch.setattr(mapfiles, "read_maps", refuse)
+    monkeypatch.setattr(maparrays, "read_maps", refuse)
 
 
 def test_the_page_opens_the_analysis_maps_without_reading_the_store(

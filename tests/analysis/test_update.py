@@ -16,7 +16,7 @@ from embedscope.analysis.job import run
 from embedscope.analysis.report_model import Report
 from embedscope.analysis.update import run_update
 from embedscope.contract import row_point_id
-from embedscope.mapfiles import map_key
+from embedscope.maparrays import map_key
 from embedscope.scratch import spilled
 from embedscope.store.edge import EdgeStore
 from embedscope.ui.map.points import load_map

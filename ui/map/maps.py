@@ -9,7 +9,8 @@ from typing import Any
 
 from embedscope.contract import Payload
 from embedscope.errors import UsageError
-from embedscope.mapfiles import MapFiles, map_key
+from embedscope.maparrays import map_key
+from embedscope.mapfiles import MapFiles
 from embedscope.thumbnails import thumbnail_data_url
 from embedscope.ui.binding import code, escape
 from embedscope.ui.map import points, selection

@@ -8,16 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from embedscope import mapfiles
+from embedscope import maparrays
 from embedscope.errors import UsageError
-from embedscope.mapfiles import MapArrays
+from embedscope.maparrays import MapArrays
 from embedscope.store import Store
 from embedscope.ui.map import colours, methods
 from embedscope.ui.map.colours import NONE, Colouring
 
 
 class MapData(MapArrays):
-    """A map's arrays (embedscope.mapfiles) with what the page colours them by."""
+    """A map's arrays (embedscope.maparrays) with what the page colours them by."""
 
     # --- colourings (see colours.py) -----------------------------------------------------
     def colourings(self) -> list[str]:
@@ -55,13 +55,13 @@ def available(store: Store, collection: str) -> tuple[list[str], list[str]]:
     Both are the payload fields of registered methods (embedscope.analysis.registry): maps in
     registration order, clusterings by field name.
     """
-    return mapfiles.available(store, collection, methods.projections(), methods.cluster_fields())
+    return maparrays.available(store, collection, methods.projections(), methods.cluster_fields())
 
 
 def load_map(store: Store | Callable[[], AbstractContextManager[Store]], collection: str,
              projection: str, limit: int | None = None) -> MapData:
     """Every point's coordinates in ``projection`` with the fields the map is coloured by
-    (embedscope.mapfiles.read_maps: the small payload fields only, page by page).
+    (embedscope.maparrays.read_maps: the small payload fields only, page by page).
 
     Args:
         store: The open store, or a callable giving it as a context manager per page (e.g.
@@ -83,7 +83,7 @@ def load_map(store: Store | Callable[[], AbstractContextManager[Store]], collect
             "Press 'Run analysis' or run `embedscope analyze --collection "
             f"{collection} --projections {projection}`."
         )
-    read = mapfiles.read_maps(opener, collection, [projection], clusters,
+    read = maparrays.read_maps(opener, collection, [projection], clusters,
                               methods.score_fields(), limit, cls=MapData)
     if projection not in read:
         raise UsageError(f"no point of {collection!r} has {projection!r} coordinates: run the "

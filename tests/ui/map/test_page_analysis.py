@@ -69,7 +69,8 @@ def test_the_page_analysis_keeps_the_fields_another_run_wrote(fresh: Built) -> N
         run_quick(store, fresh.collection, UISettings())
         fields = store.get_meta(fresh.collection).analysis["fields"]
         # the map file is written for the kept fields: the page opens it with them
-        from embedscope.mapfiles import MapFiles, map_key, maps_dir
+        from embedscope.maparrays import map_key
+        from embedscope.mapfiles import MapFiles, maps_dir
 
         written = MapFiles(maps_dir()).load(map_key(store, fresh.collection, "pca"))
     assert {"pca", "cluster_kmeans", "cluster_hdbscan"} <= set(fields)
