@@ -1,5 +1,6 @@
-"""The page's hold on the store: the core's serving hold (embedscope/store/locks.py, where the
-whole sharing protocol is told) over a serving store, let go after the page's idle setting."""
+"""The page's hold on the store: the core's serving hold (embedscope/store/hold.py; the whole
+sharing protocol is told in store/locks.py) over a serving store, let go after the page's idle
+setting."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from embedscope.settings import QdrantSettings
 from embedscope.store import Store
-from embedscope.store.locks import StoreHold
+from embedscope.store.hold import StoreHold
 
 __all__ = ["StoreHold", "page_hold", "serving_store"]
 
